@@ -1,0 +1,176 @@
+"""The commands behind ``taskconsole``; each takes parsed arguments and settings, returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Callable
+
+from console.cli import output
+from console.db import schema
+from console.db.demo import DemoError, load_demo
+from console.db.engine import DatabaseError, describe_error, make_engine
+from console.scheduler.runner import AlreadyRunning, UnknownJob
+from console.service import Service, open_service
+from console.service.facade import DisabledJob
+from console.settings import Settings, redact_url
+
+log = logging.getLogger("console.cli")
+
+KNOWN_ERRORS = (DatabaseError, schema.SchemaError, UnknownJob, DisabledJob, DemoError)
+
+
+def explain(exc: BaseException) -> str:
+    return str(exc)
+
+
+def _service(settings: Settings) -> Service:
+    try:
+        return open_service(settings)
+    except (DatabaseError, schema.SchemaError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a driver error while connecting
+        raise DatabaseError(f"cannot open the database {redact_url(settings.database.url)}: "
+                            f"{describe_error(exc, settings.database.url)}") from None
+
+
+def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from console.tui.app import run_console
+    except ImportError:
+        sys.stderr.write("taskconsole: the console is not part of this build yet; see `taskconsole --help`\n")
+        return 2
+    return run_console(_service(settings), read_only=args.read_only)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from console.cli.main import install_stop_handlers
+
+    service = _service(settings)
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    service.start_scheduler()
+    for job in service.jobs():
+        log.info("%s: %s, next run %s", job.id, job.trigger,
+                 output.local(job.next_run_time, settings.tz) if job.next_run_time else job.state)
+    log.info("scheduler running on %s (pid %d); SIGTERM or Ctrl-C stops it", redact_url(settings.database.url), os.getpid())
+    while not stop.wait(1.0):
+        pass
+    service.stop_scheduler()
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    engine = make_engine(settings.database.url)
+    before, after = schema.upgrade(engine)
+    if before == after:
+        print(f"schema is up to date (revision {after})")
+    else:
+        print(f"schema upgraded from {before or 'nothing'} to revision {after}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    if args.tasks < 0:
+        raise DemoError("--tasks must be zero or more")
+    engine = make_engine(settings.database.url)
+    schema.upgrade(engine)
+    began = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 1 or done == total:
+            sys.stderr.write(f"\rloading demo tasks: {done:,}/{total:,} ({done * 100 // max(total, 1)}%)")
+            sys.stderr.flush()
+            last[0] = now
+
+    result = load_demo(engine, args.tasks, replace=args.replace, progress=progress)
+    if args.tasks:
+        sys.stderr.write("\n")
+    print(f"demo loaded into {redact_url(settings.database.url)}: {result.users} users, {result.tasks:,} tasks, "
+          f"{result.notifications:,} notifications in {time.perf_counter() - began:.1f} s")
+    return 0
+
+
+def cmd_jobs_list(args: argparse.Namespace, settings: Settings) -> int:
+    jobs = _service(settings).jobs()
+    if args.json:
+        output.emit_json([output.job_json(j, settings.tz) for j in jobs])
+    else:
+        print(output.jobs_text(jobs, settings.tz))
+    return 0
+
+
+def cmd_jobs_run(args: argparse.Namespace, settings: Settings) -> int:
+    service = _service(settings)
+    try:
+        result = service.run_job(args.job_id)
+    except AlreadyRunning as exc:
+        if args.json:
+            output.emit_json({"job_id": args.job_id, "status": "already_running", "error": str(exc)})
+        sys.stderr.write(f"taskconsole: {exc}\n")
+        return 1
+    if args.json:
+        output.emit_json(output.result_json(result))
+    else:
+        print(output.result_text(result))
+    return 0 if result.status == "success" else 1
+
+
+def cmd_jobs_pause(args: argparse.Namespace, settings: Settings) -> int:
+    _service(settings).pause_job(args.job_id)
+    print(f"{args.job_id} paused")
+    return 0
+
+
+def cmd_jobs_resume(args: argparse.Namespace, settings: Settings) -> int:
+    next_run = _service(settings).resume_job(args.job_id)
+    print(f"{args.job_id} resumed; next run {output.local(next_run, settings.tz)}")
+    return 0
+
+
+def cmd_jobs_history(args: argparse.Namespace, settings: Settings) -> int:
+    if args.limit < 1:
+        raise DemoError("--limit must be at least 1")
+    runs = _service(settings).history(args.job_id, args.limit)
+    if args.json:
+        output.emit_json([output.run_json(r, settings.tz) for r in runs])
+    else:
+        print(output.history_text(runs, settings.tz) if runs else "no runs recorded yet")
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
+    preview = _service(settings).preview(args.job_id)
+    if args.json:
+        output.emit_json(output.preview_json(args.job_id, preview, settings.tz))
+    else:
+        print(output.preview_text(args.job_id, preview, settings.tz))
+    return 0
+
+
+def cmd_tasks_near(args: argparse.Namespace, settings: Settings) -> int:
+    if args.limit < 1:
+        raise DemoError("--limit must be at least 1")
+    tasks = _service(settings).near_tasks(args.limit)
+    if args.json:
+        output.emit_json(output.near_json(tasks, settings.tz))
+    else:
+        print(output.near_text(tasks, settings.tz) if tasks else "no processing task is near a threshold")
+    return 0
+
+
+def dispatch(args: argparse.Namespace) -> Callable[[argparse.Namespace, Settings], int]:
+    if args.command is None:
+        return cmd_console
+    if args.command == "db":
+        return cmd_db_upgrade
+    if args.command in ("jobs", "tasks"):
+        sub = getattr(args, f"{args.command}_command")
+        return globals()[f"cmd_{args.command}_{sub}"]
+    return globals()[f"cmd_{args.command}"]

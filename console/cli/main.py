@@ -1,0 +1,164 @@
+"""``taskconsole``: argument parsing, error handling and exit codes.
+
+Exit codes: 0 success, 1 a job failed (or could not start because it is already running),
+2 bad input (settings, arguments, unknown job id, unusable database) with one clear message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Callable, Sequence
+
+from console import __version__
+from console.cli import output
+from console.settings import JOB_IDS, SettingsError, load_settings
+
+log = logging.getLogger("console.cli")
+
+EPILOG = """\
+settings: --config FILE, else $TASKCONSOLE_CONFIG, else ./settings.yaml, else built-in defaults;
+$TASKCONSOLE_DATABASE_URL and $TASKCONSOLE_REDIS_URL override the file.
+exit codes: 0 success, 1 a job failed, 2 bad input."""
+
+
+class UsageError(Exception):
+    """Bad input found after parsing; exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump, exit 2
+        self.exit(2, f"taskconsole: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _config_option(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    parser.add_argument(
+        "--config", metavar="FILE", default=None if top else argparse.SUPPRESS,
+        help="settings file (default: $TASKCONSOLE_CONFIG or ./settings.yaml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="taskconsole",
+        description="Run a task system's background jobs, and open the operators' console over them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _config_option(parser, top=True)
+    parser.add_argument("--read-only", action="store_true", help="console: disable every action that changes something")
+    parser.add_argument("--version", action="version", version=f"taskconsole {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help_text: str, parent=sub) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        _config_option(p, top=False)
+        return p
+
+    command("run", "run the scheduler headless in the foreground (SIGTERM or Ctrl-C stops it gracefully)")
+    db = sub.add_parser("db", help="database schema", description="Database schema.")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True, parser_class=_Parser)
+    command("upgrade", "create or upgrade the schema to this version", db_sub)
+
+    demo = command("demo", "load demo users, tasks and notifications (creates the schema if needed)")
+    demo.add_argument("--tasks", type=int, default=10_000, metavar="N", help="number of tasks (default 10000)")
+    demo.add_argument("--replace", action="store_true", help="empty users, tasks and notifications first")
+
+    jobs = sub.add_parser("jobs", help="list, run, pause, resume jobs and show their history",
+                          description="List, run, pause and resume jobs; show their run history.")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True, parser_class=_Parser)
+    p = command("list", "the jobs, their triggers, next run times and last runs", jobs_sub)
+    p.add_argument("--json", action="store_true", help="JSON for scripts")
+    p = command("run", "run a job now, recorded as manual; exit 1 if it fails", jobs_sub)
+    p.add_argument("job_id", metavar="ID", help=f"one of: {', '.join(JOB_IDS)}")
+    p.add_argument("--json", action="store_true", help="JSON for scripts")
+    for action, text in (("pause", "pause a job's schedule"), ("resume", "resume a paused job's schedule")):
+        p = command(action, text, jobs_sub)
+        p.add_argument("job_id", metavar="ID", help=f"one of: {', '.join(JOB_IDS)}")
+    p = command("history", "recent runs, newest first", jobs_sub)
+    p.add_argument("job_id", metavar="ID", nargs="?", help="only this job")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="how many runs (default 20)")
+    p.add_argument("--json", action="store_true", help="JSON for scripts")
+
+    p = command("preview", "dry run: what a job would change now; nothing is written")
+    p.add_argument("job_id", metavar="ID", help=f"one of: {', '.join(JOB_IDS)}")
+    p.add_argument("--json", action="store_true", help="JSON for scripts")
+
+    tasks = sub.add_parser("tasks", help="tasks near their warning thresholds",
+                           description="Tasks near their warning thresholds.")
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True, parser_class=_Parser)
+    p = command("near", "processing tasks nearest their next warning threshold (or past one)", tasks_sub)
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="how many tasks (default 20)")
+    p.add_argument("--json", action="store_true", help="JSON for scripts")
+    return parser
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING if not verbose else logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from console.cli import commands  # the heavy imports, after --help and argument errors
+
+    try:
+        settings = load_settings(args.config)
+        handler: Callable[[argparse.Namespace, object], int] = commands.dispatch(args)
+        # Job logs (start, progress, finish) go to stderr where someone watches a run.
+        watching = args.command == "run" or (
+            args.command == "jobs" and args.jobs_command == "run" and not args.json
+        )
+        _logging(verbose=watching)
+        return handler(args, settings)
+    except SettingsError as exc:
+        return _fail(f"settings error: {exc}")
+    except UsageError as exc:
+        return _fail(str(exc))
+    except commands.KNOWN_ERRORS as exc:
+        return _fail(commands.explain(exc))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader (head, less) went away; nothing more to say.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback, never a password
+        from console.db.engine import describe_error
+
+        if os.environ.get("TASKCONSOLE_DEBUG"):
+            raise
+        url = getattr(locals().get("settings"), "database", None)
+        sys.stderr.write(
+            f"taskconsole: error: {describe_error(exc, url.url if url else None)} "
+            "(set TASKCONSOLE_DEBUG=1 for the traceback)\n"
+        )
+        return 1
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"taskconsole: error: {message}\n")
+    return 2
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    def _handler(signum, _frame):
+        log.info("received %s, stopping gracefully", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

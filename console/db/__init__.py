@@ -1,0 +1,1 @@
+"""Storage: engine, models, migrations and the few SQL pieces that differ between dialects."""

@@ -1,0 +1,95 @@
+"""Engines for SQLite (embedded default) and PostgreSQL, and safe descriptions of their errors.
+
+SQLite: WAL, foreign keys on, and write transactions that take the write lock when they begin
+(``BEGIN IMMEDIATE``), so two runs of a job serialise instead of interleaving. Read-only work
+uses ``read_only(engine)``, whose transactions begin deferred and never wait for a writer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from console.settings import redact_url
+
+_READ_ONLY = "taskconsole_read_only"
+
+
+class DatabaseError(Exception):
+    """The database cannot be used; the message is safe to show (no password)."""
+
+
+def make_engine(url: str, *, pool_size: int = 12) -> Engine:
+    """An engine for ``url``; SQLite gets its pragmas, PostgreSQL a checked pool."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"database url is not valid: {redact_url(url)}") from None
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    if parsed.drivername == "postgresql":
+        # SQLAlchemy 2.1 defaults to psycopg 3; we ship and test psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return create_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=4,
+        hide_parameters=True,
+        connect_args={"connect_timeout": 5, "application_name": "taskconsole"},
+    )
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    if database and database != ":memory:":
+        folder = Path(database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise DatabaseError(f"folder of the SQLite database does not exist: {folder}")
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        if conn.get_execution_options().get(_READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine for reads: on SQLite its transactions do not take the write lock."""
+    return engine.execution_options(**{_READ_ONLY: True})
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def describe_error(exc: BaseException, url: str | None = None) -> str:
+    """One line about a database error, without SQL parameters or passwords."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        text = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+    elif isinstance(exc, SQLAlchemyError):
+        text = str(exc).split("\n")[0]
+    else:
+        text = str(exc) or type(exc).__name__
+    if url:
+        password = make_url(url).password
+        if password:
+            text = text.replace(str(password), "***")
+    return text

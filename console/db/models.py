@@ -1,0 +1,213 @@
+"""SQLAlchemy models. Table and column names of tasks, users and notifications are the contract.
+
+Indexes are chosen for the jobs' statements and the console's panels; each says which.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    Unicode,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from console.db.types import UTCDateTime
+
+# A 64-bit key on PostgreSQL; SQLite only auto-increments INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+    # Failure alerts go to every admin.
+    __table_args__ = (Index("ix_users_admin", "id", postgresql_where=text("is_admin"), sqlite_where=text("is_admin")),)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    # No CHECK constraints on purpose: rows written by other systems may be bad, and the jobs
+    # must skip and count them rather than be unable to see them.
+    progress: Mapped[float | None] = mapped_column(Float, default=0)
+    time_progress: Mapped[float | None] = mapped_column(Float, default=0)
+    expected_start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expected_end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    actual_start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    actual_end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    current_handler_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Which run reset the task last: the reset's notifications are selected by it, so a reset
+    # and its notifications are written by two set-based statements in one transaction.
+    last_reset_run_id: Mapped[int | None] = mapped_column(BigId)
+
+    __table_args__ = (
+        # Warning check, progress update, near-threshold panel: processing tasks only.
+        Index(
+            "ix_tasks_processing_window",
+            "expected_end_time",
+            "expected_start_time",
+            postgresql_where=text("status = 'processing'"),
+            sqlite_where=text("status = 'processing'"),
+        ),
+        # Reset: finished periodic tasks by end time.
+        Index(
+            "ix_tasks_periodic_finished",
+            "actual_end_time",
+            postgresql_where=text("category = 'periodic' AND status IN ('completed', 'closed')"),
+            sqlite_where=text("category = 'periodic' AND status IN ('completed', 'closed')"),
+        ),
+        # Cleanup: closed tasks by last update.
+        Index(
+            "ix_tasks_closed_updated",
+            "updated_at",
+            postgresql_where=text("status = 'closed'"),
+            sqlite_where=text("status = 'closed'"),
+        ),
+        Index("ix_tasks_current_handler_id", "current_handler_id"),
+        Index("ix_tasks_last_reset_run_id", "last_reset_run_id"),
+        Index("ix_tasks_status", "status"),
+    )
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
+    # SET NULL: cleanup deletes old tasks without failing on their notifications.
+    task_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tasks.id", ondelete="SET NULL"))
+    is_read: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_notifications_task_id", "task_id"),
+        Index("ix_notifications_user_id", "user_id"),
+        # Cleanup: read notifications by age.
+        Index(
+            "ix_notifications_read_created",
+            "created_at",
+            postgresql_where=text("is_read"),
+            sqlite_where=text("is_read"),
+        ),
+    )
+
+
+class WarningSent(Base):
+    """The warning ledger: one row per warning sent. Its unique key makes a second send impossible."""
+
+    __tablename__ = "warning_ledger"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("tasks.id", ondelete="CASCADE"))
+    level: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    # 0 for the first send; n for the n-th repeat after ``repeat_after``.
+    repeat_no: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    run_id: Mapped[int] = mapped_column(BigId)
+
+    __table_args__ = (
+        UniqueConstraint("task_id", "level", "window_start", "window_end", "repeat_no"),
+        Index("ix_warning_ledger_run_id", "run_id"),
+        Index("ix_warning_ledger_sent_at", "sent_at"),
+    )
+
+
+class JobRun(Base):
+    """The run ledger: every execution of every job, however it was started."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64))
+    trigger_kind: Mapped[str] = mapped_column(String(16))  # scheduled | manual | retry
+    status: Mapped[str] = mapped_column(String(16))  # running | success | failed | missed | skipped | abandoned
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    counts: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(128))
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_job_runs_job_id_id", "job_id", "id"),
+        Index(
+            "ix_job_runs_running",
+            "job_id",
+            postgresql_where=text("status = 'running'"),
+            sqlite_where=text("status = 'running'"),
+        ),
+    )
+
+
+class AuditEntry(Base):
+    """Manual actions: who did what to which job, from where, and how it ended."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    host: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32))  # run | pause | resume
+    job_id: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+class SchedulerJob(Base):
+    """APScheduler's SQLAlchemyJobStore table, created here so that Alembic owns the schema."""
+
+    __tablename__ = "apscheduler_jobs"
+
+    id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
+    next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
+    job_state: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

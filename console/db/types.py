@@ -1,0 +1,81 @@
+"""Column types and SQL expressions that read the same on SQLite and PostgreSQL.
+
+Timestamps are timezone-aware in Python and stored as UTC: ``timestamptz`` on PostgreSQL, and
+on SQLite a fixed-width UTC text that sorts and compares in time order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, Float
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored as UTC; naive values are refused rather than guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime given to a UTC column; attach a timezone")
+        value = value.astimezone(timezone.utc)
+        # SQLite stores text: drop the offset so every stored value has the same width.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class epoch_seconds(FunctionElement[float]):
+    """Seconds since 1970 of a timestamp column, as a float (for window arithmetic in SQL)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "epoch_seconds"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_pg(element, compiler, **kw):
+    return "EXTRACT(EPOCH FROM %s)::float8" % compiler.process(element.clauses, **kw)
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element, compiler, **kw):
+    return "((julianday(%s) - 2440587.5) * 86400.0)" % compiler.process(element.clauses, **kw)
+
+
+class round2(FunctionElement[float]):
+    """A float rounded to two decimals (PostgreSQL only rounds numerics to a scale)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "round2"
+
+
+@compiles(round2, "postgresql")
+def _round2_pg(element, compiler, **kw):
+    return "round(CAST(%s AS numeric), 2)::float8" % compiler.process(element.clauses, **kw)
+
+
+@compiles(round2, "sqlite")
+def _round2_sqlite(element, compiler, **kw):
+    return "round(%s, 2)" % compiler.process(element.clauses, **kw)
+
+
+def clamp(expr: ColumnElement[float], low: float = 0.0, high: float = 100.0) -> ColumnElement[float]:
+    """``expr`` held within [low, high], portably (no GREATEST/LEAST on SQLite)."""
+    from sqlalchemy import case, literal
+
+    return case((expr < low, literal(low)), (expr > high, literal(high)), else_=expr)

@@ -1,0 +1,90 @@
+"""The job rules in plain Python: one statement of each rule, pinned by unit tests.
+
+The jobs evaluate the same rules in SQL over whole sets of rows (see ``console.jobs``); tests
+check that both agree on the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable, Sequence
+
+PROCESSING = "processing"
+PERIODIC = "periodic"
+RESETTABLE = ("completed", "closed")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Warning ``level`` (percent of time left) starts when time progress reaches ``at``."""
+
+    level: int
+    at: float
+
+
+DEFAULT_THRESHOLDS = (Threshold(20, 80.0), Threshold(10, 90.0), Threshold(5, 95.0))
+
+
+def window_problem(start: datetime | None, end: datetime | None) -> str | None:
+    """Why a window cannot be used: ``no_window``, ``inverted_window``; None when it is fine."""
+    if start is None or end is None:
+        return "no_window"
+    if end <= start:
+        return "inverted_window"
+    return None
+
+
+def progress_problem(progress: float | None) -> str | None:
+    """``bad_progress`` when work progress is missing or outside 0..100."""
+    if progress is None or not 0 <= progress <= 100:
+        return "bad_progress"
+    return None
+
+
+def time_progress(start: datetime, end: datetime, now: datetime) -> float:
+    """Elapsed share of the window [start, end] at ``now``, in percent, clamped to 0..100."""
+    if window_problem(start, end):
+        raise ValueError("time progress needs a window whose end is after its start")
+    share = (now - start) / (end - start) * 100.0
+    return min(100.0, max(0.0, share))
+
+
+def warning_level(
+    time_pct: float, progress: float, thresholds: Iterable[Threshold] = DEFAULT_THRESHOLDS
+) -> int | None:
+    """The most severe level whose threshold time has reached while work is still below it."""
+    for threshold in sorted(thresholds, key=lambda t: t.at, reverse=True):
+        if time_pct >= threshold.at and progress < threshold.at:
+            return threshold.level
+    return None
+
+
+def next_threshold(
+    time_pct: float, progress: float, thresholds: Sequence[Threshold] = DEFAULT_THRESHOLDS
+) -> Threshold | None:
+    """The first threshold still ahead in time that would raise a warning if work stays put."""
+    ahead = [t for t in thresholds if time_pct < t.at and progress < t.at]
+    return min(ahead, key=lambda t: t.at) if ahead else None
+
+
+def threshold_instant(start: datetime, end: datetime, at: float) -> datetime:
+    """When time progress of [start, end] reaches ``at`` percent."""
+    return start + (end - start) * (at / 100.0)
+
+
+def reset_due(actual_end: datetime | None, now: datetime, period: timedelta) -> bool:
+    """A finished periodic task is due once a whole period has passed since it ended."""
+    return actual_end is not None and actual_end + period <= now
+
+
+def next_window(now: datetime, period: timedelta) -> tuple[datetime, datetime]:
+    """The window a reset task gets: it starts now and lasts one period."""
+    return now, now + period
+
+
+def repeat_due(last_sent: datetime | None, now: datetime, repeat_after: timedelta) -> bool:
+    """Whether a level may be sent (again) for the same task and window."""
+    if last_sent is None:
+        return True
+    return repeat_after > timedelta(0) and last_sent + repeat_after <= now

@@ -1,0 +1,37 @@
+"""Making data safe to print: no control characters or escape sequences from the data."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# C0 controls (ESC included), DEL and C1 controls; tab and newline become spaces.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(value: object, *, keep_newlines: bool = False) -> str:
+    """``value`` as text that cannot move the cursor, change colours or ring the bell."""
+    text = "" if value is None else str(value)
+    text = _CONTROL.sub("", text.replace("\t", " "))
+    if not keep_newlines:
+        text = text.replace("\n", " ")
+    return text
+
+
+def display_width(text: str) -> int:
+    """Terminal columns: wide (CJK) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def fit(text: str, width: int) -> str:
+    """Cut to ``width`` columns (with an ellipsis) and pad to exactly ``width``."""
+    out, used = [], 0
+    for ch in text:
+        w = 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        if used + w > width - (1 if display_width(text) > width else 0):
+            out.append("…")
+            used += 1
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + " " * max(0, width - used)

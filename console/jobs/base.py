@@ -1,0 +1,43 @@
+"""What a job is given and what it gives back."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import Engine
+
+from console.settings import Settings
+
+Counts = dict[str, int]
+
+
+@dataclass
+class JobContext:
+    """One execution of a job: where, when (``now``, aware), and the run ledger id it writes as."""
+
+    engine: Engine
+    settings: Settings
+    now: datetime
+    run_id: int
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("console.jobs"))
+    # Long jobs check this between batches so that a graceful stop does not wait for them.
+    should_stop: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class Preview:
+    """What a job would change now: counts and a few sample rows. Nothing is written."""
+
+    counts: Counts
+    samples: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    name: str
+    run: Callable[[JobContext], Counts]
+    preview: Callable[[JobContext], Preview]

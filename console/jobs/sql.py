@@ -1,0 +1,87 @@
+"""SQL forms of the domain rules, shared by the jobs, their previews and the console's queries.
+
+Each expression is the set-based twin of a function in ``console.domain.rules``; the tests run
+both over the same rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, and_, case, func, literal, or_
+from sqlalchemy.sql.expression import ColumnElement
+
+from console.db.models import Task
+from console.db.types import clamp, epoch_seconds
+from console.domain.rules import PROCESSING
+from console.settings import WarningLevel
+
+
+def is_processing() -> ColumnElement[bool]:
+    return Task.status == PROCESSING
+
+
+def window_ok() -> ColumnElement[bool]:
+    return and_(
+        Task.expected_start_time.is_not(None),
+        Task.expected_end_time.is_not(None),
+        Task.expected_end_time > Task.expected_start_time,
+    )
+
+
+def no_window() -> ColumnElement[bool]:
+    return or_(Task.expected_start_time.is_(None), Task.expected_end_time.is_(None))
+
+
+def inverted_window() -> ColumnElement[bool]:
+    return and_(
+        Task.expected_start_time.is_not(None),
+        Task.expected_end_time.is_not(None),
+        Task.expected_end_time <= Task.expected_start_time,
+    )
+
+
+def progress_ok() -> ColumnElement[bool]:
+    return and_(Task.progress.is_not(None), Task.progress >= 0, Task.progress <= 100)
+
+
+def raw_time_progress(now: datetime) -> ColumnElement[float]:
+    """Elapsed share of the window in percent, unclamped; only valid where ``window_ok()``."""
+    start = epoch_seconds(Task.expected_start_time)
+    end = epoch_seconds(Task.expected_end_time)
+    return (literal(now.timestamp()) - start) * 100.0 / (end - start)
+
+
+def time_progress(now: datetime) -> ColumnElement[float]:
+    return clamp(raw_time_progress(now))
+
+
+def warning_level(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[int]:
+    """The most severe level reached, or NULL (``console.domain.rules.warning_level``)."""
+    tp = raw_time_progress(now)  # clamping cannot change a ">= at" test for at <= 100
+    whens = [
+        (and_(tp >= lv.at, Task.progress < lv.at), literal(lv.level, Integer))
+        for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)
+    ]
+    return case(*whens, else_=literal(None, Integer))
+
+
+def warning_candidates(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[bool]:
+    """Processing tasks with a good window and progress that reached some level now."""
+    lowest = min(lv.at for lv in levels)
+    start = epoch_seconds(Task.expected_start_time)
+    end = epoch_seconds(Task.expected_end_time)
+    # now >= start + lowest% of the window, written so an index on the window can help.
+    return and_(
+        is_processing(),
+        window_ok(),
+        progress_ok(),
+        Task.current_handler_id.is_not(None),
+        literal(now.timestamp()) >= start + (end - start) * (lowest / 100.0),
+        or_(*[and_(raw_time_progress(now) >= lv.at, Task.progress < lv.at) for lv in levels]),
+    )
+
+
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """SUM(CASE WHEN condition THEN 1 ELSE 0 END), for one-scan summaries."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)

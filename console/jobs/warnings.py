@@ -1,0 +1,165 @@
+"""check_task_warnings: notify handlers of tasks whose time runs out faster than their work.
+
+One INSERT ... SELECT ... ON CONFLICT DO NOTHING writes the warning ledger for every task that
+reached a level; the ledger's unique key (task, level, window, repeat number) makes a second
+send impossible even with two runs at once. A second INSERT ... SELECT writes the notifications
+for exactly the ledger rows this run inserted. Both commit together.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, exists, func, literal, select, true
+from sqlalchemy.sql.expression import Select
+
+from console.db.engine import read_only
+from console.db.models import Task, WarningSent
+from console.jobs.base import Counts, JobContext, JobSpec, Preview
+from console.jobs.dialect import insert_or_skip
+from console.jobs.sql import (
+    count_if,
+    inverted_window,
+    is_processing,
+    no_window,
+    progress_ok,
+    time_progress,
+    warning_candidates,
+    warning_level,
+    window_ok,
+)
+from console.notify.notifications import as_whole_number, insert_notifications
+
+W = WarningSent
+
+
+def _pending(ctx: JobContext) -> Select:
+    """Tasks that reached a level whose warning is not yet sent (or is due again)."""
+    levels = ctx.settings.warnings.levels
+    cand = (
+        select(
+            Task.id.label("task_id"),
+            warning_level(ctx.now, levels).label("level"),
+            Task.expected_start_time.label("ws"),
+            Task.expected_end_time.label("we"),
+        )
+        .where(warning_candidates(ctx.now, levels))
+        .subquery("cand")
+    )
+    same_key = and_(
+        W.task_id == cand.c.task_id,
+        W.level == cand.c.level,
+        W.window_start == cand.c.ws,
+        W.window_end == cand.c.we,
+    )
+    repeat_after = ctx.settings.warnings.repeat_after
+    recent = select(W.id).where(same_key)
+    if repeat_after.total_seconds() > 0:
+        recent = recent.where(W.sent_at > ctx.now - repeat_after)
+    next_no = select(func.coalesce(func.max(W.repeat_no) + 1, 0)).where(same_key).scalar_subquery()
+    return select(
+        cand.c.task_id,
+        cand.c.level,
+        cand.c.ws,
+        cand.c.we,
+        next_no.label("repeat_no"),
+    ).where(cand.c.level.is_not(None), ~exists(recent))
+
+
+def _skipped(conn, ctx: JobContext) -> Counts:
+    """One scan of the processing tasks: how many are bad rows, by reason."""
+    levels = ctx.settings.warnings.levels
+    row = conn.execute(
+        select(
+            count_if(true()).label("processing"),
+            count_if(no_window()).label("no_window"),
+            count_if(inverted_window()).label("inverted_window"),
+            count_if(and_(window_ok(), ~progress_ok())).label("bad_progress"),
+            count_if(
+                and_(
+                    window_ok(),
+                    progress_ok(),
+                    Task.current_handler_id.is_(None),
+                    warning_level(ctx.now, levels).is_not(None),
+                )
+            ).label("no_handler"),
+        ).where(is_processing())
+    ).one()
+    return {
+        "processing": int(row.processing),
+        "skipped_no_window": int(row.no_window),
+        "skipped_inverted_window": int(row.inverted_window),
+        "skipped_bad_progress": int(row.bad_progress),
+        "skipped_no_handler": int(row.no_handler),
+    }
+
+
+def run(ctx: JobContext) -> Counts:
+    with ctx.engine.begin() as conn:
+        counts = _skipped(conn, ctx)
+        pending = _pending(ctx).subquery("pending")
+        source = select(
+            pending.c.task_id,
+            pending.c.level,
+            pending.c.ws,
+            pending.c.we,
+            pending.c.repeat_no,
+            literal(ctx.now, W.__table__.c.sent_at.type),
+            literal(ctx.run_id, W.__table__.c.run_id.type),
+        ).where(true())  # SQLite needs a WHERE before ON CONFLICT after a SELECT
+        stmt = (
+            insert_or_skip(conn, W)
+            .from_select(["task_id", "level", "window_start", "window_end", "repeat_no", "sent_at", "run_id"], source)
+            .on_conflict_do_nothing()
+        )
+        conn.execute(stmt)
+        rows = select(Task.id).select_from(W).join(Task, Task.id == W.task_id).where(W.run_id == ctx.run_id)
+        template = ctx.settings.notifications.warning
+        fields = {
+            "title": Task.title,
+            "task_id": Task.id,
+            "level": W.level,
+            "progress": as_whole_number(Task.progress),
+        }
+        notified = insert_notifications(
+            conn, template, rows, fields, user_id=Task.current_handler_id, task_id=Task.id, now=ctx.now
+        )
+        by_level = dict(
+            conn.execute(select(W.level, func.count()).where(W.run_id == ctx.run_id).group_by(W.level)).all()
+        )
+    counts["notified"] = notified
+    for lv in ctx.settings.warnings.levels:
+        counts[f"level_{lv.level}"] = int(by_level.get(lv.level, 0))
+    ctx.log.info("check_task_warnings: %d warnings sent (%s)", notified,
+                 ", ".join(f"{lv.level}%: {counts[f'level_{lv.level}']}" for lv in ctx.settings.warnings.levels))
+    return counts
+
+
+def preview(ctx: JobContext) -> Preview:
+    with read_only(ctx.engine).connect() as conn:
+        counts = _skipped(conn, ctx)
+        pending = _pending(ctx).subquery("pending")
+        by_level = dict(conn.execute(select(pending.c.level, func.count()).group_by(pending.c.level)).all())
+        for lv in ctx.settings.warnings.levels:
+            counts[f"level_{lv.level}"] = int(by_level.get(lv.level, 0))
+        counts["would_notify"] = sum(int(v) for v in by_level.values())
+        samples = conn.execute(
+            select(
+                Task.id.label("task_id"),
+                Task.title,
+                pending.c.level,
+                Task.progress,
+                time_progress(ctx.now).label("time_progress"),
+                Task.current_handler_id.label("handler_id"),
+            )
+            .join(Task, Task.id == pending.c.task_id)
+            .order_by(pending.c.level, Task.id)
+            .limit(10)
+        ).mappings().all()
+    return Preview(counts=counts, samples=[dict(r) for r in samples])
+
+
+WARNINGS = JobSpec(
+    id="check_task_warnings",
+    name="Warn handlers of tasks running out of time (20%, 10%, 5% left)",
+    run=run,
+    preview=preview,
+)

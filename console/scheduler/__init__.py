@@ -1,0 +1,1 @@
+"""APScheduler wiring, the run ledger, per-job locks, retries and failure alerts."""

@@ -1,0 +1,143 @@
+"""The run ledger (``job_runs``): one row per execution, however it was started.
+
+Rows are written in short transactions of their own, apart from the job's work, so a run that
+fails still leaves its record.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from console.db.engine import read_only
+from console.db.models import JobRun
+
+RUN_STATUSES = ("running", "success", "failed", "missed", "skipped", "abandoned")
+TRIGGER_KINDS = ("scheduled", "manual", "retry")
+HOST = socket.gethostname()
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no name for this uid (containers)
+        return f"uid:{os.getuid()}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    job_id: str
+    trigger_kind: str
+    status: str
+    attempt: int
+    scheduled_for: datetime | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    counts: dict[str, Any]
+    error: str | None
+    traceback: str | None
+    actor: str | None
+    host: str | None
+    pid: int | None
+
+
+def _record(row) -> RunRecord:
+    return RunRecord(
+        id=row.id, job_id=row.job_id, trigger_kind=row.trigger_kind, status=row.status,
+        attempt=row.attempt, scheduled_for=row.scheduled_for, started_at=row.started_at,
+        finished_at=row.finished_at, duration_s=row.duration_s, counts=dict(row.counts or {}),
+        error=row.error, traceback=row.traceback, actor=row.actor, host=row.host, pid=row.pid,
+    )
+
+
+class RunLedger:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def start(self, job_id: str, trigger_kind: str, *, actor: str, attempt: int = 1,
+              scheduled_for: datetime | None = None) -> tuple[int, datetime]:
+        started = utcnow()
+        with self._engine.begin() as conn:
+            run_id = conn.execute(
+                insert(JobRun).values(
+                    job_id=job_id, trigger_kind=trigger_kind, status="running", attempt=attempt,
+                    scheduled_for=scheduled_for, started_at=started, actor=actor, host=HOST, pid=os.getpid(),
+                ).returning(JobRun.id)
+            ).scalar_one()
+        return run_id, started
+
+    def finish(self, run_id: int, status: str, *, duration_s: float, counts: dict | None = None,
+               error: str | None = None, traceback: str | None = None) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(JobRun).where(JobRun.id == run_id).values(
+                    status=status, finished_at=utcnow(), duration_s=duration_s,
+                    counts=counts or {}, error=error, traceback=traceback,
+                )
+            )
+
+    def record(self, job_id: str, trigger_kind: str, status: str, *, actor: str, error: str | None = None,
+               scheduled_for: datetime | None = None) -> int:
+        """A run that did not execute: missed, or skipped because another was running."""
+        now = utcnow()
+        with self._engine.begin() as conn:
+            return conn.execute(
+                insert(JobRun).values(
+                    job_id=job_id, trigger_kind=trigger_kind, status=status, attempt=1,
+                    scheduled_for=scheduled_for, started_at=now, finished_at=now, duration_s=0.0,
+                    counts={}, error=error, actor=actor, host=HOST, pid=os.getpid(),
+                ).returning(JobRun.id)
+            ).scalar_one()
+
+    def abandon_running(self, job_id: str, reason: str) -> int:
+        """Mark runs of ``job_id`` still ``running`` as abandoned; call only while holding its lock."""
+        with self._engine.begin() as conn:
+            return conn.execute(
+                update(JobRun)
+                .where(JobRun.job_id == job_id, JobRun.status == "running")
+                .values(status="abandoned", finished_at=utcnow(), error=reason)
+            ).rowcount
+
+    def running(self, job_id: str) -> RunRecord | None:
+        with read_only(self._engine).connect() as conn:
+            row = conn.execute(
+                select(JobRun).where(JobRun.job_id == job_id, JobRun.status == "running")
+                .order_by(JobRun.id.desc()).limit(1)
+            ).first()
+        return _record(row) if row else None
+
+    def get(self, run_id: int) -> RunRecord | None:
+        with read_only(self._engine).connect() as conn:
+            row = conn.execute(select(JobRun).where(JobRun.id == run_id)).first()
+        return _record(row) if row else None
+
+    def history(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
+        if job_id:
+            query = query.where(JobRun.job_id == job_id)
+        with read_only(self._engine).connect() as conn:
+            return [_record(r) for r in conn.execute(query).all()]
+
+    def last_runs(self, job_ids: list[str]) -> dict[str, RunRecord]:
+        """The newest finished-or-running record of each job (one indexed lookup per job)."""
+        out: dict[str, RunRecord] = {}
+        with read_only(self._engine).connect() as conn:
+            for job_id in job_ids:
+                row = conn.execute(
+                    select(JobRun).where(JobRun.job_id == job_id).order_by(JobRun.id.desc()).limit(1)
+                ).first()
+                if row:
+                    out[job_id] = _record(row)
+        return out

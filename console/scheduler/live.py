@@ -1,0 +1,87 @@
+"""The scheduler that runs in this process: start, stop gracefully, pause and resume.
+
+Start-up order matters: the job store is synced with settings first (keeping pause state and
+next run times), then APScheduler starts and reads it. Scheduler events about runs that never
+executed (missed, or skipped because the previous run was still going) are written to the run
+ledger here; runs that execute are recorded by the runner itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
+
+from console.scheduler import runner as runner_module
+from console.scheduler.runner import JobRunner
+from console.scheduler.store import JobStore, new_scheduler
+
+log = logging.getLogger("console.scheduler")
+
+# Another process (the command line) may pause or resume jobs in the store; waking up this
+# often bounds how long the running scheduler takes to notice.
+WAKE_EVERY_S = 5.0
+
+
+class LiveScheduler:
+    def __init__(self, runner: JobRunner):
+        self.runner = runner
+        self.settings = runner.settings
+        self.store = JobStore(runner.settings, runner.engine)
+        self.scheduler = new_scheduler(runner.settings, runner.engine)
+        self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        self._waker: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(self, *, paused: bool = False) -> None:
+        self.store.sync()
+        runner_module.activate(self.runner)
+        self.scheduler.start(paused=paused)
+        self._waker = threading.Thread(target=self._wake_loop, name="scheduler-waker", daemon=True)
+        self._waker.start()
+        log.info("scheduler started (%s)", "paused" if paused else "running")
+
+    def _wake_loop(self) -> None:
+        while not self._stop.wait(WAKE_EVERY_S):
+            if self.scheduler.state == STATE_RUNNING:
+                self.scheduler.wakeup()
+
+    def stop(self) -> None:
+        """Graceful: no new firings, long jobs stop between batches, running ones finish."""
+        self._stop.set()
+        self.runner.stopping.set()
+        if self.scheduler.state != STATE_STOPPED:
+            self.scheduler.shutdown(wait=True)
+        runner_module.activate(None)
+        log.info("scheduler stopped")
+
+    @property
+    def state(self) -> str:
+        return {STATE_RUNNING: "running", STATE_PAUSED: "paused", STATE_STOPPED: "stopped"}[self.scheduler.state]
+
+    def pause_all(self) -> None:
+        self.scheduler.pause()
+
+    def resume_all(self) -> None:
+        self.scheduler.resume()
+
+    def pause_job(self, job_id: str) -> None:
+        self.scheduler.pause_job(job_id)
+
+    def resume_job(self, job_id: str) -> datetime | None:
+        job = self.scheduler.resume_job(job_id)
+        return job.next_run_time if job else None
+
+    def _on_event(self, event: JobEvent) -> None:
+        # Called on a scheduler thread; only writes to the ledger.
+        try:
+            if event.code == EVENT_JOB_MISSED:
+                self.runner.record_missed(event.job_id, event.scheduled_run_time)
+            elif event.code == EVENT_JOB_MAX_INSTANCES:
+                times = getattr(event, "scheduled_run_times", None) or [None]
+                self.runner.record_skipped(event.job_id, times[0])
+        except Exception:  # noqa: BLE001 - a listener must not break the scheduler
+            log.exception("could not record scheduler event for %s", event.job_id)

@@ -1,0 +1,185 @@
+"""Executing a job: lock, ledger, retries, failure alert, events.
+
+Every path that runs a job comes through ``JobRunner.execute``: the scheduler's firings (via
+``scheduled_run``, the function stored in APScheduler's job store), the command line and the
+console. So a job never overlaps itself, whoever started it, and every execution is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback as tb
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import Engine
+
+from console.db.engine import describe_error
+from console.jobs import JOBS, JobContext, JobSpec
+from console.notify.notifications import alert_admins
+from console.scheduler.bus import EventBus
+from console.scheduler.ledger import RunLedger, os_user, utcnow
+from console.scheduler.locks import JobLocks
+from console.settings import Settings
+
+log = logging.getLogger("console.scheduler")
+
+
+class UnknownJob(KeyError):
+    def __str__(self) -> str:
+        return f"unknown job id {self.args[0]!r}; known: {', '.join(JOBS)}"
+
+
+class AlreadyRunning(Exception):
+    """The job is running somewhere already; the message says since when and who started it."""
+
+
+@dataclass
+class RunResult:
+    job_id: str
+    run_id: int
+    status: str  # success | failed
+    duration_s: float
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    attempts: int = 1
+
+
+class JobRunner:
+    def __init__(self, settings: Settings, engine: Engine, *, bus: EventBus | None = None,
+                 jobs: dict[str, JobSpec] | None = None, clock: Callable[[], datetime] = utcnow):
+        self.settings = settings
+        self.engine = engine
+        self.jobs = jobs if jobs is not None else JOBS
+        self.ledger = RunLedger(engine)
+        self.locks = JobLocks(engine)
+        self.bus = bus or EventBus(None)
+        self.clock = clock
+        # Set on graceful stop: retries are not waited for, long jobs stop between batches.
+        self.stopping = threading.Event()
+
+    def spec(self, job_id: str) -> JobSpec:
+        try:
+            return self.jobs[job_id]
+        except KeyError:
+            raise UnknownJob(job_id) from None
+
+    def execute(self, job_id: str, trigger_kind: str = "manual", *, actor: str | None = None,
+                retries: int | None = None, scheduled_for: datetime | None = None) -> RunResult:
+        """Run ``job_id`` now unless it is running anywhere; raises AlreadyRunning if it is."""
+        spec = self.spec(job_id)
+        actor = actor or (os_user() if trigger_kind == "manual" else "scheduler")
+        lock = self.locks.try_acquire(f"job:{job_id}")
+        if lock is None:
+            message = self._already_running_message(job_id)
+            self.ledger.record(job_id, trigger_kind, "skipped", actor=actor, error=message, scheduled_for=scheduled_for)
+            log.warning("%s: %s", job_id, message)
+            raise AlreadyRunning(message)
+        try:
+            # We hold the lock, so any run still marked running has lost its process.
+            stale = self.ledger.abandon_running(job_id, "its process ended before the run finished")
+            if stale:
+                log.warning("%s: %d run(s) left running by a dead process marked abandoned", job_id, stale)
+            job_settings = self.settings.jobs[job_id]
+            retries = job_settings.retries if retries is None else retries
+            kind = trigger_kind
+            attempt = 1
+            while True:
+                result = self._attempt(spec, kind, attempt, actor, scheduled_for)
+                if result.status == "success" or attempt > retries or self.stopping.is_set():
+                    break
+                log.warning("%s: attempt %d failed, retrying in %.0f s", job_id, attempt, job_settings.retry_delay)
+                if self.stopping.wait(job_settings.retry_delay):
+                    break
+                attempt += 1
+                kind = "retry"
+            if result.status == "failed":
+                self._alert(job_id, result.error or "unknown error")
+            return result
+        finally:
+            lock.release()
+
+    def _attempt(self, spec: JobSpec, kind: str, attempt: int, actor: str,
+                 scheduled_for: datetime | None) -> RunResult:
+        run_id, _ = self.ledger.start(spec.id, kind, actor=actor, attempt=attempt, scheduled_for=scheduled_for)
+        self.bus.publish({"event": "run_started", "job_id": spec.id, "run_id": run_id, "trigger_kind": kind})
+        log.info("job %s started (%s, attempt %d, run %d)", spec.id, kind, attempt, run_id)
+        began = time.perf_counter()
+        ctx = JobContext(engine=self.engine, settings=self.settings, now=self.clock(), run_id=run_id,
+                         log=logging.getLogger("console.jobs"), should_stop=self.stopping.is_set)
+        try:
+            counts = spec.run(ctx)
+        except Exception as exc:  # noqa: BLE001 - any failure of a job is recorded, never raised
+            duration = time.perf_counter() - began
+            error = describe_error(exc, str(self.engine.url))
+            trace = _scrub(tb.format_exc(), self.engine)
+            self.ledger.finish(run_id, "failed", duration_s=duration, error=error, traceback=trace)
+            log.error("job %s failed after %.2f s: %s", spec.id, duration, error)
+            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "failed"})
+            return RunResult(spec.id, run_id, "failed", duration, error=error, attempts=attempt)
+        duration = time.perf_counter() - began
+        self.ledger.finish(run_id, "success", duration_s=duration, counts=counts)
+        log.info("job %s finished in %.2f s: %s", spec.id, duration, _counts_text(counts))
+        self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "success"})
+        return RunResult(spec.id, run_id, "success", duration, counts=counts, attempts=attempt)
+
+    def _alert(self, job_id: str, error: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                sent = alert_admins(conn, self.settings.notifications.job_failure, job_id=job_id,
+                                    error=error, now=self.clock())
+            log.error("job %s failed for good; %d admin(s) alerted", job_id, sent)
+        except Exception as exc:  # noqa: BLE001 - the database may be what failed
+            log.error("job %s failed and admins could not be alerted: %s", job_id,
+                      describe_error(exc, str(self.engine.url)))
+
+    def _already_running_message(self, job_id: str) -> str:
+        running = self.ledger.running(job_id)
+        if running is None:
+            return f"{job_id} is already running"
+        since = running.started_at.astimezone(self.settings.tz).strftime("%Y-%m-%d %H:%M:%S")
+        return (f"{job_id} is already running (run {running.id}, {running.trigger_kind} by "
+                f"{running.actor} on {running.host}, since {since})")
+
+    def record_missed(self, job_id: str, scheduled_for: datetime) -> None:
+        self.ledger.record(job_id, "scheduled", "missed", actor="scheduler", scheduled_for=scheduled_for,
+                           error="missed its firing by more than the misfire grace time")
+        log.warning("job %s missed its run scheduled for %s", job_id, scheduled_for.isoformat())
+
+    def record_skipped(self, job_id: str, scheduled_for: datetime | None) -> None:
+        self.ledger.record(job_id, "scheduled", "skipped", actor="scheduler", scheduled_for=scheduled_for,
+                           error="the previous run was still in progress")
+        log.warning("job %s skipped: the previous run was still in progress", job_id)
+
+
+def _counts_text(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in counts.items()) or "no counts"
+
+
+def _scrub(text: str, engine: Engine) -> str:
+    password = engine.url.password
+    return text.replace(str(password), "***") if password else text
+
+
+# APScheduler's job store keeps a textual reference to the function it calls, so the runner the
+# scheduler uses is registered here when the scheduler starts.
+_active: JobRunner | None = None
+
+
+def activate(runner: JobRunner | None) -> None:
+    global _active
+    _active = runner
+
+
+def scheduled_run(job_id: str) -> None:
+    """What APScheduler calls at each firing."""
+    runner = _active
+    if runner is None:
+        raise RuntimeError("no job runner is active in this process")
+    try:
+        runner.execute(job_id, "scheduled", actor="scheduler")
+    except AlreadyRunning:
+        pass  # recorded as skipped

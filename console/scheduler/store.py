@@ -1,0 +1,150 @@
+"""The APScheduler job store table, read and changed without a running scheduler.
+
+The command line pauses, resumes and lists jobs while the scheduler may run in another process;
+APScheduler 3 keeps no job in memory when it uses a SQLAlchemy store (it reads the table at
+each wake-up), so changing the rows is how another process is told.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from apscheduler.job import Job
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+
+from console.jobs import JOBS
+from console.scheduler.ledger import utcnow
+from console.scheduler.triggers import build_trigger, signature
+from console.settings import Settings
+
+log = logging.getLogger("console.scheduler")
+FUNC = "console.scheduler.runner:scheduled_run"
+TABLE = "apscheduler_jobs"
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    id: str
+    next_run_time: datetime | None
+    trigger_signature: str
+
+    @property
+    def paused(self) -> bool:
+        return self.next_run_time is None
+
+
+def new_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
+    """A BackgroundScheduler configured from settings (not started)."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+
+    defaults = settings.scheduler.job_defaults
+    return BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=TABLE)},
+        executors={"default": ThreadPoolExecutor(settings.scheduler.executor_threads)},
+        job_defaults={
+            "coalesce": defaults.coalesce,
+            "max_instances": defaults.max_instances,
+            "misfire_grace_time": defaults.misfire_grace_time,
+        },
+        timezone=settings.tz,
+    )
+
+
+class JobStore:
+    """Rows of the job store: sync them with settings, list, pause, resume."""
+
+    def __init__(self, settings: Settings, engine: Engine):
+        self.settings = settings
+        self._scheduler = new_scheduler(settings, engine)
+        self._store = SQLAlchemyJobStore(engine=engine, tablename=TABLE)
+        self._store.start(self._scheduler, "default")
+
+    def _job(self, job_id: str, next_run_time: datetime | None) -> Job:
+        job_settings = self.settings.jobs[job_id]
+        defaults = self.settings.scheduler.job_defaults
+        return Job(
+            self._scheduler,
+            id=job_id,
+            func=FUNC,
+            args=(job_id,),
+            kwargs={},
+            name=JOBS[job_id].name,
+            trigger=build_trigger(job_settings.trigger, self.settings.tz),
+            executor="default",
+            misfire_grace_time=defaults.misfire_grace_time,
+            coalesce=defaults.coalesce,
+            max_instances=defaults.max_instances,
+            next_run_time=next_run_time,
+        )
+
+    def sync(self) -> list[str]:
+        """Make the table match settings; keep pause state and next run of unchanged triggers."""
+        changes: list[str] = []
+        now = utcnow().astimezone(self.settings.tz)
+        stored = {job.id: job for job in self._store.get_all_jobs()}
+        for job_id, job_settings in self.settings.jobs.items():
+            current = stored.pop(job_id, None)
+            if not job_settings.enabled:
+                if current is not None:
+                    self._store.remove_job(job_id)
+                    changes.append(f"{job_id}: disabled, removed from the schedule")
+                continue
+            fresh = self._job(job_id, None)
+            if current is None:
+                fresh._modify(next_run_time=fresh.trigger.get_next_fire_time(None, now))
+                self._store.add_job(fresh)
+                changes.append(f"{job_id}: scheduled")
+                continue
+            same_trigger = signature(current.trigger) == signature(fresh.trigger)
+            same_job = (current.func_ref == FUNC and current.args == (job_id,)
+                        and current.misfire_grace_time == fresh.misfire_grace_time
+                        and current.coalesce == fresh.coalesce and current.max_instances == fresh.max_instances)
+            if same_trigger and same_job:
+                continue
+            if current.next_run_time is None:
+                next_run = None  # paused stays paused
+            elif same_trigger:
+                next_run = current.next_run_time
+            else:
+                next_run = fresh.trigger.get_next_fire_time(None, now)
+            fresh._modify(next_run_time=next_run)
+            self._store.update_job(fresh)
+            changes.append(f"{job_id}: {'trigger changed' if not same_trigger else 'settings changed'}")
+        for job_id in stored:
+            self._store.remove_job(job_id)
+            changes.append(f"{job_id}: unknown job removed from the schedule")
+        for change in changes:
+            log.info("schedule: %s", change)
+        return changes
+
+    def get(self, job_id: str) -> StoredJob | None:
+        job = self._store.lookup_job(job_id)
+        if job is None:
+            return None
+        return StoredJob(job.id, job.next_run_time, signature(job.trigger))
+
+    def all(self) -> dict[str, StoredJob]:
+        return {job.id: StoredJob(job.id, job.next_run_time, signature(job.trigger)) for job in self._store.get_all_jobs()}
+
+    def pause(self, job_id: str) -> None:
+        job = self._lookup(job_id)
+        job._modify(next_run_time=None)
+        self._store.update_job(job)
+
+    def resume(self, job_id: str) -> datetime | None:
+        job = self._lookup(job_id)
+        now = utcnow().astimezone(self.settings.tz)
+        job._modify(next_run_time=job.trigger.get_next_fire_time(None, now))
+        self._store.update_job(job)
+        return job.next_run_time
+
+    def _lookup(self, job_id: str) -> Job:
+        job = self._store.lookup_job(job_id)
+        if job is None:
+            raise JobLookupError(job_id)
+        return job

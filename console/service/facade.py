@@ -1,0 +1,191 @@
+"""``Service``: what an operator can see and do, whichever face they use.
+
+With a live scheduler (``taskconsole run`` or the console) pause and resume go through it; from
+the command line they change the job store's rows, which a running scheduler reads at its next
+wake-up. Every manual action is written to the audit with the operator's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import Engine, insert, text
+
+from console.db import schema
+from console.db.engine import describe_error, make_engine, read_only
+from console.db.models import AuditEntry
+from console.jobs import JOBS, JobContext
+from console.jobs.base import Preview
+from console.scheduler.bus import EventBus
+from console.scheduler.ledger import HOST, RunRecord, os_user, utcnow
+from console.scheduler.live import LiveScheduler
+from console.scheduler.runner import AlreadyRunning, JobRunner, RunResult, UnknownJob
+from console.scheduler.store import JobStore
+from console.scheduler.triggers import build_trigger, describe
+from console.service.near import NearTask, near_tasks
+from console.settings import Settings
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: str
+    name: str
+    trigger: str
+    enabled: bool
+    paused: bool
+    next_run_time: datetime | None
+    state: str  # scheduled | paused | running | disabled
+    last_run: RunRecord | None
+
+
+class Service:
+    def __init__(self, settings: Settings, engine: Engine, *, bus: EventBus | None = None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.settings = settings
+        self.engine = engine
+        self.bus = bus or EventBus(settings.redis.url)
+        self.clock = clock
+        self.runner = JobRunner(settings, engine, bus=self.bus, clock=clock)
+        self.live: LiveScheduler | None = None
+        self._store: JobStore | None = None
+
+    # -- the scheduler in this process -------------------------------------------------------
+    def start_scheduler(self, *, paused: bool = False) -> LiveScheduler:
+        self.live = LiveScheduler(self.runner)
+        self.live.start(paused=paused)
+        return self.live
+
+    def stop_scheduler(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    @property
+    def store(self) -> JobStore:
+        if self._store is None:
+            self._store = self.live.store if self.live else JobStore(self.settings, self.engine)
+        return self._store
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def check_job(self, job_id: str) -> None:
+        if job_id not in JOBS:
+            raise UnknownJob(job_id)
+
+    def jobs(self) -> list[JobInfo]:
+        stored = self.store.all()
+        last = self.runner.ledger.last_runs(list(JOBS))
+        now = self.clock().astimezone(self.settings.tz)
+        infos = []
+        for job_id, spec in JOBS.items():
+            job_settings = self.settings.jobs[job_id]
+            row = stored.get(job_id)
+            if not job_settings.enabled:
+                next_run, paused = None, True
+            elif row is None:
+                # Not in the store yet (no scheduler has started): what the first start will set.
+                next_run = build_trigger(job_settings.trigger, self.settings.tz).get_next_fire_time(None, now)
+                paused = False
+            else:
+                next_run, paused = row.next_run_time, row.paused
+            last_run = last.get(job_id)
+            if last_run is not None and last_run.status == "running":
+                state = "running"
+            elif not job_settings.enabled:
+                state = "disabled"
+            else:
+                state = "paused" if paused else "scheduled"
+            infos.append(JobInfo(
+                id=job_id, name=spec.name, trigger=describe(job_settings.trigger), enabled=job_settings.enabled,
+                paused=paused, next_run_time=next_run.astimezone(self.settings.tz) if next_run else None,
+                state=state, last_run=last_run,
+            ))
+        return infos
+
+    def run_job(self, job_id: str, *, actor: str | None = None) -> RunResult:
+        """Run now, as a manual run; never overlaps a running instance (raises AlreadyRunning)."""
+        self.check_job(job_id)
+        actor = actor or os_user()
+        try:
+            result = self.runner.execute(job_id, "manual", actor=actor, retries=0)
+        except AlreadyRunning as exc:
+            self._audit(actor, "run", job_id, "already_running", str(exc))
+            raise
+        self._audit(actor, "run", job_id, result.status, f"run {result.run_id}: {result.error or result.counts}")
+        return result
+
+    def pause_job(self, job_id: str, *, actor: str | None = None) -> None:
+        self.check_job(job_id)
+        self._require_enabled(job_id)
+        if self.live:
+            self.live.pause_job(job_id)
+        else:
+            self._ensure_stored()
+            self.store.pause(job_id)
+        self._audit(actor or os_user(), "pause", job_id, "done", None)
+
+    def resume_job(self, job_id: str, *, actor: str | None = None) -> datetime | None:
+        self.check_job(job_id)
+        self._require_enabled(job_id)
+        if self.live:
+            next_run = self.live.resume_job(job_id)
+        else:
+            self._ensure_stored()
+            next_run = self.store.resume(job_id)
+        self._audit(actor or os_user(), "resume", job_id, "done", None)
+        return next_run.astimezone(self.settings.tz) if next_run else None
+
+    def _require_enabled(self, job_id: str) -> None:
+        if not self.settings.jobs[job_id].enabled:
+            raise DisabledJob(f"{job_id} is disabled in settings (jobs.{job_id}.enabled); enable it there first")
+
+    def _ensure_stored(self) -> None:
+        if any(self.store.get(job_id) is None for job_id, s in self.settings.jobs.items() if s.enabled):
+            self.store.sync()
+
+    def history(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        if job_id:
+            self.check_job(job_id)
+        return self.runner.ledger.history(job_id, limit)
+
+    def preview(self, job_id: str) -> Preview:
+        self.check_job(job_id)
+        ctx = JobContext(engine=self.engine, settings=self.settings, now=self.clock(), run_id=-1)
+        return JOBS[job_id].preview(ctx)
+
+    # -- tasks ----------------------------------------------------------------------------------
+    def near_tasks(self, limit: int = 20) -> list[NearTask]:
+        return near_tasks(self.engine, self.clock(), self.settings.warnings.levels, limit)
+
+    # -- health ---------------------------------------------------------------------------------
+    def database_health(self) -> str:
+        try:
+            with read_only(self.engine).connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return "ok"
+        except Exception:  # noqa: BLE001
+            return "down"
+
+    def redis_health(self) -> str:
+        return self.bus.health()
+
+    def _audit(self, actor: str, action: str, job_id: str, outcome: str, detail: str | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(AuditEntry).values(
+                at=utcnow(), actor=actor, host=HOST, action=action, job_id=job_id, outcome=outcome, detail=detail,
+            ))
+
+
+class DisabledJob(Exception):
+    """Pause or resume of a job that settings disable."""
+
+
+def open_service(settings: Settings, *, check_schema: bool = True) -> Service:
+    """Engine, schema check and service for ``settings``; raises DatabaseError or SchemaError."""
+    engine = make_engine(settings.database.url, pool_size=settings.scheduler.executor_threads + 2)
+    if check_schema:
+        schema.check(engine)
+    return Service(settings, engine)
+
+
+__all__ = ["AlreadyRunning", "DisabledJob", "JobInfo", "Service", "UnknownJob", "describe_error", "open_service"]

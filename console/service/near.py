@@ -1,0 +1,84 @@
+"""Processing tasks nearest their next warning threshold (or already past one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine, and_, case, literal, select
+
+from console.db.engine import read_only
+from console.db.models import Task, User, WarningSent
+from console.db.types import epoch_seconds
+from console.jobs.sql import is_processing, progress_ok, time_progress, warning_level, window_ok
+from console.settings import WarningLevel
+
+
+@dataclass(frozen=True)
+class NearTask:
+    task_id: int
+    title: str
+    handler: str | None
+    progress: float
+    time_progress: float
+    level: int | None
+    next_level: int | None
+    next_at: datetime | None
+    window_start: datetime
+    window_end: datetime
+    notified_levels: list[int] = field(default_factory=list)
+
+
+def _next_threshold_epoch(now: datetime, levels: tuple[WarningLevel, ...]):
+    start = epoch_seconds(Task.expected_start_time)
+    end = epoch_seconds(Task.expected_end_time)
+    tp = time_progress(now)
+    ordered = sorted(levels, key=lambda lv: lv.at)
+    instant = case(
+        *[(and_(tp < lv.at, Task.progress < lv.at), start + (end - start) * (lv.at / 100.0)) for lv in ordered],
+        else_=literal(None),
+    )
+    level = case(
+        *[(and_(tp < lv.at, Task.progress < lv.at), literal(lv.level)) for lv in ordered],
+        else_=literal(None),
+    )
+    return instant, level
+
+
+def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], limit: int = 20) -> list[NearTask]:
+    """Tasks in a warning level first (most severe first), then by time to their next threshold."""
+    level = warning_level(now, levels)
+    next_epoch, next_level = _next_threshold_epoch(now, levels)
+    query = (
+        select(
+            Task.id, Task.title, User.name.label("handler"), Task.progress,
+            time_progress(now).label("tp"), level.label("level"), next_level.label("next_level"),
+            next_epoch.label("next_epoch"), Task.expected_start_time, Task.expected_end_time,
+        )
+        .select_from(Task)
+        .outerjoin(User, User.id == Task.current_handler_id)
+        .where(is_processing(), window_ok(), progress_ok())
+        .where((level.is_not(None)) | (next_epoch.is_not(None)))
+        .order_by(level.is_(None), level, next_epoch.is_(None), next_epoch, Task.id)
+        .limit(limit)
+    )
+    with read_only(engine).connect() as conn:
+        rows = conn.execute(query).all()
+        ids = [r.id for r in rows]
+        notified: dict[tuple, set[int]] = {}
+        if ids:
+            for task_id, lv, ws, we in conn.execute(
+                select(WarningSent.task_id, WarningSent.level, WarningSent.window_start, WarningSent.window_end)
+                .where(WarningSent.task_id.in_(ids))
+            ):
+                notified.setdefault((task_id, ws, we), set()).add(lv)
+    return [
+        NearTask(
+            task_id=r.id, title=r.title, handler=r.handler, progress=float(r.progress),
+            time_progress=round(float(r.tp), 2), level=r.level, next_level=r.next_level,
+            next_at=datetime.fromtimestamp(r.next_epoch, timezone.utc) if r.next_epoch is not None else None,
+            window_start=r.expected_start_time, window_end=r.expected_end_time,
+            notified_levels=sorted(notified.get((r.id, r.expected_start_time, r.expected_end_time), set())),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,367 @@
+"""Settings: the schema of settings.yaml, loading it, environment overrides and redaction.
+
+Every option has a default here, and the shipped ``settings.yaml`` repeats those defaults with
+comments (a test keeps the two equal). Loading never raises anything but ``SettingsError``,
+whose message names the offending key and never contains a password.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from console.domain.cron import CronError, normalise_crontab
+from console.domain.templates import TemplateError, template_fields
+
+JOB_IDS = (
+    "reset_periodic_tasks",
+    "check_task_warnings",
+    "update_time_progress",
+    "cleanup_old_data",
+)
+
+ENV_CONFIG = "TASKCONSOLE_CONFIG"
+ENV_DATABASE_URL = "TASKCONSOLE_DATABASE_URL"
+ENV_REDIS_URL = "TASKCONSOLE_REDIS_URL"
+
+
+class SettingsError(Exception):
+    """Bad settings: the message names the key and is safe to show."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TriggerSettings(_Strict):
+    """When a job fires: exactly one of ``cron`` or ``every``."""
+
+    cron: str | None = None
+    """A five-field crontab line (minute hour day month weekday); weekday 0 or 7 is Sunday."""
+    every: timedelta | None = None
+    """A fixed interval, as seconds or an ISO-8601 duration (``PT30M``); aligned to midnight."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "TriggerSettings":
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("give exactly one of 'cron' or 'every'")
+        if self.cron is not None:
+            try:
+                normalise_crontab(self.cron)
+            except CronError as exc:
+                raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from None
+        if self.every is not None and self.every.total_seconds() < 1:
+            raise ValueError("'every' must be at least one second")
+        return self
+
+
+class JobSettings(_Strict):
+    """One job's schedule and failure handling."""
+
+    enabled: bool = True
+    """A disabled job is not scheduled; it can still be run by hand."""
+    trigger: TriggerSettings
+    """When the job fires, in the settings' timezone."""
+    retries: int = Field(default=3, ge=0, le=100)
+    """How many times a failed scheduled run is tried again before admins are alerted."""
+    retry_delay: float = Field(default=5.0, ge=0, le=3600)
+    """Seconds to wait before each retry."""
+
+
+def _default_jobs() -> dict[str, JobSettings]:
+    return {
+        "reset_periodic_tasks": JobSettings(trigger=TriggerSettings(cron="0 2 * * *")),
+        "check_task_warnings": JobSettings(trigger=TriggerSettings(cron="0 * * * *")),
+        "update_time_progress": JobSettings(trigger=TriggerSettings(every=timedelta(minutes=30))),
+        "cleanup_old_data": JobSettings(trigger=TriggerSettings(cron="0 3 * * sun")),
+    }
+
+
+class JobDefaults(_Strict):
+    """APScheduler job defaults."""
+
+    coalesce: bool = True
+    """Fold a backlog of missed firings into one run."""
+    max_instances: int = Field(default=1, ge=1)
+    """Concurrent instances of one job in this process."""
+    misfire_grace_time: int = Field(default=3600, ge=1)
+    """Seconds a late firing may still run; later ones are recorded as missed."""
+
+
+class SchedulerSettings(_Strict):
+    """The embedded APScheduler."""
+
+    executor_threads: int = Field(default=10, ge=1, le=200)
+    """Size of the thread pool that runs jobs."""
+    job_defaults: JobDefaults = JobDefaults()
+
+
+class DatabaseSettings(_Strict):
+    """Where the data lives."""
+
+    url: str = "sqlite:///taskconsole.db"
+    """SQLAlchemy URL; a relative SQLite path is relative to the working directory."""
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return url
+
+
+class RedisSettings(_Strict):
+    """Optional helper; never decides a result."""
+
+    url: str | None = None
+    """redis://host:port/db, or null for none."""
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, url: str | None) -> str | None:
+        if url and not re.match(r"^rediss?://", url):
+            raise ValueError("must start with redis:// or rediss://")
+        return url or None
+
+
+class WarningLevel(_Strict):
+    """A warning level: raised when time progress reaches ``at`` while work progress is below it."""
+
+    level: int = Field(ge=1, le=99)
+    """Percent of time left that the warning announces."""
+    at: float = Field(gt=0, le=100)
+    """Time progress (percent) at which the level starts."""
+
+
+class WarningSettings(_Strict):
+    """The warning check."""
+
+    levels: tuple[WarningLevel, ...] = (
+        WarningLevel(level=20, at=80),
+        WarningLevel(level=10, at=90),
+        WarningLevel(level=5, at=95),
+    )
+    repeat_after: timedelta = timedelta(hours=24)
+    """Send the same level for the same window again after this long; 0 means never."""
+
+    @field_validator("levels")
+    @classmethod
+    def _distinct(cls, levels: tuple[WarningLevel, ...]) -> tuple[WarningLevel, ...]:
+        if not levels:
+            raise ValueError("at least one level is needed")
+        if len({lv.level for lv in levels}) != len(levels) or len({lv.at for lv in levels}) != len(levels):
+            raise ValueError("levels and thresholds must be distinct")
+        return tuple(sorted(levels, key=lambda lv: lv.at))
+
+
+class PeriodicSettings(_Strict):
+    """Periodic task resets."""
+
+    default_period: timedelta = timedelta(days=7)
+    """Period after completion at which a periodic task is reset, and length of its new window."""
+
+
+class CleanupSettings(_Strict):
+    """Old data removal."""
+
+    closed_task_age: timedelta = timedelta(days=90)
+    """Closed tasks not updated for this long are deleted."""
+    read_notification_age: timedelta = timedelta(days=180)
+    """Read notifications older than this are deleted."""
+    batch_size: int = Field(default=5000, ge=1, le=1_000_000)
+    """Rows deleted per transaction."""
+
+
+class Template(_Strict):
+    """A notification's type, title and content; ``{placeholders}`` are filled from the task."""
+
+    type: str
+    title: str
+    content: str
+
+
+class NotificationSettings(_Strict):
+    """Texts of the notifications the jobs send."""
+
+    reset: Template = Template(type="任务重置", title="周期任务已重置", content="任务「{title}」已重置，请及时处理")
+    """Placeholders: {title}, {task_id}."""
+    warning: Template = Template(
+        type="任务预警",
+        title="任务预警：剩余{level}%时间",
+        content="任务「{title}」仅剩{level}%的时间，当前进度{progress}%，请及时处理",
+    )
+    """Placeholders: {title}, {task_id}, {level}, {progress}."""
+    job_failure: Template = Template(
+        type="系统错误", title="定时任务执行失败", content="定时任务 {job_id} 执行失败：{error}"
+    )
+    """Placeholders: {job_id}, {error}."""
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> "NotificationSettings":
+        allowed = {
+            "reset": {"title", "task_id"},
+            "warning": {"title", "task_id", "level", "progress"},
+            "job_failure": {"job_id", "error"},
+        }
+        for name, fields in allowed.items():
+            template: Template = getattr(self, name)
+            for part in ("title", "content"):
+                try:
+                    used = template_fields(getattr(template, part))
+                except TemplateError as exc:
+                    raise ValueError(f"{name}.{part}: {exc}") from None
+                unknown = used - fields
+                if unknown:
+                    raise ValueError(
+                        f"{name}.{part}: unknown placeholder {{{sorted(unknown)[0]}}}; "
+                        f"allowed: {', '.join('{' + f + '}' for f in sorted(fields))}"
+                    )
+        return self
+
+
+class ConsoleSettings(_Strict):
+    """The terminal console."""
+
+    refresh_interval: float = Field(default=2.0, ge=0.2, le=3600)
+    """Seconds between panel refreshes."""
+    locale: Literal["zh_CN", "en"] = "en"
+    """Language of the console's own text."""
+
+
+class Settings(_Strict):
+    """Everything taskconsole can be told."""
+
+    timezone: str = "Asia/Shanghai"
+    """IANA timezone for triggers and for showing times (storage is always UTC)."""
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    jobs: dict[str, JobSettings] = Field(default_factory=_default_jobs)
+    warnings: WarningSettings = WarningSettings()
+    periodic: PeriodicSettings = PeriodicSettings()
+    cleanup: CleanupSettings = CleanupSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    console: ConsoleSettings = ConsoleSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {name!r}") from None
+        return name
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _merge_jobs(cls, value: Any) -> Any:
+        # A file may mention only the jobs (and keys) it changes; the rest keep their defaults.
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping of job id to job settings")
+        unknown = sorted(set(value) - set(JOB_IDS))
+        if unknown:
+            raise ValueError(f"unknown job id {unknown[0]!r}; known: {', '.join(JOB_IDS)}")
+        merged: dict[str, Any] = {}
+        for job_id, default in _default_jobs().items():
+            given = value.get(job_id) or {}
+            if not isinstance(given, dict):
+                merged[job_id] = given  # let pydantic report the wrong type
+                continue
+            base = default.model_dump(exclude_none=True)
+            if "trigger" in given:
+                base.pop("trigger")
+            merged[job_id] = {**base, **given}
+        return merged
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def redact_url(url: str | None) -> str:
+    """The URL with any password replaced by ``***``, for logs, errors and screens."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _error_message(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{source}: {key}: {msg}{more}"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        raise SettingsError(f"{path}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: the top level must be a mapping of keys")
+    return data
+
+
+def find_settings_file(explicit: str | None = None) -> Path | None:
+    """The file to read: ``--config``, else ``$TASKCONSOLE_CONFIG``, else ./settings.yaml if any."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env)
+    local = Path("settings.yaml")
+    return local if local.is_file() else None
+
+
+def load_settings(path: str | Path | None = None, *, env: dict[str, str] | None = None) -> Settings:
+    """Read settings from ``path`` (or the usual places), apply environment overrides, validate."""
+    env = os.environ if env is None else env
+    file = find_settings_file(str(path) if path else None)
+    raw = _read_yaml(file) if file else {}
+    source = str(file) if file else "settings"
+    if env.get(ENV_DATABASE_URL):
+        raw.setdefault("database", {})
+        if not isinstance(raw["database"], dict):
+            raw["database"] = {}
+        raw["database"] = {**raw["database"], "url": env[ENV_DATABASE_URL]}
+    if ENV_REDIS_URL in env:
+        if not isinstance(raw.get("redis"), dict):
+            raw["redis"] = {}
+        raw["redis"] = {**raw["redis"], "url": env[ENV_REDIS_URL] or None}
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(_error_message(exc, source)) from None
