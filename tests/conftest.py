@@ -1,0 +1,153 @@
+"""Fixtures shared by every test: a database per backend, a frozen clock, factories for rows.
+
+``db`` is parametrised over SQLite and PostgreSQL, so each case that takes it runs on both
+(like APScheduler's own job-store tests). PostgreSQL and Redis tests skip with a reason when the
+server is absent, and fail instead when ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, insert, text
+
+from console.db import schema
+from console.db.engine import make_engine
+from console.db.models import Task, User
+from console.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("TASKCONSOLE_TEST_PG", "postgresql+psycopg2://root@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TASKCONSOLE_TEST_REDIS", "redis://127.0.0.1:6379/15")
+NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)  # 16:00 in Asia/Shanghai
+TABLES = ("warning_ledger", "notifications", "tasks", "users", "job_runs", "audit_log", "apscheduler_jobs")
+
+
+def unavailable(what: str, why: str) -> None:
+    """Skip on a laptop without the server; fail on CI, where it must be there."""
+    message = f"{what} is not reachable ({why})"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}, and CI is set: the test environment must provide it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """A fresh PostgreSQL database for this session, dropped at the end; yields its URL."""
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        unavailable("PostgreSQL", type(exc).__name__)
+    name = f"taskconsole_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@dataclass
+class Db:
+    """A migrated, empty database of one backend."""
+
+    backend: str
+    url: str
+    engine: Engine
+
+    @property
+    def is_pg(self) -> bool:
+        return self.backend == "postgresql"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path: Path) -> Db:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        engine = make_engine(url)
+        schema.upgrade(engine)
+    else:
+        url = request.getfixturevalue("pg_server")
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    yield Db(request.param, url, engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Db:
+    url = f"sqlite:///{tmp_path / 'test.db'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    yield Db("sqlite", url, engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+        client.ping()
+        client.close()
+    except Exception as exc:  # noqa: BLE001
+        unavailable("Redis", type(exc).__name__)
+    return REDIS_URL
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()
+
+
+class Rows:
+    """Factories for users and tasks, with sensible defaults around NOW."""
+
+    def __init__(self, engine: Engine, now: datetime = NOW):
+        self.engine, self.now = engine, now
+        self._user = 0
+
+    def user(self, name: str | None = None, *, admin: bool = False) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                insert(User).values(name=name or f"user{self._next()}", is_admin=admin).returning(User.id)
+            ).scalar_one()
+
+    def _next(self) -> int:
+        self._user += 1
+        return self._user
+
+    def task(self, **values) -> int:
+        row = dict(
+            title="task", category="normal", status="processing", progress=0.0, time_progress=0.0,
+            expected_start_time=None, expected_end_time=None, actual_start_time=None, actual_end_time=None,
+            current_handler_id=None, created_at=self.now - timedelta(days=30), updated_at=self.now - timedelta(days=1),
+        )
+        row.update(values)
+        with self.engine.begin() as conn:
+            return conn.execute(insert(Task).values(**row).returning(Task.id)).scalar_one()
+
+    def processing(self, *, time_pct: float, progress: float, handler: int | None, hours: float = 100.0,
+                   **values) -> int:
+        """A processing task whose window is ``time_pct`` percent elapsed at NOW."""
+        length = timedelta(hours=hours)
+        start = self.now - length * (time_pct / 100.0)
+        return self.task(status="processing", progress=progress, expected_start_time=start,
+                         expected_end_time=start + length, current_handler_id=handler, **values)
+
+
+@pytest.fixture
+def rows(db: Db) -> Rows:
+    return Rows(db.engine)

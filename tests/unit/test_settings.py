@@ -1,0 +1,102 @@
+"""Settings: shipped defaults, overrides, and one clear message naming the key for bad input."""
+
+from pathlib import Path
+
+import pytest
+
+from console.settings import Settings, SettingsError, load_settings, redact_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "settings.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_settings_file_equals_the_built_in_defaults():
+    assert load_settings(ROOT / "settings.yaml", env={}) == Settings()
+
+
+def test_seed_defaults():
+    s = Settings()
+    assert s.timezone == "Asia/Shanghai"
+    assert s.scheduler.executor_threads == 10
+    assert s.scheduler.job_defaults.misfire_grace_time == 3600
+    assert [(lv.level, lv.at) for lv in s.warnings.levels] == [(20, 80), (10, 90), (5, 95)]
+    assert s.jobs["cleanup_old_data"].retries == 3 and s.jobs["cleanup_old_data"].retry_delay == 5
+    assert s.periodic.default_period.days == 7
+
+
+def test_partial_file_keeps_other_defaults(tmp_path):
+    s = load_settings(write(tmp_path, "jobs:\n  check_task_warnings:\n    retries: 1\n"), env={})
+    assert s.jobs["check_task_warnings"].retries == 1
+    assert s.jobs["check_task_warnings"].trigger.cron == "0 * * * *"
+    assert s.jobs["reset_periodic_tasks"].trigger.cron == "0 2 * * *"
+
+
+def test_environment_overrides_the_file(tmp_path):
+    path = write(tmp_path, "database:\n  url: sqlite:///a.db\n")
+    s = load_settings(path, env={"TASKCONSOLE_DATABASE_URL": "sqlite:///b.db", "TASKCONSOLE_REDIS_URL": "redis://x:1/0"})
+    assert s.database.url == "sqlite:///b.db"
+    assert s.redis.url == "redis://x:1/0"
+
+
+def test_config_env_names_the_file(tmp_path, monkeypatch):
+    path = write(tmp_path, "timezone: Europe/Berlin\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("TASKCONSOLE_CONFIG", raising=False)
+    assert load_settings(None).timezone == "Asia/Shanghai"  # no file anywhere: defaults
+    monkeypatch.setenv("TASKCONSOLE_CONFIG", str(path))
+    assert load_settings(None).timezone == "Europe/Berlin"
+    monkeypatch.delenv("TASKCONSOLE_CONFIG")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(None).timezone == "Europe/Berlin"  # ./settings.yaml
+
+
+@pytest.mark.parametrize(
+    "text, key, words",
+    [
+        ("timezone: Mars/Olympus\n", "timezone", "unknown timezone"),
+        ("scheduler:\n  executor_threads: many\n", "scheduler.executor_threads", "integer"),
+        ("jobs:\n  check_task_warnings:\n    trigger: {cron: '0 25 * * *'}\n", "jobs.check_task_warnings.trigger",
+         "invalid cron"),
+        ("jobs:\n  check_task_warnings:\n    trigger: {cron: '0 * * * *', every: 60}\n",
+         "jobs.check_task_warnings.trigger", "exactly one"),
+        ("jobs:\n  no_such_job: {}\n", "jobs", "unknown job id 'no_such_job'"),
+        ("bogus: 1\n", "bogus", "unknown key"),
+        ("warnings:\n  repeat_after: soon\n", "warnings.repeat_after", "duration"),
+        ("notifications:\n  reset: {type: a, title: '{nope}', content: b}\n", "notifications", "{nope}"),
+        ("database:\n  url: mysql://x\n", "database.url", "sqlite:// or postgresql://"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, text, key, words):
+    with pytest.raises(SettingsError) as err:
+        load_settings(write(tmp_path, text), env={})
+    message = str(err.value)
+    assert f": {key}" in message and words in message
+
+
+def test_broken_yaml_says_where(tmp_path):
+    with pytest.raises(SettingsError, match="not valid YAML at line 2"):
+        load_settings(write(tmp_path, "a: 1\n  b: [\n"), env={})
+
+
+def test_missing_file_is_one_clear_message(tmp_path):
+    with pytest.raises(SettingsError, match="cannot read settings file"):
+        load_settings(tmp_path / "nope.yaml", env={})
+
+
+def test_passwords_are_redacted():
+    assert redact_url("postgresql://u:s3cret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert redact_url("redis://:s3cret@h:6379/0") == "redis://:***@h:6379/0"
+    assert redact_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_a_bad_url_with_a_password_is_not_echoed(tmp_path):
+    with pytest.raises(SettingsError) as err:
+        load_settings(write(tmp_path, "database:\n  url: mysql://u:s3cret@h/db\n"), env={})
+    assert "s3cret" not in str(err.value)
