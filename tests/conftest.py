@@ -144,8 +144,9 @@ class Rows:
         """A processing task whose window is ``time_pct`` percent elapsed at NOW."""
         length = timedelta(hours=hours)
         start = self.now - length * (time_pct / 100.0)
-        return self.task(status="processing", progress=progress, expected_start_time=start,
-                         expected_end_time=start + length, current_handler_id=handler, **values)
+        values.setdefault("status", "processing")
+        return self.task(progress=progress, expected_start_time=start, expected_end_time=start + length,
+                         current_handler_id=handler, **values)
 
 
 @pytest.fixture

@@ -53,7 +53,9 @@ def _epoch_pg(element, compiler, **kw):
 
 @compiles(epoch_seconds, "sqlite")
 def _epoch_sqlite(element, compiler, **kw):
-    return "((julianday(%s) - 2440587.5) * 86400.0)" % compiler.process(element.clauses, **kw)
+    # julianday() keeps only milliseconds; whole seconds plus the stored fraction keep microseconds.
+    col = compiler.process(element.clauses, **kw)
+    return f"(CAST(strftime('%s', {col}) AS REAL) + CAST(substr({col}, 20) AS REAL))"
 
 
 class round2(FunctionElement[float]):

@@ -1,0 +1,47 @@
+"""Small helpers for integration tests: running a job at a given instant, reading tables."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+
+from console.db.models import Notification, Task, WarningSent
+from console.jobs import JOBS, JobContext
+from console.settings import Settings
+
+_run_ids = itertools.count(1000)
+
+
+def run_job(job_id: str, engine: Engine, settings: Settings, now: datetime, run_id: int | None = None) -> dict:
+    """One execution of a job's statements, as the runner would do it (fresh run id)."""
+    ctx = JobContext(engine=engine, settings=settings, now=now, run_id=run_id or next(_run_ids))
+    return JOBS[job_id].run(ctx)
+
+
+def preview_job(job_id: str, engine: Engine, settings: Settings, now: datetime):
+    return JOBS[job_id].preview(JobContext(engine=engine, settings=settings, now=now, run_id=-1))
+
+
+def notifications(engine: Engine, type_: str | None = None) -> list:
+    query = select(Notification).order_by(Notification.id)
+    if type_:
+        query = query.where(Notification.type == type_)
+    with engine.connect() as conn:
+        return conn.execute(query).all()
+
+
+def ledger(engine: Engine) -> list:
+    with engine.connect() as conn:
+        return conn.execute(select(WarningSent).order_by(WarningSent.id)).all()
+
+
+def task(engine: Engine, task_id: int):
+    with engine.connect() as conn:
+        return conn.execute(select(Task).where(Task.id == task_id)).one()
+
+
+def count(engine: Engine, model) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(model)).scalar_one()
