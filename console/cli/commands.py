@@ -12,7 +12,7 @@ from typing import Callable
 
 from console.cli import output
 from console.db import schema
-from console.db.demo import DemoError, load_demo
+from console.db.demo import DemoError, existing_tasks, load_demo
 from console.db.engine import DatabaseError, describe_error, make_engine
 from console.scheduler.runner import AlreadyRunning, UnknownJob
 from console.service import Service, open_service
@@ -79,6 +79,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         raise DemoError("--tasks must be zero or more")
     engine = make_engine(settings.database.url)
     schema.upgrade(engine)
+    existing = existing_tasks(engine)
+    if existing and not args.replace:
+        # Re-running the README's command must not fail, nor touch data that is already there.
+        print(f"the database already has {existing:,} tasks; left them as they are "
+              "(use `taskconsole demo --replace` to empty it and load the demo)")
+        return 0
     began = time.perf_counter()
     last = [0.0]
 
