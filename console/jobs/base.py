@@ -39,5 +39,6 @@ class Preview:
 class JobSpec:
     id: str
     name: str
+    short: str  # a few words for narrow tables
     run: Callable[[JobContext], Counts]
     preview: Callable[[JobContext], Preview]

@@ -90,6 +90,7 @@ def preview(ctx: JobContext) -> Preview:
 CLEANUP = JobSpec(
     id="cleanup_old_data",
     name="Delete long-closed tasks and old read notifications",
+    short="delete old data",
     run=run,
     preview=preview,
 )

@@ -73,6 +73,7 @@ def preview(ctx: JobContext) -> Preview:
 PROGRESS = JobSpec(
     id="update_time_progress",
     name="Store the time progress of processing tasks",
+    short="time progress",
     run=run,
     preview=preview,
 )

@@ -96,6 +96,7 @@ def preview(ctx: JobContext) -> Preview:
 RESET = JobSpec(
     id="reset_periodic_tasks",
     name="Reset periodic tasks whose period has come round",
+    short="reset periodic",
     run=run,
     preview=preview,
 )

@@ -160,6 +160,7 @@ def preview(ctx: JobContext) -> Preview:
 WARNINGS = JobSpec(
     id="check_task_warnings",
     name="Warn handlers of tasks running out of time (20%, 10%, 5% left)",
+    short="warn 20/10/5%",
     run=run,
     preview=preview,
 )

@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from console.settings import redact_url
 
@@ -25,6 +25,15 @@ class EventBus:
         self._client = None
         self._down_until = 0.0
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def add_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Called in this process for every event (on the thread that publishes it)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def _get(self):
         if self._client is None and self.url:
@@ -34,6 +43,11 @@ class EventBus:
         return self._client
 
     def publish(self, event: dict[str, Any]) -> bool:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a listener must not break a run
+                log.exception("event listener failed")
         if not self.url or time.monotonic() < self._down_until:
             return False
         try:

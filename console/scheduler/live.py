@@ -30,7 +30,7 @@ class LiveScheduler:
     def __init__(self, runner: JobRunner):
         self.runner = runner
         self.settings = runner.settings
-        self.store = JobStore(runner.settings, runner.engine)
+        self.store = JobStore(runner.settings, runner.engine, runner.clock)
         self.scheduler = new_scheduler(runner.settings, runner.engine)
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         self._waker: threading.Thread | None = None

@@ -60,6 +60,8 @@ class JobRunner:
         self.clock = clock
         # Set on graceful stop: retries are not waited for, long jobs stop between batches.
         self.stopping = threading.Event()
+        # Jobs executing in this process now (the console asks before quitting while any is).
+        self.active: set[str] = set()
 
     def spec(self, job_id: str) -> JobSpec:
         try:
@@ -78,6 +80,7 @@ class JobRunner:
             self.ledger.record(job_id, trigger_kind, "skipped", actor=actor, error=message, scheduled_for=scheduled_for)
             log.warning("%s: %s", job_id, message)
             raise AlreadyRunning(message)
+        self.active.add(job_id)
         try:
             # We hold the lock, so any run still marked running has lost its process.
             stale = self.ledger.abandon_running(job_id, "its process ended before the run finished")
@@ -100,6 +103,7 @@ class JobRunner:
                 self._alert(job_id, result.error or "unknown error")
             return result
         finally:
+            self.active.discard(job_id)
             lock.release()
 
     def _attempt(self, spec: JobSpec, kind: str, attempt: int, actor: str,

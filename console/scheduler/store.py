@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
@@ -58,8 +59,9 @@ def new_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
 class JobStore:
     """Rows of the job store: sync them with settings, list, pause, resume."""
 
-    def __init__(self, settings: Settings, engine: Engine):
+    def __init__(self, settings: Settings, engine: Engine, clock: Callable[[], datetime] = utcnow):
         self.settings = settings
+        self.clock = clock
         self._scheduler = new_scheduler(settings, engine)
         self._store = SQLAlchemyJobStore(engine=engine, tablename=TABLE)
         self._store.start(self._scheduler, "default")
@@ -85,7 +87,7 @@ class JobStore:
     def sync(self) -> list[str]:
         """Make the table match settings; keep pause state and next run of unchanged triggers."""
         changes: list[str] = []
-        now = utcnow().astimezone(self.settings.tz)
+        now = self.clock().astimezone(self.settings.tz)
         stored = {job.id: job for job in self._store.get_all_jobs()}
         for job_id, job_settings in self.settings.jobs.items():
             current = stored.pop(job_id, None)
@@ -138,7 +140,7 @@ class JobStore:
 
     def resume(self, job_id: str) -> datetime | None:
         job = self._lookup(job_id)
-        now = utcnow().astimezone(self.settings.tz)
+        now = self.clock().astimezone(self.settings.tz)
         job._modify(next_run_time=job.trigger.get_next_fire_time(None, now))
         self._store.update_job(job)
         return job.next_run_time

@@ -7,7 +7,7 @@ wake-up. Every manual action is written to the audit with the operator's name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
@@ -24,8 +24,23 @@ from console.scheduler.live import LiveScheduler
 from console.scheduler.runner import AlreadyRunning, JobRunner, RunResult, UnknownJob
 from console.scheduler.store import JobStore
 from console.scheduler.triggers import build_trigger, describe
+from console.service.dashboard import TaskDetail, WarningStats, task_detail, warning_stats
 from console.service.near import NearTask, near_tasks
 from console.settings import Settings
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Everything the console's main screen shows, read in one go off the UI thread."""
+
+    now: datetime
+    scheduler_state: str
+    database: str  # ok | down
+    redis: str  # ok | down | off
+    jobs: list["JobInfo"] = field(default_factory=list)
+    warnings: WarningStats | None = None
+    near: list[NearTask] = field(default_factory=list)
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +79,7 @@ class Service:
     @property
     def store(self) -> JobStore:
         if self._store is None:
-            self._store = self.live.store if self.live else JobStore(self.settings, self.engine)
+            self._store = self.live.store if self.live else JobStore(self.settings, self.engine, self.clock)
         return self._store
 
     # -- jobs -----------------------------------------------------------------------------------
@@ -153,9 +168,49 @@ class Service:
         ctx = JobContext(engine=self.engine, settings=self.settings, now=self.clock(), run_id=-1)
         return JOBS[job_id].preview(ctx)
 
+    @property
+    def scheduler_state(self) -> str:
+        """``running``, ``paused``, ``stopped``, or ``standby`` when no scheduler runs here."""
+        return self.live.state if self.live else "standby"
+
+    def pause_scheduler(self, *, actor: str | None = None) -> None:
+        if self.live is None:
+            raise NoScheduler("no scheduler runs in this process")
+        self.live.pause_all()
+        self._audit(actor or os_user(), "pause", "*", "done", "whole scheduler")
+
+    def resume_scheduler(self, *, actor: str | None = None) -> None:
+        if self.live is None:
+            raise NoScheduler("no scheduler runs in this process")
+        self.live.resume_all()
+        self._audit(actor or os_user(), "resume", "*", "done", "whole scheduler")
+
+    def running_here(self) -> set[str]:
+        """Jobs executing in this process now."""
+        return set(self.runner.active)
+
     # -- tasks ----------------------------------------------------------------------------------
     def near_tasks(self, limit: int = 20) -> list[NearTask]:
         return near_tasks(self.engine, self.clock(), self.settings.warnings.levels, limit)
+
+    def dashboard(self, near_limit: int = 50) -> Dashboard:
+        """The main screen's data; a database outage gives an empty snapshot saying so."""
+        now = self.clock()
+        redis = self.redis_health()
+        try:
+            return Dashboard(
+                now=now, scheduler_state=self.scheduler_state, database="ok", redis=redis, jobs=self.jobs(),
+                warnings=self.warning_stats(), near=self.near_tasks(near_limit),
+            )
+        except Exception as exc:  # noqa: BLE001 - shown on screen, the console keeps going
+            return Dashboard(now=now, scheduler_state=self.scheduler_state, database="down", redis=redis,
+                             error=describe_error(exc, self.settings.database.url))
+
+    def warning_stats(self) -> WarningStats:
+        return warning_stats(self.engine, self.clock(), self.settings.warnings.levels)
+
+    def task_detail(self, task_id: int) -> TaskDetail | None:
+        return task_detail(self.engine, task_id, self.clock(), self.settings.warnings.levels)
 
     # -- health ---------------------------------------------------------------------------------
     def database_health(self) -> str:
@@ -180,6 +235,10 @@ class DisabledJob(Exception):
     """Pause or resume of a job that settings disable."""
 
 
+class NoScheduler(Exception):
+    """A scheduler-wide action where no scheduler runs."""
+
+
 def open_service(settings: Settings, *, check_schema: bool = True) -> Service:
     """Engine, schema check and service for ``settings``; raises DatabaseError or SchemaError."""
     engine = make_engine(settings.database.url, pool_size=settings.scheduler.executor_threads + 2)
@@ -188,4 +247,4 @@ def open_service(settings: Settings, *, check_schema: bool = True) -> Service:
     return Service(settings, engine)
 
 
-__all__ = ["AlreadyRunning", "DisabledJob", "JobInfo", "Service", "UnknownJob", "describe_error", "open_service"]
+__all__ = ["AlreadyRunning", "DisabledJob", "NoScheduler", "JobInfo", "Service", "UnknownJob", "describe_error", "open_service"]

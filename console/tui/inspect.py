@@ -1,0 +1,201 @@
+"""Inspect screens: a job's runs, a task's warnings and notifications, a job's dry run.
+
+Each screen loads its data in a thread worker and shows it when the worker is done.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, Sparkline, Static
+
+from console.domain.text import printable
+from console.tui.format import changed, duration, local_time, relative, safe, status, work_and_time
+
+
+class _Inspect(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="back", tooltip="Return to the main screen"),
+        Binding("q", "app.pop_screen", "Back", show=False),
+    ]
+
+    def __init__(self, title: str):
+        super().__init__()
+        self.heading = title
+
+    @property
+    def service(self):
+        return self.app.service
+
+    @property
+    def tz(self):
+        return self.app.service.settings.tz
+
+    def compose(self) -> ComposeResult:
+        yield Label(safe(self.heading, "bold"), classes="heading")
+        with VerticalScroll(classes="body"):
+            yield from self.body()
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def table(self, selector: str, *columns: str) -> DataTable:
+        table = self.query_one(selector, DataTable)
+        if not table.columns:
+            table.add_columns(*columns)
+        table.clear()
+        return table
+
+
+class JobScreen(_Inspect):
+    """A job's run history with a duration sparkline, its last counts and its last error."""
+
+    def __init__(self, job_id: str):
+        super().__init__(f"job {job_id}")
+        self.job_id = job_id
+
+    def body(self) -> ComposeResult:
+        yield Static(id="summary")
+        yield Label("run durations, oldest to newest", classes="caption")
+        yield Sparkline([], id="durations")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Label("last error", classes="caption")
+        yield Static(id="error", classes="error")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        jobs = {j.id: j for j in self.service.jobs()}
+        runs = self.service.history(self.job_id, 100)
+        self.app.call_from_thread(self.show, jobs[self.job_id], runs, self.service.clock())
+
+    def show(self, job, runs, now: datetime) -> None:
+        summary = Text()
+        summary.append(printable(job.name), style="bold")
+        summary.append(f"\ntrigger: {job.trigger}   state: ")
+        summary.append_text(status(job.state))
+        summary.append(f"   next run: {local_time(job.next_run_time, self.tz, '%Y-%m-%d %H:%M')}"
+                       f" ({relative(job.next_run_time, now)})")
+        finished = [r for r in runs if r.status in ("success", "failed")]
+        if finished:
+            last = finished[0]
+            summary.append("\nlast counts: ")
+            summary.append(printable(", ".join(f"{k} {v}" for k, v in last.counts.items()) or "-"))
+        self.query_one("#summary", Static).update(summary)
+        self.query_one("#durations", Sparkline).data = [r.duration_s or 0.0 for r in reversed(finished)]
+        table = self.table("#runs", "run", "status", "kind", "started", "took", "by", "host", "result")
+        for r in runs:
+            table.add_row(Text(str(r.id)), status(r.status), safe(r.trigger_kind),
+                          Text(local_time(r.started_at, self.tz, "%m-%d %H:%M:%S")), Text(duration(r.duration_s)),
+                          safe(r.actor or "-"), safe(r.host or "-"),
+                          safe(r.error if r.error else changed(r.counts)), key=str(r.id))
+        failed = next((r for r in runs if r.status == "failed"), None)
+        error = Text("no failure recorded", style="dim")
+        if failed:
+            error = Text(f"run {failed.id} at {local_time(failed.started_at, self.tz, '%Y-%m-%d %H:%M:%S')}: ",
+                         style="bold red")
+            error.append(printable(failed.error), style="bold")
+            error.append("\n" + printable(failed.traceback or "", keep_newlines=True), style="")
+        self.query_one("#error", Static).update(error)
+
+
+class TaskScreen(_Inspect):
+    """A task's window, progress and time progress, warning-ledger entries and notifications."""
+
+    def __init__(self, task_id: int):
+        super().__init__(f"task {task_id}")
+        self.task_id = task_id
+
+    def body(self) -> ComposeResult:
+        yield Static(id="summary")
+        yield Label("warning ledger", classes="caption")
+        yield DataTable(id="ledger", cursor_type="row")
+        yield Label("notifications sent for this task", classes="caption")
+        yield DataTable(id="notes", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        self.app.call_from_thread(self.show, self.service.task_detail(self.task_id))
+
+    def show(self, detail) -> None:
+        if detail is None:
+            self.query_one("#summary", Static).update(Text("this task no longer exists", style="bold red"))
+            return
+        t = detail.task
+        summary = Text()
+        summary.append(printable(t["title"]), style="bold")
+        summary.append(f"\nstatus {printable(t['status'])}   category {printable(t['category'])}"
+                       f"   handler {printable(detail.handler or '-')}")
+        summary.append(f"\nwindow {local_time(t['expected_start_time'], self.tz, '%Y-%m-%d %H:%M')}"
+                       f" → {local_time(t['expected_end_time'], self.tz, '%Y-%m-%d %H:%M')}")
+        if detail.time_progress_now is not None:
+            summary.append("\nwork / time  ")
+            summary.append_text(work_and_time(float(t["progress"]), detail.time_progress_now, 20))
+            summary.append(f"   stored time progress {t['time_progress']}")
+            summary.append(f"\nlevel now: {detail.level_now or '-'}%" if detail.level_now else "\nlevel now: none")
+        else:
+            summary.append(f"\nprogress {t['progress']}   (no usable window or progress for warnings)")
+        self.query_one("#summary", Static).update(summary)
+        ledger = self.table("#ledger", "level", "window", "repeat", "sent", "run")
+        for w in detail.warnings:
+            ledger.add_row(Text(f"{w['level']}%"), Text(f"{local_time(w['window_start'], self.tz)} → "
+                                                         f"{local_time(w['window_end'], self.tz)}"),
+                           Text(str(w["repeat_no"])), Text(local_time(w["sent_at"], self.tz, "%m-%d %H:%M:%S")),
+                           Text(str(w["run_id"])))
+        notes = self.table("#notes", "sent", "to", "type", "title", "content", "read")
+        for n in detail.notifications:
+            notes.add_row(Text(local_time(n["created_at"], self.tz, "%m-%d %H:%M:%S")), safe(n["to"] or "-"),
+                          safe(n["type"]), safe(n["title"]), safe(n["content"]), Text("yes" if n["is_read"] else "no"))
+
+
+class PreviewScreen(_Inspect):
+    """What a job would change now, with counts and sample rows; nothing is written."""
+
+    def __init__(self, job_id: str):
+        super().__init__(f"preview {job_id} — dry run, nothing is written")
+        self.job_id = job_id
+
+    def body(self) -> ComposeResult:
+        yield Static("working out what would change…", id="counts")
+        yield DataTable(id="samples", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        self.app.call_from_thread(self.show, self.service.preview(self.job_id))
+
+    def show(self, preview) -> None:
+        counts = Text()
+        for key, value in preview.counts.items():
+            counts.append(f"{key}: ", style="dim")
+            counts.append(f"{value:,}   ", style="bold" if value else "")
+        self.query_one("#counts", Static).update(counts)
+        if not preview.samples:
+            return
+        headers = list(preview.samples[0].keys())
+        table = self.table("#samples", *headers)
+        for row in preview.samples:
+            table.add_row(*[_cell(v, self.tz) for v in row.values()])
+
+
+def _cell(value: Any, tz) -> Text:
+    if isinstance(value, datetime):
+        return Text(local_time(value, tz, "%Y-%m-%d %H:%M"))
+    if isinstance(value, float):
+        return Text(f"{value:.2f}")
+    return safe(value)
