@@ -62,8 +62,8 @@ def warning_stats(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...
         bucket = func.floor((epoch_seconds(WarningSent.sent_at) - since.timestamp()) / 3600.0)
         per_hour = [0] * HOURS
         for b, n in conn.execute(select(bucket, func.count()).where(WarningSent.sent_at > since).group_by(bucket)):
-            if b is not None and 0 <= int(b) < HOURS:
-                per_hour[int(b)] += int(n)
+            if b is not None and int(b) >= 0:
+                per_hour[min(int(b), HOURS - 1)] += int(n)  # "now" itself belongs to the last hour
     stats = [
         LevelStats(lv.level, lv.at, int(current.get(lv.level, (0, 0))[0]), int(sent.get(lv.level, 0)),
                    int(current.get(lv.level, (0, 0))[1]))

@@ -34,6 +34,7 @@ from console.tui.messages import DashboardLoaded, LogRecorded, RunEventReceived
 from console.tui.widgets import FilterableTable, JobsTable, NearTable, StatusBar, WarningsPanel
 
 CHANGING_ACTIONS = {"trigger", "toggle_job", "toggle_scheduler"}
+MAIN_SCREEN_ACTIONS = CHANGING_ACTIONS | {"inspect", "preview", "filter", "refresh", "quit_console"}
 CONFIRM_BEFORE = {"cleanup_old_data"}
 LOGGERS = ("console", "apscheduler")
 
@@ -201,6 +202,8 @@ class TaskConsoleApp(App[int]):
 
     # -- keys -----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1:
+            return False  # another screen is on top: its own keys apply
         if action in CHANGING_ACTIONS and self.read_only:
             return None  # shown, but disabled
         return True

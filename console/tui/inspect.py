@@ -58,6 +58,26 @@ class _Inspect(Screen):
 class JobScreen(_Inspect):
     """A job's run history with a duration sparkline, its last counts and its last error."""
 
+    BINDINGS = [
+        Binding("t", "run_this", "Run", id="job-run", tooltip="Run this job now"),
+        Binding("v", "preview_this", "Preview", id="job-preview", tooltip="What this job would change now"),
+        Binding("r", "reload", "Refresh", id="job-refresh"),
+    ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "run_this" and self.app.read_only:
+            return None
+        return True
+
+    def action_run_this(self) -> None:
+        self.app.trigger_job(self.job_id)
+
+    def action_preview_this(self) -> None:
+        self.app.preview_job(self.job_id)
+
+    def action_reload(self) -> None:
+        self.load()
+
     def __init__(self, job_id: str):
         super().__init__(f"job {job_id}")
         self.job_id = job_id

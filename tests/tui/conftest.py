@@ -1,0 +1,100 @@
+"""Fixtures for the console: a demo database, a service, and the app from the one factory."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from sqlalchemy import insert
+
+from console.db import schema
+from console.db.demo import load_demo
+from console.db.engine import make_engine
+from console.db.models import JobRun, Task
+from console.jobs import JOBS, JobContext
+from console.service import Service
+from console.settings import Settings
+from console.tui.app import create_app
+from tests.conftest import NOW
+
+HOSTILE = "[red]x[/red] [link=http://evil.example]y[/link] \x1b[31mESC\x1b]0;pwn\x07 [/bold]"
+
+
+def _service(tmp_path: Path, now: datetime, clock: Callable[[], datetime], settings: Settings,
+             demo_tasks: int = 2000) -> Service:
+    engine = make_engine(f"sqlite:///{tmp_path / 'console.db'}")
+    schema.upgrade(engine)
+    load_demo(engine, demo_tasks, now=now)
+    with engine.begin() as conn:
+        # A task whose title tries every trick: markup, a link, escape sequences; near its 5 % level.
+        conn.execute(insert(Task).values(
+            title=HOSTILE, category="normal", status="processing", progress=1.0, time_progress=0.0,
+            expected_start_time=now - timedelta(hours=99.5), expected_end_time=now + timedelta(hours=0.5),
+            current_handler_id=3, created_at=now - timedelta(days=5), updated_at=now - timedelta(days=1)))
+    return Service(settings, engine, clock=clock)
+
+
+@pytest.fixture
+def live_service(tmp_path) -> Service:
+    """Demo data around the real clock, for Pilot tests with the embedded scheduler."""
+    now = datetime.now(timezone.utc)
+    service = _service(tmp_path, now, lambda: datetime.now(timezone.utc), Settings())
+    yield service
+    service.stop_scheduler()
+    service.engine.dispose()
+
+
+@pytest.fixture
+def hostile_service(tmp_path) -> Service:
+    """Only the hostile task (and the demo users), clock frozen."""
+    service = _service(tmp_path, NOW, lambda: NOW, Settings(), demo_tasks=0)
+    yield service
+    service.engine.dispose()
+
+
+@pytest.fixture
+def frozen_service(tmp_path) -> Service:
+    """Demo data, history and clock frozen at NOW, for snapshots."""
+    service = _service(tmp_path, NOW, lambda: NOW, Settings())
+    ids = itertools.count(1)
+    ctx = JobContext(engine=service.engine, settings=service.settings, now=NOW, run_id=999)
+    counts = JOBS["check_task_warnings"].run(ctx)
+    with service.engine.begin() as conn:
+        for hours_ago, job_id, status, took, error in (
+            (30, "update_time_progress", "success", 0.21, None),
+            (5, "check_task_warnings", "failed", 1.5, "connection to server lost"),
+            (1, "check_task_warnings", "success", 0.8, None),
+            (0.5, "update_time_progress", "success", 0.25, None),
+        ):
+            started = NOW - timedelta(hours=hours_ago)
+            conn.execute(insert(JobRun).values(
+                id=next(ids), job_id=job_id, trigger_kind="scheduled", status=status, attempt=1,
+                started_at=started, finished_at=started + timedelta(seconds=took), duration_s=took,
+                counts=counts if job_id == "check_task_warnings" and not error else {"updated": 120},
+                error=error, traceback="Traceback (most recent call last):\n  ...\nOperationalError: lost" if error
+                else None, actor="scheduler", host="ops-1", pid=1))
+    yield service
+    service.engine.dispose()
+
+
+async def settle(pilot, refreshes: int = 1) -> None:
+    """Wait until the app has shown ``refreshes`` refreshes and its workers are idle."""
+    app = pilot.app
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if app.refreshes >= refreshes:
+            break
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.fixture
+def make_app():
+    def factory(service: Service, **kwargs):
+        app = create_app(service, **kwargs)
+        return app
+
+    return factory

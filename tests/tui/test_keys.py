@@ -1,0 +1,254 @@
+"""Every key of the console, driven with Pilot against a real SQLite database and scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import threading
+from dataclasses import replace
+
+from sqlalchemy import select
+
+from console.db.models import AuditEntry, JobRun
+from console.jobs import JOBS
+from console.tui.dialogs import Confirm, Help
+from console.tui.inspect import JobScreen, PreviewScreen, TaskScreen
+from console.tui.messages import DashboardLoaded, RunEventReceived
+from console.tui.widgets import JobsTable, NearTable
+from tests.tui.conftest import settle
+
+
+def rows_of(engine, model):
+    with engine.connect() as conn:
+        return conn.execute(select(model).order_by(model.id)).all()
+
+
+async def wait_for(pilot, condition, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def select_job(pilot, job_id: str) -> None:
+    table = pilot.app.query_one(JobsTable)
+    table.focus()
+    table.move_cursor(row=table.get_row_index(job_id))
+    await pilot.pause()
+
+
+async def test_starts_on_the_jobs_table_with_every_panel_filled(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: live_service.scheduler_state == "running")
+        assert isinstance(app.focused, JobsTable)
+        assert [str(k.value) for k in app.query_one(JobsTable).rows] == list(JOBS)
+        assert app.query_one(NearTable).row_count > 0
+        assert app.dashboard.warnings is not None and len(app.dashboard.warnings.levels) == 3
+
+
+async def test_t_runs_the_selected_job_as_a_manual_run_by_the_operator(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await select_job(pilot, "update_time_progress")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: any(r.trigger_kind == "manual" and r.status == "success"
+                                          for r in rows_of(live_service.engine, JobRun)))
+        manual = [r for r in rows_of(live_service.engine, JobRun) if r.trigger_kind == "manual"]
+        assert [(r.job_id, r.actor) for r in manual] == [("update_time_progress", getpass.getuser())]
+        audit = rows_of(live_service.engine, AuditEntry)
+        assert [(a.action, a.job_id, a.actor) for a in audit] == [("run", "update_time_progress", getpass.getuser())]
+
+
+async def test_cleanup_asks_first_and_no_means_no(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await select_job(pilot, "cleanup_old_data")
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("n")
+        await app.workers.wait_for_complete()
+        assert not [r for r in rows_of(live_service.engine, JobRun) if r.job_id == "cleanup_old_data"]
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any(r.job_id == "cleanup_old_data" and r.status == "success"
+                                          for r in rows_of(live_service.engine, JobRun)))
+
+
+async def test_p_pauses_and_resumes_the_selected_job(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: live_service.live is not None)
+        await select_job(pilot, "check_task_warnings")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: live_service.store.get("check_task_warnings").paused)
+        await wait_for(pilot, lambda: app.job_info("check_task_warnings").paused)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not live_service.store.get("check_task_warnings").paused)
+        assert [a.action for a in rows_of(live_service.engine, AuditEntry)] == ["pause", "resume"]
+
+
+async def test_capital_p_pauses_and_resumes_the_whole_scheduler(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: live_service.scheduler_state == "running")
+        await pilot.press("P")
+        await wait_for(pilot, lambda: live_service.scheduler_state == "paused")
+        await pilot.press("P")
+        await wait_for(pilot, lambda: live_service.scheduler_state == "running")
+
+
+async def test_enter_inspects_a_job_and_a_task(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await select_job(pilot, "check_task_warnings")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, JobScreen) and app.screen.job_id == "check_task_warnings"
+        await app.workers.wait_for_complete()
+        await pilot.press("escape")
+        await pilot.pause()
+        near = app.query_one(NearTable)
+        near.focus()
+        await pilot.pause()
+        first = near.selected_key
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TaskScreen) and app.screen.task_id == int(first)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen.query_one("#summary").render().plain.strip() != ""
+
+
+async def test_tab_moves_between_panels(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        assert isinstance(app.focused, JobsTable)
+        await pilot.press("tab")
+        assert isinstance(app.focused, NearTable)
+
+
+async def test_v_previews_without_writing(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await select_job(pilot, "reset_periodic_tasks")
+        before = rows_of(live_service.engine, JobRun)
+        await pilot.press("v")
+        await pilot.pause()
+        assert isinstance(app.screen, PreviewScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "would_reset" in app.screen.query_one("#counts").render().plain
+        assert rows_of(live_service.engine, JobRun) == before
+
+
+async def test_slash_filters_the_focused_table_and_escape_clears(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"clean")
+        await pilot.pause()
+        assert app.query_one(JobsTable).row_count == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.query_one(JobsTable).row_count == 4 and isinstance(app.focused, JobsTable)
+
+
+async def test_r_refreshes_now(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        seen = app.refreshes
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.refreshes > seen, seconds=3)
+
+
+async def test_question_mark_shows_help(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, Help)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, Help)
+
+
+async def test_q_stops_the_scheduler_gracefully_and_exits(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: live_service.scheduler_state == "running")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.return_code is not None)
+    assert app.return_value == 0
+    assert live_service.scheduler_state == "stopped"
+
+
+async def test_q_asks_while_a_job_is_running(live_service, make_app):
+    release = threading.Event()
+    real = JOBS["update_time_progress"]
+
+    def slow(ctx):
+        release.wait(20)
+        return real.run(ctx)
+
+    live_service.runner.jobs = {**JOBS, "update_time_progress": replace(real, run=slow)}
+    app = make_app(live_service)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await select_job(pilot, "update_time_progress")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: "update_time_progress" in live_service.running_here())
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.return_code is None
+        release.set()
+        await wait_for(pilot, lambda: not live_service.running_here())
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.return_code is not None)
+    assert [r.status for r in rows_of(live_service.engine, JobRun) if r.trigger_kind == "manual"] == ["success"]
+
+
+async def test_read_only_disables_every_changing_key(live_service, make_app):
+    app = make_app(live_service, read_only=True)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: live_service.scheduler_state == "running")
+        await select_job(pilot, "update_time_progress")
+        for key in ("t", "p", "P"):
+            await pilot.press(key)
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        assert [r for r in rows_of(live_service.engine, JobRun) if r.trigger_kind == "manual"] == []
+        assert rows_of(live_service.engine, AuditEntry) == []
+        assert live_service.scheduler_state == "running"
+        assert app.check_action("trigger", ()) is None
+
+
+async def test_scheduler_events_reach_the_screen_as_messages(live_service, make_app):
+    seen = []
+    app = make_app(live_service)
+    async with app.run_test(message_hook=seen.append) as pilot:
+        await settle(pilot)
+        refreshes = app.refreshes
+        # A run started elsewhere in the process, on another thread (as a scheduled run is).
+        await asyncio.to_thread(live_service.runner.execute, "update_time_progress", "scheduled")
+        await wait_for(pilot, lambda: any(isinstance(m, RunEventReceived) for m in seen))
+        await wait_for(pilot, lambda: app.refreshes > refreshes)
+        assert any(isinstance(m, DashboardLoaded) for m in seen)

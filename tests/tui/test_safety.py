@@ -1,0 +1,42 @@
+"""Data on screen is data: markup in titles, errors and logs shows literally; no escape reaches the terminal."""
+
+from __future__ import annotations
+
+import logging
+
+from console.tui.logs import LogPanel
+from console.tui.widgets import NearTable
+from tests.tui.conftest import HOSTILE, settle
+
+
+def visible(text: str) -> str:
+    return "".join(ch for ch in text if ch >= " " and not 0x7f <= ord(ch) <= 0x9f)
+
+
+async def test_a_hostile_title_is_shown_literally(hostile_service, make_app):
+    app = make_app(hostile_service, embed_scheduler=False)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        near = app.query_one(NearTable)
+        titles = [row[1] for row in (near.get_row(key) for key in near.rows)]
+        [hostile] = [t for t in titles if "evil" in t.plain]
+        assert hostile.plain == visible(HOSTILE)  # brackets kept, ESC and BEL gone
+        assert "\x1b" not in hostile.plain and "\x07" not in hostile.plain
+        assert hostile.spans == [] and hostile.style == ""  # nothing was read as markup
+        await pilot.press("tab", "enter")  # the task's own screen shows it literally too
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        summary = app.screen.query_one("#summary").render()
+        assert visible(HOSTILE) in summary.plain and "\x1b" not in summary.plain
+
+
+async def test_log_lines_and_errors_are_literal(frozen_service, make_app):
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        logging.getLogger("console.jobs").error("job failed: [bold]boom[/bold] \x1b[2J cleared?")
+        await pilot.pause(0.2)
+        panel = app.query_one(LogPanel)
+        last = panel.lines[-1].text
+        assert "job failed: [bold]boom[/bold] [2J cleared?" in last
+        assert "\x1b" not in last

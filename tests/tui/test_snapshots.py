@@ -1,0 +1,72 @@
+"""Snapshots of the main screen at 80x24 and 120x40 and of each inspect screen.
+
+Frozen demo data, frozen clock, no embedded scheduler (so nothing fires while the picture is
+taken), and the run history written at fixed times.
+"""
+
+from __future__ import annotations
+
+from console.tui.widgets import JobsTable, NearTable
+from tests.tui.conftest import settle
+
+
+def app_for(frozen_service, make_app):
+    return make_app(frozen_service, embed_scheduler=False)
+
+
+async def _ready(pilot) -> None:
+    await settle(pilot)
+
+
+def test_main_screen_80x24(frozen_service, make_app, snap_compare):
+    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(80, 24), run_before=_ready)
+
+
+def test_main_screen_120x40(frozen_service, make_app, snap_compare):
+    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40), run_before=_ready)
+
+
+def test_main_screen_in_chinese(frozen_service, make_app, snap_compare):
+    from console.settings import Settings
+
+    frozen_service.settings = Settings.model_validate({"console": {"locale": "zh_CN"}})
+    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40), run_before=_ready)
+
+
+def test_job_inspect_screen(frozen_service, make_app, snap_compare):
+    async def open_job(pilot):
+        await settle(pilot)
+        table = pilot.app.query_one(JobsTable)
+        table.move_cursor(row=table.get_row_index("check_task_warnings"))
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40), run_before=open_job)
+
+
+def test_task_inspect_screen(frozen_service, make_app, snap_compare):
+    async def open_task(pilot):
+        await settle(pilot)
+        near = pilot.app.query_one(NearTable)
+        near.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40), run_before=open_task)
+
+
+def test_preview_screen(frozen_service, make_app, snap_compare):
+    async def open_preview(pilot):
+        await settle(pilot)
+        table = pilot.app.query_one(JobsTable)
+        table.move_cursor(row=table.get_row_index("reset_periodic_tasks"))
+        await pilot.press("v")
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40), run_before=open_preview)
