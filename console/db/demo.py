@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
 import random
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, Sequence
@@ -144,27 +146,68 @@ def _sqlite_time(value: datetime | None) -> str | None:
 
 
 class _Writer:
+    """Turns chunks of rows into what the driver takes fastest, and sends them.
+
+    ``prepare`` is CPU work (run on a helper thread, see ``_pipelined``); ``send`` is the
+    database's work. The two overlap, so the load takes about as long as the slower of them.
+    """
+
     def __init__(self, engine: Engine):
         self.engine = engine
         self.pg = engine.dialect.name == "postgresql"
 
-    def write(self, conn, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
-        raw = conn.connection.driver_connection
+    def prepare(self, rows: list[tuple]):
         if self.pg:
             buf = io.StringIO()
             writer = csv.writer(buf)
             for row in rows:
                 writer.writerow(["" if v is None else (v.isoformat() if isinstance(v, datetime) else v) for v in row])
             buf.seek(0)
+            return buf
+        return [tuple(_sqlite_time(v) if isinstance(v, datetime) else v for v in row) for row in rows]
+
+    def send(self, conn, table: str, columns: Sequence[str], payload) -> None:
+        raw = conn.connection.driver_connection
+        if self.pg:
             with raw.cursor() as cur:
-                cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buf)
+                cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", payload)
         else:
-            converted = [tuple(_sqlite_time(v) if isinstance(v, datetime) else v for v in row) for row in rows]
             cur = raw.cursor()
             cur.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", converted
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", payload
             )
             cur.close()
+
+    def write(self, conn, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        self.send(conn, table, columns, self.prepare(rows))
+
+
+def _pipelined(chunks: Iterator[list[tuple]], prepare: Callable) -> Iterator[tuple[int, object]]:
+    """(rows, prepared payload) for each chunk, prepared on a helper thread a little ahead.
+
+    The queue holds at most two chunks, so memory stays flat whatever the number of rows.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=2)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                ready.put((len(chunk), prepare(chunk)))
+            ready.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            ready.put(exc)
+
+    worker = threading.Thread(target=produce, name="demo-rows", daemon=True)
+    worker.start()
+    while True:
+        item = ready.get()
+        if item is done:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    worker.join()
 
 
 def _chunks(rows: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
@@ -203,16 +246,17 @@ def load_demo(engine: Engine, tasks: int, *, replace: bool = False, now: datetim
         writer.write(conn, User.__tablename__, USER_COLUMNS, users)
     handlers = [u[0] for u in users if not u[2]]
     done = 0
-    for i, chunk in enumerate(_chunks(_task_rows(1, tasks, handlers, now, seed), CHUNK)):
+    for count, payload in _pipelined(_chunks(_task_rows(1, tasks, handlers, now, seed), CHUNK), writer.prepare):
         with engine.begin() as conn:
-            writer.write(conn, Task.__tablename__, TASK_COLUMNS, chunk)
-        done += len(chunk)
+            writer.send(conn, Task.__tablename__, TASK_COLUMNS, payload)
+        done += count
         if progress:
             progress(done, tasks)
     notes = tasks // 5
-    for chunk in _chunks(_note_rows(1, notes, handlers, tasks, now, seed + 1), CHUNK):
+    note_rows = _chunks(_note_rows(1, notes, handlers, tasks, now, seed + 1), CHUNK)
+    for _, payload in _pipelined(note_rows, writer.prepare):
         with engine.begin() as conn:
-            writer.write(conn, Notification.__tablename__, NOTE_COLUMNS, chunk)
+            writer.send(conn, Notification.__tablename__, NOTE_COLUMNS, payload)
     with engine.begin() as conn:
         if writer.pg:
             for table in ("users", "tasks", "notifications"):
