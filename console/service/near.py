@@ -46,24 +46,33 @@ def _next_threshold_epoch(now: datetime, levels: tuple[WarningLevel, ...]):
 
 
 def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], limit: int = 20) -> list[NearTask]:
-    """Tasks in a warning level first (most severe first), then by time to their next threshold."""
+    """Tasks in a warning level first (most severe first), then those with a threshold still ahead.
+
+    Each group is read in deadline order through the partial index on processing tasks' windows
+    and stops at ``limit`` rows, so the panel never sorts every processing task: the soonest
+    deadlines come first within a group.
+    """
     level = warning_level(now, levels)
     next_epoch, next_level = _next_threshold_epoch(now, levels)
-    query = (
-        select(
-            Task.id, Task.title, User.name.label("handler"), Task.progress,
-            time_progress(now).label("tp"), level.label("level"), next_level.label("next_level"),
-            next_epoch.label("next_epoch"), Task.expected_start_time, Task.expected_end_time,
-        )
-        .select_from(Task)
-        .outerjoin(User, User.id == Task.current_handler_id)
-        .where(is_processing(), window_ok(), progress_ok())
-        .where((level.is_not(None)) | (next_epoch.is_not(None)))
-        .order_by(level.is_(None), level, next_epoch.is_(None), next_epoch, Task.id)
-        .limit(limit)
+    columns = select(
+        Task.id, Task.title, User.name.label("handler"), Task.progress,
+        time_progress(now).label("tp"), level.label("level"), next_level.label("next_level"),
+        next_epoch.label("next_epoch"), Task.expected_start_time, Task.expected_end_time,
+    ).select_from(Task).outerjoin(User, User.id == Task.current_handler_id).where(
+        is_processing(), window_ok(), progress_ok()
     )
+    groups = [level == lv.level for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)]
+    groups.append(and_(level.is_(None), next_epoch.is_not(None)))
+    rows: list = []
     with read_only(engine).connect() as conn:
-        rows = conn.execute(query).all()
+        for group in groups:
+            if len(rows) >= limit:
+                break
+            found = conn.execute(
+                columns.where(group).order_by(Task.expected_end_time, Task.id).limit(limit - len(rows))
+            ).all()
+            rows.extend(sorted(found, key=lambda r: (r.next_epoch is None, r.next_epoch or 0.0)) if
+                        group is groups[-1] else found)
         ids = [r.id for r in rows]
         notified: dict[tuple, set[int]] = {}
         if ids:
