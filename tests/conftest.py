@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -35,26 +36,34 @@ def unavailable(what: str, why: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> str:
-    """A fresh PostgreSQL database for this session, dropped at the end; yields its URL."""
+@contextmanager
+def fresh_pg_database(prefix: str):
+    """A new, empty PostgreSQL database, dropped afterwards; yields its URL (skips if no server)."""
     try:
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001
         unavailable("PostgreSQL", type(exc).__name__)
-    name = f"taskconsole_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url)
-    schema.upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """A migrated PostgreSQL database for this session; yields its URL."""
+    with fresh_pg_database("taskconsole_test") as url:
+        engine = make_engine(url)
+        schema.upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @dataclass

@@ -16,16 +16,15 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy import func, select, text, update
 
 from console.db.models import AuditEntry, JobRun, Notification, Task, WarningSent
 from console.settings import JOB_IDS
-from tests.conftest import PG_ADMIN_URL, Rows, unavailable
+from tests.conftest import Rows, fresh_pg_database
 
 SHANGHAI = timedelta(hours=8)
 
@@ -206,21 +205,8 @@ def empty_db_url(request, tmp_path):
         path.touch()
         yield f"sqlite:///{path}"
         return
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001
-        unavailable("PostgreSQL", type(exc).__name__)
-    name = f"taskconsole_empty_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_pg_database("taskconsole_empty") as url:
+        yield url
 
 
 def test_database_without_schema_exits_2_then_db_upgrade_twice_fixes_it(empty_db_url, tmp_path):
