@@ -68,9 +68,13 @@ class Service:
 
     # -- the scheduler in this process -------------------------------------------------------
     def start_scheduler(self, *, paused: bool = False) -> LiveScheduler:
-        self.live = LiveScheduler(self.runner)
-        self.live.start(paused=paused)
-        return self.live
+        live = LiveScheduler(self.runner)
+        live.start(paused=paused)
+        # Published only once started: until then pause and resume go to the store's rows,
+        # which the starting scheduler reads (a not-yet-started APScheduler cannot find them).
+        self.live = live
+        self._store = None
+        return live
 
     def stop_scheduler(self) -> None:
         if self.live is not None:

@@ -60,7 +60,7 @@ def terminal(tmp_path):
 def test_console_in_a_real_terminal(terminal):
     socket, db, exit_file = terminal
     jobs = ("reset_periodic_tasks", "check_task_warnings", "update_time_progress", "cleanup_old_data")
-    screen = wait_screen(socket, lambda s: all(j in s for j in jobs) and "scheduled" in s)
+    screen = wait_screen(socket, lambda s: all(j in s for j in jobs) and "scheduler running" in s)
     assert "Warnings" in screen and "Near thresholds" in screen and "Logs" in screen
     # The jobs table has the focus, on its first row: pause it.
     tmux(socket, "send-keys", "-t", "tc", "p")
