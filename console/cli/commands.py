@@ -21,7 +21,11 @@ from console.settings import Settings, redact_url
 
 log = logging.getLogger("console.cli")
 
-KNOWN_ERRORS = (DatabaseError, schema.SchemaError, UnknownJob, DisabledJob, DemoError)
+class UsageError(Exception):
+    """Bad input found after parsing; exit code 2."""
+
+
+KNOWN_ERRORS = (DatabaseError, schema.SchemaError, UnknownJob, DisabledJob, DemoError, UsageError)
 
 
 def explain(exc: BaseException) -> str:
@@ -142,7 +146,7 @@ def cmd_jobs_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_jobs_history(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit < 1:
-        raise DemoError("--limit must be at least 1")
+        raise UsageError("--limit must be at least 1")
     runs = _service(settings).history(args.job_id, args.limit)
     if args.json:
         output.emit_json([output.run_json(r, settings.tz) for r in runs])
@@ -162,7 +166,7 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tasks_near(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit < 1:
-        raise DemoError("--limit must be at least 1")
+        raise UsageError("--limit must be at least 1")
     tasks = _service(settings).near_tasks(args.limit)
     if args.json:
         output.emit_json(output.near_json(tasks, settings.tz))

@@ -15,7 +15,6 @@ import threading
 from typing import Callable, Sequence
 
 from console import __version__
-from console.cli import output
 from console.settings import JOB_IDS, SettingsError, load_settings
 
 log = logging.getLogger("console.cli")
@@ -24,10 +23,6 @@ EPILOG = """\
 settings: --config FILE, else $TASKCONSOLE_CONFIG, else ./settings.yaml, else built-in defaults;
 $TASKCONSOLE_DATABASE_URL and $TASKCONSOLE_REDIS_URL override the file.
 exit codes: 0 success, 1 a job failed, 2 bad input."""
-
-
-class UsageError(Exception):
-    """Bad input found after parsing; exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,8 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, settings)
     except SettingsError as exc:
         return _fail(f"settings error: {exc}")
-    except UsageError as exc:
-        return _fail(str(exc))
     except commands.KNOWN_ERRORS as exc:
         return _fail(commands.explain(exc))
     except KeyboardInterrupt:

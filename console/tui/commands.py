@@ -14,6 +14,8 @@ class JobCommands(Provider):
         app = self.app
         yield "Refresh now", app.action_refresh, "reload every panel"
         yield "Help: keys", app.action_help, "show what each key does"
+        yield "Filter the focused table", app.action_filter, "/"
+        yield "Quit", app.action_quit_console, "stop the scheduler gracefully and quit"
         if not app.read_only:
             yield "Pause or resume the whole scheduler", app.action_toggle_scheduler, "P"
         for job_id in JOBS:

@@ -100,3 +100,4 @@ def test_a_bad_url_with_a_password_is_not_echoed(tmp_path):
     with pytest.raises(SettingsError) as err:
         load_settings(write(tmp_path, "database:\n  url: mysql://u:s3cret@h/db\n"), env={})
     assert "s3cret" not in str(err.value)
+
