@@ -202,9 +202,12 @@ class Service:
         now = self.clock()
         redis = self.redis_health()
         try:
+            stats = self.warning_stats()
+            in_level = {lv.level: lv.in_level for lv in stats.levels}
+            near = near_tasks(self.engine, now, self.settings.warnings.levels, near_limit, in_level)
             return Dashboard(
                 now=now, scheduler_state=self.scheduler_state, database="ok", redis=redis, jobs=self.jobs(),
-                warnings=self.warning_stats(), near=self.near_tasks(near_limit),
+                warnings=stats, near=near,
             )
         except Exception as exc:  # noqa: BLE001 - shown on screen, the console keeps going
             return Dashboard(now=now, scheduler_state=self.scheduler_state, database="down", redis=redis,

@@ -45,12 +45,15 @@ def _next_threshold_epoch(now: datetime, levels: tuple[WarningLevel, ...]):
     return instant, level
 
 
-def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], limit: int = 20) -> list[NearTask]:
+def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], limit: int = 20,
+               in_level: dict[int, int] | None = None) -> list[NearTask]:
     """Tasks in a warning level first (most severe first), then those with a threshold still ahead.
 
     Each group is read in deadline order through the partial index on processing tasks' windows
     and stops at ``limit`` rows, so the panel never sorts every processing task: the soonest
-    deadlines come first within a group.
+    deadlines come first within a group. ``in_level`` (tasks per level, when the caller has just
+    counted them) lets empty levels be skipped: an index walk looking for a level nobody is in
+    would read every processing task.
     """
     level = warning_level(now, levels)
     next_epoch, next_level = _next_threshold_epoch(now, levels)
@@ -61,7 +64,8 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
     ).select_from(Task).outerjoin(User, User.id == Task.current_handler_id).where(
         is_processing(), window_ok(), progress_ok()
     )
-    groups = [level == lv.level for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)]
+    groups = [level == lv.level for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)
+              if in_level is None or in_level.get(lv.level, 0) > 0]
     groups.append(and_(level.is_(None), next_epoch.is_not(None)))
     rows: list = []
     with read_only(engine).connect() as conn:
