@@ -84,6 +84,11 @@ def bar(percent: float, width: int, style: str) -> Text:
     return Text(text.ljust(width, "·"), style=style, no_wrap=True)
 
 
+def work_and_time_width(width: int) -> int:
+    """Cells taken by ``work_and_time`` with bars of ``width``."""
+    return 2 * width + len(" 100% ") + len(" 100%")
+
+
 def work_and_time(progress: float, time_pct: float, width: int = 8) -> Text:
     """Work progress beside time progress: two bars and their numbers."""
     behind = progress < time_pct

@@ -15,7 +15,17 @@ from textual.widgets import DataTable, Label, Sparkline, Static
 from console.service.dashboard import WarningStats
 from console.service.facade import Dashboard, JobInfo
 from console.service.near import NearTask
-from console.tui.format import LEVEL_STYLES, changed, duration, local_time, relative, safe, status, work_and_time
+from console.tui.format import (
+    LEVEL_STYLES,
+    changed,
+    duration,
+    local_time,
+    relative,
+    safe,
+    status,
+    work_and_time,
+    work_and_time_width,
+)
 from console.tui.i18n import Words
 
 
@@ -103,11 +113,19 @@ class JobsTable(FilterableTable):
 
 
 class NearTable(FilterableTable):
+    title_width = 0
+    BAR = 5  # cells per progress bar
+
     def setup(self, words: Words, title_width: int = 16) -> None:
+        if self.columns and self.title_width == title_width:
+            return
+        self.title_width = title_width
         self.clear(columns=True)
-        self.add_column(words("level"))
+        # Fixed widths: the layout must not depend on which rows arrived first.
+        self.add_column(words("level"), width=5)
         self.add_column(words("title"), width=title_width)
-        for name in ("work / time", "next run", "notified", "handler"):
+        self.add_column(words("work / time"), width=work_and_time_width(self.BAR))
+        for name in ("next run", "notified", "handler"):
             self.add_column(words(name))
         self.redraw()
 
@@ -119,7 +137,7 @@ class NearTable(FilterableTable):
             upcoming = (Text(f"{t.next_level}% {relative(t.next_at, now)}") if t.next_at else Text("-", style="dim"))
             notified = Text(",".join(f"{lv}%" for lv in t.notified_levels) or "-",
                             style="" if t.notified_levels else "dim")
-            cells = [level, safe(t.title), work_and_time(t.progress, t.time_progress, 5), upcoming, notified,
+            cells = [level, safe(t.title), work_and_time(t.progress, t.time_progress, self.BAR), upcoming, notified,
                      safe(t.handler or "-")]
             rows.append((str(t.task_id), cells, f"{t.task_id} {t.title} {t.handler or ''}"))
         self.set_rows(rows)
