@@ -1,0 +1,240 @@
+"""Per-task recurrence: when a finished periodic task is due again, and its next window.
+
+A task's ``recurrence`` is one of:
+- empty: the settings' default period, with the seed document's rule: due once
+  ``actual_end + period <= now``; new window ``[now, now + period]``;
+- an ISO-8601 duration (``P1D``, ``PT12H``, ``P2W``, ``P1M``): the same rule with that period;
+- an RFC 5545 RRULE (``FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0``), evaluated on the wall clock
+  of the settings' timezone: due once an occurrence has come after the start of the finished
+  cycle; the new window starts at the latest occurrence at or before now (missed occurrences
+  leave no backlog) and keeps the finished cycle's planned length.
+
+Calendar parts of a duration (years, months, weeks, days) move the wall clock, so ``P1D`` is the
+same local time tomorrow across a DST change; hours, minutes and seconds are elapsed time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+from dateutil.rrule import MINUTELY, SECONDLY, rrule, rrulestr
+
+_DURATION = re.compile(
+    r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?!$)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+)
+# An occurrence search never walks further than this (a rule that never fires again).
+_HORIZON = timedelta(days=366 * 5)
+
+
+class RecurrenceError(ValueError):
+    """A rule that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Duration:
+    calendar: relativedelta  # years, months, weeks, days: wall-clock
+    elapsed: timedelta  # hours, minutes, seconds: absolute
+
+    def add(self, instant: datetime, tz: ZoneInfo) -> datetime:
+        local = instant.astimezone(tz)
+        moved = (local.replace(tzinfo=None) + self.calendar).replace(tzinfo=tz)
+        return moved.astimezone(timezone.utc) + self.elapsed
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    text: str | None  # as stored; None for the default
+    period: Duration | None = None  # default and duration rules
+    rule: str | None = None  # RRULE text
+
+    @property
+    def kind(self) -> str:
+        return "rrule" if self.rule else ("duration" if self.text else "default")
+
+
+def parse_duration(text: str) -> Duration:
+    match = _DURATION.match(text.strip().upper())
+    if not match:
+        raise RecurrenceError(f"{text!r} is not an ISO-8601 duration such as P1D, PT12H, P2W or P1M")
+    parts = {k: int(v) for k, v in match.groupdict().items() if v}
+    duration = Duration(
+        relativedelta(years=parts.get("years", 0), months=parts.get("months", 0), weeks=parts.get("weeks", 0),
+                      days=parts.get("days", 0)),
+        timedelta(hours=parts.get("hours", 0), minutes=parts.get("minutes", 0), seconds=parts.get("seconds", 0)),
+    )
+    probe = datetime(2001, 1, 1, tzinfo=timezone.utc)
+    if duration.add(probe, ZoneInfo("UTC")) <= probe:
+        raise RecurrenceError(f"{text!r} is an empty duration")
+    return duration
+
+
+def from_timedelta(period: timedelta) -> Duration:
+    return Duration(relativedelta(), period)
+
+
+def parse_recurrence(text: str | None, default_period: timedelta) -> Recurrence:
+    """The rule in ``text``, or the default for an empty one; raises RecurrenceError."""
+    if text is None or not text.strip():
+        return Recurrence(None, period=from_timedelta(default_period))
+    text = text.strip()
+    if text.upper().startswith("P"):
+        return Recurrence(text, period=parse_duration(text))
+    body = text[len("RRULE:"):] if text.upper().startswith("RRULE:") else text
+    if "FREQ=" not in body.upper():
+        raise RecurrenceError(f"{text!r} is neither an ISO-8601 duration (P1D) nor an RRULE (FREQ=...)")
+    try:
+        rule = rrulestr(body, dtstart=datetime(2001, 1, 1))
+    except (ValueError, TypeError) as exc:
+        raise RecurrenceError(f"{text!r} is not a valid RRULE: {exc}") from None
+    if not isinstance(rule, rrule):
+        raise RecurrenceError(f"{text!r}: only a single RRULE is supported")
+    if "DTSTART" in body.upper():
+        raise RecurrenceError(f"{text!r}: DTSTART is taken from the task, leave it out")
+    if rule._freq in (SECONDLY, MINUTELY):
+        raise RecurrenceError(f"{text!r}: rules more frequent than hourly are not supported")
+    return Recurrence(text, rule=body)
+
+
+def _rule(recurrence: Recurrence, anchor_local: datetime) -> rrule:
+    # Whole minutes: a rule without BYSECOND takes its seconds from DTSTART.
+    return rrulestr(recurrence.rule, dtstart=anchor_local.replace(tzinfo=None, second=0, microsecond=0))
+
+
+def _to_utc(naive_local: datetime, tz: ZoneInfo) -> datetime:
+    # A wall time skipped by DST (02:30 on the spring-forward night) lands an hour later, as
+    # clocks show it; a repeated one takes its first instant.
+    return naive_local.replace(tzinfo=tz).astimezone(timezone.utc)
+
+
+def occurrence_after(recurrence: Recurrence, anchor: datetime, after: datetime, tz: ZoneInfo) -> datetime | None:
+    """The first occurrence strictly after ``after``, for a rule anchored at ``anchor``."""
+    rule = _rule(recurrence, anchor.astimezone(tz))
+    after_local = after.astimezone(tz).replace(tzinfo=None)
+    limit = after_local + _HORIZON
+    found = rule.after(after_local, inc=False)
+    while found is not None and found <= limit:
+        instant = _to_utc(found, tz)
+        if instant > after:
+            return instant
+        found = rule.after(found, inc=False)
+    return None
+
+
+def occurrence_at_or_before(recurrence: Recurrence, anchor: datetime, now: datetime, tz: ZoneInfo) -> datetime | None:
+    """The latest occurrence at or before ``now`` (after the anchor), or None."""
+    rule = _rule(recurrence, anchor.astimezone(tz))
+    found = rule.before(now.astimezone(tz).replace(tzinfo=None), inc=True)
+    while found is not None:
+        instant = _to_utc(found, tz)
+        if instant <= now:
+            return instant
+        found = rule.before(found, inc=False)
+    return None
+
+
+def cycle_length(start: datetime | None, end: datetime | None, default_period: timedelta) -> timedelta:
+    """The planned length of a cycle; the default period when the cycle has none to keep."""
+    if start is not None and end is not None and end > start:
+        return end - start
+    return default_period
+
+
+def due_at(recurrence: Recurrence, *, cycle_start: datetime | None, actual_end: datetime, tz: ZoneInfo) -> datetime | None:
+    """When a finished task becomes due for reset; None when its rule never fires again."""
+    if recurrence.rule is None:
+        assert recurrence.period is not None
+        return recurrence.period.add(actual_end, tz)
+    anchor = cycle_start or actual_end
+    return occurrence_after(recurrence, anchor, anchor, tz)
+
+
+def new_window(recurrence: Recurrence, *, now: datetime, cycle_start: datetime | None, cycle_end: datetime | None,
+               tz: ZoneInfo, default_period: timedelta) -> tuple[datetime, datetime]:
+    """The window a task gets when it is reset at ``now``."""
+    if recurrence.rule is None:
+        assert recurrence.period is not None
+        return now, recurrence.period.add(now, tz)
+    anchor = cycle_start or now
+    start = occurrence_at_or_before(recurrence, anchor, now, tz) or now
+    return start, start + cycle_length(cycle_start, cycle_end, default_period)
+
+
+def next_windows(recurrence: Recurrence, *, now: datetime, cycle_start: datetime | None, cycle_end: datetime | None,
+                 actual_end: datetime | None, count: int, tz: ZoneInfo,
+                 default_period: timedelta) -> list[tuple[datetime, datetime]]:
+    """The next ``count`` windows. Duration rules assume each cycle ends on time."""
+    windows: list[tuple[datetime, datetime]] = []
+    if recurrence.rule is not None:
+        length = cycle_length(cycle_start, cycle_end, default_period)
+        anchor = cycle_start or now
+        after = max(anchor, now) if cycle_start is None else anchor
+        while len(windows) < count:
+            start = occurrence_after(recurrence, anchor, after, tz)
+            if start is None:
+                break
+            windows.append((start, start + length))
+            after = start
+        return windows
+    assert recurrence.period is not None
+    finished = actual_end or cycle_end or now
+    start = max(recurrence.period.add(finished, tz), now)
+    for _ in range(count):
+        end = recurrence.period.add(start, tz)
+        windows.append((start, end))
+        start = end
+    return windows
+
+
+_DAY_NAMES = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "FR": "Friday",
+              "SA": "Saturday", "SU": "Sunday"}
+_FREQ_WORDS = {"YEARLY": "year", "MONTHLY": "month", "WEEKLY": "week", "DAILY": "day", "HOURLY": "hour"}
+
+
+def _parts(rule: str) -> dict[str, str]:
+    # Only what the rule says: dateutil fills BYHOUR, BYDAY and the like from DTSTART otherwise.
+    return {k.strip().upper(): v.strip().upper() for k, _, v in (item.partition("=") for item in rule.split(";")) if k}
+
+
+def describe(recurrence: Recurrence) -> str:
+    """A few words: "every Monday 09:00", "every day 09:00", "every 2 weeks", "1 day after completion"."""
+    if recurrence.rule is None:
+        suffix = " (default)" if recurrence.text is None else ""
+        return f"{_duration_words(recurrence.period)} after completion{suffix}"
+    parts = _parts(recurrence.rule)
+    freq, interval = parts.get("FREQ", ""), int(parts.get("INTERVAL", "1") or 1)
+    hours, minutes = parts.get("BYHOUR", ""), parts.get("BYMINUTE", "0")
+    at = f" {int(hours):02d}:{int(minutes):02d}" if hours.isdigit() and minutes.isdigit() else ""
+    days = [d for d in parts.get("BYDAY", "").split(",") if d]
+    simple = len(parts.keys() - {"FREQ", "INTERVAL", "BYHOUR", "BYMINUTE", "BYDAY", "BYMONTHDAY"}) == 0
+    if simple and interval == 1 and freq == "WEEKLY" and days and all(d in _DAY_NAMES for d in days):
+        if days == ["MO", "TU", "WE", "TH", "FR"]:
+            return f"every weekday{at}"
+        return "every " + ", ".join(_DAY_NAMES[d] for d in days) + at
+    if simple and interval == 1 and freq == "DAILY" and not days:
+        return f"every day{at}"
+    if simple and interval == 1 and freq == "MONTHLY" and parts.get("BYMONTHDAY") and not days:
+        return f"every month on day {parts['BYMONTHDAY']}{at}"
+    unit = _FREQ_WORDS.get(freq, "period")
+    every = f"every {unit}" if interval == 1 else f"every {interval} {unit}s"
+    return every + at if simple and not days and not parts.get("BYMONTHDAY") else f"{every} ({recurrence.rule})"
+
+
+def _duration_words(duration: Duration | None) -> str:
+    if duration is None:
+        return "?"
+    parts = []
+    rd = duration.calendar
+    for value, unit in ((rd.years, "year"), (rd.months, "month"), (rd.weeks, "week"), (rd.days % 7 if rd.weeks else rd.days, "day")):
+        if value:
+            parts.append(f"{value} {unit}{'s' if value > 1 else ''}")
+    seconds = int(duration.elapsed.total_seconds())
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if seconds >= size:
+            value, seconds = divmod(seconds, size)
+            parts.append(f"{value} {unit}{'s' if value > 1 else ''}")
+    return " ".join(parts) or "0 seconds"
