@@ -89,8 +89,10 @@ class FilterableTable(DataTable):
 class JobsTable(FilterableTable):
     def setup(self, words: Words) -> None:
         # Most needed first: at 80 columns the description is the part that scrolls out of view.
-        self.add_columns(words("job"), words("trigger"), words("next run"), words("state"), words("last run"),
-                         words("does"))
+        # Fixed widths: the layout must not depend on when the rows arrive.
+        for name, width in (("job", 20), ("trigger", 19), ("next run", 15), ("state", 9), ("last run", 44),
+                            ("does", 16)):
+            self.add_column(words(name), width=width)
 
     def show(self, jobs: list[JobInfo], short: dict[str, str], now: datetime, tz: ZoneInfo, running: set[str],
              words: Words) -> None:
@@ -151,7 +153,8 @@ class WarningsPanel(Vertical):
         self.words = words
 
     def compose(self) -> ComposeResult:
-        table = DataTable(id="levels", cursor_type="none", show_cursor=False)
+        # No cell padding: the numbers are right-aligned in fixed widths, so 80 columns suffice.
+        table = DataTable(id="levels", cursor_type="none", show_cursor=False, cell_padding=0)
         table.can_focus = False
         yield table
         with Horizontal(id="spark-row"):
@@ -161,7 +164,9 @@ class WarningsPanel(Vertical):
     def on_mount(self) -> None:
         table = self.query_one("#levels", DataTable)
         w = self.words
-        table.add_columns(w("level"), w("now"), w("24h"), w("pending"))
+        for name, width in (("level", 6), ("now", 7), ("24h", 7), ("pending", 9)):
+            label = Text(w(name), justify="left" if name == "level" else "right")
+            table.add_column(label, width=width)
 
     def show(self, stats: WarningStats | None) -> None:
         table = self.query_one("#levels", DataTable)
@@ -170,9 +175,9 @@ class WarningsPanel(Vertical):
             return
         for lv in sorted(stats.levels, key=lambda s: s.at, reverse=True):
             style = LEVEL_STYLES.get(lv.level, "")
-            table.add_row(Text(f"{lv.level}%", style=style), Text(f"{lv.in_level:,}"),
-                          Text(f"{lv.notified_24h:,}"),
-                          Text(f"{lv.pending:,}", style="bold yellow" if lv.pending else "dim"))
+            table.add_row(Text(f"{lv.level}%", style=style), Text(f"{lv.in_level:,}", justify="right"),
+                          Text(f"{lv.notified_24h:,}", justify="right"),
+                          Text(f"{lv.pending:,}", style="bold yellow" if lv.pending else "dim", justify="right"))
         self.query_one("#per-hour", Sparkline).data = [float(v) for v in stats.per_hour]
         self.query_one("#spark-label", Label).update(Text(f"sent/h {sum(stats.per_hour):,} "))
         self.query_one("#per-hour", Sparkline).tooltip = self.words("warnings sent per hour, last 24 h")
