@@ -167,6 +167,16 @@ class PeriodicSettings(_Strict):
 
     default_period: timedelta = timedelta(days=7)
     """Period after completion at which a periodic task is reset, and length of its new window."""
+    rule_check_interval: timedelta = timedelta(minutes=1)
+    """How often the running scheduler looks (by index) for rule-driven tasks that fell due, and
+    runs the reset job at once when one has; keeps them within minutes of their occurrence."""
+
+    @field_validator("rule_check_interval")
+    @classmethod
+    def _sensible_interval(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=5) <= value <= timedelta(minutes=5):
+            raise ValueError("must be between 5 seconds and 5 minutes")
+        return value
 
 
 class CleanupSettings(_Strict):

@@ -16,7 +16,9 @@ from console.db.demo import DemoError, existing_tasks, load_demo
 from console.db.engine import DatabaseError, describe_error, make_engine
 from console.scheduler.runner import AlreadyRunning, UnknownJob
 from console.service import Service, open_service
+from console.domain.recurrence import RecurrenceError
 from console.service.facade import DisabledJob
+from console.service.recurrence import UnknownTask
 from console.settings import Settings, redact_url
 
 log = logging.getLogger("console.cli")
@@ -25,7 +27,8 @@ class UsageError(Exception):
     """Bad input found after parsing; exit code 2."""
 
 
-KNOWN_ERRORS = (DatabaseError, schema.SchemaError, UnknownJob, DisabledJob, DemoError, UsageError)
+KNOWN_ERRORS = (DatabaseError, schema.SchemaError, UnknownJob, DisabledJob, DemoError, UsageError, UnknownTask,
+                RecurrenceError)
 
 
 def explain(exc: BaseException) -> str:
@@ -175,12 +178,30 @@ def cmd_tasks_near(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_tasks_set_recurrence(args: argparse.Namespace, settings: Settings) -> int:
+    words = _service(settings).set_recurrence(args.task_id, args.rule)
+    print(f"task {args.task_id}: {words}; the reset job plans its next reset on its next run")
+    return 0
+
+
+def cmd_tasks_next(args: argparse.Namespace, settings: Settings) -> int:
+    if args.count < 1:
+        raise UsageError("--count must be at least 1")
+    windows = _service(settings).next_windows(args.task_id, args.count)
+    if args.json:
+        output.emit_json([{"start": output.iso(s, settings.tz), "end": output.iso(e, settings.tz)} for s, e in windows])
+    else:
+        print(output.table(("START", "END"), [(output.local(s, settings.tz), output.local(e, settings.tz))
+                                             for s, e in windows]) if windows else "no further window")
+    return 0
+
+
 def dispatch(args: argparse.Namespace) -> Callable[[argparse.Namespace, Settings], int]:
     if args.command is None:
         return cmd_console
     if args.command == "db":
         return cmd_db_upgrade
     if args.command in ("jobs", "tasks"):
-        sub = getattr(args, f"{args.command}_command")
+        sub = getattr(args, f"{args.command}_command").replace("-", "_")
         return globals()[f"cmd_{args.command}_{sub}"]
     return globals()[f"cmd_{args.command}"]

@@ -83,12 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id", metavar="ID", help=f"one of: {', '.join(JOB_IDS)}")
     p.add_argument("--json", action="store_true", help="JSON for scripts")
 
-    tasks = sub.add_parser("tasks", help="tasks near their warning thresholds",
-                           description="Tasks near their warning thresholds.")
+    tasks = sub.add_parser("tasks", help="tasks near their warning thresholds; per-task recurrence rules",
+                           description="Tasks near their warning thresholds; per-task recurrence rules.")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True, parser_class=_Parser)
     p = command("near", "processing tasks nearest their next warning threshold (or past one)", tasks_sub)
     p.add_argument("--limit", type=int, default=20, metavar="N", help="how many tasks (default 20)")
     p.add_argument("--json", action="store_true", help="JSON for scripts")
+    p = command("set-recurrence", "give a periodic task its own rule: an ISO-8601 duration (P1D, PT12H, P2W, "
+                "P1M) or an RRULE (FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0); 'none' restores the default",
+                tasks_sub)
+    p.add_argument("task_id", type=int, metavar="ID", help="the task's id")
+    p.add_argument("rule", metavar="RULE", help="the rule, evaluated in the settings' timezone")
+    p = command("next", "a task's next windows under its rule (start and end)", tasks_sub)
+    p.add_argument("task_id", type=int, metavar="ID", help="the task's id")
+    p.add_argument("--count", type=int, default=5, metavar="N", help="how many windows (default 5)")
+    p.add_argument("--json", action="store_true", help="JSON for scripts: a list of {start, end}")
     return parser
 
 

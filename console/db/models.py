@@ -53,6 +53,10 @@ class User(Base):
     __table_args__ = (Index("ix_users_admin", "id", postgresql_where=text("is_admin"), sqlite_where=text("is_admin")),)
 
 
+_RULED = "category = 'periodic' AND status IN ('completed', 'closed') AND recurrence IS NOT NULL"
+_UNPLANNED = f"{_RULED} AND (reset_planned_from IS NULL OR reset_planned_from <> actual_end_time)"
+
+
 class Task(Base):
     __tablename__ = "tasks"
 
@@ -76,6 +80,13 @@ class Task(Base):
     # Which run reset the task last: the reset's notifications are selected by it, so a reset
     # and its notifications are written by two set-based statements in one transaction.
     last_reset_run_id: Mapped[int | None] = mapped_column(BigId)
+    # Per-task recurrence (empty: the settings' default period); see console.domain.recurrence.
+    recurrence: Mapped[str | None] = mapped_column(String(500))
+    # When a finished rule-driven task is due, and the actual_end_time that plan was made from
+    # (a task finished again needs a new plan). recurrence_error holds why a stored rule is unusable.
+    next_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reset_planned_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recurrence_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         # Warning check, progress update, near-threshold panel: processing tasks only.
@@ -103,6 +114,10 @@ class Task(Base):
         Index("ix_tasks_current_handler_id", "current_handler_id"),
         Index("ix_tasks_last_reset_run_id", "last_reset_run_id"),
         Index("ix_tasks_status", "status"),
+        Index("ix_tasks_rule_due", "next_reset_at", postgresql_where=text(_RULED), sqlite_where=text(_RULED)),
+        Index("ix_tasks_rule_unplanned", "id", postgresql_where=text(_UNPLANNED), sqlite_where=text(_UNPLANNED)),
+        Index("ix_tasks_rule_invalid", "id", postgresql_where=text("recurrence_error IS NOT NULL"),
+              sqlite_where=text("recurrence_error IS NOT NULL")),
     )
 
 

@@ -167,18 +167,21 @@ def new_window(recurrence: Recurrence, *, now: datetime, cycle_start: datetime |
 def next_windows(recurrence: Recurrence, *, now: datetime, cycle_start: datetime | None, cycle_end: datetime | None,
                  actual_end: datetime | None, count: int, tz: ZoneInfo,
                  default_period: timedelta) -> list[tuple[datetime, datetime]]:
-    """The next ``count`` windows. Duration rules assume each cycle ends on time."""
+    """The next ``count`` windows: the one the next reset gives, then those after it.
+
+    Duration rules assume each cycle ends on time.
+    """
     windows: list[tuple[datetime, datetime]] = []
     if recurrence.rule is not None:
         length = cycle_length(cycle_start, cycle_end, default_period)
         anchor = cycle_start or now
-        after = max(anchor, now) if cycle_start is None else anchor
-        while len(windows) < count:
-            start = occurrence_after(recurrence, anchor, after, tz)
-            if start is None:
-                break
+        start = occurrence_after(recurrence, anchor, anchor, tz)
+        if start is not None and start <= now:
+            # Overdue: the next reset takes the latest occurrence, as new_window does.
+            start = occurrence_at_or_before(recurrence, anchor, now, tz)
+        while start is not None and len(windows) < count:
             windows.append((start, start + length))
-            after = start
+            start = occurrence_after(recurrence, anchor, start, tz)
         return windows
     assert recurrence.period is not None
     finished = actual_end or cycle_end or now

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 
 from console.scheduler import runner as runner_module
-from console.scheduler.runner import JobRunner
+from console.jobs.recurring import pending_on
+from console.scheduler.runner import AlreadyRunning, JobRunner
 from console.scheduler.store import JobStore, new_scheduler
 
 log = logging.getLogger("console.scheduler")
@@ -45,9 +47,34 @@ class LiveScheduler:
         log.info("scheduler started (%s)", "paused" if paused else "running")
 
     def _wake_loop(self) -> None:
+        next_rule_check = 0.0
         while not self._stop.wait(WAKE_EVERY_S):
-            if self.scheduler.state == STATE_RUNNING:
-                self.scheduler.wakeup()
+            if self.scheduler.state != STATE_RUNNING:
+                continue
+            self.scheduler.wakeup()
+            if time.monotonic() >= next_rule_check:
+                next_rule_check = time.monotonic() + self.settings.periodic.rule_check_interval.total_seconds()
+                self._run_due_rules()
+
+    def _run_due_rules(self) -> None:
+        """Runs the reset job now if a task's own rule fell due (the daily trigger is for the rest).
+
+        Polling an indexed instant (``tasks.next_reset_at``) rather than adding a date trigger per
+        occurrence keeps the job store to the four jobs and survives rules edited from outside.
+        """
+        job_id = "reset_periodic_tasks"
+        stored = self.store.get(job_id)
+        if stored is None or stored.paused:
+            return
+        try:
+            if not pending_on(self.runner.engine, self.runner.clock()):
+                return
+            log.info("a task's own recurrence rule fell due; running %s", job_id)
+            self.runner.execute(job_id, "scheduled", actor="scheduler")
+        except AlreadyRunning:
+            pass
+        except Exception:  # noqa: BLE001 - the next check tries again
+            log.exception("checking recurrence rules failed")
 
     def stop(self) -> None:
         """Graceful: no new firings, long jobs stop between batches, running ones finish."""

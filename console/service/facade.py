@@ -24,6 +24,7 @@ from console.scheduler.live import LiveScheduler
 from console.scheduler.runner import AlreadyRunning, JobRunner, RunResult, UnknownJob
 from console.scheduler.store import JobStore
 from console.scheduler.triggers import build_trigger, describe
+from console.service import recurrence
 from console.service.dashboard import TaskDetail, WarningStats, task_detail, warning_stats
 from console.service.near import NearTask, near_tasks
 from console.settings import Settings
@@ -218,6 +219,18 @@ class Service:
 
     def task_detail(self, task_id: int) -> TaskDetail | None:
         return task_detail(self.engine, task_id, self.clock(), self.settings.warnings.levels)
+
+    # -- per-task rules -------------------------------------------------------------------------
+    def set_recurrence(self, task_id: int, rule: str | None, *, actor: str | None = None) -> str:
+        words = recurrence.set_recurrence(self.engine, self.settings, task_id, rule)
+        self._audit(actor or os_user(), "set-recurrence", f"task {task_id}", "done", rule or "default")
+        return words
+
+    def next_windows(self, task_id: int, count: int = 5) -> list[tuple[datetime, datetime]]:
+        return recurrence.windows(self.engine, self.settings, task_id, count, self.clock())
+
+    def rule_info(self, task_id: int) -> recurrence.RuleInfo | None:
+        return recurrence.rule_info(self.engine, self.settings, task_id, self.clock())
 
     # -- health ---------------------------------------------------------------------------------
     def database_health(self) -> str:
