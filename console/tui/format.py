@@ -69,9 +69,12 @@ def changed(counts: dict[str, int]) -> str:
     keys = ("reset", "notified", "updated", "deleted_tasks", "deleted_notifications")
     names = {"deleted_tasks": "tasks deleted", "deleted_notifications": "notes deleted"}
     parts = [f"{counts[k]} {names.get(k, k)}" for k in keys if counts.get(k)]
-    skipped = sum(v for k, v in counts.items() if k.startswith("skipped_"))
+    invalid = counts.get("skipped_invalid_rule", 0)
+    skipped = sum(v for k, v in counts.items() if k.startswith("skipped_")) - invalid
     if skipped:
         parts.append(f"{skipped} skipped")
+    if invalid:
+        parts.append(f"{invalid} invalid rules")
     return ", ".join(parts) or "no change"
 
 

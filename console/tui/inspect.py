@@ -148,9 +148,11 @@ class TaskScreen(_Inspect):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def load(self) -> None:
-        self.app.call_from_thread(self.show, self.service.task_detail(self.task_id))
+        detail = self.service.task_detail(self.task_id)
+        rule = self.service.rule_info(self.task_id) if detail is not None else None
+        self.app.call_from_thread(self.show, detail, rule)
 
-    def show(self, detail) -> None:
+    def show(self, detail, rule=None) -> None:
         if detail is None:
             self.query_one("#summary", Static).update(Text("this task no longer exists", style="bold red"))
             return
@@ -168,6 +170,19 @@ class TaskScreen(_Inspect):
             summary.append(f"\nlevel now: {detail.level_now or '-'}%" if detail.level_now else "\nlevel now: none")
         else:
             summary.append(f"\nprogress {t['progress']}   (no usable window or progress for warnings)")
+        if rule is not None:
+            summary.append("\nrecurrence: ")
+            if rule.error:
+                summary.append(f"{printable(rule.text)} — INVALID, skipped by the reset job: ", style="bold red")
+                summary.append(printable(rule.error), style="red")
+            else:
+                summary.append(printable(rule.words), style="bold")
+                if rule.text:
+                    summary.append(f"  ({printable(rule.text)})", style="dim")
+                if rule.next_window:
+                    start, end = rule.next_window
+                    summary.append(f"\nnext window: {local_time(start, self.tz, '%Y-%m-%d %H:%M')} → "
+                                   f"{local_time(end, self.tz, '%Y-%m-%d %H:%M')}")
         self.query_one("#summary", Static).update(summary)
         ledger = self.table("#ledger", "level", "window", "repeat", "sent", "run")
         for w in detail.warnings:
@@ -210,7 +225,12 @@ class PreviewScreen(_Inspect):
         headers = list(preview.samples[0].keys())
         table = self.table("#samples", *headers)
         for row in preview.samples:
-            table.add_row(*[_cell(v, self.tz) for v in row.values()])
+            key = str(row["task_id"]) if "task_id" in row else None
+            table.add_row(*[_cell(v, self.tz) for v in row.values()], key=key)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.push_screen(TaskScreen(int(event.row_key.value)))
 
 
 def _cell(value: Any, tz) -> Text:

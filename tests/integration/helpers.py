@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from datetime import datetime
+
+from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
@@ -45,3 +50,20 @@ def task(engine: Engine, task_id: int):
 def count(engine: Engine, model) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def invoke(args, *, url: str, cwd: Path, config: Path | None = None, timeout: float = 60):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")}
+    env["TASKCONSOLE_DATABASE_URL"] = url
+    if config is not None:
+        env["TASKCONSOLE_CONFIG"] = str(config)
+    return subprocess.run([sys.executable, "-m", "console", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_clean_error(proc, *, code: int = 2) -> str:
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]

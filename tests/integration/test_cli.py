@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -25,24 +24,9 @@ from sqlalchemy import func, select, text, update
 from console.db.models import AuditEntry, JobRun, Notification, Task, WarningSent
 from console.settings import JOB_IDS
 from tests.conftest import Rows, fresh_pg_database
+from tests.integration.helpers import assert_one_clean_error, invoke
 
 SHANGHAI = timedelta(hours=8)
-
-
-def invoke(args, *, url: str, cwd: Path, config: Path | None = None, timeout: float = 60):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")}
-    env["TASKCONSOLE_DATABASE_URL"] = url
-    if config is not None:
-        env["TASKCONSOLE_CONFIG"] = str(config)
-    return subprocess.run([sys.executable, "-m", "console", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture
-def cli(db, tmp_path):
-    def run(*args, config: Path | None = None):
-        return invoke(args, url=db.url, cwd=tmp_path, config=config)
-    return run
 
 
 @pytest.fixture
@@ -65,14 +49,6 @@ def assert_iso_with_offset(value: str) -> datetime:
 def count(engine, model) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(model)).scalar_one()
-
-
-def assert_one_clean_error(proc, *, code: int = 2) -> str:
-    assert proc.returncode == code, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr + proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 def test_jobs_list_json_pause_and_resume_are_shown_and_audited(cli, db):

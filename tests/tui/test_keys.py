@@ -252,3 +252,46 @@ async def test_scheduler_events_reach_the_screen_as_messages(live_service, make_
         await wait_for(pilot, lambda: any(isinstance(m, RunEventReceived) for m in seen))
         await wait_for(pilot, lambda: app.refreshes > refreshes)
         assert any(isinstance(m, DashboardLoaded) for m in seen)
+
+
+async def test_task_screen_shows_the_rule_in_words_and_flags_a_bad_one(live_service, make_app):
+    from sqlalchemy import select as _select
+
+    from console.db.models import Task
+
+    with live_service.engine.connect() as conn:
+        good, bad = conn.execute(_select(Task.id).where(Task.category == "periodic").limit(2)).scalars().all()
+    live_service.set_recurrence(good, "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0")
+    with live_service.engine.begin() as conn:
+        conn.execute(Task.__table__.update().where(Task.id == bad).values(recurrence="bogus rule"))
+    app = make_app(live_service)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for task_id, expected in ((good, "every Monday 09:00"), (bad, "INVALID")):
+            app.push_screen(TaskScreen(task_id))
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            text = app.screen.query_one("#summary").render().plain
+            assert expected in text
+            if task_id == good:
+                assert "next window:" in text
+            await pilot.press("escape")
+            await pilot.pause()
+
+
+async def test_preview_rows_open_the_task(live_service, make_app):
+    app = make_app(live_service)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await select_job(pilot, "reset_periodic_tasks")
+        await pilot.press("v")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        samples = app.screen.query_one("#samples")
+        samples.focus()
+        first = samples.coordinate_to_cell_key(samples.cursor_coordinate).row_key.value
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TaskScreen) and app.screen.task_id == int(first)
