@@ -26,7 +26,11 @@ CHUNK = 20_000
 TASK_COLUMNS = (
     "id", "title", "category", "status", "progress", "time_progress", "expected_start_time",
     "expected_end_time", "actual_start_time", "actual_end_time", "current_handler_id", "created_at", "updated_at",
+    "recurrence",
 )
+# A few periodic tasks carry rules of their own (one of them broken, as real data can be).
+DEMO_RULES = {10: "FREQ=DAILY;BYHOUR=9;BYMINUTE=0", 30: "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0",
+              50: "P1D", 70: "every other tuesday-ish"}
 NOTE_COLUMNS = ("id", "user_id", "type", "title", "content", "task_id", "is_read", "created_at")
 USER_COLUMNS = ("id", "name", "is_admin")
 
@@ -118,7 +122,7 @@ def _task_rows(start_id: int, count: int, handlers: Sequence[int], now: datetime
         if task_id == 7:
             title = "[b]Release[/b] checklist — literal brackets, not markup"
         yield (task_id, title, category, status, progress, time_pct, start, end, actual_start, actual_end,
-               handler, created, updated)
+               handler, created, updated, DEMO_RULES.get(task_id) if category == "periodic" else None)
 
 
 def _note_rows(start_id: int, count: int, handlers: Sequence[int], max_task: int, now: datetime,

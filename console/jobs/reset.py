@@ -100,11 +100,13 @@ def preview(ctx: JobContext) -> Preview:
         # Newly finished rule-driven tasks have no plan yet: work it out here, writing nothing.
         unplanned_due = 0
         for row in conn.execute(
-            select(Task.id, Task.recurrence, Task.expected_start_time, Task.actual_end_time)
-            .where(recurring.unplanned(), Task.current_handler_id.is_not(None))
+            select(Task.id, Task.recurrence, Task.expected_start_time, Task.actual_end_time,
+                   Task.current_handler_id)
+            .where(recurring.unplanned())
         ).yield_per(1000):
             when, error = recurring.plan_for(row, ctx)
-            unplanned_due += int(error is None and when is not None and when <= ctx.now)
+            counts["skipped_invalid_rule"] += int(error is not None)
+            unplanned_due += int(error is None and when <= ctx.now and row.current_handler_id is not None)
         counts["would_reset"] = default_due + ruled_due + unplanned_due
         samples = conn.execute(
             select(

@@ -140,3 +140,9 @@ def test_the_running_scheduler_resets_a_due_rule_task_within_seconds(db, rows):
     assert task(db.engine, task_id).status == "new"
     [run] = [r for r in service.history("reset_periodic_tasks") if r.status == "success"]
     assert run.trigger_kind == "scheduled" and run.counts["rule_reset"] == 1
+
+
+def test_preview_counts_a_garbage_rule_before_any_run(db, rows, settings):
+    finished_cycle(rows, rows.user(), start=at(2026, 11, 1, 9), recurrence="whenever")
+    preview = preview_job(RESET, db.engine, settings, at(2026, 11, 28, 14))
+    assert preview.counts["skipped_invalid_rule"] == 1 and preview.counts["would_reset"] == 0
