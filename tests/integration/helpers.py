@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 import os
 import subprocess
 import sys
@@ -67,3 +68,19 @@ def assert_one_clean_error(proc, *, code: int = 2) -> str:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     return lines[0]
+
+
+@contextmanager
+def failing_inserts_into(engine: Engine, table: str):
+    """Every INSERT INTO ``table`` on ``engine`` fails while inside (a real fault, mid-transaction)."""
+    from sqlalchemy import event
+
+    def fail(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()}"):
+            raise RuntimeError("injected failure")
+
+    event.listen(engine, "before_cursor_execute", fail)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", fail)

@@ -3,11 +3,10 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 
 from console.settings import Settings
 from tests.conftest import NOW
-from tests.integration.helpers import notifications, preview_job, run_job, task
+from tests.integration.helpers import failing_inserts_into, notifications, preview_job, run_job, task
 
 JOB = "reset_periodic_tasks"
 
@@ -88,16 +87,8 @@ def test_the_period_comes_from_settings(db, rows):
 def test_reset_and_notification_commit_together(db, rows, settings):
     task_id = finished(rows, rows.user(), days_ago=8)
 
-    def fail_on_notifications(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("INSERT INTO NOTIFICATIONS"):
-            raise RuntimeError("injected failure")
-
-    event.listen(db.engine, "before_cursor_execute", fail_on_notifications)
-    try:
-        with pytest.raises(Exception, match="injected failure"):
-            run_job(JOB, db.engine, settings, NOW)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", fail_on_notifications)
+    with failing_inserts_into(db.engine, "notifications"), pytest.raises(Exception, match="injected failure"):
+        run_job(JOB, db.engine, settings, NOW)
     assert task(db.engine, task_id).status == "completed"  # rolled back with the notification
     assert run_job(JOB, db.engine, settings, NOW)["notified"] == 1
 

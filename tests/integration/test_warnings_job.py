@@ -11,7 +11,7 @@ from console.domain.rules import warning_level as py_warning_level
 from console.jobs.sql import warning_level as sql_warning_level
 from console.settings import Settings
 from tests.conftest import NOW
-from tests.integration.helpers import ledger, notifications, preview_job, run_job
+from tests.integration.helpers import failing_inserts_into, ledger, notifications, preview_job, run_job
 
 JOB = "check_task_warnings"
 
@@ -107,20 +107,11 @@ def test_tasks_not_processing_or_ahead_are_left_alone(db, rows, settings):
 
 
 def test_a_failed_notification_insert_leaves_no_ledger_row(db, rows, settings):
-    from sqlalchemy import event
 
     rows.processing(time_pct=96, progress=10, handler=rows.user())
 
-    def fail_on_notifications(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("INSERT INTO NOTIFICATIONS"):
-            raise RuntimeError("injected failure")
-
-    event.listen(db.engine, "before_cursor_execute", fail_on_notifications)
-    try:
-        with pytest.raises(Exception, match="injected failure"):
-            run_job(JOB, db.engine, settings, NOW)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", fail_on_notifications)
+    with failing_inserts_into(db.engine, "notifications"), pytest.raises(Exception, match="injected failure"):
+        run_job(JOB, db.engine, settings, NOW)
     assert ledger(db.engine) == [] and notifications(db.engine) == []
     assert run_job(JOB, db.engine, settings, NOW)["notified"] == 1  # sent on the next run
 
