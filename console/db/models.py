@@ -113,7 +113,7 @@ class Task(Base):
         ),
         Index("ix_tasks_current_handler_id", "current_handler_id"),
         Index("ix_tasks_last_reset_run_id", "last_reset_run_id"),
-        Index("ix_tasks_status", "status"),
+        # (Each status filter has a partial index; PostgreSQL keeps fillfactor 70, migration 0003.)
         Index("ix_tasks_rule_due", "next_reset_at", postgresql_where=text(_RULED), sqlite_where=text(_RULED)),
         Index("ix_tasks_rule_unplanned", "id", postgresql_where=text(_UNPLANNED), sqlite_where=text(_UNPLANNED)),
         Index("ix_tasks_rule_invalid", "id", postgresql_where=text("recurrence_error IS NOT NULL"),
