@@ -53,6 +53,10 @@ class User(Base):
     __table_args__ = (Index("ix_users_admin", "id", postgresql_where=text("is_admin"), sqlite_where=text("is_admin")),)
 
 
+# Processing rows the jobs skip, and those without a handler (migration 0004): counted often.
+PROCESSING_BAD = ("status = 'processing' AND (expected_start_time IS NULL OR expected_end_time IS NULL "
+                  "OR expected_end_time <= expected_start_time OR progress IS NULL OR progress < 0 OR progress > 100)")
+PROCESSING_NO_HANDLER = "status = 'processing' AND current_handler_id IS NULL"
 _RULED = "category = 'periodic' AND status IN ('completed', 'closed') AND recurrence IS NOT NULL"
 _UNPLANNED = f"{_RULED} AND (reset_planned_from IS NULL OR reset_planned_from <> actual_end_time)"
 
@@ -113,6 +117,10 @@ class Task(Base):
         ),
         Index("ix_tasks_current_handler_id", "current_handler_id"),
         Index("ix_tasks_last_reset_run_id", "last_reset_run_id"),
+        Index("ix_tasks_processing_bad", "id", postgresql_where=text(PROCESSING_BAD),
+              sqlite_where=text(PROCESSING_BAD)),
+        Index("ix_tasks_processing_no_handler", "id", postgresql_where=text(PROCESSING_NO_HANDLER),
+              sqlite_where=text(PROCESSING_NO_HANDLER)),
         # (Each status filter has a partial index; PostgreSQL keeps fillfactor 70, migration 0003.)
         Index("ix_tasks_rule_due", "next_reset_at", postgresql_where=text(_RULED), sqlite_where=text(_RULED)),
         Index("ix_tasks_rule_unplanned", "id", postgresql_where=text(_UNPLANNED), sqlite_where=text(_UNPLANNED)),

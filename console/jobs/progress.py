@@ -12,7 +12,7 @@ from console.db.engine import read_only
 from console.db.models import Task
 from console.db.types import round2
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
-from console.jobs.sql import count_if, inverted_window, is_processing, no_window, time_progress, window_ok
+from console.jobs.sql import count_if, is_processing, skipped_rows, time_progress, window_ok
 
 
 def _new_value(ctx: JobContext):
@@ -24,18 +24,9 @@ def _changing(ctx: JobContext):
 
 
 def _skipped(conn) -> Counts:
-    row = conn.execute(
-        select(
-            count_if(true()).label("processing"),
-            count_if(no_window()).label("no_window"),
-            count_if(inverted_window()).label("inverted_window"),
-        ).where(is_processing())
-    ).one()
-    return {
-        "processing": int(row.processing),
-        "skipped_no_window": int(row.no_window),
-        "skipped_inverted_window": int(row.inverted_window),
-    }
+    counts = skipped_rows(conn)
+    counts.pop("skipped_bad_progress")  # progress does not matter to time progress
+    return counts
 
 
 def run(ctx: JobContext) -> Counts:

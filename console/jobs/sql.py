@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, and_, case, func, literal, or_
+from sqlalchemy import Integer, and_, case, func, literal, or_, select, text
 from sqlalchemy.sql.expression import ColumnElement
 
-from console.db.models import Task
+from console.db.models import PROCESSING_BAD, PROCESSING_NO_HANDLER, Task
 from console.db.types import clamp, epoch_seconds
 from console.domain.rules import PROCESSING
 from console.settings import WarningLevel
@@ -58,9 +58,15 @@ def time_progress(now: datetime) -> ColumnElement[float]:
 
 def warning_level(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[int]:
     """The most severe level reached, or NULL (``console.domain.rules.warning_level``)."""
-    tp = raw_time_progress(now)  # clamping cannot change a ">= at" test for at <= 100
+    # Clamping cannot change a ">= at" test for at <= 100, so the raw share will do.
+    return level_of(raw_time_progress(now), Task.progress, levels)
+
+
+def level_of(tp: ColumnElement[float], progress: ColumnElement[float],
+             levels: tuple[WarningLevel, ...]) -> ColumnElement[int]:
+    """The warning level for a time progress and a work progress expression."""
     whens = [
-        (and_(tp >= lv.at, Task.progress < lv.at), literal(lv.level, Integer))
+        (and_(tp >= lv.at, progress < lv.at), literal(lv.level, Integer))
         for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)
     ]
     return case(*whens, else_=literal(None, Integer))
@@ -85,3 +91,28 @@ def warning_candidates(now: datetime, levels: tuple[WarningLevel, ...]) -> Colum
 def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     """SUM(CASE WHEN condition THEN 1 ELSE 0 END), for one-scan summaries."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def skipped_rows(conn, now: datetime | None = None, levels: tuple[WarningLevel, ...] | None = None) -> dict[str, int]:
+    """Processing tasks a job skips, by reason, read through the small partial indexes on them.
+
+    With ``levels``, also those that reached a level but have no handler to notify.
+    """
+    row = conn.execute(
+        select(
+            count_if(no_window()).label("no_window"),
+            count_if(inverted_window()).label("inverted_window"),
+            count_if(and_(window_ok(), ~progress_ok())).label("bad_progress"),
+        ).where(text(PROCESSING_BAD))
+    ).one()
+    counts = {
+        "skipped_no_window": int(row.no_window),
+        "skipped_inverted_window": int(row.inverted_window),
+        "skipped_bad_progress": int(row.bad_progress),
+    }
+    if levels is not None and now is not None:
+        counts["skipped_no_handler"] = int(conn.execute(
+            select(count_if(warning_level(now, levels).is_not(None)))
+            .where(text(PROCESSING_NO_HANDLER), window_ok(), progress_ok())
+        ).scalar_one())
+    return counts

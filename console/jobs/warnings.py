@@ -16,15 +16,13 @@ from console.db.models import Task, WarningSent
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.dialect import insert_or_skip
 from console.jobs.sql import (
-    count_if,
-    inverted_window,
     is_processing,
-    no_window,
+    level_of,
     progress_ok,
-    time_progress,
-    warning_candidates,
-    warning_level,
+    raw_time_progress,
     window_ok,
+    skipped_rows,
+    time_progress,
 )
 from console.notify.notifications import as_whole_number, insert_notifications
 
@@ -34,14 +32,24 @@ W = WarningSent
 def _pending(ctx: JobContext) -> Select:
     """Tasks that reached a level whose warning is not yet sent (or is due again)."""
     levels = ctx.settings.warnings.levels
+    # Time progress is computed once per row in an inner query (OFFSET 0 keeps the database from
+    # inlining it and recomputing it in every test of the level expression).
+    timed = (
+        select(Task.id, Task.progress, Task.expected_start_time, Task.expected_end_time,
+               raw_time_progress(ctx.now).label("tp"))
+        .where(is_processing(), window_ok(), progress_ok(), Task.current_handler_id.is_not(None))
+        .offset(0)
+        .subquery("timed")
+    )
+    level = level_of(timed.c.tp, timed.c.progress, levels)
     cand = (
         select(
-            Task.id.label("task_id"),
-            warning_level(ctx.now, levels).label("level"),
-            Task.expected_start_time.label("ws"),
-            Task.expected_end_time.label("we"),
+            timed.c.id.label("task_id"),
+            level.label("level"),
+            timed.c.expected_start_time.label("ws"),
+            timed.c.expected_end_time.label("we"),
         )
-        .where(warning_candidates(ctx.now, levels))
+        .where(timed.c.tp >= min(lv.at for lv in levels), level.is_not(None))
         .subquery("cand")
     )
     same_key = and_(
@@ -65,31 +73,7 @@ def _pending(ctx: JobContext) -> Select:
 
 
 def _skipped(conn, ctx: JobContext) -> Counts:
-    """One scan of the processing tasks: how many are bad rows, by reason."""
-    levels = ctx.settings.warnings.levels
-    row = conn.execute(
-        select(
-            count_if(true()).label("processing"),
-            count_if(no_window()).label("no_window"),
-            count_if(inverted_window()).label("inverted_window"),
-            count_if(and_(window_ok(), ~progress_ok())).label("bad_progress"),
-            count_if(
-                and_(
-                    window_ok(),
-                    progress_ok(),
-                    Task.current_handler_id.is_(None),
-                    warning_level(ctx.now, levels).is_not(None),
-                )
-            ).label("no_handler"),
-        ).where(is_processing())
-    ).one()
-    return {
-        "processing": int(row.processing),
-        "skipped_no_window": int(row.no_window),
-        "skipped_inverted_window": int(row.inverted_window),
-        "skipped_bad_progress": int(row.bad_progress),
-        "skipped_no_handler": int(row.no_handler),
-    }
+    return skipped_rows(conn, ctx.now, ctx.settings.warnings.levels)
 
 
 def run(ctx: JobContext) -> Counts:
