@@ -76,10 +76,6 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{_READ_ONLY: True})
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def describe_error(exc: BaseException, url: str | None = None) -> str:
     """One line about a database error, without SQL parameters or passwords."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:

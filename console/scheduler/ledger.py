@@ -118,11 +118,6 @@ class RunLedger:
             ).first()
         return _record(row) if row else None
 
-    def get(self, run_id: int) -> RunRecord | None:
-        with read_only(self._engine).connect() as conn:
-            row = conn.execute(select(JobRun).where(JobRun.id == run_id)).first()
-        return _record(row) if row else None
-
     def history(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
         if job_id:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, insert
 
 from console.db import schema
-from console.db.engine import describe_error, make_engine, read_only
+from console.db.engine import describe_error, make_engine
 from console.db.models import AuditEntry
 from console.jobs import JOBS, JobContext
 from console.jobs.base import Preview
@@ -233,14 +233,6 @@ class Service:
         return recurrence.rule_info(self.engine, self.settings, task_id, self.clock())
 
     # -- health ---------------------------------------------------------------------------------
-    def database_health(self) -> str:
-        try:
-            with read_only(self.engine).connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return "ok"
-        except Exception:  # noqa: BLE001
-            return "down"
-
     def redis_health(self) -> str:
         return self.bus.health()
 
