@@ -82,6 +82,9 @@ class LiveScheduler:
         self.runner.stopping.set()
         if self.scheduler.state != STATE_STOPPED:
             self.scheduler.shutdown(wait=True)
+        if self._waker is not None and self._waker is not threading.current_thread():
+            # It may be running the reset job for a due rule: let that finish too.
+            self._waker.join()
         runner_module.activate(None)
         log.info("scheduler stopped")
 
