@@ -1,0 +1,190 @@
+"""The console's keys: what each action does. Mixed into the app (``console.tui.app``).
+
+Every action that touches the database or runs a job does it in a thread worker and reports
+back with a toast; none blocks the UI thread.
+"""
+
+from __future__ import annotations
+
+from textual import work
+from textual.widgets import DataTable, Input
+
+from console.domain.text import printable
+from console.scheduler.ledger import os_user
+from console.scheduler.runner import AlreadyRunning
+from console.tui.dialogs import Confirm, Help
+from console.tui.format import changed, duration
+from console.tui.inspect import JobScreen, PreviewScreen, TaskScreen
+from console.tui.widgets import FilterableTable, JobsTable, NearTable
+
+CHANGING_ACTIONS = {"trigger", "toggle_job", "toggle_scheduler"}
+MAIN_SCREEN_ACTIONS = CHANGING_ACTIONS | {"inspect", "preview", "filter", "refresh", "quit_console"}
+CONFIRM_BEFORE = {"cleanup_old_data"}
+
+
+class ConsoleActions:
+    """Key actions of ``TaskConsoleApp``; relies on its service, read_only flag and dashboard."""
+
+    # -- keys -----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1:
+            return False  # another screen is on top: its own keys apply
+        if action in CHANGING_ACTIONS and self.read_only:
+            return None  # shown, but disabled
+        return True
+
+    def action_trigger(self) -> None:
+        job_id = self.selected_job()
+        if job_id:
+            self.trigger_job(job_id)
+
+    def trigger_job(self, job_id: str) -> None:
+        if self.read_only:
+            return
+        if job_id in self.service.running_here():
+            self.notify(f"{job_id} is already running", severity="warning", markup=False)
+            return
+        if job_id in CONFIRM_BEFORE:
+            question = f"Run {job_id} now? It deletes old data for good."
+            self.push_screen(Confirm(question), lambda yes: self._run_job(job_id) if yes else None)
+        else:
+            self._run_job(job_id)
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def _run_job(self, job_id: str) -> None:
+        self.call_from_thread(self.notify, f"{job_id}: started", markup=False)
+        try:
+            result = self.service.run_job(job_id, actor=os_user())
+        except AlreadyRunning as exc:
+            self.call_from_thread(self.notify, printable(str(exc)), severity="warning", markup=False)
+            return
+        if result.status == "success":
+            text = f"{job_id}: done in {duration(result.duration_s)}, {changed(result.counts)}"
+            self.call_from_thread(self.notify, printable(text), markup=False)
+        else:
+            text = f"{job_id} failed: {result.error}"
+            self.call_from_thread(self.notify, printable(text), severity="error", markup=False, timeout=10)
+
+    def action_toggle_job(self) -> None:
+        job_id = self.selected_job()
+        if job_id:
+            self.toggle_job(job_id)
+
+    def toggle_job(self, job_id: str) -> None:
+        if self.read_only:
+            return
+        info = self.job_info(job_id)
+        self._set_paused(job_id, not (info is not None and info.paused))
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def _set_paused(self, job_id: str, pause: bool) -> None:
+        actor = os_user()
+        if pause:
+            self.service.pause_job(job_id, actor=actor)
+        else:
+            self.service.resume_job(job_id, actor=actor)
+        self.call_from_thread(self.notify, f"{job_id} {'paused' if pause else 'resumed'}", markup=False)
+        self.call_from_thread(self.request_refresh)
+
+    def action_toggle_scheduler(self) -> None:
+        if self.read_only:
+            return
+        if self.service.live is None:
+            self.notify("no scheduler runs in this console", severity="warning", markup=False)
+            return
+        self._toggle_scheduler(self.service.scheduler_state == "running")
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def _toggle_scheduler(self, pause: bool) -> None:
+        actor = os_user()
+        if pause:
+            self.service.pause_scheduler(actor=actor)
+        else:
+            self.service.resume_scheduler(actor=actor)
+        self.call_from_thread(self.notify, f"scheduler {'paused' if pause else 'resumed'}", markup=False)
+        self.call_from_thread(self.request_refresh)
+
+    def action_inspect(self) -> None:
+        focused = self.focused
+        if isinstance(focused, NearTable) and focused.selected_key:
+            self.push_screen(TaskScreen(int(focused.selected_key)))
+        elif self.selected_job():
+            self.inspect_job(self.selected_job())
+
+    # Handlers by name rather than @on: Textual collects @on handlers only from its own classes.
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "jobs":
+            self.inspect_job(event.row_key.value)
+        elif event.data_table.id == "near":
+            self.push_screen(TaskScreen(int(event.row_key.value)))
+
+    def inspect_job(self, job_id: str) -> None:
+        self.push_screen(JobScreen(job_id))
+
+    def action_preview(self) -> None:
+        job_id = self.selected_job()
+        if job_id:
+            self.preview_job(job_id)
+
+    def preview_job(self, job_id: str) -> None:
+        self.push_screen(PreviewScreen(job_id))
+
+    def action_filter(self) -> None:
+        focused = self.focused
+        target = focused if isinstance(focused, FilterableTable) else self.query_one(JobsTable)
+        self._filter_target = target
+        box = self.query_one("#filter", Input)
+        box.value = target.filter_text
+        box.add_class("visible")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter" and self._filter_target is not None:
+            self._filter_target.apply_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self._hide_filter()
+
+    def action_close_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("visible"):
+            box.value = ""
+            if self._filter_target is not None:
+                self._filter_target.apply_filter("")
+            self._hide_filter()
+
+    def _hide_filter(self) -> None:
+        self.query_one("#filter", Input).remove_class("visible")
+        if self._filter_target is not None:
+            self._filter_target.focus()
+
+    def action_refresh(self) -> None:
+        self.request_refresh()
+
+    def action_help(self) -> None:
+        self.push_screen(Help(self.read_only))
+
+    def action_quit_console(self) -> None:
+        running = sorted(self.service.running_here())
+        if running:
+            question = (f"{', '.join(running)} is running. Quit anyway? "
+                        "The scheduler stops gracefully: running jobs finish or roll back first.")
+            self.push_screen(Confirm(question, yes="Quit"), lambda yes: self._begin_shutdown() if yes else None)
+        else:
+            self._begin_shutdown()
+
+    async def action_quit(self) -> None:
+        self.action_quit_console()
+
+    def _begin_shutdown(self) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        self.notify("stopping the scheduler…", markup=False)
+        self._stop_and_exit()
+
+    @work(thread=True, group="shutdown", exit_on_error=False)
+    def _stop_and_exit(self) -> None:
+        self.service.stop_scheduler()
+        self.call_from_thread(self.exit, 0)
