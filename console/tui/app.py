@@ -25,7 +25,7 @@ from console.domain.text import printable
 from console.service.facade import Dashboard, Service
 from console.tui.actions import ConsoleActions
 from console.tui.commands import JobCommands
-from console.tui.i18n import Words
+from console.tui.i18n import Words, localize_bindings
 from console.tui.logs import ConsoleLogHandler, LogPanel
 from console.tui.messages import DashboardLoaded, LogRecorded, RunEventReceived
 from console.tui.widgets import FilterableTable, JobsTable, NearTable, StatusBar, WarningsPanel
@@ -59,6 +59,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         self.read_only = read_only
         self.embed_scheduler = embed_scheduler
         self.words = Words(service.settings.console.locale)
+        localize_bindings(self, self.words)
         self.tz = service.settings.tz
         self.dashboard: Dashboard | None = None
         self.refreshes = 0

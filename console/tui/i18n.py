@@ -31,8 +31,10 @@ _ZH = {
     "scheduled": "已计划",
     "disabled": "已禁用",
     "read-only": "只读",
-    "Run": "立即运行",
-    "Pause": "暂停/恢复",
+    "Run": "运行",
+    "Pause": "暂停",
+    "Back": "返回",
+    "Close": "关闭",
     "Pause all": "全部暂停",
     "Inspect": "查看",
     "Preview": "预演",
@@ -52,3 +54,17 @@ class Words:
 
     def __call__(self, text: str) -> str:
         return self.table.get(text, text)
+
+
+def localize_bindings(node, words: Words) -> None:
+    """Show ``node``'s key descriptions (footer, help) in the console's language.
+
+    Textual keeps a per-instance copy of the bindings, so only this node's copy changes.
+    """
+    if not words.table:
+        return
+    from dataclasses import replace
+
+    table = node._bindings.key_to_bindings
+    for key, bindings in table.items():
+        table[key] = [replace(b, description=words(b.description)) if b.description else b for b in bindings]

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 
 from console.domain.text import printable
+from console.tui.i18n import localize_bindings
 from console.tui.format import changed, duration, local_time, relative, safe, status, work_and_time
 
 
@@ -37,6 +38,9 @@ class _Inspect(Screen):
     @property
     def tz(self):
         return self.app.service.settings.tz
+
+    def on_mount(self) -> None:
+        localize_bindings(self, self.app.words)
 
     def compose(self) -> ComposeResult:
         yield Label(safe(self.heading, "bold"), classes="heading")

@@ -26,7 +26,7 @@ from console.tui.format import (
     work_and_time,
     work_and_time_width,
 )
-from console.tui.i18n import Words
+from console.tui.i18n import Words, localize_bindings
 
 
 class StatusBar(Static):
@@ -88,6 +88,7 @@ class FilterableTable(DataTable):
 
 class JobsTable(FilterableTable):
     def setup(self, words: Words) -> None:
+        localize_bindings(self, words)
         # Most needed first: at 80 columns the description is the part that scrolls out of view.
         # Fixed widths: the layout must not depend on when the rows arrive.
         for name, width in (("job", 20), ("trigger", 19), ("next run", 15), ("state", 9), ("last run", 44),
@@ -121,6 +122,8 @@ class NearTable(FilterableTable):
     def setup(self, words: Words, title_width: int = 16) -> None:
         if self.columns and self.title_width == title_width:
             return
+        if not self.columns:
+            localize_bindings(self, words)
         self.title_width = title_width
         self.clear(columns=True)
         # Fixed widths: the layout must not depend on which rows arrived first.
