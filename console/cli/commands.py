@@ -23,11 +23,7 @@ from console.settings import Settings, redact_url
 
 log = logging.getLogger("console.cli")
 
-class UsageError(Exception):
-    """Bad input found after parsing; exit code 2."""
-
-
-KNOWN_ERRORS = (DatabaseError, schema.SchemaError, UnknownJob, DisabledJob, DemoError, UsageError, UnknownTask,
+KNOWN_ERRORS = (DatabaseError, schema.SchemaError, UnknownJob, DisabledJob, DemoError, UnknownTask,
                 RecurrenceError)
 
 
@@ -82,8 +78,6 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    if args.tasks < 0:
-        raise DemoError("--tasks must be zero or more")
     engine = make_engine(settings.database.url)
     schema.upgrade(engine)
     existing = existing_tasks(engine)
@@ -148,8 +142,6 @@ def cmd_jobs_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_jobs_history(args: argparse.Namespace, settings: Settings) -> int:
-    if args.limit < 1:
-        raise UsageError("--limit must be at least 1")
     runs = _service(settings).history(args.job_id, args.limit)
     if args.json:
         output.emit_json([output.run_json(r, settings.tz) for r in runs])
@@ -168,8 +160,6 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tasks_near(args: argparse.Namespace, settings: Settings) -> int:
-    if args.limit < 1:
-        raise UsageError("--limit must be at least 1")
     tasks = _service(settings).near_tasks(args.limit)
     if args.json:
         output.emit_json(output.near_json(tasks, settings.tz))
@@ -185,8 +175,6 @@ def cmd_tasks_set_recurrence(args: argparse.Namespace, settings: Settings) -> in
 
 
 def cmd_tasks_next(args: argparse.Namespace, settings: Settings) -> int:
-    if args.count < 1:
-        raise UsageError("--count must be at least 1")
     windows = _service(settings).next_windows(args.task_id, args.count)
     if args.json:
         output.emit_json([{"start": output.iso(s, settings.tz), "end": output.iso(e, settings.tz)} for s, e in windows])

@@ -30,6 +30,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"taskconsole: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _at_least(minimum: int):
+    """An argparse type: a whole number no smaller than ``minimum`` (else exit 2, one line)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
+
+
 def _config_option(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument(
         "--config", metavar="FILE", default=None if top else argparse.SUPPRESS,
@@ -60,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("upgrade", "create or upgrade the schema to this version", db_sub)
 
     demo = command("demo", "load demo users, tasks and notifications (creates the schema if needed)")
-    demo.add_argument("--tasks", type=int, default=10_000, metavar="N", help="number of tasks (default 10000)")
+    demo.add_argument("--tasks", type=_at_least(0), default=10_000, metavar="N", help="number of tasks (default 10000)")
     demo.add_argument("--replace", action="store_true", help="empty users, tasks and notifications first")
 
     jobs = sub.add_parser("jobs", help="list, run, pause, resume jobs and show their history",
@@ -76,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("job_id", metavar="ID", help=f"one of: {', '.join(JOB_IDS)}")
     p = command("history", "recent runs, newest first", jobs_sub)
     p.add_argument("job_id", metavar="ID", nargs="?", help="only this job")
-    p.add_argument("--limit", type=int, default=20, metavar="N", help="how many runs (default 20)")
+    p.add_argument("--limit", type=_at_least(1), default=20, metavar="N", help="how many runs (default 20)")
     p.add_argument("--json", action="store_true", help="JSON for scripts")
 
     p = command("preview", "dry run: what a job would change now; nothing is written")
@@ -87,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Tasks near their warning thresholds; per-task recurrence rules.")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True, parser_class=_Parser)
     p = command("near", "processing tasks nearest their next warning threshold (or past one)", tasks_sub)
-    p.add_argument("--limit", type=int, default=20, metavar="N", help="how many tasks (default 20)")
+    p.add_argument("--limit", type=_at_least(1), default=20, metavar="N", help="how many tasks (default 20)")
     p.add_argument("--json", action="store_true", help="JSON for scripts")
     p = command("set-recurrence", "give a periodic task its own rule: an ISO-8601 duration (P1D, PT12H, P2W, "
                 "P1M) or an RRULE (FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0); 'none' restores the default",
@@ -96,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rule", metavar="RULE", help="the rule, evaluated in the settings' timezone")
     p = command("next", "a task's next windows under its rule (start and end)", tasks_sub)
     p.add_argument("task_id", type=int, metavar="ID", help="the task's id")
-    p.add_argument("--count", type=int, default=5, metavar="N", help="how many windows (default 5)")
+    p.add_argument("--count", type=_at_least(1), default=5, metavar="N", help="how many windows (default 5)")
     p.add_argument("--json", action="store_true", help="JSON for scripts: a list of {start, end}")
     return parser
 

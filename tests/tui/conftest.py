@@ -91,6 +91,13 @@ async def settle(pilot, refreshes: int = 1) -> None:
     await pilot.pause()
 
 
+async def loaded(pilot) -> None:
+    """Let a screen just opened load its data: its worker done and the result shown."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 @pytest.fixture
 def make_app():
     def factory(service: Service, **kwargs):

@@ -15,7 +15,7 @@ from console.tui.dialogs import Confirm, Help
 from console.tui.inspect import JobScreen, PreviewScreen, TaskScreen
 from console.tui.messages import DashboardLoaded, RunEventReceived
 from console.tui.widgets import JobsTable, NearTable
-from tests.tui.conftest import settle
+from tests.tui.conftest import loaded, settle
 
 
 def rows_of(engine, model):
@@ -269,9 +269,7 @@ async def test_task_screen_shows_the_rule_in_words_and_flags_a_bad_one(live_serv
         await settle(pilot)
         for task_id, expected in ((good, "every Monday 09:00"), (bad, "INVALID")):
             app.push_screen(TaskScreen(task_id))
-            await pilot.pause()
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await loaded(pilot)
             text = app.screen.query_one("#summary").render().plain
             assert expected in text
             if task_id == good:
@@ -286,9 +284,7 @@ async def test_preview_rows_open_the_task(live_service, make_app):
         await settle(pilot)
         await select_job(pilot, "reset_periodic_tasks")
         await pilot.press("v")
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await loaded(pilot)
         samples = app.screen.query_one("#samples")
         samples.focus()
         first = samples.coordinate_to_cell_key(samples.cursor_coordinate).row_key.value

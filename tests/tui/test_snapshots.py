@@ -7,7 +7,7 @@ taken), and the run history written at fixed times.
 from __future__ import annotations
 
 from console.tui.widgets import JobsTable, NearTable
-from tests.tui.conftest import settle
+from tests.tui.conftest import loaded, settle
 
 
 def app_for(frozen_service, make_app):
@@ -33,40 +33,31 @@ def test_main_screen_in_chinese(frozen_service, make_app, snap_compare):
     assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40), run_before=_ready)
 
 
-def test_job_inspect_screen(frozen_service, make_app, snap_compare):
-    async def open_job(pilot):
-        await settle(pilot)
-        table = pilot.app.query_one(JobsTable)
-        table.move_cursor(row=table.get_row_index("check_task_warnings"))
-        await pilot.press("enter")
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+def opening(key: str, *, job: str | None = None):
+    """A run_before that selects ``job`` (or focuses the near table) and presses ``key``."""
 
-    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40), run_before=open_job)
+    async def run_before(pilot):
+        await settle(pilot)
+        if job is None:
+            pilot.app.query_one(NearTable).focus()
+        else:
+            table = pilot.app.query_one(JobsTable)
+            table.move_cursor(row=table.get_row_index(job))
+        await pilot.press(key)
+        await loaded(pilot)
+
+    return run_before
+
+
+def test_job_inspect_screen(frozen_service, make_app, snap_compare):
+    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40),
+                        run_before=opening("enter", job="check_task_warnings"))
 
 
 def test_task_inspect_screen(frozen_service, make_app, snap_compare):
-    async def open_task(pilot):
-        await settle(pilot)
-        near = pilot.app.query_one(NearTable)
-        near.focus()
-        await pilot.press("enter")
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40), run_before=open_task)
+    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40), run_before=opening("enter"))
 
 
 def test_preview_screen(frozen_service, make_app, snap_compare):
-    async def open_preview(pilot):
-        await settle(pilot)
-        table = pilot.app.query_one(JobsTable)
-        table.move_cursor(row=table.get_row_index("reset_periodic_tasks"))
-        await pilot.press("v")
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40), run_before=open_preview)
+    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40),
+                        run_before=opening("v", job="reset_periodic_tasks"))
