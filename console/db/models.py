@@ -98,6 +98,7 @@ class Task(Base):
             "ix_tasks_processing_window",
             "expected_end_time",
             "expected_start_time",
+            "id",
             postgresql_where=text("status = 'processing'"),
             sqlite_where=text("status = 'processing'"),
         ),
@@ -121,7 +122,8 @@ class Task(Base):
               sqlite_where=text(PROCESSING_BAD)),
         Index("ix_tasks_processing_no_handler", "id", postgresql_where=text(PROCESSING_NO_HANDLER),
               sqlite_where=text(PROCESSING_NO_HANDLER)),
-        # (Each status filter has a partial index; PostgreSQL keeps fillfactor 70, migration 0003.)
+        # (Each status filter has a partial index; PostgreSQL keeps fillfactor 45, migrations 0003 and 0005,
+        # and has ix_tasks_warn_from, an expression index on the 80 % instant, migration 0005.)
         Index("ix_tasks_rule_due", "next_reset_at", postgresql_where=text(_RULED), sqlite_where=text(_RULED)),
         Index("ix_tasks_rule_unplanned", "id", postgresql_where=text(_UNPLANNED), sqlite_where=text(_UNPLANNED)),
         Index("ix_tasks_rule_invalid", "id", postgresql_where=text("recurrence_error IS NOT NULL"),

@@ -37,21 +37,28 @@ class WarningStats:
 
 
 def warning_stats(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...]) -> WarningStats:
-    level = warning_level(now, levels)
+    # The level is computed once per task (OFFSET 0 keeps PostgreSQL from inlining the subquery
+    # and computing it again for the grouping and for the ledger probe); only tasks past the
+    # lowest threshold are read (warning_candidates goes through ix_tasks_warn_from).
+    reached = (
+        select(Task.id, Task.expected_start_time.label("ws"), Task.expected_end_time.label("we"),
+               warning_level(now, levels).label("level"))
+        .where(warning_candidates(now, levels))
+        .offset(0)
+        .subquery()
+    )
     sent_for_window = exists().where(
-        WarningSent.task_id == Task.id,
-        WarningSent.level == level,
-        WarningSent.window_start == Task.expected_start_time,
-        WarningSent.window_end == Task.expected_end_time,
+        WarningSent.task_id == reached.c.id,
+        WarningSent.level == reached.c.level,
+        WarningSent.window_start == reached.c.ws,
+        WarningSent.window_end == reached.c.we,
     )
     since = now - timedelta(hours=HOURS)
     with read_only(engine).connect() as conn:
         current = {
             lv: (n, pending)
             for lv, n, pending in conn.execute(
-                select(level, func.count(), count_if(~sent_for_window))
-                .where(warning_candidates(now, levels))
-                .group_by(level)
+                select(reached.c.level, func.count(), count_if(~sent_for_window)).group_by(reached.c.level)
             ).all()
         }
         sent = dict(

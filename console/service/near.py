@@ -73,7 +73,7 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
             if len(rows) >= limit:
                 break
             found = conn.execute(
-                columns.where(group).order_by(Task.expected_end_time, Task.id).limit(limit - len(rows))
+                columns.where(group).order_by(Task.expected_end_time, Task.expected_start_time, Task.id).limit(limit - len(rows))
             ).all()
             rows.extend(sorted(found, key=lambda r: (r.next_epoch is None, r.next_epoch or 0.0)) if
                         group is groups[-1] else found)

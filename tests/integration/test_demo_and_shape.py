@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from console.db.demo import DemoError, load_demo
+from console.db.engine import make_engine
 from console.db.models import Notification, Task, User
 from console.jobs import JOBS
 from console.settings import Settings
@@ -71,3 +72,37 @@ def test_statement_count_does_not_grow_with_the_number_of_tasks(db, job_id):
     large = _statements(db.engine, job_id, settings)
     assert small == large
     assert len(large) <= 24  # a few statements per phase and batch, never one per row
+
+
+def _plan(conn, statement) -> str:
+    sql = str(statement.compile(conn.engine, compile_kwargs={"literal_binds": True}))
+    return "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
+
+
+@pytest.fixture
+def pg_db(pg_server):
+    engine = make_engine(pg_server)
+    yield engine
+    engine.dispose()
+
+
+def test_postgresql_reads_warning_candidates_and_the_near_panel_through_indexes(pg_db, settings):
+    # The shapes migration 0005 was made for: the 80 % instant index matches the warning check's
+    # expression, and the near panel's deadline order comes straight from the window index.
+    from sqlalchemy import text
+
+    from console.db.models import Task
+    from console.jobs.sql import warning_candidates
+
+    load_demo(pg_db, 10_000, now=NOW, replace=True)
+    levels = settings.warnings.levels
+    with pg_db.connect() as conn:
+        conn.execute(text("ANALYZE tasks"))
+        conn.execute(text("SET enable_seqscan = off"))  # small table: ask whether the index *can* serve
+        candidates = _plan(conn, select(func.count()).select_from(Task).where(warning_candidates(NOW, levels)))
+        deadline = _plan(conn, select(Task.id).where(Task.status == "processing")
+                         .order_by(Task.expected_end_time, Task.expected_start_time, Task.id).limit(20))
+        fillfactor = conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'tasks'")).scalar_one()
+    assert "ix_tasks_warn_from" in candidates
+    assert "ix_tasks_processing_window" in deadline and "Sort" not in deadline
+    assert "fillfactor=45" in fillfactor
