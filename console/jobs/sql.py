@@ -12,7 +12,7 @@ from sqlalchemy import Integer, and_, case, func, literal, or_, select, text
 from sqlalchemy.sql.expression import ColumnElement
 
 from console.db.models import PROCESSING_BAD, PROCESSING_NO_HANDLER, Task
-from console.db.types import clamp, epoch_seconds
+from console.db.types import clamp, epoch_seconds, indexable_epoch_seconds
 from console.domain.rules import PROCESSING
 from console.settings import WarningLevel
 
@@ -74,18 +74,23 @@ def level_of(tp: ColumnElement[float], progress: ColumnElement[float],
 
 def warning_candidates(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[bool]:
     """Processing tasks with a good window and progress that reached some level now."""
-    lowest = min(lv.at for lv in levels)
-    start = epoch_seconds(Task.expected_start_time)
-    end = epoch_seconds(Task.expected_end_time)
-    # now >= start + lowest% of the window, written so an index on the window can help.
     return and_(
         is_processing(),
         window_ok(),
         progress_ok(),
         Task.current_handler_id.is_not(None),
-        literal(now.timestamp()) >= start + (end - start) * (lowest / 100.0),
+        past_lowest_threshold(now, levels),
         or_(*[and_(raw_time_progress(now) >= lv.at, Task.progress < lv.at) for lv in levels]),
     )
+
+
+def past_lowest_threshold(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[bool]:
+    """now >= start + lowest% of the window: in the very form of ix_tasks_warn_from (migration 0005),
+    so PostgreSQL reads only the tasks past it when the lowest level is the default 80 %."""
+    lowest = min(lv.at for lv in levels)
+    start = indexable_epoch_seconds(Task.expected_start_time)
+    end = indexable_epoch_seconds(Task.expected_end_time)
+    return literal(now.timestamp()) >= start + (end - start) * (lowest / 100.0)
 
 
 def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:

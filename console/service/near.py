@@ -10,7 +10,8 @@ from sqlalchemy import Engine, and_, case, literal, select
 from console.db.engine import read_only
 from console.db.models import Task, User, WarningSent
 from console.db.types import epoch_seconds
-from console.jobs.sql import is_processing, progress_ok, time_progress, warning_level, window_ok
+from console.jobs.sql import (is_processing, past_lowest_threshold, progress_ok, time_progress, warning_level,
+                              window_ok)
 from console.settings import WarningLevel
 
 
@@ -64,7 +65,10 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
     ).select_from(Task).outerjoin(User, User.id == Task.current_handler_id).where(
         is_processing(), window_ok(), progress_ok()
     )
-    groups = [level == lv.level for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)
+    # A level group reads only tasks past the lowest threshold (ix_tasks_warn_from), so a level
+    # few tasks are in costs what those few cost, not a walk of every processing task.
+    reached = past_lowest_threshold(now, levels)
+    groups = [and_(reached, level == lv.level) for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)
               if in_level is None or in_level.get(lv.level, 0) > 0]
     groups.append(and_(level.is_(None), next_epoch.is_not(None)))
     rows: list = []
