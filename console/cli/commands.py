@@ -56,15 +56,41 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     service = _service(settings)
     stop = threading.Event()
     install_stop_handlers(stop)
-    service.start_scheduler()
-    for job in service.jobs():
-        log.info("%s: %s, next run %s", job.id, job.trigger,
-                 output.local(job.next_run_time, settings.tz) if job.next_run_time else job.state)
-    log.info("scheduler running on %s (pid %d); SIGTERM or Ctrl-C stops it", redact_url(settings.database.url), os.getpid())
+
+    def on_change(role: str) -> None:
+        if role == "leader":
+            _log_schedule(service, settings)
+
+    service.start_scheduler(kind="run", on_change=on_change)
+    where = f"{redact_url(settings.database.url)} (pid {os.getpid()}); SIGTERM or Ctrl-C stops it"
+    if service.live is not None:
+        _log_schedule(service, settings)
+        log.info("scheduler leading on %s", where)
+    else:
+        leader, _ = service.cluster()
+        by = f"{leader.kind} on {leader.host}, pid {leader.pid}" if leader else "another process"
+        log.info("standing by on %s: %s leads; this one takes over if it ends", where, by)
     while not stop.wait(1.0):
         pass
     service.stop_scheduler()
     return 0
+
+
+def _log_schedule(service, settings: Settings) -> None:
+    for job in service.jobs():
+        log.info("%s: %s, next run %s", job.id, job.trigger,
+                 output.local(job.next_run_time, settings.tz) if job.next_run_time else job.state)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from console.service.status import gather_status
+
+    status = gather_status(settings)
+    if args.json:
+        output.emit_json(output.status_json(status, settings.tz))
+    else:
+        print(output.status_text(status, settings.tz))
+    return 0 if status.database == "ok" else 1
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:

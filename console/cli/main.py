@@ -22,7 +22,7 @@ log = logging.getLogger("console.cli")
 EPILOG = """\
 settings: --config FILE, else $TASKCONSOLE_CONFIG, else ./settings.yaml, else built-in defaults;
 $TASKCONSOLE_DATABASE_URL and $TASKCONSOLE_REDIS_URL override the file.
-exit codes: 0 success, 1 a job failed, 2 bad input."""
+exit codes: 0 success, 1 a job failed (or, for status, the database is down), 2 bad input."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     command("run", "run the scheduler headless in the foreground (SIGTERM or Ctrl-C stops it gracefully)")
+    p = command("status", "who leads the scheduler (host, pid, since), who stands by, database and Redis "
+                "health, each job's last run; exit 1 if the database is down")
+    p.add_argument("--json", action="store_true", help="JSON for scripts (leader is null when none leads)")
     db = sub.add_parser("db", help="database schema", description="Database schema.")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True, parser_class=_Parser)
     command("upgrade", "create or upgrade the schema to this version", db_sub)

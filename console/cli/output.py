@@ -13,7 +13,9 @@ from console.jobs.base import Preview
 from console.scheduler.ledger import RunRecord
 from console.scheduler.runner import RunResult
 from console.service import JobInfo
+from console.scheduler.node import NodeInfo
 from console.service.near import NearTask
+from console.service.status import Status
 
 
 def iso(value: datetime | None, tz: ZoneInfo) -> str | None:
@@ -136,3 +138,43 @@ def near_text(tasks: list[NearTask], tz: ZoneInfo) -> str:
         for t in tasks
     ]
     return table(("TASK", "TITLE", "HANDLER", "WORK", "TIME", "LEVEL", "NEXT", "NOTIFIED"), rows, max_width=40)
+
+
+def node_json(node: NodeInfo | None, tz: ZoneInfo) -> dict[str, Any] | None:
+    if node is None:
+        return None
+    return {"host": node.host, "pid": node.pid, "kind": node.kind, "state": node.state,
+            "since": iso(node.leader_since or node.started_at, tz), "heartbeat_at": iso(node.heartbeat_at, tz),
+            "node_id": node.id}
+
+
+def status_json(status: Status, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "leader": node_json(status.leader, tz),
+        "standbys": [node_json(n, tz) for n in status.standbys],
+        "database": {"url": status.database_url, "status": status.database, "error": status.database_error},
+        "redis": status.redis,
+        "jobs": [job_json(j, tz) for j in status.jobs],
+    }
+
+
+def status_text(status: Status, tz: ZoneInfo) -> str:
+    def who(node: NodeInfo) -> str:
+        return f"{node.kind} on {node.host}, pid {node.pid}"
+
+    lines = []
+    if status.leader is not None:
+        lines.append(f"leader:   {who(status.leader)}, {status.leader.state}, leading since "
+                     f"{local(status.leader.leader_since, tz)}")
+    elif status.database == "ok":
+        lines.append("leader:   none (no scheduler is running on this database)")
+    else:
+        lines.append("leader:   unknown (the database is down)")
+    for node in status.standbys:
+        lines.append(f"standby:  {who(node)}, up since {local(node.started_at, tz)}")
+    database = status.database + (f" ({status.database_error})" if status.database_error else "")
+    lines.append(f"database: {database}  {status.database_url}")
+    lines.append(f"redis:    {status.redis}")
+    if status.jobs:
+        lines += ["", jobs_text(status.jobs, tz)]
+    return "\n".join(lines)

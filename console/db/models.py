@@ -236,3 +236,47 @@ class SchedulerJob(Base):
     id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
     next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
     job_state: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class SchedulerNode(Base):
+    """Every scheduler process (headless or console) and its role; the leader holds the lock.
+
+    The leader lock itself (a PostgreSQL advisory lock, a file lock on SQLite) decides who leads;
+    these rows only say who is there, refreshed by each process's heartbeat, for ``status``.
+    """
+
+    __tablename__ = "scheduler_nodes"
+
+    id: Mapped[str] = mapped_column(String(96), primary_key=True)  # host:pid:random
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # run | console
+    role: Mapped[str] = mapped_column(String(16))  # leader | standby
+    state: Mapped[str] = mapped_column(String(16))  # the leader's scheduler: running | paused; else standby
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    leader_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SchedulerCommand(Base):
+    """Trigger, pause and resume sent to whichever process leads (durable; Redis only wakes it)."""
+
+    __tablename__ = "scheduler_commands"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))  # run | pause | resume | pause_all | resume_all
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))
+    host: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    taken_by: Mapped[str | None] = mapped_column(String(96))
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(32))  # done | failed | already_running | expired | abandoned
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        # The leader's poll: open commands only.
+        Index("ix_scheduler_commands_open", "id", postgresql_where=text("done_at IS NULL"),
+              sqlite_where=text("done_at IS NULL")),
+    )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from typing import Any, Callable
@@ -15,8 +17,10 @@ from typing import Any, Callable
 from console.settings import redact_url
 
 log = logging.getLogger("console.redis")
+HOST = socket.gethostname()
 CHANNEL = "taskconsole:events"
 _BACKOFF_S = 30.0
+_RECONNECT_S = 3.0
 
 
 class EventBus:
@@ -26,6 +30,9 @@ class EventBus:
         self._down_until = 0.0
         self._lock = threading.Lock()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._origin = f"{HOST}:{os.getpid()}:{id(self):x}"
+        self._receiver: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def add_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Called in this process for every event (on the thread that publishes it)."""
@@ -42,17 +49,20 @@ class EventBus:
             self._client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
         return self._client
 
-    def publish(self, event: dict[str, Any]) -> bool:
+    def _deliver(self, event: dict[str, Any]) -> None:
         for listener in list(self._listeners):
             try:
                 listener(event)
             except Exception:  # noqa: BLE001 - a listener must not break a run
                 log.exception("event listener failed")
+
+    def publish(self, event: dict[str, Any]) -> bool:
+        self._deliver(event)
         if not self.url or time.monotonic() < self._down_until:
             return False
         try:
             with self._lock:
-                self._get().publish(CHANNEL, json.dumps(event, default=str))
+                self._get().publish(CHANNEL, json.dumps({**event, "origin": self._origin}, default=str))
             return True
         except Exception as exc:  # noqa: BLE001 - Redis is optional
             self._down_until = time.monotonic() + _BACKOFF_S
@@ -69,3 +79,38 @@ class EventBus:
                 return "ok" if self._get().ping() else "down"
         except Exception:  # noqa: BLE001
             return "down"
+
+    def receive_remote(self) -> None:
+        """Also hand listeners the events other processes publish (a thread reads Redis pub/sub).
+
+        Without Redis nothing arrives this way and callers poll the database instead; a lost
+        connection is retried every few seconds.
+        """
+        if not self.url or self._receiver is not None:
+            return
+        self._receiver = threading.Thread(target=self._receive, name="redis-events", daemon=True)
+        self._receiver.start()
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._receiver is not None:
+            self._receiver.join(timeout=3)
+
+    def _receive(self) -> None:
+        import redis
+
+        while not self._closed.is_set():
+            try:
+                client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=5)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(CHANNEL)
+                while not self._closed.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    event = json.loads(message["data"])
+                    if isinstance(event, dict) and event.get("origin") != self._origin:
+                        self._deliver(event)
+                pubsub.close()
+            except Exception:  # noqa: BLE001 - Redis is optional: poll on, try again later
+                self._closed.wait(_RECONNECT_S)

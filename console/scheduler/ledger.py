@@ -9,18 +9,22 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from console.db.engine import read_only
-from console.db.models import JobRun
+from console.db.models import AuditEntry, JobRun
 
 RUN_STATUSES = ("running", "success", "failed", "missed", "skipped", "abandoned")
 TRIGGER_KINDS = ("scheduled", "manual", "retry")
 HOST = socket.gethostname()
+# About half a minute in all: a PostgreSQL restart takes seconds.
+FINISH_RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 15)
 
 
 def os_user() -> str:
@@ -80,13 +84,23 @@ class RunLedger:
 
     def finish(self, run_id: int, status: str, *, duration_s: float, counts: dict | None = None,
                error: str | None = None, traceback: str | None = None) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(
-                update(JobRun).where(JobRun.id == run_id).values(
-                    status=status, finished_at=utcnow(), duration_s=duration_s,
-                    counts=counts or {}, error=error, traceback=traceback,
-                )
-            )
+        """Close the run's record; if the database is away (a restart), wait for it a while so the
+        run is not left ``running`` while this process lives on."""
+        finished = utcnow()
+        for delay in (*FINISH_RETRY_DELAYS_S, None):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(
+                        update(JobRun).where(JobRun.id == run_id).values(
+                            status=status, finished_at=finished, duration_s=duration_s,
+                            counts=counts or {}, error=error, traceback=traceback,
+                        )
+                    )
+                return
+            except OperationalError:
+                if delay is None:
+                    raise
+                time.sleep(delay)
 
     def record(self, job_id: str, trigger_kind: str, status: str, *, actor: str, error: str | None = None,
                scheduled_for: datetime | None = None) -> int:
@@ -136,3 +150,11 @@ class RunLedger:
                 if row:
                     out[job_id] = _record(row)
         return out
+
+
+def audit(engine: Engine, actor: str, action: str, job_id: str, outcome: str, detail: str | None) -> None:
+    """One line in the audit: who did what to which job, from where, and how it ended."""
+    with engine.begin() as conn:
+        conn.execute(insert(AuditEntry).values(
+            at=utcnow(), actor=actor, host=HOST, action=action, job_id=job_id, outcome=outcome, detail=detail,
+        ))

@@ -21,6 +21,8 @@ from sqlalchemy import Connection, Engine, text
 class HeldLock(Protocol):
     def release(self) -> None: ...
 
+    def alive(self) -> bool: ...
+
 
 def lock_key(name: str) -> int:
     """A stable signed 64-bit key for ``pg_advisory_lock``."""
@@ -41,6 +43,15 @@ class _PgLock:
         finally:
             self._conn.close()
 
+    def alive(self) -> bool:
+        """Whether the session holding the lock still answers (if it does, the lock is still ours)."""
+        try:
+            self._conn.execute(text("SELECT 1"))
+            self._conn.commit()
+            return True
+        except Exception:  # noqa: BLE001 - a lost session means a lost lock
+            return False
+
 
 class _FileLock:
     def __init__(self, fd: int):
@@ -52,6 +63,9 @@ class _FileLock:
         finally:
             os.close(self._fd)
 
+    def alive(self) -> bool:
+        return True  # held by this process's open file until it closes or the process ends
+
 
 class _ThreadLock:
     def __init__(self, lock: threading.Lock):
@@ -59,6 +73,9 @@ class _ThreadLock:
 
     def release(self) -> None:
         self._lock.release()
+
+    def alive(self) -> bool:
+        return True
 
 
 _memory_locks: dict[str, threading.Lock] = {}
@@ -113,3 +130,64 @@ class JobLocks:
         with _memory_guard:
             lock = _memory_locks.setdefault(f"{id(self._engine)}:{name}", threading.Lock())
         return _ThreadLock(lock) if lock.acquire(blocking=False) else None
+
+
+# The leader's session tells the server to drop it (and so the lock) within about 11 s of its host
+# going silent, and tells this process as fast when the server goes silent; the defaults are hours.
+_KEEPALIVE_SQL = ("SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; "
+                  "SET tcp_user_timeout = 10000")
+_KEEPALIVE_ARGS = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+                   "tcp_user_timeout": 10000, "connect_timeout": 5, "application_name": "taskconsole leader"}
+
+
+class LeaderLock:
+    """The one lock that makes a process the leader: ``try_acquire()``, ``alive()``, ``release()``.
+
+    PostgreSQL: a session advisory lock on a connection of its own (not from the pool), with TCP
+    keepalives both ways, so a dead leader, its lost host or its lost connection frees it within
+    seconds. SQLite: ``flock`` on a file beside the database, which the kernel frees with the
+    process.
+    """
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._held: HeldLock | None = None
+        self._session_engine: Engine | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._held is not None
+
+    def try_acquire(self) -> bool:
+        if self._held is not None:
+            return True
+        if self._engine.dialect.name != "postgresql":
+            self._held = JobLocks(self._engine).try_acquire("leader")
+            return self._held is not None
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        if self._session_engine is None:
+            self._session_engine = create_engine(self._engine.url, poolclass=NullPool, hide_parameters=True,
+                                                 connect_args=_KEEPALIVE_ARGS)
+        conn = self._session_engine.connect()
+        try:
+            conn.exec_driver_sql(_KEEPALIVE_SQL)
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_key("leader")}).scalar_one()
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._held = _PgLock(conn, lock_key("leader"))
+        return True
+
+    def alive(self) -> bool:
+        return self._held is not None and self._held.alive()
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.release()

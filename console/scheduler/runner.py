@@ -62,6 +62,8 @@ class JobRunner:
         self.stopping = threading.Event()
         # Jobs executing in this process now (the console asks before quitting while any is).
         self.active: set[str] = set()
+        # Set by the leader election: scheduled firings run only while this returns True.
+        self.may_fire: Callable[[], bool] | None = None
 
     def spec(self, job_id: str) -> JobSpec:
         try:
@@ -178,12 +180,21 @@ def activate(runner: JobRunner | None) -> None:
     _active = runner
 
 
+# The firing a scheduler thread is serving now (set by the scheduler's executor).
+firing = threading.local()
+
+
 def scheduled_run(job_id: str) -> None:
     """What APScheduler calls at each firing."""
     runner = _active
     if runner is None:
         raise RuntimeError("no job runner is active in this process")
+    scheduled_for = getattr(firing, "at", None)
+    if runner.may_fire is not None and not runner.may_fire():
+        # Leadership was lost since this firing was due: the new leader serves it.
+        log.warning("%s: firing for %s not run here: this process no longer leads", job_id, scheduled_for)
+        return
     try:
-        runner.execute(job_id, "scheduled", actor="scheduler")
+        runner.execute(job_id, "scheduled", actor="scheduler", scheduled_for=scheduled_for)
     except AlreadyRunning:
         pass  # recorded as skipped

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from apscheduler.executors.base import run_job
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -19,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
 from console.jobs import JOBS
+from console.scheduler import runner as runner_module
 from console.scheduler.ledger import utcnow
 from console.scheduler.triggers import build_trigger, signature
 from console.settings import Settings
@@ -39,14 +42,41 @@ class StoredJob:
         return self.next_run_time is None
 
 
+class _FiringExecutor(ThreadPoolExecutor):
+    """APScheduler's thread pool, telling the called function which firing it serves.
+
+    APScheduler 3 calls the job function with its stored arguments only; the firing time goes
+    through ``runner.firing`` (thread-local) so each run is recorded with ``scheduled_for``, which
+    is what shows that every firing ran once.
+    """
+
+    def _do_submit_job(self, job, run_times):
+        def run_each(job, alias, times, logger_name):
+            events = []
+            for run_time in times:
+                runner_module.firing.at = run_time
+                try:
+                    events.extend(run_job(job, alias, [run_time], logger_name))
+                finally:
+                    runner_module.firing.at = None
+            return events
+
+        def callback(f):
+            exc = f.exception()
+            if exc:
+                self._run_job_error(job.id, exc, exc.__traceback__)
+            else:
+                self._run_job_success(job.id, f.result())
+
+        self._pool.submit(run_each, job, job._jobstore_alias, run_times, self._logger.name).add_done_callback(callback)
+
+
 def new_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
     """A BackgroundScheduler configured from settings (not started)."""
-    from apscheduler.executors.pool import ThreadPoolExecutor
-
     defaults = settings.scheduler.job_defaults
     return BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=TABLE)},
-        executors={"default": ThreadPoolExecutor(settings.scheduler.executor_threads)},
+        executors={"default": _FiringExecutor(settings.scheduler.executor_threads)},
         job_defaults={
             "coalesce": defaults.coalesce,
             "max_instances": defaults.max_instances,

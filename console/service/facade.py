@@ -7,20 +7,22 @@ wake-up. Every manual action is written to the audit with the operator's name.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
 from console.db import schema
 from console.db.engine import describe_error, make_engine
-from console.db.models import AuditEntry
 from console.jobs import JOBS, JobContext
 from console.jobs.base import Preview
 from console.scheduler.bus import EventBus
-from console.scheduler.ledger import HOST, RunRecord, os_user, utcnow
+from console.scheduler.ledger import RunRecord, audit, os_user, utcnow
+from console.scheduler.commands import Command, CommandQueue
 from console.scheduler.live import LiveScheduler
+from console.scheduler.node import Node, NodeInfo, cluster
 from console.scheduler.runner import AlreadyRunning, JobRunner, RunResult, UnknownJob
 from console.scheduler.store import JobStore
 from console.scheduler.triggers import build_trigger, describe
@@ -42,6 +44,7 @@ class Dashboard:
     warnings: WarningStats | None = None
     near: list[NearTask] = field(default_factory=list)
     error: str | None = None
+    leader: NodeInfo | None = None  # the process leading the scheduler, wherever it runs
 
 
 @dataclass(frozen=True)
@@ -64,22 +67,41 @@ class Service:
         self.bus = bus or EventBus(settings.redis.url)
         self.clock = clock
         self.runner = JobRunner(settings, engine, bus=self.bus, clock=clock)
-        self.live: LiveScheduler | None = None
+        self.node: Node | None = None
         self._store: JobStore | None = None
+        self.commands = CommandQueue(engine)
 
     # -- the scheduler in this process -------------------------------------------------------
-    def start_scheduler(self, *, paused: bool = False) -> LiveScheduler:
-        live = LiveScheduler(self.runner)
-        live.start(paused=paused)
-        # Published only once started: until then pause and resume go to the store's rows,
-        # which the starting scheduler reads (a not-yet-started APScheduler cannot find them).
-        self.live = live
+    def start_scheduler(self, *, paused: bool = False, kind: str = "console",
+                        on_change: Callable[[str], None] | None = None) -> Node:
+        """Join the scheduler election: lead at once if nobody else does, else stand by.
+
+        ``on_change`` is called (on the node's thread) with ``leader`` or ``standby`` whenever this
+        process's role changes after the start.
+        """
+        node = Node(self.runner, kind, on_change=on_change, start_paused=paused)
+        # A command queued by an attached console wakes the leader at once when Redis carries it.
+        self.bus.add_listener(lambda event: node.wake() if event.get("event") == "command" else None)
+        self.bus.receive_remote()
+        node.start()
+        # Published only once started: until then pause and resume go to the store's rows.
+        self.node = node
         self._store = None
-        return live
+        return node
 
     def stop_scheduler(self) -> None:
-        if self.live is not None:
-            self.live.stop()
+        if self.node is not None:
+            self.node.stop()
+        self.bus.close()
+
+    @property
+    def live(self) -> LiveScheduler | None:
+        return self.node.live if self.node is not None else None
+
+    @property
+    def attached(self) -> bool:
+        """This process takes part but another one leads: actions go to the leader as commands."""
+        return self.node is not None and self.node.live is None and not self.node.stopped
 
     @property
     def store(self) -> JobStore:
@@ -155,6 +177,27 @@ class Service:
         self._audit(actor or os_user(), "resume", job_id, "done", None)
         return next_run.astimezone(self.settings.tz) if next_run else None
 
+    def send_command(self, action: str, job_id: str | None = None, *, actor: str | None = None,
+                     wait_s: float = 10.0) -> Command:
+        """For an attached console: queue ``action`` for the leader and wait up to ``wait_s`` for
+        its outcome (the returned command has ``done_at`` None if the leader has not answered)."""
+        if job_id is not None:
+            self.check_job(job_id)
+            if action in ("pause", "resume"):
+                self._require_enabled(job_id)
+        command_id = self.commands.submit(action, job_id, actor or os_user())
+        self.bus.publish({"event": "command", "id": command_id})
+        deadline = time.monotonic() + wait_s
+        while True:
+            command = self.commands.get(command_id)
+            if command is None or command.done_at is not None or time.monotonic() >= deadline:
+                return command
+            time.sleep(0.2)
+
+    def cluster(self) -> tuple[NodeInfo | None, list[NodeInfo]]:
+        """The leading process and the others standing by (from their heartbeats)."""
+        return cluster(self.engine, self.clock())
+
     def _require_enabled(self, job_id: str) -> None:
         if not self.settings.jobs[job_id].enabled:
             raise DisabledJob(f"{job_id} is disabled in settings (jobs.{job_id}.enabled); enable it there first")
@@ -175,8 +218,13 @@ class Service:
 
     @property
     def scheduler_state(self) -> str:
-        """``running``, ``paused``, ``stopped``, or ``standby`` when no scheduler runs here."""
-        return self.live.state if self.live else "standby"
+        """``running`` or ``paused`` (this process leads), ``attached`` (it takes part, another
+        process leads), ``standby`` (no scheduler here), or ``stopped``."""
+        if self.live is not None:
+            return self.live.state
+        if self.node is None:
+            return "standby"
+        return "stopped" if self.node.stopped else "attached"
 
     def pause_scheduler(self, *, actor: str | None = None) -> None:
         if self.live is None:
@@ -206,9 +254,10 @@ class Service:
             stats = self.warning_stats()
             in_level = {lv.level: lv.in_level for lv in stats.levels}
             near = near_tasks(self.engine, now, self.settings.warnings.levels, near_limit, in_level)
+            leader, _ = self.cluster()
             return Dashboard(
                 now=now, scheduler_state=self.scheduler_state, database="ok", redis=redis, jobs=self.jobs(),
-                warnings=stats, near=near,
+                warnings=stats, near=near, leader=leader,
             )
         except Exception as exc:  # noqa: BLE001 - shown on screen, the console keeps going
             return Dashboard(now=now, scheduler_state=self.scheduler_state, database="down", redis=redis,
@@ -237,10 +286,7 @@ class Service:
         return self.bus.health()
 
     def _audit(self, actor: str, action: str, job_id: str, outcome: str, detail: str | None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(AuditEntry).values(
-                at=utcnow(), actor=actor, host=HOST, action=action, job_id=job_id, outcome=outcome, detail=detail,
-            ))
+        audit(self.engine, actor, action, job_id, outcome, detail)
 
 
 class DisabledJob(Exception):

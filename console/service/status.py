@@ -1,0 +1,40 @@
+"""``taskconsole status``: who leads, who stands by, database and Redis health, each job's last run.
+
+Gathered even when the database is down (then it says so), since that is when it is wanted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from console.db.engine import describe_error
+from console.scheduler.bus import EventBus
+from console.scheduler.node import NodeInfo
+from console.service.facade import JobInfo, open_service
+from console.settings import Settings, redact_url
+
+
+@dataclass(frozen=True)
+class Status:
+    database_url: str
+    database: str  # ok | down
+    redis: str  # ok | down | off
+    leader: NodeInfo | None = None
+    standbys: list[NodeInfo] = field(default_factory=list)
+    jobs: list[JobInfo] = field(default_factory=list)
+    database_error: str | None = None
+
+
+def gather_status(settings: Settings) -> Status:
+    url = redact_url(settings.database.url)
+    try:
+        service = open_service(settings)
+        try:
+            leader, others = service.cluster()
+            return Status(database_url=url, database="ok", redis=service.redis_health(), leader=leader,
+                          standbys=others, jobs=service.jobs())
+        finally:
+            service.engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - status reports what is down instead of failing
+        return Status(database_url=url, database="down", redis=EventBus(settings.redis.url).health(),
+                      database_error=describe_error(exc, settings.database.url))
