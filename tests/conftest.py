@@ -41,7 +41,8 @@ def unavailable(what: str, why: str) -> None:
 def fresh_pg_database(prefix: str):
     """A new, empty PostgreSQL database, dropped afterwards; yields its URL (skips if no server)."""
     try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True,
+                              connect_args={"connect_timeout": 3})
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001

@@ -39,6 +39,7 @@ class LiveScheduler:
         self._stop = threading.Event()
 
     def start(self, *, paused: bool = False) -> None:
+        self.runner.stopping.clear()  # a process that led before, stood by and leads again
         self.store.sync()
         runner_module.activate(self.runner)
         self.scheduler.start(paused=paused)

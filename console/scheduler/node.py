@@ -107,13 +107,19 @@ class Node:
 
     def _tick(self) -> None:
         try:
-            if self.role == "leader":
-                if not self._lock.alive():
-                    log.error("lost the leader lock (database connection lost); standing by")
-                    self._lock.release()
-                    self._step_down("standby")
+            if self.role == "leader" and not self._lock.alive():
+                # The lock's session is gone (a database restart, a network cut). Until the lock is
+                # ours again scheduled firings are not run here (``leads()`` is False), but the
+                # scheduler keeps going: a restart costs seconds, not a hand-over.
+                self._lock.release()
+                log.error("lost the leader lock with its database session; taking it back")
+                if self._lock.try_acquire():
+                    log.info("leader lock taken back")
                 else:
-                    self._serve_commands()
+                    log.warning("another process leads now; standing by")
+                    self._step_down("standby")
+            if self.role == "leader" and self._lock.held:
+                self._serve_commands()
             if self.role != "leader" and self._lock.try_acquire():
                 self._elected()
             self._heartbeat()

@@ -50,8 +50,25 @@ class ConsoleActions:
         else:
             self._run_job(job_id)
 
+    def _through_leader(self, action: str, job_id: str | None, wait_s: float) -> None:
+        """Attached: the leader carries the action out; say what came back (or that it is queued)."""
+        command = self.service.send_command(action, job_id, actor=os_user(), wait_s=wait_s)
+        what = f"{action.replace('_all', '')} {job_id or 'scheduler'}"
+        if command is None or command.done_at is None:
+            text, severity = f"{what}: sent to the leader, not taken yet", "warning"
+        elif command.outcome in ("done", "success"):
+            text, severity = f"{what}: done by the leader", "information"
+        else:
+            text, severity = f"{what}: {command.outcome} ({command.detail or 'no detail'})", "warning"
+        self.call_from_thread(self.notify, printable(text), severity=severity, markup=False)
+        self.call_from_thread(self.request_refresh)
+
     @work(thread=True, group="actions", exit_on_error=False)
     def _run_job(self, job_id: str) -> None:
+        if self.service.attached:
+            # A run can take long: wait only to see the leader take it; its events show the rest.
+            self._through_leader("run", job_id, wait_s=3.0)
+            return
         self.call_from_thread(self.notify, f"{job_id}: started", markup=False)
         try:
             result = self.service.run_job(job_id, actor=os_user())
@@ -78,6 +95,9 @@ class ConsoleActions:
 
     @work(thread=True, group="actions", exit_on_error=False)
     def _set_paused(self, job_id: str, pause: bool) -> None:
+        if self.service.attached:
+            self._through_leader("pause" if pause else "resume", job_id, wait_s=10.0)
+            return
         actor = os_user()
         if pause:
             self.service.pause_job(job_id, actor=actor)
@@ -89,6 +109,10 @@ class ConsoleActions:
     def action_toggle_scheduler(self) -> None:
         if self.read_only:
             return
+        if self.service.attached:
+            leader = self.dashboard.leader if self.dashboard else None
+            self._toggle_scheduler(leader is None or leader.state == "running")
+            return
         if self.service.live is None:
             self.notify("no scheduler runs in this console", severity="warning", markup=False)
             return
@@ -96,6 +120,9 @@ class ConsoleActions:
 
     @work(thread=True, group="actions", exit_on_error=False)
     def _toggle_scheduler(self, pause: bool) -> None:
+        if self.service.attached:
+            self._through_leader("pause_all" if pause else "resume_all", None, wait_s=10.0)
+            return
         actor = os_user()
         if pause:
             self.service.pause_scheduler(actor=actor)

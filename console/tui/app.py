@@ -121,8 +121,13 @@ class TaskConsoleApp(ConsoleActions, App[int]):
     # -- data flow --------------------------------------------------------------------------------
     @work(thread=True, group="scheduler", exit_on_error=False)
     def start_scheduler(self) -> None:
-        self.service.start_scheduler()
+        # Leads if no other process does; else attached, and takes over if the leader ends.
+        self.service.start_scheduler(kind="console", on_change=self._on_role_change)
         self.call_from_thread(self.request_refresh)
+
+    def _on_role_change(self, role: str) -> None:
+        # On the node's thread: a message, never a direct widget call.
+        self.post_message(RunEventReceived({"event": "role", "role": role}))
 
     def request_refresh(self) -> None:
         if self._refreshing:

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Sparkline, Static
 
+from console.domain.text import printable
 from console.service.dashboard import WarningStats
 from console.service.facade import Dashboard, JobInfo
 from console.service.near import NearTask
@@ -37,6 +38,11 @@ class StatusBar(Static):
         text.append(" taskconsole ", style="bold reverse")
         text.append(f" {words('scheduler')} ")
         text.append_text(status(dashboard.scheduler_state, words(dashboard.scheduler_state)))
+        leader = dashboard.leader
+        if dashboard.scheduler_state == "attached":
+            # Host names are data: printable() strips control characters, Text never reads markup.
+            where = f"{printable(leader.host)} pid {leader.pid}, {words(leader.state)}" if leader else words("none")
+            text.append(f" {words('leader')} {where}")
         text.append(f"  {clock.astimezone(tz).strftime('%m-%d %H:%M:%S %Z')}")
         text.append("  db ")
         text.append_text(status(dashboard.database))

@@ -1,0 +1,186 @@
+"""Several real `taskconsole run` processes on one PostgreSQL database: one leads, the others
+stand by; firings run once; a killed leader is replaced within 15 s; a PostgreSQL restart costs
+a failed, retried run and nothing else. Processes, signals and the restart are all real."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from console.db import schema
+from console.db.engine import make_engine
+from console.db.models import JobRun, Notification, SchedulerNode, WarningSent
+from tests.benchmarks import scenarios
+from tests.conftest import fresh_pg_database, unavailable
+
+JOB = "check_task_warnings"
+
+
+def _settings_file(tmp_path: Path, jobs: dict) -> Path:
+    path = tmp_path / "settings.yaml"
+    path.write_text(json.dumps({"jobs": jobs}))  # JSON is YAML
+    return path
+
+
+@contextmanager
+def _cluster_db(tmp_path: Path, crossing: int = 500, n: int = 2000):
+    with fresh_pg_database("taskconsole_cluster") as url:
+        engine = make_engine(url)
+        schema.upgrade(engine)
+        scenarios.load(engine, n, datetime.now(timezone.utc), crossing=crossing)
+        try:
+            yield url, engine
+        finally:
+            engine.dispose()
+
+
+def _start(url: str, config: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "TASKCONSOLE_DATABASE_URL": url, "TASKCONSOLE_CONFIG": str(config)}
+    env.pop("TASKCONSOLE_REDIS_URL", None)
+    return subprocess.Popen([sys.executable, "-m", "console", "run"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=log.open("w"), start_new_session=True)
+
+
+def _stop(procs: list[subprocess.Popen]) -> list[int | None]:
+    codes = []
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            codes.append(p.wait(timeout=30))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            codes.append(None)
+    return codes
+
+
+def _leaders(engine) -> list[int]:
+    fresh = datetime.now(timezone.utc) - timedelta(seconds=6)
+    with engine.connect() as conn:
+        return list(conn.execute(select(SchedulerNode.pid).where(
+            SchedulerNode.role == "leader", SchedulerNode.heartbeat_at >= fresh)).scalars())
+
+
+def _runs(engine, job_id: str = JOB) -> list:
+    with engine.connect() as conn:
+        return conn.execute(select(JobRun).where(JobRun.job_id == job_id).order_by(JobRun.id)).all()
+
+
+def _wait(condition, seconds: float, step: float = 0.25):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    return None
+
+
+def _assert_no_warning_twice(engine) -> None:
+    with engine.connect() as conn:
+        twice = conn.execute(select(Notification.task_id, Notification.title, func.count())
+                             .where(Notification.task_id.is_not(None))
+                             .group_by(Notification.task_id, Notification.title).having(func.count() > 1)).all()
+        ledger = conn.execute(select(func.count()).select_from(WarningSent)).scalar_one()
+        notes = conn.execute(select(func.count()).select_from(Notification)
+                             .where(Notification.task_id.is_not(None))).scalar_one()
+    assert twice == []
+    assert ledger == notes > 0
+
+
+def test_two_schedulers_one_database_every_firing_runs_once_for_a_minute(tmp_path):
+    config = _settings_file(tmp_path, {JOB: {"trigger": {"every": 2}}})
+    with _cluster_db(tmp_path) as (url, engine):
+        procs = [_start(url, config, tmp_path / f"run{i}.log") for i in range(2)]
+        try:
+            assert _wait(lambda: len(_leaders(engine)) == 1, 15)
+            began = time.monotonic()
+            seen_leaders = set()
+            while time.monotonic() - began < 60:
+                leaders = _leaders(engine)
+                assert len(leaders) <= 1, f"two leaders at once: {leaders}"
+                seen_leaders.update(leaders)
+                time.sleep(1)
+        finally:
+            codes = _stop(procs)
+        assert codes == [0, 0]
+        runs = [r for r in _runs(engine) if r.trigger_kind == "scheduled"]
+        assert len(seen_leaders) == 1 and {r.pid for r in runs} == seen_leaders
+        firings = [r.scheduled_for for r in runs]
+        assert len(firings) >= 29 and len(set(firings)) == len(firings)  # none twice
+        gaps = {(b - a).total_seconds() for a, b in zip(firings, firings[1:])}
+        assert gaps == {2.0}, f"a firing was lost or doubled: gaps {sorted(gaps)}"
+        assert {r.status for r in runs} == {"success"}
+        _assert_no_warning_twice(engine)
+
+
+def test_killing_the_leader_hands_over_within_15_seconds_and_no_warning_is_sent_twice(tmp_path):
+    config = _settings_file(tmp_path, {JOB: {"trigger": {"every": 2}}})
+    with _cluster_db(tmp_path) as (url, engine):
+        procs = [_start(url, config, tmp_path / f"run{i}.log") for i in range(2)]
+        try:
+            leaders = _wait(lambda: _leaders(engine) or None, 15)
+            assert leaders and len(leaders) == 1
+            old = leaders[0]
+            assert _wait(lambda: any(r.status == "success" for r in _runs(engine)), 10)
+            os.kill(old, signal.SIGKILL)
+            killed_at = time.monotonic()
+            new = _wait(lambda: [p for p in _leaders(engine) if p != old] or None, 20, step=0.1)
+            handover = time.monotonic() - killed_at
+            assert new, "no process took over"
+            assert handover <= 15, f"hand-over took {handover:.1f} s"
+            count = len(_runs(engine))
+            assert _wait(lambda: any(r.pid == new[0] and r.status == "success" for r in _runs(engine)), 10)
+            assert len(_runs(engine)) > count
+        finally:
+            codes = _stop(procs)
+        assert codes[[p.pid for p in procs].index(new[0])] == 0
+        runs = _runs(engine)
+        assert "running" not in {r.status for r in runs}  # the dead leader's run, if any, was closed
+        firings = [r.scheduled_for for r in runs if r.trigger_kind == "scheduled" and r.status == "success"]
+        assert len(set(firings)) == len(firings)
+        _assert_no_warning_twice(engine)
+
+
+def _pg_restart_command() -> list[str]:
+    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+    if not versions or not shutil.which("pg_ctlcluster") or os.geteuid() != 0:
+        unavailable("a PostgreSQL server this test may restart", "needs root and pg_ctlcluster")
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart"]
+
+
+def test_postgresql_restart_mid_run_fails_the_run_then_retries_and_the_scheduler_goes_on(tmp_path):
+    restart = _pg_restart_command()
+    job = "update_time_progress"
+    config = _settings_file(tmp_path, {job: {"trigger": {"every": 3}, "retries": 3, "retry_delay": 2}})
+    with _cluster_db(tmp_path, crossing=0, n=300_000) as (url, engine):
+        proc = _start(url, config, tmp_path / "run.log")
+        try:
+            assert _wait(lambda: any(r.status == "running" for r in _runs(engine, job)), 30, step=0.05)
+            subprocess.run(restart, check=True, capture_output=True, timeout=60)
+            engine.dispose()
+            assert proc.poll() is None, "the scheduler process died with the database"
+            # After the restart: a failed attempt, a retry, and later scheduled runs that succeed.
+            assert _wait(lambda: sum(1 for r in _runs(engine, job) if r.status == "success"
+                                     and r.started_at > datetime.now(timezone.utc) - timedelta(seconds=8)) >= 2,
+                         60, step=0.5)
+        finally:
+            code = _stop([proc])[0]
+        runs = _runs(engine, job)
+        assert code == 0
+        assert "failed" in {r.status for r in runs}, "the run in flight during the restart did not fail"
+        failed = next(r for r in runs if r.status == "failed")
+        assert any(r.trigger_kind == "retry" and r.id > failed.id and r.status == "success" for r in runs)
+        assert "leader lock taken back" in (tmp_path / "run.log").read_text()  # it kept leading
