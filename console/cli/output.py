@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from console.domain.text import display_width, fit, printable
+from console.domain.text import display_width, fit, in_zone, printable
 from console.jobs.base import Preview
 from console.scheduler.ledger import RunRecord
 from console.scheduler.runner import RunResult
@@ -19,11 +19,11 @@ from console.service.status import Status
 
 
 def iso(value: datetime | None, tz: ZoneInfo) -> str | None:
-    return value.astimezone(tz).isoformat() if value else None
+    return in_zone(value, tz).isoformat() if value else None
 
 
 def local(value: datetime | None, tz: ZoneInfo) -> str:
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+    return in_zone(value, tz).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
 def emit_json(data: Any) -> None:

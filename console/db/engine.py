@@ -33,7 +33,7 @@ def make_engine(url: str, *, pool_size: int = 12) -> Engine:
     if parsed.drivername == "postgresql":
         # SQLAlchemy 2.1 defaults to psycopg 3; we ship and test psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg2")
-    return create_engine(
+    engine = create_engine(
         parsed,
         pool_pre_ping=True,
         pool_size=pool_size,
@@ -43,6 +43,17 @@ def make_engine(url: str, *, pool_size: int = 12) -> Engine:
         # than that on every statement we send; the jobs' UPDATEs do not gain from it either.
         connect_args={"connect_timeout": 5, "application_name": "taskconsole", "options": "-c jit=off"},
     )
+    event.listen(engine, "connect", _utc_session)
+    return engine
+
+
+def _utc_session(dbapi_conn, _record) -> None:
+    # East of UTC the server would hand 9999-12-31T23:59Z back as year 10000, which the driver
+    # cannot read; set here rather than in the startup options, which PGTZ would override.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    dbapi_conn.commit()
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:

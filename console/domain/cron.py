@@ -7,7 +7,7 @@ write crontab, so numeric weekdays are turned into names before APScheduler sees
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FIELD_NAMES = ("minute", "hour", "day", "month", "day_of_week")
@@ -43,9 +43,13 @@ def normalise_crontab(expr: str) -> dict[str, str]:
     fields = dict(zip(_FIELD_NAMES, values))
     fields["day_of_week"] = _weekday_names(fields["day_of_week"])
     try:
-        CronTrigger(**fields, timezone="UTC")
+        trigger = CronTrigger(**fields, timezone="UTC")
     except ValueError as exc:
         raise CronError(str(exc)) from None
+    # "0 0 31 2 *" parses but never fires: a job that silently never runs. Any line that fires at
+    # all does so within 28 years (29 February on a given weekday), so one fixed start will do.
+    if trigger.get_next_fire_time(None, datetime(2001, 1, 1, tzinfo=timezone.utc)) is None:
+        raise CronError("it never fires (no such date)")
     return fields
 
 

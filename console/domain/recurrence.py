@@ -29,6 +29,9 @@ _DURATION = re.compile(
 )
 # An occurrence search never walks further than this (a rule that never fires again).
 _HORIZON = timedelta(days=366 * 5)
+# dateutil walks every occurrence from the cycle's start: from an absurd start (year 1, hourly:
+# 17 million steps, 45 s inside the reset's write transaction) the search is refused instead.
+_LOOKBACK = timedelta(days=366 * 20)
 
 
 class RecurrenceError(ValueError):
@@ -127,6 +130,9 @@ def occurrence_after(recurrence: Recurrence, anchor: datetime, after: datetime, 
 
 def occurrence_at_or_before(recurrence: Recurrence, anchor: datetime, now: datetime, tz: ZoneInfo) -> datetime | None:
     """The latest occurrence at or before ``now`` (after the anchor), or None."""
+    if now - anchor > _LOOKBACK:
+        raise RecurrenceError(f"the cycle started more than {_LOOKBACK.days // 366} years ago "
+                              f"({anchor:%Y-%m-%d}); check the task's window")
     rule = _rule(recurrence, anchor.astimezone(tz))
     found = rule.before(now.astimezone(tz).replace(tzinfo=None), inc=True)
     while found is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone, tzinfo
+
 import re
 import unicodedata
 
@@ -35,3 +37,12 @@ def fit(text: str, width: int) -> str:
         out.append(ch)
         used += w
     return "".join(out) + " " * max(0, width - used)
+
+
+def in_zone(value: datetime, tz: tzinfo) -> datetime:
+    """``value`` in ``tz`` for display; an instant at the very edge of the calendar (year 1 or
+    9999), which the zone's offset would push past it, is shown in UTC instead of failing."""
+    try:
+        return value.astimezone(tz)
+    except (OverflowError, ValueError):
+        return value.astimezone(timezone.utc)

@@ -21,10 +21,14 @@ from console.db.types import UTCDateTime
 from console.domain.recurrence import RecurrenceError, due_at, new_window, parse_recurrence
 from console.domain.rules import PERIODIC, RESETTABLE
 from console.jobs.base import JobContext
+from console.jobs.sql import has_handler
 from console.notify.notifications import insert_notifications
 
 BATCH = 1000
 NO_OCCURRENCE = "the rule has no occurrence in the next five years"
+# An absurd stored window (year 1, year 9999, a cycle ten thousand years long) takes the rule's
+# dates outside what a datetime can hold: the task is skipped and counted, never the run aborted.
+OUT_OF_RANGE = "the rule gives a date outside years 1 to 9999 (check the task's window)"
 
 
 def ruled():
@@ -50,6 +54,8 @@ def plan_for(row, ctx: JobContext) -> tuple[datetime | None, str | None]:
                       tz=ctx.settings.tz)
     except RecurrenceError as exc:
         return None, str(exc)
+    except (OverflowError, ValueError):
+        return None, OUT_OF_RANGE
     return (when, None) if when is not None else (None, NO_OCCURRENCE)
 
 
@@ -98,20 +104,32 @@ def reset_due(ctx: JobContext) -> tuple[int, int]:
         with ctx.engine.begin() as conn:
             rows = conn.execute(
                 select(Task.id, Task.recurrence, Task.expected_start_time, Task.expected_end_time)
-                .where(due(ctx.now), Task.current_handler_id.is_not(None))
+                .where(due(ctx.now), has_handler())
                 .order_by(Task.next_reset_at, Task.id).limit(BATCH)
                 .with_for_update(skip_locked=True)
             ).all()
             if not rows:
                 break
-            params = []
+            params, unusable = [], []
             for row in rows:
                 rule = parse_recurrence(row.recurrence, default_period)  # planned, so it parses
-                start, end = new_window(rule, now=ctx.now, cycle_start=row.expected_start_time,
-                                        cycle_end=row.expected_end_time, tz=ctx.settings.tz,
-                                        default_period=default_period)
+                try:
+                    start, end = new_window(rule, now=ctx.now, cycle_start=row.expected_start_time,
+                                            cycle_end=row.expected_end_time, tz=ctx.settings.tz,
+                                            default_period=default_period)
+                except RecurrenceError as exc:
+                    unusable.append({"b_id": row.id, "b_error": str(exc)})
+                    continue
+                except (OverflowError, ValueError):
+                    unusable.append({"b_id": row.id, "b_error": OUT_OF_RANGE})
+                    continue
                 params.append({"b_id": row.id, "b_start": start, "b_end": end})
-            conn.execute(stmt, params)
+            if unusable:  # no longer due: counted as skipped_invalid_rule from now on
+                conn.execute(update(Task).where(Task.id == bindparam("b_id"))
+                             .values(recurrence_error=bindparam("b_error"))
+                             .execution_options(synchronize_session=False), unusable)
+            if params:
+                conn.execute(stmt, params)
             ids = [row.id for row in rows]
             batch_reset = _stamped(conn, ctx, ids)
             notified += insert_notifications(
@@ -121,7 +139,7 @@ def reset_due(ctx: JobContext) -> tuple[int, int]:
                 user_id=Task.current_handler_id, task_id=Task.id, now=ctx.now,
             )
         reset += batch_reset
-        if batch_reset == 0:
+        if batch_reset == 0 and not unusable:
             break  # every row of the batch went to a concurrent run
     return reset, notified
 
@@ -138,7 +156,7 @@ def counts(conn: Connection, now: datetime) -> dict[str, int]:
         select(func.count()).where(ruled(), Task.recurrence_error.is_not(None))
     ).scalar_one()
     no_handler = conn.execute(
-        select(func.count()).where(due(now), Task.current_handler_id.is_(None))
+        select(func.count()).where(due(now), ~has_handler())
     ).scalar_one()
     return {"skipped_invalid_rule": int(invalid), "skipped_no_handler": int(no_handler)}
 

@@ -17,7 +17,7 @@ from console.db.models import Task
 from console.domain.rules import PERIODIC, RESETTABLE
 from console.jobs import recurring
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
-from console.jobs.sql import count_if
+from console.jobs.sql import count_if, has_handler
 from console.notify.notifications import insert_notifications
 
 
@@ -35,7 +35,7 @@ def _skipped(conn, ctx: JobContext) -> Counts:
     row = conn.execute(
         select(
             count_if(Task.actual_end_time.is_(None)).label("no_end_time"),
-            count_if(and_(_due(ctx), Task.current_handler_id.is_(None))).label("no_handler"),
+            count_if(and_(_due(ctx), ~has_handler())).label("no_handler"),
         ).where(_finished())
     ).one()
     ruled = recurring.counts(conn, ctx.now)
@@ -52,7 +52,7 @@ def run(ctx: JobContext) -> Counts:
     with ctx.engine.begin() as conn:
         reset = conn.execute(
             update(Task)
-            .where(_due(ctx), Task.current_handler_id.is_not(None))
+            .where(_due(ctx), has_handler())
             .values(
                 status="new",
                 progress=0,
@@ -92,21 +92,21 @@ def run(ctx: JobContext) -> Counts:
 def preview(ctx: JobContext) -> Preview:
     with read_only(ctx.engine).connect() as conn:
         counts = _skipped(conn, ctx)
-        due = and_(_due(ctx), Task.current_handler_id.is_not(None))
+        due = and_(_due(ctx), has_handler())
         default_due = int(conn.execute(select(count_if(true())).where(due)).scalar_one())
         ruled_due = int(conn.execute(
-            select(count_if(true())).where(recurring.due(ctx.now), Task.current_handler_id.is_not(None))
+            select(count_if(true())).where(recurring.due(ctx.now), has_handler())
         ).scalar_one())
         # Newly finished rule-driven tasks have no plan yet: work it out here, writing nothing.
         unplanned_due = 0
         for row in conn.execute(
             select(Task.id, Task.recurrence, Task.expected_start_time, Task.actual_end_time,
-                   Task.current_handler_id)
+                   has_handler().label("handler_ok"))
             .where(recurring.unplanned())
         ).yield_per(1000):
             when, error = recurring.plan_for(row, ctx)
             counts["skipped_invalid_rule"] += int(error is not None)
-            unplanned_due += int(error is None and when <= ctx.now and row.current_handler_id is not None)
+            unplanned_due += int(error is None and when <= ctx.now and row.handler_ok)
         counts["would_reset"] = default_due + ruled_due + unplanned_due
         samples = conn.execute(
             select(
@@ -117,7 +117,7 @@ def preview(ctx: JobContext) -> Preview:
                 Task.actual_end_time,
                 Task.current_handler_id.label("handler_id"),
             )
-            .where(or_(due, and_(recurring.due(ctx.now), Task.current_handler_id.is_not(None))))
+            .where(or_(due, and_(recurring.due(ctx.now), has_handler())))
             .order_by(Task.actual_end_time, Task.id)
             .limit(10)
         ).mappings().all()

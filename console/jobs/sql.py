@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, and_, case, func, literal, or_, select, text
+from sqlalchemy import Integer, and_, case, exists, func, literal, or_, select, text
 from sqlalchemy.sql.expression import ColumnElement
 
-from console.db.models import PROCESSING_BAD, PROCESSING_NO_HANDLER, Task
+from console.db.models import PROCESSING_BAD, PROCESSING_NO_HANDLER, Task, User
 from console.db.types import clamp, epoch_seconds, indexable_epoch_seconds
 from console.domain.rules import PROCESSING
 from console.settings import WarningLevel
@@ -39,6 +39,13 @@ def inverted_window() -> ColumnElement[bool]:
         Task.expected_end_time.is_not(None),
         Task.expected_end_time <= Task.expected_start_time,
     )
+
+
+def has_handler() -> ColumnElement[bool]:
+    """The task's handler is a user that exists. Not just NOT NULL: a writer without foreign keys
+    (SQLite's default) can leave an id whose user is gone, and a notification to it would fail
+    the notifications' foreign key and with it the whole run."""
+    return exists(select(User.id).where(User.id == Task.current_handler_id))
 
 
 def progress_ok() -> ColumnElement[bool]:

@@ -8,7 +8,7 @@ for exactly the ledger rows this run inserted. Both commit together.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, literal, select, true
+from sqlalchemy import and_, delete, exists, func, literal, select, true
 from sqlalchemy.sql.expression import Select
 
 from console.db.engine import read_only
@@ -16,6 +16,7 @@ from console.db.models import Task, WarningSent
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.dialect import insert_or_skip
 from console.jobs.sql import (
+    has_handler,
     is_processing,
     level_of,
     progress_ok,
@@ -94,8 +95,9 @@ def run(ctx: JobContext) -> Counts:
             .from_select(["task_id", "level", "window_start", "window_end", "repeat_no", "sent_at", "run_id"], source)
             .on_conflict_do_nothing()
         )
-        conn.execute(stmt)
-        rows = select(Task.id).select_from(W).join(Task, Task.id == W.task_id).where(W.run_id == ctx.run_id)
+        sent = conn.execute(stmt).rowcount
+        rows = (select(Task.id).select_from(W).join(Task, Task.id == W.task_id)
+                .where(W.run_id == ctx.run_id, has_handler()))
         template = ctx.settings.notifications.warning
         fields = {
             "title": Task.title,
@@ -106,6 +108,14 @@ def run(ctx: JobContext) -> Counts:
         notified = insert_notifications(
             conn, template, rows, fields, user_id=Task.current_handler_id, task_id=Task.id, now=ctx.now
         )
+        if notified < sent:
+            # Handler ids whose user is gone (written without foreign keys): no notification can
+            # reach them, so their ledger rows go too; they are counted with the tasks without one.
+            counts["skipped_no_handler"] += conn.execute(
+                delete(W).where(W.run_id == ctx.run_id,
+                                exists(select(Task.id).where(Task.id == W.task_id, ~has_handler())))
+                .execution_options(synchronize_session=False)
+            ).rowcount
         by_level = dict(
             conn.execute(select(W.level, func.count()).where(W.run_id == ctx.run_id).group_by(W.level)).all()
         )
@@ -121,7 +131,12 @@ def preview(ctx: JobContext) -> Preview:
     with read_only(ctx.engine).connect() as conn:
         counts = _skipped(conn, ctx)
         pending = _pending(ctx).subquery("pending")
-        by_level = dict(conn.execute(select(pending.c.level, func.count()).group_by(pending.c.level)).all())
+        handler_gone = select(func.count()).select_from(pending).join(Task, Task.id == pending.c.task_id)
+        counts["skipped_no_handler"] += int(conn.execute(handler_gone.where(~has_handler())).scalar_one())
+        by_level = dict(conn.execute(
+            select(pending.c.level, func.count()).join(Task, Task.id == pending.c.task_id).where(has_handler())
+            .group_by(pending.c.level)
+        ).all())
         for lv in ctx.settings.warnings.levels:
             counts[f"level_{lv.level}"] = int(by_level.get(lv.level, 0))
         counts["would_notify"] = sum(int(v) for v in by_level.values())
@@ -135,6 +150,7 @@ def preview(ctx: JobContext) -> Preview:
                 Task.current_handler_id.label("handler_id"),
             )
             .join(Task, Task.id == pending.c.task_id)
+            .where(has_handler())
             .order_by(pending.c.level, Task.id)
             .limit(10)
         ).mappings().all()

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 
-from console.domain.text import printable
+from console.domain.text import in_zone, printable
 
 STATUS_STYLES = {
     "success": "green", "failed": "bold red", "running": "bold yellow", "missed": "magenta",
@@ -33,7 +33,7 @@ def status(word: str, label: str | None = None) -> Text:
 
 
 def local_time(value: datetime | None, tz: ZoneInfo, fmt: str = "%m-%d %H:%M") -> str:
-    return value.astimezone(tz).strftime(fmt) if value else "-"
+    return in_zone(value, tz).strftime(fmt) if value else "-"
 
 
 def relative(value: datetime | None, now: datetime) -> str:
