@@ -18,6 +18,7 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from sqlalchemy import Engine
 
 from console.jobs import JOBS
@@ -71,10 +72,25 @@ class _FiringExecutor(ThreadPoolExecutor):
         self._pool.submit(run_each, job, job._jobstore_alias, run_times, self._logger.name).add_done_callback(callback)
 
 
+class _StopAwareScheduler(BackgroundScheduler):
+    """APScheduler 3 may process due jobs once more after ``shutdown()`` has begun (its loop, or a
+    round waiting for the job-store lock while shutdown waits for a running job; apscheduler #285,
+    #985). Such a firing would go to the executor already shut down: neither run nor recorded,
+    and its next run time moved past it. Refusing the round leaves it due for the next start."""
+
+    def _process_jobs(self):
+        if self.state == STATE_STOPPED:
+            return None
+        with self._jobstores_lock:  # re-entrant: the base class takes it again
+            if self.state == STATE_STOPPED:
+                return None
+            return super()._process_jobs()
+
+
 def new_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
     """A BackgroundScheduler configured from settings (not started)."""
     defaults = settings.scheduler.job_defaults
-    return BackgroundScheduler(
+    return _StopAwareScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=TABLE)},
         executors={"default": _FiringExecutor(settings.scheduler.executor_threads)},
         job_defaults={
