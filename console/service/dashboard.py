@@ -61,14 +61,13 @@ def warning_stats(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...
                 select(reached.c.level, func.count(), count_if(~sent_for_window)).group_by(reached.c.level)
             ).all()
         }
-        sent = dict(
-            conn.execute(
-                select(WarningSent.level, func.count()).where(WarningSent.sent_at > since).group_by(WarningSent.level)
-            ).all()
-        )
+        # One pass over the last day's ledger gives both the per-level totals and the per-hour bars.
         bucket = func.floor((epoch_seconds(WarningSent.sent_at) - since.timestamp()) / 3600.0)
+        sent: dict[int, int] = {}
         per_hour = [0] * HOURS
-        for b, n in conn.execute(select(bucket, func.count()).where(WarningSent.sent_at > since).group_by(bucket)):
+        for lv, b, n in conn.execute(select(WarningSent.level, bucket, func.count())
+                                     .where(WarningSent.sent_at > since).group_by(WarningSent.level, bucket)):
+            sent[lv] = sent.get(lv, 0) + int(n)
             if b is not None and int(b) >= 0:
                 per_hour[min(int(b), HOURS - 1)] += int(n)  # "now" itself belongs to the last hour
     stats = [

@@ -15,6 +15,10 @@ from console.jobs.sql import (is_processing, past_lowest_threshold, progress_ok,
 from console.settings import WarningLevel
 
 
+# How much of the deadline order a level is looked for in before its own index read (see below).
+PREFIX = 5000
+
+
 @dataclass(frozen=True)
 class NearTask:
     task_id: int
@@ -50,11 +54,13 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
                in_level: dict[int, int] | None = None) -> list[NearTask]:
     """Tasks in a warning level first (most severe first), then those with a threshold still ahead.
 
-    Each group is read in deadline order through the partial index on processing tasks' windows
-    and stops at ``limit`` rows, so the panel never sorts every processing task: the soonest
-    deadlines come first within a group. ``in_level`` (tasks per level, when the caller has just
-    counted them) lets empty levels be skipped: an index walk looking for a level nobody is in
-    would read every processing task.
+    No read sorts every processing task. For each level, the first ``PREFIX`` tasks in deadline
+    order (read from the window index) are looked at first: if ``limit`` of them are in the level,
+    they are the answer, since a prefix of the order was read. Otherwise the level's tasks are
+    found among those past the lowest threshold (ix_tasks_warn_from), a cost that follows how
+    many tasks are near a deadline, not N. The tasks with a threshold ahead are read in deadline
+    order and stop at ``limit``. ``in_level`` (tasks per level, when the caller has just counted
+    them) lets empty levels be skipped.
     """
     level = warning_level(now, levels)
     next_epoch, next_level = _next_threshold_epoch(now, levels)
@@ -65,22 +71,28 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
     ).select_from(Task).outerjoin(User, User.id == Task.current_handler_id).where(
         is_processing(), window_ok(), progress_ok()
     )
-    # A level group reads only tasks past the lowest threshold (ix_tasks_warn_from), so a level
-    # few tasks are in costs what those few cost, not a walk of every processing task.
-    reached = past_lowest_threshold(now, levels)
-    groups = [and_(reached, level == lv.level) for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)
-              if in_level is None or in_level.get(lv.level, 0) > 0]
-    groups.append(and_(level.is_(None), next_epoch.is_not(None)))
+    deadline = (Task.expected_end_time, Task.expected_start_time, Task.id)
+    prefix = columns.order_by(*deadline).limit(PREFIX).subquery()
     rows: list = []
     with read_only(engine).connect() as conn:
-        for group in groups:
-            if len(rows) >= limit:
+        for lv in sorted(levels, key=lambda lv: lv.at, reverse=True):
+            need = limit - len(rows)
+            if need <= 0:
                 break
-            found = conn.execute(
-                columns.where(group).order_by(Task.expected_end_time, Task.expected_start_time, Task.id).limit(limit - len(rows))
+            if in_level is not None and not in_level.get(lv.level):
+                continue
+            found = conn.execute(select(prefix).where(prefix.c.level == lv.level).limit(need)).all()
+            if len(found) < need:
+                # OFFSET 0 keeps the planner from walking the deadline order for a sparse level.
+                near = columns.where(past_lowest_threshold(now, levels), level == lv.level).offset(0).subquery()
+                found = conn.execute(select(near).order_by(near.c.expected_end_time, near.c.expected_start_time,
+                                                           near.c.id).limit(need)).all()
+            rows += found
+        if len(rows) < limit:
+            ahead = conn.execute(
+                columns.where(level.is_(None), next_epoch.is_not(None)).order_by(*deadline).limit(limit - len(rows))
             ).all()
-            rows.extend(sorted(found, key=lambda r: (r.next_epoch is None, r.next_epoch or 0.0)) if
-                        group is groups[-1] else found)
+            rows += sorted(ahead, key=lambda r: r.next_epoch)
         ids = [r.id for r in rows]
         notified: dict[tuple, set[int]] = {}
         if ids:
