@@ -33,24 +33,29 @@ def lock_key(name: str) -> int:
 class _PgLock:
     def __init__(self, conn: Connection, key: int):
         self._conn, self._key = conn, key
+        # The leader's lock is checked from the node's thread and before each scheduled firing;
+        # a SQLAlchemy connection is not to be used by two threads at once.
+        self._guard = threading.Lock()
 
     def release(self) -> None:
-        try:
-            self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
-            self._conn.commit()
-        except Exception:  # noqa: BLE001 - a dead session has dropped the lock already
-            pass
-        finally:
-            self._conn.close()
+        with self._guard:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+                self._conn.commit()
+            except Exception:  # noqa: BLE001 - a dead session has dropped the lock already
+                pass
+            finally:
+                self._conn.close()
 
     def alive(self) -> bool:
         """Whether the session holding the lock still answers (if it does, the lock is still ours)."""
-        try:
-            self._conn.execute(text("SELECT 1"))
-            self._conn.commit()
-            return True
-        except Exception:  # noqa: BLE001 - a lost session means a lost lock
-            return False
+        with self._guard:
+            try:
+                self._conn.execute(text("SELECT 1"))
+                self._conn.commit()
+                return True
+            except Exception:  # noqa: BLE001 - a lost session means a lost lock
+                return False
 
 
 class _FileLock:

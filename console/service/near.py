@@ -54,11 +54,11 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
                in_level: dict[int, int] | None = None) -> list[NearTask]:
     """Tasks in a warning level first (most severe first), then those with a threshold still ahead.
 
-    No read sorts every processing task. For each level, the first ``PREFIX`` tasks in deadline
-    order (read from the window index) are looked at first: if ``limit`` of them are in the level,
-    they are the answer, since a prefix of the order was read. Otherwise the level's tasks are
-    found among those past the lowest threshold (ix_tasks_warn_from), a cost that follows how
-    many tasks are near a deadline, not N. The tasks with a threshold ahead are read in deadline
+    No read sorts every processing task. The first ``PREFIX`` tasks in deadline order (read from
+    the window index) are looked at first: a level with ``limit`` of them in it has its answer,
+    since a prefix of the order was read. The other levels' tasks are found, in one read, among
+    those past the lowest threshold (ix_tasks_warn_from), a cost that follows how many tasks are
+    near a deadline, not N. The tasks with a threshold ahead are read in deadline
     order and stop at ``limit``. ``in_level`` (tasks per level, when the caller has just counted
     them) lets empty levels be skipped.
     """
@@ -72,22 +72,41 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
         is_processing(), window_ok(), progress_ok()
     )
     deadline = (Task.expected_end_time, Task.expected_start_time, Task.id)
-    prefix = columns.order_by(*deadline).limit(PREFIX).subquery()
+    by_severity = [lv.level for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)
+                   if in_level is None or in_level.get(lv.level)]
     rows: list = []
     with read_only(engine).connect() as conn:
-        for lv in sorted(levels, key=lambda lv: lv.at, reverse=True):
-            need = limit - len(rows)
-            if need <= 0:
-                break
-            if in_level is not None and not in_level.get(lv.level):
-                continue
-            found = conn.execute(select(prefix).where(prefix.c.level == lv.level).limit(need)).all()
-            if len(found) < need:
-                # OFFSET 0 keeps the planner from walking the deadline order for a sparse level.
-                near = columns.where(past_lowest_threshold(now, levels), level == lv.level).offset(0).subquery()
-                found = conn.execute(select(near).order_by(near.c.expected_end_time, near.c.expected_start_time,
-                                                           near.c.id).limit(need)).all()
-            rows += found
+        if by_severity:
+            prefix = columns.order_by(*deadline).limit(PREFIX).subquery()
+            seen: dict[int, list] = {}
+            for row in conn.execute(select(prefix).where(prefix.c.level.is_not(None))
+                                    .order_by(prefix.c.expected_end_time, prefix.c.expected_start_time, prefix.c.id)):
+                seen.setdefault(row.level, []).append(row)
+            # A level with ``limit`` tasks in the prefix has its answer; the others are read, all
+            # at once, among the tasks past the lowest threshold (OFFSET 0 keeps the planner from
+            # walking the whole deadline order to find a sparse level).
+            # Levels are needed in severity order until the rows known so far fill ``limit``; a
+            # level whose prefix rows cover what is still needed is answered (what is still
+            # needed is counted low, from prefix rows only, so the test errs towards reading).
+            sparse, remaining = [], limit
+            for lv in by_severity:
+                if remaining <= 0:
+                    break
+                got = len(seen.get(lv, []))
+                if got < remaining:
+                    sparse.append(lv)
+                remaining -= got
+            if sparse:
+                for lv in sparse:
+                    seen[lv] = []  # read again, whole, below
+                rank = case(*[(level == lv, literal(i)) for i, lv in enumerate(sparse)])
+                near = columns.add_columns(rank.label("rank")).where(
+                    past_lowest_threshold(now, levels), level.in_(sparse)).offset(0).subquery()
+                for row in conn.execute(select(near).order_by(near.c.rank, near.c.expected_end_time,
+                                                              near.c.expected_start_time, near.c.id).limit(limit)):
+                    seen.setdefault(row.level, []).append(row)
+            for lv in by_severity:
+                rows += seen.get(lv, [])[: limit - len(rows)]
         if len(rows) < limit:
             ahead = conn.execute(
                 columns.where(level.is_(None), next_epoch.is_not(None)).order_by(*deadline).limit(limit - len(rows))
