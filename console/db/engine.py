@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from console.settings import redact_url
@@ -89,8 +89,11 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{_READ_ONLY: True})
 
 
-def describe_error(exc: BaseException, url: str | None = None) -> str:
-    """One line about a database error, without SQL parameters or passwords."""
+def describe_error(exc: BaseException, url: str | URL | None = None) -> str:
+    """One line about a database error, without SQL parameters or passwords.
+
+    ``url`` is the database URL whose password must not show: a string, or an engine's ``URL``
+    (whose ``str()`` already masks the password, so it could not be used to find it)."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         text = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
     elif isinstance(exc, SQLAlchemyError):
@@ -98,7 +101,7 @@ def describe_error(exc: BaseException, url: str | None = None) -> str:
     else:
         text = str(exc) or type(exc).__name__
     if url:
-        password = make_url(url).password
+        password = url.password if isinstance(url, URL) else make_url(url).password
         if password:
             text = text.replace(str(password), "***")
     return text

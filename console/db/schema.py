@@ -49,7 +49,7 @@ def current_revision(engine: Engine) -> str | None:
                 return None
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except Exception as exc:  # noqa: BLE001 - any driver error means "cannot reach the database"
-        raise DatabaseError(f"cannot open the database: {describe_error(exc, str(engine.url))}") from None
+        raise DatabaseError(f"cannot open the database: {describe_error(exc, engine.url)}") from None
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:

@@ -124,7 +124,7 @@ class Node:
                 self._elected()
             self._heartbeat()
         except Exception as exc:  # noqa: BLE001 - the database may be down; try again next beat
-            log.warning("scheduler node: %s", describe_error(exc, str(self.engine.url)))
+            log.warning("scheduler node: %s", describe_error(exc, self.engine.url))
 
     def _heartbeat(self) -> None:
         now = utcnow()

@@ -120,7 +120,7 @@ class JobRunner:
             counts = spec.run(ctx)
         except Exception as exc:  # noqa: BLE001 - any failure of a job is recorded, never raised
             duration = time.perf_counter() - began
-            error = describe_error(exc, str(self.engine.url))
+            error = describe_error(exc, self.engine.url)
             trace = _scrub(tb.format_exc(), self.engine)
             self.ledger.finish(run_id, "failed", duration_s=duration, error=error, traceback=trace)
             log.error("job %s failed after %.2f s: %s", spec.id, duration, error)
@@ -140,7 +140,7 @@ class JobRunner:
             log.error("job %s failed for good; %d admin(s) alerted", job_id, sent)
         except Exception as exc:  # noqa: BLE001 - the database may be what failed
             log.error("job %s failed and admins could not be alerted: %s", job_id,
-                      describe_error(exc, str(self.engine.url)))
+                      describe_error(exc, self.engine.url))
 
     def _already_running_message(self, job_id: str) -> str:
         running = self.ledger.running(job_id)

@@ -101,3 +101,16 @@ def test_a_bad_url_with_a_password_is_not_echoed(tmp_path):
         load_settings(write(tmp_path, "database:\n  url: mysql://u:s3cret@h/db\n"), env={})
     assert "s3cret" not in str(err.value)
 
+
+
+@pytest.mark.parametrize("as_engine_url", [False, True])
+def test_database_errors_never_carry_the_password(as_engine_url):
+    # An engine's URL prints its password masked, so it must be read from the URL object itself.
+    from sqlalchemy import create_engine
+
+    from console.db.engine import describe_error
+
+    url = "postgresql+psycopg2://ops:pa55-w0rd@db.example/tasks"
+    given = create_engine(url).url if as_engine_url else url
+    text = describe_error(RuntimeError("FATAL: password authentication failed: pa55-w0rd"), given)
+    assert "pa55-w0rd" not in text and "***" in text
