@@ -158,6 +158,7 @@ class LeaderLock:
         self._engine = engine
         self._held: HeldLock | None = None
         self._session_engine: Engine | None = None
+        self._probe: Connection | None = None
 
     @property
     def held(self) -> bool:
@@ -175,17 +176,23 @@ class LeaderLock:
         if self._session_engine is None:
             self._session_engine = create_engine(self._engine.url, poolclass=NullPool, hide_parameters=True,
                                                  connect_args=_KEEPALIVE_ARGS)
-        conn = self._session_engine.connect()
+        # A standby asks every few seconds on the same session rather than connecting each time.
+        fresh = self._probe is None
+        if fresh:
+            self._probe = self._session_engine.connect()
+        conn = self._probe
         try:
-            conn.exec_driver_sql(_KEEPALIVE_SQL)
+            if fresh:
+                conn.exec_driver_sql(_KEEPALIVE_SQL)
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_key("leader")}).scalar_one()
             conn.commit()
         except BaseException:
+            self._probe = None
             conn.close()
             raise
         if not got:
-            conn.close()
             return False
+        self._probe = None
         self._held = _PgLock(conn, lock_key("leader"))
         return True
 
@@ -196,3 +203,10 @@ class LeaderLock:
         held, self._held = self._held, None
         if held is not None:
             held.release()
+
+    def close(self) -> None:
+        """Release, and end the standby's session too."""
+        self.release()
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.close()

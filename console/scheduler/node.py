@@ -84,7 +84,7 @@ class Node:
         self._step_down("stopping")
         for worker in self._workers:
             worker.join()
-        self._lock.release()
+        self._lock.close()
         try:
             with self.engine.begin() as conn:
                 conn.execute(delete(SchedulerNode).where(SchedulerNode.id == self.id))
