@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         _config_option(p, top=False)
         return p
 
-    command("run", "run the scheduler headless in the foreground (SIGTERM or Ctrl-C stops it gracefully)")
+    command("run", "run the scheduler headless in the foreground; it leads, or stands by while another "
+            "process leads (SIGTERM or Ctrl-C stops it gracefully)")
     p = command("status", "who leads the scheduler (host, pid, since), who stands by, database and Redis "
                 "health, each job's last run; exit 1 if the database is down")
     p.add_argument("--json", action="store_true", help="JSON for scripts (leader is null when none leads)")
