@@ -13,7 +13,7 @@ from typing import Callable
 from console.cli import output
 from console.db import schema
 from console.db.demo import DemoError, existing_tasks, load_demo
-from console.db.engine import DatabaseError, describe_error, make_engine
+from console.db.engine import DatabaseError, DatabaseUnreachable, describe_error, make_engine
 from console.scheduler.runner import AlreadyRunning, UnknownJob
 from console.service import Service, open_service
 from console.domain.recurrence import RecurrenceError
@@ -53,9 +53,11 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from console.cli.main import install_stop_handlers
 
-    service = _service(settings)
     stop = threading.Event()
     install_stop_handlers(stop)
+    service = _wait_for_database(settings, stop)
+    if service is None:
+        return 0  # stopped while waiting
 
     def on_change(role: str) -> None:
         if role == "leader":
@@ -74,6 +76,20 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         pass
     service.stop_scheduler()
     return 0
+
+
+def _wait_for_database(settings: Settings, stop: threading.Event) -> Service | None:
+    """A headless scheduler started before its database (a host booting) waits for it, saying so
+    on each try, rather than exiting; a database without the schema still exits 2 at once."""
+    delay = 2.0
+    while True:
+        try:
+            return _service(settings)
+        except DatabaseUnreachable as exc:
+            log.warning("%s; trying again in %.0f s", exc, delay)
+        if stop.wait(delay):
+            return None
+        delay = min(delay * 2, 30.0)
 
 
 def _log_schedule(service, settings: Settings) -> None:

@@ -22,6 +22,10 @@ class DatabaseError(Exception):
     """The database cannot be used; the message is safe to show (no password)."""
 
 
+class DatabaseUnreachable(DatabaseError):
+    """The database did not answer (down, not there yet, refused us); trying later may work."""
+
+
 def make_engine(url: str, *, pool_size: int = 12) -> Engine:
     """An engine for ``url``; SQLite gets its pragmas, PostgreSQL a checked pool."""
     try:

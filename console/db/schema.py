@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
 
-from console.db.engine import DatabaseError, describe_error
+from console.db.engine import DatabaseError, DatabaseUnreachable, describe_error
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration. Every command checks the schema, and reading the revision with plain SQL
@@ -49,7 +49,7 @@ def current_revision(engine: Engine) -> str | None:
                 return None
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except Exception as exc:  # noqa: BLE001 - any driver error means "cannot reach the database"
-        raise DatabaseError(f"cannot open the database: {describe_error(exc, engine.url)}") from None
+        raise DatabaseUnreachable(f"cannot open the database: {describe_error(exc, engine.url)}") from None
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:

@@ -108,7 +108,10 @@ class EventBus:
                     message = pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
-                    event = json.loads(message["data"])
+                    try:
+                        event = json.loads(message["data"])
+                    except ValueError:
+                        continue  # not one of ours
                     if isinstance(event, dict) and event.get("origin") != self._origin:
                         self._deliver(event)
                 pubsub.close()

@@ -34,6 +34,7 @@ class LiveScheduler:
         self.settings = runner.settings
         self.store = JobStore(runner.settings, runner.engine, runner.clock)
         self.scheduler = new_scheduler(runner.settings, runner.engine)
+        self.scheduler.may_process = self._may_fire
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         self._waker: threading.Thread | None = None
         self._stop = threading.Event()
@@ -57,6 +58,9 @@ class LiveScheduler:
                 next_rule_check = time.monotonic() + self.settings.periodic.rule_check_interval.total_seconds()
                 self._run_due_rules()
 
+    def _may_fire(self) -> bool:
+        return self.runner.may_fire is None or self.runner.may_fire()
+
     def _run_due_rules(self) -> None:
         """Runs the reset job now if a task's own rule fell due (the daily trigger is for the rest).
 
@@ -64,6 +68,8 @@ class LiveScheduler:
         occurrence keeps the job store to the four jobs and survives rules edited from outside.
         """
         job_id = "reset_periodic_tasks"
+        if not self._may_fire():
+            return  # not sure this process still leads: the leader checks
         stored = self.store.get(job_id)
         if stored is None or stored.paused:
             return

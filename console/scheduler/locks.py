@@ -43,7 +43,8 @@ class _PgLock:
                 self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
                 self._conn.commit()
             except Exception:  # noqa: BLE001 - a dead session has dropped the lock already
-                pass
+                # A live one may not have: never hand it back to the pool still holding the lock.
+                self._conn.invalidate()
             finally:
                 self._conn.close()
 

@@ -144,13 +144,22 @@ class Node:
 
     # -- leading -----------------------------------------------------------------------------
     def _elected(self) -> None:
-        log.info("this process (%s, %s) now leads the scheduler", self.kind, self.id)
+        log.info("this process (%s, %s) won the leader lock", self.kind, self.id)
+        self.runner.stopping.clear()  # it may have led, stepped down and now leads again
+        live = LiveScheduler(self.runner)
+        try:
+            self._take_over()
+            live.start(paused=self._start_paused)
+        except BaseException:
+            # Half elected is worse than not: holding the lock with no scheduler would keep every
+            # standby out. Let go, and try again at the next beat.
+            live.stop()
+            self._lock.release()
+            raise
         self.role = "leader"
         self.leader_since = utcnow()
-        self._take_over()
-        live = LiveScheduler(self.runner)
-        live.start(paused=self._start_paused)
         self.live = live
+        log.info("this process (%s, %s) now leads the scheduler", self.kind, self.id)
         if self._started:
             self._on_change("leader")
 
@@ -211,6 +220,19 @@ class Node:
             else:
                 self._carry_out(command)
 
+    def _close(self, command: Command, outcome: str, detail: str | None, action: str) -> None:
+        """Outcome on the command's row and in the audit; each claimed command gets it, whatever
+        happened to the one before (the row write waits out a database restart)."""
+        try:
+            self.commands.finish(command.id, outcome, detail)
+            audit(self.engine, command.actor, action, command.job_id or "*", outcome,
+                  f"from {command.host} through the leader {self.id}" + (f": {detail}" if detail else ""))
+        except Exception as exc:  # noqa: BLE001 - logged; the next leader closes it as abandoned
+            log.error("command %d: outcome %s could not be recorded: %s", command.id, outcome,
+                      describe_error(exc, self.engine.url))
+        log.info("command %d (%s %s from %s@%s): %s", command.id, command.action, command.job_id or "",
+                 command.actor, command.host, outcome)
+
     def _carry_out(self, command: Command) -> None:
         live = self.live
         try:
@@ -229,11 +251,7 @@ class Node:
             outcome, detail = "done", None
         except Exception as exc:  # noqa: BLE001 - the outcome goes back to whoever asked
             outcome, detail = "failed", str(exc)
-        self.commands.finish(command.id, outcome, detail)
-        audit(self.engine, command.actor, command.action.replace("_all", ""), command.job_id or "*", outcome,
-              f"from {command.host} through the leader {self.id}" + (f": {detail}" if detail else ""))
-        log.info("command %d (%s %s from %s@%s): %s", command.id, command.action, command.job_id or "",
-                 command.actor, command.host, outcome)
+        self._close(command, outcome, detail, command.action.replace("_all", ""))
 
     def _run_command(self, command: Command) -> None:
         try:
@@ -243,8 +261,7 @@ class Node:
             outcome, detail = "already_running", str(exc)
         except Exception as exc:  # noqa: BLE001
             outcome, detail = "failed", str(exc)
-        self.commands.finish(command.id, outcome, detail)
-        audit(self.engine, command.actor, "run", command.job_id or "?", outcome, detail)
+        self._close(command, outcome, detail, "run")
 
 
 

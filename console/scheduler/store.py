@@ -72,15 +72,26 @@ class _FiringExecutor(ThreadPoolExecutor):
         self._pool.submit(run_each, job, job._jobstore_alias, run_times, self._logger.name).add_done_callback(callback)
 
 
+_RETRY_ROUND_S = 1.0
+
+
 class _StopAwareScheduler(BackgroundScheduler):
     """APScheduler 3 may process due jobs once more after ``shutdown()`` has begun (its loop, or a
     round waiting for the job-store lock while shutdown waits for a running job; apscheduler #285,
     #985). Such a firing would go to the executor already shut down: neither run nor recorded,
-    and its next run time moved past it. Refusing the round leaves it due for the next start."""
+    and its next run time moved past it. Refusing the round leaves it due for the next start.
+    The same goes for a round while this process is not sure it still leads."""
+
+    # Set by the leader election: while it returns False (the leader lock's session was lost and
+    # is being taken back) no round is processed, so no firing is consumed without running; the
+    # store keeps them due for whoever leads next (this process again, or a standby).
+    may_process: Callable[[], bool] | None = None
 
     def _process_jobs(self):
         if self.state == STATE_STOPPED:
             return None
+        if self.may_process is not None and not self.may_process():
+            return _RETRY_ROUND_S
         with self._jobstores_lock:  # re-entrant: the base class takes it again
             if self.state == STATE_STOPPED:
                 return None

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from console.db import schema
 from console.db.engine import make_engine
@@ -184,3 +184,34 @@ def test_postgresql_restart_mid_run_fails_the_run_then_retries_and_the_scheduler
         failed = next(r for r in runs if r.status == "failed")
         assert any(r.trigger_kind == "retry" and r.id > failed.id and r.status == "success" for r in runs)
         assert "leader lock taken back" in (tmp_path / "run.log").read_text()  # it kept leading
+
+
+def test_run_started_before_its_database_waits_for_it_then_leads(tmp_path):
+    # A host booting before PostgreSQL: the headless scheduler keeps trying instead of exiting.
+    from tests.conftest import PG_ADMIN_URL
+
+    config = _settings_file(tmp_path, {JOB: {"trigger": {"every": 2}}})
+    with fresh_pg_database("taskconsole_late") as ready_url:
+        engine = make_engine(ready_url)
+        schema.upgrade(engine)
+        engine.dispose()
+        late_name = ready_url.rsplit("/", 1)[1] + "_late"
+        late_url = ready_url.rsplit("/", 1)[0] + "/" + late_name
+        log = tmp_path / "run.log"
+        proc = _start(late_url, config, log)
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        late = make_engine(late_url)
+        try:
+            assert _wait(lambda: "trying again" in log.read_text(), 15)
+            assert proc.poll() is None, log.read_text()
+            with admin.connect() as conn:  # the database appears, schema and all, in one step
+                conn.execute(text(f'ALTER DATABASE "{ready_url.rsplit("/", 1)[1]}" RENAME TO "{late_name}"'))
+            assert _wait(lambda: _leaders(late) == [proc.pid], 40), log.read_text()[-2000:]
+            assert _wait(lambda: any(r.status == "success" for r in _runs(late)), 10)
+        finally:
+            code = _stop([proc])[0]
+            late.dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{late_name}" RENAME TO "{ready_url.rsplit("/", 1)[1]}"'))
+            admin.dispose()
+        assert code == 0
