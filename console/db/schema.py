@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
 
-from console.db.engine import DatabaseError, DatabaseUnreachable, describe_error
+from console.db.engine import DatabaseUnreachable, describe_error
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration. Every command checks the schema, and reading the revision with plain SQL

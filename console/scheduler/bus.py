@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import threading
 import time
 from typing import Any, Callable
 
+from console.scheduler.ledger import HOST
 from console.settings import redact_url
 
 log = logging.getLogger("console.redis")
-HOST = socket.gethostname()
 CHANNEL = "taskconsole:events"
 _BACKOFF_S = 30.0
 _RECONNECT_S = 3.0

@@ -9,16 +9,14 @@ now" pressed ten minutes ago is no longer what the operator asked for.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import OperationalError
 
 from console.db.engine import read_only
 from console.db.models import SchedulerCommand
-from console.scheduler.ledger import FINISH_RETRY_DELAYS_S, HOST, utcnow
+from console.scheduler.ledger import HOST, utcnow, write_through_restart
 
 ACTIONS = ("run", "pause", "resume", "pause_all", "resume_all")
 EXPIRE_AFTER = timedelta(minutes=5)
@@ -91,17 +89,8 @@ class CommandQueue:
         return [_command(r) for r in rows]
 
     def finish(self, command_id: int, outcome: str, detail: str | None = None) -> None:
-        done = utcnow()
-        for delay in (*FINISH_RETRY_DELAYS_S, None):
-            try:
-                with self._engine.begin() as conn:
-                    conn.execute(update(SchedulerCommand).where(SchedulerCommand.id == command_id)
-                                 .values(done_at=done, outcome=outcome, detail=detail))
-                return
-            except OperationalError:  # the database away for a moment: the outcome still counts
-                if delay is None:
-                    raise
-                time.sleep(delay)
+        write_through_restart(self._engine, update(SchedulerCommand).where(SchedulerCommand.id == command_id)
+                              .values(done_at=utcnow(), outcome=outcome, detail=detail))
 
     def close_orphans(self, node_id: str) -> int:
         """Called by a new leader: commands an earlier leader took and never finished are closed.

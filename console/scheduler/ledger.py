@@ -27,6 +27,20 @@ HOST = socket.gethostname()
 FINISH_RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 15)
 
 
+def write_through_restart(engine: Engine, statement) -> None:
+    """Execute one closing write (a run's or a command's outcome) in its own transaction; if the
+    database is away for a moment (a restart), wait for it rather than lose the outcome."""
+    for delay in (*FINISH_RETRY_DELAYS_S, None):
+        try:
+            with engine.begin() as conn:
+                conn.execute(statement)
+            return
+        except OperationalError:
+            if delay is None:
+                raise
+            time.sleep(delay)
+
+
 def os_user() -> str:
     try:
         return getpass.getuser()
@@ -87,20 +101,10 @@ class RunLedger:
         """Close the run's record; if the database is away (a restart), wait for it a while so the
         run is not left ``running`` while this process lives on."""
         finished = utcnow()
-        for delay in (*FINISH_RETRY_DELAYS_S, None):
-            try:
-                with self._engine.begin() as conn:
-                    conn.execute(
-                        update(JobRun).where(JobRun.id == run_id).values(
-                            status=status, finished_at=finished, duration_s=duration_s,
-                            counts=counts or {}, error=error, traceback=traceback,
-                        )
-                    )
-                return
-            except OperationalError:
-                if delay is None:
-                    raise
-                time.sleep(delay)
+        write_through_restart(self._engine, update(JobRun).where(JobRun.id == run_id).values(
+            status=status, finished_at=finished, duration_s=duration_s,
+            counts=counts or {}, error=error, traceback=traceback,
+        ))
 
     def record(self, job_id: str, trigger_kind: str, status: str, *, actor: str, error: str | None = None,
                scheduled_for: datetime | None = None) -> int:

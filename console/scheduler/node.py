@@ -47,7 +47,6 @@ class Node:
         self.settings = runner.settings
         self.kind = kind
         self.id = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.role = "standby"
         self.leader_since: datetime | None = None
         self.live: LiveScheduler | None = None
         self.commands = CommandQueue(self.engine)
@@ -90,6 +89,11 @@ class Node:
                 conn.execute(delete(SchedulerNode).where(SchedulerNode.id == self.id))
         except Exception:  # noqa: BLE001 - the row goes stale and status stops showing it
             pass
+
+    @property
+    def role(self) -> str:
+        """``leader`` while this process runs the scheduler, else ``standby``."""
+        return "leader" if self.live is not None else "standby"
 
     @property
     def stopped(self) -> bool:
@@ -156,7 +160,6 @@ class Node:
             live.stop()
             self._lock.release()
             raise
-        self.role = "leader"
         self.leader_since = utcnow()
         self.live = live
         log.info("this process (%s, %s) now leads the scheduler", self.kind, self.id)
@@ -165,12 +168,10 @@ class Node:
 
     def _step_down(self, why: str) -> None:
         live, self.live = self.live, None
-        was_leader = self.role == "leader"
-        self.role = "standby"
         self.leader_since = None
         if live is not None:
             live.stop()
-        if was_leader and why != "stopping" and self._started:
+        if live is not None and why != "stopping" and self._started:
             self._on_change("standby")
 
     def _take_over(self) -> None:

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from console.db import schema
@@ -23,6 +22,7 @@ from console.db.engine import make_engine
 from console.db.models import JobRun, Notification, SchedulerNode, WarningSent
 from tests.benchmarks import scenarios
 from tests.conftest import fresh_pg_database, unavailable
+from tests.faults.conftest import wait_for
 
 JOB = "check_task_warnings"
 
@@ -78,16 +78,6 @@ def _runs(engine, job_id: str = JOB) -> list:
         return conn.execute(select(JobRun).where(JobRun.job_id == job_id).order_by(JobRun.id)).all()
 
 
-def _wait(condition, seconds: float, step: float = 0.25):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    return None
-
-
 def _assert_no_warning_twice(engine) -> None:
     with engine.connect() as conn:
         twice = conn.execute(select(Notification.task_id, Notification.title, func.count())
@@ -105,7 +95,7 @@ def test_two_schedulers_one_database_every_firing_runs_once_for_a_minute(tmp_pat
     with _cluster_db(tmp_path) as (url, engine):
         procs = [_start(url, config, tmp_path / f"run{i}.log") for i in range(2)]
         try:
-            assert _wait(lambda: len(_leaders(engine)) == 1, 15)
+            wait_for(lambda: len(_leaders(engine)) == 1, timeout=15, what="one leader", every=0.25)
             began = time.monotonic()
             seen_leaders = set()
             while time.monotonic() - began < 60:
@@ -131,18 +121,19 @@ def test_killing_the_leader_hands_over_within_15_seconds_and_no_warning_is_sent_
     with _cluster_db(tmp_path) as (url, engine):
         procs = [_start(url, config, tmp_path / f"run{i}.log") for i in range(2)]
         try:
-            leaders = _wait(lambda: _leaders(engine) or None, 15)
+            leaders = wait_for(lambda: _leaders(engine), timeout=15, what="a leader", every=0.25)
             assert leaders and len(leaders) == 1
             old = leaders[0]
-            assert _wait(lambda: any(r.status == "success" for r in _runs(engine)), 10)
+            wait_for(lambda: any(r.status == "success" for r in _runs(engine)), timeout=10, what="a run", every=0.25)
             os.kill(old, signal.SIGKILL)
             killed_at = time.monotonic()
-            new = _wait(lambda: [p for p in _leaders(engine) if p != old] or None, 20, step=0.1)
+            new = wait_for(lambda: [p for p in _leaders(engine) if p != old], timeout=20, what="a new leader", every=0.1)
             handover = time.monotonic() - killed_at
             assert new, "no process took over"
             assert handover <= 15, f"hand-over took {handover:.1f} s"
             count = len(_runs(engine))
-            assert _wait(lambda: any(r.pid == new[0] and r.status == "success" for r in _runs(engine)), 10)
+            wait_for(lambda: any(r.pid == new[0] and r.status == "success" for r in _runs(engine)), timeout=10,
+                     what="a run by the new leader", every=0.25)
             assert len(_runs(engine)) > count
         finally:
             codes = _stop(procs)
@@ -168,14 +159,15 @@ def test_postgresql_restart_mid_run_fails_the_run_then_retries_and_the_scheduler
     with _cluster_db(tmp_path, crossing=0, n=300_000) as (url, engine):
         proc = _start(url, config, tmp_path / "run.log")
         try:
-            assert _wait(lambda: any(r.status == "running" for r in _runs(engine, job)), 30, step=0.05)
+            wait_for(lambda: any(r.status == "running" for r in _runs(engine, job)), timeout=30, what="a run in flight",
+                     every=0.05)
             subprocess.run(restart, check=True, capture_output=True, timeout=60)
             engine.dispose()
             assert proc.poll() is None, "the scheduler process died with the database"
             # After the restart: a failed attempt, a retry, and later scheduled runs that succeed.
-            assert _wait(lambda: sum(1 for r in _runs(engine, job) if r.status == "success"
-                                     and r.started_at > datetime.now(timezone.utc) - timedelta(seconds=8)) >= 2,
-                         60, step=0.5)
+            wait_for(lambda: sum(1 for r in _runs(engine, job) if r.status == "success"
+                                 and r.started_at > datetime.now(timezone.utc) - timedelta(seconds=8)) >= 2,
+                     timeout=60, what="two recent successful runs", every=0.5)
         finally:
             code = _stop([proc])[0]
         runs = _runs(engine, job)
@@ -202,12 +194,13 @@ def test_run_started_before_its_database_waits_for_it_then_leads(tmp_path):
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         late = make_engine(late_url)
         try:
-            assert _wait(lambda: "trying again" in log.read_text(), 15)
+            wait_for(lambda: "trying again" in log.read_text(), timeout=15, what="a retry logged", every=0.25)
             assert proc.poll() is None, log.read_text()
             with admin.connect() as conn:  # the database appears, schema and all, in one step
                 conn.execute(text(f'ALTER DATABASE "{ready_url.rsplit("/", 1)[1]}" RENAME TO "{late_name}"'))
-            assert _wait(lambda: _leaders(late) == [proc.pid], 40), log.read_text()[-2000:]
-            assert _wait(lambda: any(r.status == "success" for r in _runs(late)), 10)
+            wait_for(lambda: _leaders(late) == [proc.pid], timeout=40, what=f"it leads\n{log.read_text()[-2000:]}",
+                     every=0.25)
+            wait_for(lambda: any(r.status == "success" for r in _runs(late)), timeout=10, what="a run", every=0.25)
         finally:
             code = _stop([proc])[0]
             late.dispose()

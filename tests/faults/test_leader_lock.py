@@ -15,17 +15,9 @@ from console.scheduler import node as node_module
 from console.service import Service
 from console.settings import Settings
 from tests.conftest import fresh_pg_database
+from tests.faults.conftest import wait_for
 
 JOB = "update_time_progress"
-
-
-def _wait(condition, seconds: float):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _settings(every: int = 1) -> Settings:
@@ -51,7 +43,8 @@ def test_an_election_that_fails_halfway_lets_the_lock_go_and_is_tried_again(monk
             service.start_scheduler(kind="run")
             assert failures and service.live is None
             assert service.node.role == "standby" and not service.node._lock.held  # nobody locked out
-            assert _wait(lambda: service.live is not None and service.node.role == "leader", 10)
+            wait_for(lambda: service.live is not None and service.node.role == "leader", timeout=10,
+                     what="leading after the failed try", every=0.1)
             assert service.scheduler_state == "running"
         finally:
             service.stop_scheduler()
@@ -75,7 +68,8 @@ def test_a_cut_leader_session_loses_no_firing(caplog):
                                         "WHERE application_name = 'taskconsole leader' AND datname = current_database()"
                                         )).scalars().all()
             assert cut == [True]
-            assert _wait(lambda: service.node._lock.held and service.node.leads(), 10)
+            wait_for(lambda: service.node._lock.held and service.node.leads(), timeout=10, what="the lock back",
+                     every=0.1)
             time.sleep(4)
         finally:
             service.stop_scheduler()

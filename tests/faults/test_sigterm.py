@@ -14,7 +14,6 @@ import signal
 import time
 from datetime import datetime, timezone
 
-import pytest
 
 from console.settings import JOB_IDS
 from tests.faults.conftest import FaultDb, Proc, wait_for
