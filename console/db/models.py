@@ -175,8 +175,25 @@ class WarningSent(Base):
     __table_args__ = (
         UniqueConstraint("task_id", "level", "window_start", "window_end", "repeat_no"),
         Index("ix_warning_ledger_run_id", "run_id"),
-        Index("ix_warning_ledger_sent_at", "sent_at"),
+        Index("ix_warning_ledger_sent_at_level", "sent_at", "level"),  # warning panel, per hour
     )
+
+
+class WarningWatch(Base):
+    """What the warning-count panel reads, one narrow row per task the warning check watches.
+
+    Kept by triggers on ``tasks`` and marked by the warning check (migration 0007, which also
+    holds its covering index); nothing else writes it.
+    """
+
+    __tablename__ = "warning_watch"
+
+    task_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    start_s: Mapped[float] = mapped_column(Float)  # the window, as epoch seconds
+    end_s: Mapped[float] = mapped_column(Float)
+    progress: Mapped[float] = mapped_column(Float)
+    # The level last warned of for this window (NULL: none yet).
+    warned_level: Mapped[int | None] = mapped_column(Integer)
 
 
 class JobRun(Base):

@@ -3,16 +3,18 @@
 One INSERT ... SELECT ... ON CONFLICT DO NOTHING writes the warning ledger for every task that
 reached a level; the ledger's unique key (task, level, window, repeat number) makes a second
 send impossible even with two runs at once. A second INSERT ... SELECT writes the notifications
-for exactly the ledger rows this run inserted. Both commit together.
+for exactly the ledger rows this run inserted. Both commit together, with the marks in
+warning_watch that tell the console's panel these tasks are warned of.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, exists, func, literal, select, true
+from sqlalchemy import and_, delete, exists, func, literal, select, text, true, update
 from sqlalchemy.sql.expression import Select
 
-from console.db.engine import read_only
-from console.db.models import Task, WarningSent
+from console.db.engine import describe_error, read_only
+from console.db.models import Task, WarningSent, WarningWatch
+from console.db.types import epoch_seconds
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.dialect import insert_or_skip
 from console.jobs.sql import (
@@ -73,6 +75,40 @@ def _pending(ctx: JobContext) -> Select:
     ).where(cand.c.level.is_not(None), ~exists(recent))
 
 
+def _mark_warned(conn, run_id: int) -> None:
+    """Mark this run's warnings in warning_watch, for the warning-count panel, in the same transaction.
+
+    The window must still be the one warned of: a task whose window changed meanwhile keeps the
+    mark its trigger read from the ledger for the new window.
+    """
+    ww = WarningWatch
+    conn.execute(
+        update(ww)
+        .where(ww.task_id == W.task_id, W.run_id == run_id,
+               ww.start_s == epoch_seconds(W.window_start), ww.end_s == epoch_seconds(W.window_end))
+        .values(warned_level=W.level)
+    )
+
+
+def _keep_visible(ctx: JobContext) -> None:
+    """VACUUM the two tables this run wrote and the warning panel reads with index-only scans.
+
+    An index-only scan reads the table for every page not marked all-visible, and each page this
+    run wrote lost that mark; autovacuum may come much later, or be off. SKIP_LOCKED: never wait
+    for a vacuum already at work. The warnings are committed by now, so a failure here is logged
+    and the run still succeeds.
+    """
+    if ctx.engine.dialect.name != "postgresql":
+        return  # SQLite reads a covering index without visibility checks
+    try:
+        with ctx.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text("VACUUM (SKIP_LOCKED) warning_watch, warning_ledger"))
+    except Exception as exc:  # noqa: BLE001 - housekeeping after the commit must not fail the run
+        ctx.log.warning("check_task_warnings: vacuum of warning_watch skipped: %s",
+                        describe_error(exc, ctx.engine.url))
+
+
 def _skipped(conn, ctx: JobContext) -> Counts:
     return skipped_rows(conn, ctx.now, ctx.settings.warnings.levels)
 
@@ -116,9 +152,13 @@ def run(ctx: JobContext) -> Counts:
                                 exists(select(Task.id).where(Task.id == W.task_id, ~has_handler())))
                 .execution_options(synchronize_session=False)
             ).rowcount
+        if sent:
+            _mark_warned(conn, ctx.run_id)
         by_level = dict(
             conn.execute(select(W.level, func.count()).where(W.run_id == ctx.run_id).group_by(W.level)).all()
         )
+    if sent:
+        _keep_visible(ctx)
     counts["notified"] = notified
     for lv in ctx.settings.warnings.levels:
         counts[f"level_{lv.level}"] = int(by_level.get(lv.level, 0))

@@ -1,6 +1,6 @@
 """What the console's panels show, each read with a few indexed, aggregate queries.
 
-Panels query only what they show: counts per level (one aggregate over processing tasks),
+Panels query only what they show: counts per level (one index-only aggregate over warning_watch),
 warnings sent per hour for the last day (grouped in SQL), and one task's details on demand.
 """
 
@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, select
+from sqlalchemy import Engine, and_, func, literal_column, or_, select
 
 from console.db.engine import read_only
-from console.db.models import Notification, Task, User, WarningSent
-from console.db.types import epoch_seconds
-from console.jobs.sql import count_if, is_processing, progress_ok, time_progress, warning_candidates, warning_level
+from console.db.models import Notification, Task, User, WarningSent, WarningWatch
+from console.jobs.sql import (count_if, elapsed_share, is_processing, level_of, progress_ok, time_progress,
+                              warning_level)
 from console.settings import WarningLevel
 
 HOURS = 24
@@ -37,39 +37,42 @@ class WarningStats:
 
 
 def warning_stats(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...]) -> WarningStats:
-    # The level is computed once per task (OFFSET 0 keeps PostgreSQL from inlining the subquery
-    # and computing it again for the grouping and for the ledger probe); only tasks past the
-    # lowest threshold are read (warning_candidates goes through ix_tasks_warn_from).
+    # warning_watch (migration 0007) holds each watched task's window, progress and the level
+    # last warned of, and its index on the lowest-threshold instant carries them all: the counts
+    # are one index-only scan over the tasks past that instant, with no read of tasks or the ledger.
+    ww = WarningWatch
+    lowest = min(lv.at for lv in levels)
+    # The level is computed once per row (OFFSET 0 keeps PostgreSQL from inlining it into the
+    # grouping and the count again).
     reached = (
-        select(Task.id, Task.expected_start_time.label("ws"), Task.expected_end_time.label("we"),
-               warning_level(now, levels).label("level"))
-        .where(warning_candidates(now, levels))
+        select(level_of(elapsed_share(now, ww.start_s, ww.end_s), ww.progress, levels).label("level"),
+               ww.warned_level)
+        .where(ww.start_s + (ww.end_s - ww.start_s) * literal_column(repr(lowest / 100.0)) <= now.timestamp())
         .offset(0)
         .subquery()
     )
-    sent_for_window = exists().where(
-        WarningSent.task_id == reached.c.id,
-        WarningSent.level == reached.c.level,
-        WarningSent.window_start == reached.c.ws,
-        WarningSent.window_end == reached.c.we,
-    )
+    not_warned = or_(reached.c.warned_level.is_(None), reached.c.warned_level != reached.c.level)
     since = now - timedelta(hours=HOURS)
     with read_only(engine).connect() as conn:
         current = {
             lv: (n, pending)
             for lv, n, pending in conn.execute(
-                select(reached.c.level, func.count(), count_if(~sent_for_window)).group_by(reached.c.level)
+                select(reached.c.level, func.count(), count_if(not_warned))
+                .where(reached.c.level.is_not(None)).group_by(reached.c.level)
             ).all()
         }
-        # One pass over the last day's ledger gives both the per-level totals and the per-hour bars.
-        bucket = func.floor((epoch_seconds(WarningSent.sent_at) - since.timestamp()) / 3600.0)
+        # One pass over the last day's ledger, read from ix_warning_ledger_sent_at_level alone, gives
+        # both the per-level totals and the per-hour bars. A run stamps all its warnings with one
+        # sent_at, so the groups are a few per run, and they are put in hours here.
         sent: dict[int, int] = {}
         per_hour = [0] * HOURS
-        for lv, b, n in conn.execute(select(WarningSent.level, bucket, func.count())
-                                     .where(WarningSent.sent_at > since).group_by(WarningSent.level, bucket)):
+        for at, lv, n in conn.execute(select(WarningSent.sent_at, WarningSent.level, func.count())
+                                      .where(WarningSent.sent_at > since)
+                                      .group_by(WarningSent.sent_at, WarningSent.level)):
             sent[lv] = sent.get(lv, 0) + int(n)
-            if b is not None and int(b) >= 0:
-                per_hour[min(int(b), HOURS - 1)] += int(n)  # "now" itself belongs to the last hour
+            hour = int((at - since).total_seconds() // 3600)
+            if hour >= 0:
+                per_hour[min(hour, HOURS - 1)] += int(n)  # "now" itself belongs to the last hour
     stats = [
         LevelStats(lv.level, lv.at, int(current.get(lv.level, (0, 0))[0]), int(sent.get(lv.level, 0)),
                    int(current.get(lv.level, (0, 0))[1]))

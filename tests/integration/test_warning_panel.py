@@ -1,0 +1,164 @@
+"""The warning-count panel against the rules and the ledger, through every kind of write to tasks.
+
+The panel reads warning_watch (migration 0007), which triggers on ``tasks`` and the warning check
+keep. Here the task system's own kinds of writes (single and bulk inserts, progress, window,
+status and handler changes, deletes) happen between warning runs, and after each step the panel
+must say what the rules and the ledger say.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from sqlalchemy import delete, event, select, text, update
+
+from console.db.models import Task, WarningSent, WarningWatch
+from console.domain.rules import time_progress, warning_level
+from console.service.dashboard import warning_stats
+from tests.conftest import NOW
+from tests.integration.helpers import run_job
+
+
+def expected(engine, now, levels) -> dict[int, tuple[int, int]]:
+    """level -> (tasks in it now, of which not yet warned for their window), from the rules in Python."""
+    with engine.connect() as conn:
+        tasks = conn.execute(select(Task)).all()
+        sent = {(w.task_id, w.level, w.window_start, w.window_end) for w in conn.execute(select(WarningSent))}
+    out = {lv.level: [0, 0] for lv in levels}
+    for t in tasks:
+        start, end = t.expected_start_time, t.expected_end_time
+        if (t.status != "processing" or start is None or end is None or end <= start or t.progress is None
+                or not 0 <= t.progress <= 100 or t.current_handler_id is None):
+            continue
+        level = warning_level(time_progress(start, end, now), t.progress, levels)
+        if level is not None:
+            out[level][0] += 1
+            out[level][1] += (t.id, level, start, end) not in sent
+    return {lv: (n, pending) for lv, (n, pending) in out.items()}
+
+
+def shown(engine, now, levels) -> dict[int, tuple[int, int]]:
+    return {s.level: (s.in_level, s.pending) for s in warning_stats(engine, now, levels).levels}
+
+
+def test_the_panel_agrees_with_the_rules_and_the_ledger_through_every_kind_of_write(db, rows, settings):
+    levels = settings.warnings.levels
+    rng = random.Random(11)
+    handlers = [rows.user(), rows.user()]
+    ids = [rows.processing(time_pct=rng.uniform(40, 130), progress=rng.choice([5.0, 50.0, 85.0, 92.0, 99.0]),
+                           handler=rng.choice(handlers), hours=rng.choice([10.0, 100.0]))
+           for _ in range(90)]
+    rows.task(progress=10.0)  # no window
+    rows.processing(time_pct=90, progress=150.0, handler=handlers[0])  # progress out of range
+    rows.processing(time_pct=90, progress=10.0, handler=None)  # nobody to warn
+    rows.processing(time_pct=90, progress=10.0, handler=handlers[0], status="completed")
+    assert shown(db.engine, NOW, levels) == expected(db.engine, NOW, levels)
+    assert all(pending == n for n, pending in shown(db.engine, NOW, levels).values())
+
+    run_job("check_task_warnings", db.engine, settings, NOW)
+    after_run = shown(db.engine, NOW, levels)
+    assert after_run == expected(db.engine, NOW, levels)
+    assert sum(n for n, _ in after_run.values()) > 20 and all(pending == 0 for _, pending in after_run.values())
+
+    # The task system writes, one row at a time and in bulk.
+    with db.engine.begin() as conn:
+        t = Task.__table__
+        conn.execute(update(t).where(t.c.id.in_(ids[0:8])).values(progress=99.0))  # work caught up
+        conn.execute(update(t).where(t.c.id.in_(ids[8:16])).values(progress=1.0))  # work fell behind
+        for task_id in ids[16:24]:  # a new window: warned of again from scratch
+            conn.execute(update(t).where(t.c.id == task_id).values(
+                expected_start_time=NOW - timedelta(hours=95), expected_end_time=NOW + timedelta(hours=4)))
+        conn.execute(update(t).where(t.c.id.in_(ids[24:32])).values(status="completed"))
+        conn.execute(update(t).where(t.c.id.in_(ids[28:32])).values(status="processing"))  # reopened, same window
+        conn.execute(update(t).where(t.c.id.in_(ids[32:36])).values(current_handler_id=None))
+        conn.execute(update(t).where(t.c.id.in_(ids[36:40])).values(progress=None))
+        conn.execute(delete(t).where(t.c.id.in_(ids[40:46])))
+        conn.execute(update(t).where(t.c.id.in_(ids[46:50])).values(title="renamed", updated_at=NOW))  # not watched
+    rows.processing(time_pct=97, progress=10.0, handler=handlers[1])
+    with db.engine.begin() as conn:  # one INSERT ... SELECT of many rows
+        conn.execute(text(
+            "INSERT INTO tasks (title, category, status, progress, time_progress, expected_start_time, "
+            "expected_end_time, current_handler_id, created_at, updated_at) "
+            "SELECT 'copy', category, status, progress, 0, expected_start_time, expected_end_time, "
+            "current_handler_id, created_at, updated_at FROM tasks WHERE id <= :last"), {"last": ids[60]})
+    later = NOW + timedelta(hours=1)
+    assert shown(db.engine, later, levels) == expected(db.engine, later, levels)
+    assert sum(pending for _, pending in shown(db.engine, later, levels).values()) > 10
+
+    run_job("check_task_warnings", db.engine, settings, later)
+    assert shown(db.engine, later, levels) == expected(db.engine, later, levels)
+    assert all(pending == 0 for _, pending in shown(db.engine, later, levels).values())
+
+
+def test_only_watched_changes_rewrite_a_watch_row_and_the_time_progress_rewrite_is_not_one(db, rows, settings):
+    handler = rows.user()
+    task_id = rows.processing(time_pct=85, progress=10.0, handler=handler)
+    ww = WarningWatch.__table__
+
+    def plant() -> None:  # a mark no trigger would write: it stays only if no trigger rewrote the row
+        with db.engine.begin() as conn:
+            conn.execute(update(ww).where(ww.c.task_id == task_id).values(warned_level=99))
+
+    def mark():
+        with db.engine.connect() as conn:
+            return conn.execute(select(ww.c.warned_level).where(ww.c.task_id == task_id)).scalar_one_or_none()
+
+    plant()
+    run_job("update_time_progress", db.engine, settings, NOW)
+    with db.engine.begin() as conn:
+        conn.execute(update(Task).where(Task.id == task_id).values(progress=10.0, title="same progress"))
+    assert mark() == 99
+    with db.engine.begin() as conn:
+        conn.execute(update(Task).where(Task.id == task_id).values(progress=11.0))
+    assert mark() is None  # rewritten, and the ledger has no warning for this window
+    run_job("check_task_warnings", db.engine, settings, NOW)
+    assert mark() == 20
+    with db.engine.begin() as conn:
+        conn.execute(update(Task).where(Task.id == task_id).values(progress=12.0))
+    assert mark() == 20  # read back from the ledger on rewrite
+
+
+def test_a_bulk_demo_load_and_its_replacement_leave_exactly_the_watched_tasks(db, settings):
+    from console.db.demo import load_demo
+
+    def watched() -> tuple[int, int]:
+        with db.engine.connect() as conn:
+            n = conn.execute(select(text("count(*)")).select_from(WarningWatch)).scalar_one()
+            eligible = conn.execute(text(
+                "SELECT count(*) FROM tasks WHERE status = 'processing' AND expected_start_time IS NOT NULL "
+                "AND expected_end_time > expected_start_time AND progress BETWEEN 0 AND 100 "
+                "AND current_handler_id IS NOT NULL")).scalar_one()
+        return n, eligible
+
+    load_demo(db.engine, 3000, now=NOW)
+    n, eligible = watched()
+    assert n == eligible > 500
+    load_demo(db.engine, 1000, now=NOW, replace=True)  # TRUNCATE on PostgreSQL, DELETE on SQLite
+    n, eligible = watched()
+    assert n == eligible > 100
+    assert shown(db.engine, NOW, settings.warnings.levels) == expected(db.engine, NOW, settings.warnings.levels)
+
+
+def test_postgresql_counts_from_the_watch_index_alone(pg, settings):
+    from console.db.demo import load_demo
+
+    load_demo(pg, 3000, now=NOW)
+    run_job("check_task_warnings", pg, settings, NOW)  # it vacuums what the panel reads
+    statements = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        statements.append(cursor.mogrify(statement, parameters).decode())
+
+    event.listen(pg, "before_cursor_execute", capture)
+    try:
+        warning_stats(pg, NOW, settings.warnings.levels)
+    finally:
+        event.remove(pg, "before_cursor_execute", capture)
+    with pg.connect() as conn:
+        conn.execute(text("SET enable_seqscan = off"))  # 3,000 rows would be scanned; a million are not
+        plans = ["\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF) " + s.replace("%", "%%")))
+                 for s in statements]
+    watch, ledger = plans
+    assert "Index Only Scan using ix_warning_watch_from" in watch and "Heap Fetches: 0" in watch
+    assert "Index Only Scan using ix_warning_ledger_sent_at_level" in ledger and "Heap Fetches: 0" in ledger
