@@ -69,8 +69,10 @@ def _indexable_epoch_pg(element, compiler, **kw):
 @compiles(epoch_seconds, "sqlite")
 def _epoch_sqlite(element, compiler, **kw):
     # julianday() keeps only milliseconds; whole seconds plus the stored fraction keep microseconds.
+    # strftime() gets the text without its fraction: it rounds to milliseconds first, so
+    # '07:59:59.999999' would come back as 08:00:00 and the fraction be counted twice.
     col = compiler.process(element.clauses, **kw)
-    return f"(CAST(strftime('%s', {col}) AS REAL) + CAST(substr({col}, 20) AS REAL))"
+    return f"(CAST(strftime('%s', substr({col}, 1, 19)) AS REAL) + CAST(substr({col}, 20) AS REAL))"
 
 
 class round2(FunctionElement[float]):

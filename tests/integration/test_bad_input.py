@@ -342,3 +342,15 @@ def test_a_database_without_schema_makes_run_and_jobs_run_say_db_upgrade(empty_u
     for proc in procs:
         assert "taskconsole db upgrade" in assert_one_clean_error(proc)
         assert proc.stdout == ""
+
+
+def test_epoch_seconds_is_exact_to_the_microsecond_on_both_backends(db):
+    # SQLite's strftime('%s') rounds to milliseconds first: 07:59:59.999999 once read as 08:00:00.999999.
+    from sqlalchemy import literal, select
+
+    from console.db.types import UTCDateTime, epoch_seconds
+
+    instants = [NOW - timedelta(microseconds=1), NOW + timedelta(microseconds=500_000), NOW, Y1, Y9999]
+    with db.engine.connect() as conn:
+        read = [conn.execute(select(epoch_seconds(literal(t, UTCDateTime())))).scalar_one() for t in instants]
+    assert read == [(t - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds() for t in instants]
