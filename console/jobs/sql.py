@@ -94,13 +94,19 @@ def warning_candidates(now: datetime, levels: tuple[WarningLevel, ...]) -> Colum
     )
 
 
+# The lowest-threshold instant and the time-progress test it stands in front of round differently,
+# so the index is asked for a second more and the exact test decides.
+PREFILTER_SLACK_S = 1.0
+
+
 def past_lowest_threshold(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[bool]:
     """now >= start + lowest% of the window: in the very form of ix_tasks_warn_from (migration 0005),
     so PostgreSQL reads only the tasks past it when the lowest level is the default 80 %."""
     lowest = min(lv.at for lv in levels)
     start = indexable_epoch_seconds(Task.expected_start_time)
     end = indexable_epoch_seconds(Task.expected_end_time)
-    return literal(now.timestamp()) >= start + (end - start) * (lowest / 100.0)
+    return literal(now.timestamp() + PREFILTER_SLACK_S) >= start + (end - start) * (lowest / 100.0)
+
 
 
 def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, and_, func, literal_column, or_, select
 
 from console.db.engine import read_only
 from console.db.models import Notification, Task, User, WarningSent, WarningWatch
-from console.jobs.sql import (count_if, elapsed_share, is_processing, level_of, progress_ok, time_progress,
-                              warning_level)
+from console.jobs.sql import (PREFILTER_SLACK_S, count_if, elapsed_share, is_processing, level_of, progress_ok,
+                              time_progress, warning_level)
 from console.settings import WarningLevel
 
 HOURS = 24
@@ -47,7 +47,8 @@ def warning_stats(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...
     reached = (
         select(level_of(elapsed_share(now, ww.start_s, ww.end_s), ww.progress, levels).label("level"),
                ww.warned_level)
-        .where(ww.start_s + (ww.end_s - ww.start_s) * literal_column(repr(lowest / 100.0)) <= now.timestamp())
+        .where(ww.start_s + (ww.end_s - ww.start_s) * literal_column(repr(lowest / 100.0))
+               <= now.timestamp() + PREFILTER_SLACK_S)
         .offset(0)
         .subquery()
     )

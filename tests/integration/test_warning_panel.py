@@ -12,6 +12,7 @@ import random
 from datetime import timedelta
 
 from sqlalchemy import delete, event, select, text, update
+from sqlalchemy import inspect as sa_inspect
 
 from console.db.models import Task, WarningSent, WarningWatch
 from console.domain.rules import time_progress, warning_level
@@ -162,3 +163,25 @@ def test_postgresql_counts_from_the_watch_index_alone(pg, settings):
     watch, ledger = plans
     assert "Index Only Scan using ix_warning_watch_from" in watch and "Heap Fetches: 0" in watch
     assert "Index Only Scan using ix_warning_ledger_sent_at_level" in ledger and "Heap Fetches: 0" in ledger
+
+
+def test_upgrading_to_0007_fills_warning_watch_from_tasks_and_the_ledger(db, rows, settings):
+    from alembic import command
+
+    from console.db import schema
+
+    levels = settings.warnings.levels
+    handler = rows.user()
+    for pct in (50, 85, 92, 97, 99):
+        rows.processing(time_pct=pct, progress=10.0, handler=handler)
+    run_job("check_task_warnings", db.engine, settings, NOW)
+    rows.processing(time_pct=96, progress=10.0, handler=handler)  # not warned yet
+    cfg = schema._config()
+    try:
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0006")
+            assert "warning_watch" not in sa_inspect(conn).get_table_names()
+    finally:
+        schema.upgrade(db.engine)
+    assert shown(db.engine, NOW, levels) == expected(db.engine, NOW, levels) == {20: (1, 0), 10: (1, 0), 5: (3, 1)}

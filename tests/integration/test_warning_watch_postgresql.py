@@ -1,4 +1,6 @@
-"""A task changed by the task system while a warning check marks it keeps its mark (PostgreSQL).
+"""warning_watch on PostgreSQL: row locks between the warning check and the task system, and roles.
+
+A task changed by the task system while a warning check marks it keeps its mark.
 
 The warning check writes a ledger row and marks the task's warning_watch row in one transaction;
 the task system may rewrite the same row through the trigger on ``tasks`` meanwhile. Whichever
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert, select, text, update
@@ -72,3 +75,36 @@ def test_the_mark_follows_the_ledger_whoever_writes_the_row_first(pg, first):
     other.join(10)
     assert not errors and not other.is_alive()
     assert _mark(pg, task_id) == 20
+
+
+def test_a_role_with_rights_on_tasks_only_still_writes_tasks(pg):
+    # The triggers' functions run as their owner: the task system's role needs no right on warning_watch.
+    import uuid
+
+    role = f"tc_writer_{uuid.uuid4().hex[:8]}"
+    rows = Rows(pg)
+    handler = rows.user()
+    with pg.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text(f"CREATE ROLE {role} NOLOGIN"))
+        try:
+            conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON tasks TO {role}"))
+            conn.execute(text(f"GRANT USAGE ON SEQUENCE tasks_id_seq TO {role}"))
+            conn.execute(text(f"SET ROLE {role}"))
+            task_id = conn.execute(text(
+                "INSERT INTO tasks (title, status, progress, time_progress, expected_start_time, expected_end_time, "
+                "current_handler_id, created_at, updated_at) VALUES ('t', 'processing', 10, 0, :s, :e, :h, :s, :s) "
+                "RETURNING id"), {"s": NOW - timedelta(hours=90), "e": NOW + timedelta(hours=10), "h": handler}
+            ).scalar_one()
+            conn.execute(text("UPDATE tasks SET progress = 20 WHERE id = :id"), {"id": task_id})
+            conn.execute(text("RESET ROLE"))
+            assert conn.execute(text("SELECT progress FROM warning_watch WHERE task_id = :id"),
+                                {"id": task_id}).scalar_one() == 20
+            conn.execute(text(f"SET ROLE {role}"))
+            conn.execute(text("DELETE FROM tasks WHERE id = :id"), {"id": task_id})
+            conn.execute(text("RESET ROLE"))
+            assert conn.execute(text("SELECT count(*) FROM warning_watch")).scalar_one() == 0
+        finally:
+            conn.execute(text("RESET ROLE"))
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))

@@ -39,6 +39,9 @@ depends_on = None
 COLUMNS = "task_id, start_s, end_s, progress, warned_level"
 # The expression the panel filters on, in the very form console.service.dashboard writes it.
 WARN_FROM = "(start_s + (end_s - start_s) * 0.8)"
+# The task system's own role may write tasks without any right on warning_watch: the functions
+# the triggers call run as their owner (the role that ran the migration), on this schema only.
+DEFINER = "SECURITY DEFINER SET search_path FROM CURRENT"
 WATCHED_COLUMNS = ("status", "progress", "expected_start_time", "expected_end_time", "current_handler_id")
 
 
@@ -46,7 +49,7 @@ def _epoch(dialect: str, column: str) -> str:
     # As console.db.types.epoch_seconds, so the panel's time progress is the warning check's, bit for bit.
     if dialect == "postgresql":
         return f"date_part('epoch', {column})"
-    return f"(CAST(strftime('%s', {column}) AS REAL) + CAST(substr({column}, 20) AS REAL))"
+    return f"(CAST(strftime('%s', substr({column}, 1, 19)) AS REAL) + CAST(substr({column}, 20) AS REAL))"
 
 
 def _watched(t: str) -> str:
@@ -65,8 +68,10 @@ def _row(dialect: str, t: str) -> str:
             f"{t}.progress, {warned}")
 
 
-def _changed() -> str:
-    return " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in WATCHED_COLUMNS)
+def _changed(dialect: str) -> str:
+    # SQLite's IS NOT compares NULLs as values, as IS DISTINCT FROM does (which only SQLite 3.39 knows).
+    differs = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    return " OR ".join(f"OLD.{c} {differs} NEW.{c}" for c in WATCHED_COLUMNS)
 
 
 def _postgresql() -> None:
@@ -78,26 +83,26 @@ def _postgresql() -> None:
         ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_insert_scale_factor = 0.01,
                 autovacuum_analyze_scale_factor = 0.05)""")
     op.execute(f"""
-        CREATE FUNCTION warning_watch_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION warning_watch_inserted() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $$
         BEGIN
             INSERT INTO warning_watch ({COLUMNS}) SELECT {_row('postgresql', 'n')} FROM new_rows n WHERE {_watched('n')};
             RETURN NULL;
         END $$""")
-    op.execute("""
-        CREATE FUNCTION warning_watch_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+    op.execute(f"""
+        CREATE FUNCTION warning_watch_deleted() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $$
         BEGIN
             DELETE FROM warning_watch WHERE task_id IN (SELECT o.id FROM old_rows o WHERE o.status = 'processing');
             RETURN NULL;
         END $$""")
-    op.execute("""
-        CREATE FUNCTION warning_watch_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+    op.execute(f"""
+        CREATE FUNCTION warning_watch_truncated() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $$
         BEGIN
             -- Not TRUNCATE: that fails when the same statement truncates warning_watch too.
             DELETE FROM warning_watch;
             RETURN NULL;
         END $$""")
     op.execute(f"""
-        CREATE FUNCTION warning_watch_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION warning_watch_updated() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $$
         BEGIN
             -- Wait for a warning check that is marking this row: the statements below then run
             -- on a snapshot that sees its ledger rows (READ COMMITTED takes one per statement).
@@ -120,7 +125,7 @@ def _postgresql() -> None:
     op.execute("CREATE TRIGGER tasks_warning_watch_truncate AFTER TRUNCATE ON tasks "
                "FOR EACH STATEMENT EXECUTE FUNCTION warning_watch_truncated()")
     op.execute(f"CREATE TRIGGER tasks_warning_watch_update AFTER UPDATE OF {', '.join(WATCHED_COLUMNS)} ON tasks "
-               f"FOR EACH ROW WHEN ((OLD.status = 'processing' OR NEW.status = 'processing') AND ({_changed()})) "
+               f"FOR EACH ROW WHEN ((OLD.status = 'processing' OR NEW.status = 'processing') AND ({_changed('postgresql')})) "
                "EXECUTE FUNCTION warning_watch_updated()")
     op.execute(f"INSERT INTO warning_watch ({COLUMNS}) SELECT {_row('postgresql', 't')} FROM tasks t WHERE {_watched('t')}")
     op.execute(f"CREATE INDEX ix_warning_watch_from ON warning_watch ({WARN_FROM}) "
@@ -144,7 +149,7 @@ def _sqlite() -> None:
         END""")
     op.execute(f"""
         CREATE TRIGGER tasks_warning_watch_update AFTER UPDATE OF {', '.join(WATCHED_COLUMNS)} ON tasks
-        WHEN (OLD.status = 'processing' OR NEW.status = 'processing') AND ({_changed()})
+        WHEN (OLD.status = 'processing' OR NEW.status = 'processing') AND ({_changed('sqlite')})
         BEGIN
             DELETE FROM warning_watch WHERE task_id = OLD.id;
             INSERT INTO warning_watch ({COLUMNS}) SELECT {_row('sqlite', 'NEW')} WHERE {_watched('NEW')};
