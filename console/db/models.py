@@ -180,7 +180,7 @@ class WarningSent(Base):
 
 
 class WarningWatch(Base):
-    """What the warning-count panel reads, one narrow row per task the warning check watches.
+    """What the warning panels read, one narrow row per task the warning check watches.
 
     Kept by triggers on ``tasks`` and marked by the warning check (migration 0007, which also
     holds its covering index); nothing else writes it.

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, and_, case, literal, select
+from sqlalchemy import Engine, and_, case, literal, literal_column, select, text, union_all
 
 from console.db.engine import read_only
-from console.db.models import Task, User, WarningSent
+from console.db.models import PROCESSING_NO_HANDLER, Task, User, WarningSent, WarningWatch
 from console.db.types import epoch_seconds
-from console.jobs.sql import (is_processing, past_lowest_threshold, progress_ok, time_progress, warning_level,
-                              window_ok)
+from console.jobs.sql import (PREFILTER_SLACK_S, elapsed_share, is_processing, level_of, progress_ok, time_progress,
+                              warning_level, window_ok)
 from console.settings import WarningLevel
 
 
@@ -50,17 +50,77 @@ def _next_threshold_epoch(now: datetime, levels: tuple[WarningLevel, ...]):
     return instant, level
 
 
+def _in_level_ids(conn, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
+                  limit: int) -> list[int]:
+    """The ids of up to ``limit`` tasks in a level: most severe level first, then by deadline."""
+    level = warning_level(now, levels)
+    prefix = (select(Task.id, level.label("level"))
+              .where(is_processing(), window_ok(), progress_ok())
+              .order_by(Task.expected_end_time, Task.expected_start_time, Task.id).limit(PREFIX).subquery())
+    seen: dict[int, list[int]] = {}
+    for task_id, lv in conn.execute(select(prefix.c.id, prefix.c.level).where(prefix.c.level.is_not(None))):
+        if len(seen.setdefault(lv, [])) < limit:
+            seen[lv].append(task_id)  # rows come in deadline order
+    # Levels are needed in severity order until the rows known so far fill ``limit``; a level whose
+    # prefix rows cover what is still needed is answered (what is still needed is counted low, from
+    # prefix rows only, so the test errs towards reading).
+    sparse, remaining = [], limit
+    for lv in by_severity:
+        if remaining <= 0:
+            break
+        got = len(seen.get(lv, []))
+        if got < remaining:
+            sparse.append(lv)
+        remaining -= got
+    if sparse:
+        for lv in sparse:
+            seen[lv] = []  # read again, whole, below
+        for task_id, lv in conn.execute(_sparse_levels(now, levels, sparse, limit)):
+            seen[lv].append(task_id)
+    ids: list[int] = []
+    for lv in by_severity:
+        ids += seen.get(lv, [])[: limit - len(ids)]
+    return ids
+
+
+def _sparse_levels(now: datetime, levels: tuple[WarningLevel, ...], sparse: list[int], limit: int):
+    """Up to ``limit`` tasks of the ``sparse`` levels, in severity then deadline order, read among
+    the tasks past the lowest threshold: those with a handler from warning_watch's index alone,
+    those without one through ix_tasks_processing_no_handler."""
+    ww = WarningWatch
+    lowest = min(lv.at for lv in levels)
+    watched_level = level_of(elapsed_share(now, ww.start_s, ww.end_s), ww.progress, levels)
+    watched = (select(ww.task_id.label("id"), watched_level.label("level"), ww.end_s.label("end_s"),
+                      ww.start_s.label("start_s"))
+               .where(ww.start_s + (ww.end_s - ww.start_s) * literal_column(repr(lowest / 100.0))
+                      <= now.timestamp() + PREFILTER_SLACK_S))
+    level = warning_level(now, levels)
+    no_handler = (select(Task.id, level.label("level"), epoch_seconds(Task.expected_end_time).label("end_s"),
+                         epoch_seconds(Task.expected_start_time).label("start_s"))
+                  .where(text(PROCESSING_NO_HANDLER), window_ok(), progress_ok()))
+    both = union_all(watched, no_handler).subquery()
+    rank = case(*[(both.c.level == lv, literal(i)) for i, lv in enumerate(sparse)])
+    # OFFSET 0: the level is computed once per row, and the planner does not walk the whole
+    # deadline order looking for a sparse level.
+    found = select(both.c.id, both.c.level, rank.label("rank"), both.c.end_s, both.c.start_s).where(
+        both.c.level.in_(sparse)).offset(0).subquery()
+    return (select(found.c.id, found.c.level)
+            .order_by(found.c.rank, found.c.end_s, found.c.start_s, found.c.id).limit(limit))
+
+
 def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], limit: int = 20,
                in_level: dict[int, int] | None = None) -> list[NearTask]:
     """Tasks in a warning level first (most severe first), then those with a threshold still ahead.
 
-    No read sorts every processing task. The first ``PREFIX`` tasks in deadline order (read from
-    the window index) are looked at first: a level with ``limit`` of them in it has its answer,
-    since a prefix of the order was read. The other levels' tasks are found, in one read, among
-    those past the lowest threshold (ix_tasks_warn_from), a cost that follows how many tasks are
-    near a deadline, not N. The tasks with a threshold ahead are read in deadline
-    order and stop at ``limit``. ``in_level`` (tasks per level, when the caller has just counted
-    them) lets empty levels be skipped.
+    No read sorts every processing task, and only the rows shown are read whole. The first
+    ``PREFIX`` tasks in deadline order (read from the window index, a few columns each) are looked
+    at first: a level with ``limit`` of them in it has its answer, since a prefix of the order was
+    read. The other levels' tasks are found, in one read, among those past the lowest threshold:
+    from warning_watch's index alone for tasks with a handler, and through the small partial
+    index on processing tasks without one, a cost that follows how many tasks are near a deadline,
+    not N. The tasks with a threshold ahead are read in deadline order and stop at ``limit``.
+    ``in_level`` (tasks per level, when the caller has just counted them) lets empty levels be
+    skipped.
     """
     level = warning_level(now, levels)
     next_epoch, next_level = _next_threshold_epoch(now, levels)
@@ -77,36 +137,10 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
     rows: list = []
     with read_only(engine).connect() as conn:
         if by_severity:
-            prefix = columns.order_by(*deadline).limit(PREFIX).subquery()
-            seen: dict[int, list] = {}
-            for row in conn.execute(select(prefix).where(prefix.c.level.is_not(None))
-                                    .order_by(prefix.c.expected_end_time, prefix.c.expected_start_time, prefix.c.id)):
-                seen.setdefault(row.level, []).append(row)
-            # A level with ``limit`` tasks in the prefix has its answer; the others are read, all
-            # at once, among the tasks past the lowest threshold (OFFSET 0 keeps the planner from
-            # walking the whole deadline order to find a sparse level).
-            # Levels are needed in severity order until the rows known so far fill ``limit``; a
-            # level whose prefix rows cover what is still needed is answered (what is still
-            # needed is counted low, from prefix rows only, so the test errs towards reading).
-            sparse, remaining = [], limit
-            for lv in by_severity:
-                if remaining <= 0:
-                    break
-                got = len(seen.get(lv, []))
-                if got < remaining:
-                    sparse.append(lv)
-                remaining -= got
-            if sparse:
-                for lv in sparse:
-                    seen[lv] = []  # read again, whole, below
-                rank = case(*[(level == lv, literal(i)) for i, lv in enumerate(sparse)])
-                near = columns.add_columns(rank.label("rank")).where(
-                    past_lowest_threshold(now, levels), level.in_(sparse)).offset(0).subquery()
-                for row in conn.execute(select(near).order_by(near.c.rank, near.c.expected_end_time,
-                                                              near.c.expected_start_time, near.c.id).limit(limit)):
-                    seen.setdefault(row.level, []).append(row)
-            for lv in by_severity:
-                rows += seen.get(lv, [])[: limit - len(rows)]
+            chosen = _in_level_ids(conn, now, levels, by_severity, limit)
+            if chosen:
+                found = {r.id: r for r in conn.execute(columns.where(Task.id.in_(chosen)))}
+                rows = [found[i] for i in chosen if i in found]
         if len(rows) < limit:
             ahead = conn.execute(
                 columns.where(level.is_(None), next_epoch.is_not(None)).order_by(*deadline).limit(limit - len(rows))

@@ -1,6 +1,6 @@
 """The near-threshold query against a plain Python ranking of the same rows, down both of its
 paths: levels answered from a prefix of the deadline order, and levels read among the tasks past
-the lowest threshold."""
+the lowest threshold (from warning_watch for tasks with a handler, from tasks for those without)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def test_tasks_in_a_level_come_most_severe_first_then_by_deadline_whatever_path_
     for _ in range(60):
         time_pct, progress = rng.uniform(40, 99.5), rng.choice([5.0, 50.0, 85.0, 92.0, 99.0])
         hours = rng.choice([10.0, 100.0, 1000.0])
-        task_id = rows.processing(time_pct=time_pct, progress=progress, handler=handler, hours=hours)
+        task_id = rows.processing(time_pct=time_pct, progress=progress, hours=hours,
+                                  handler=rng.choice([handler, handler, None]))  # both read paths
         level = warning_level(time_pct, progress, levels)
         if level is not None:
             rank = sorted(levels, key=lambda lv: lv.at, reverse=True).index(
