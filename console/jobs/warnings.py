@@ -9,12 +9,13 @@ warning_watch that tell the console's panel these tasks are warned of.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, Table, and_, delete, exists, func, insert, literal, select, text, true, update
+
+from sqlalchemy import Column, Integer, MetaData, Table, and_, delete, exists, func, insert, literal, select, true
 from sqlalchemy.sql.expression import Select
 
-from console.db.engine import describe_error, read_only
-from console.db.models import BigId, Task, WarningSent, WarningWatch
-from console.db.types import UTCDateTime, epoch_seconds
+from console.db.engine import read_only
+from console.db.models import BigId, Task, WarningSent
+from console.db.types import UTCDateTime
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.dialect import insert_or_skip
 from console.jobs.sql import (
@@ -28,6 +29,7 @@ from console.jobs.sql import (
     skipped_rows,
     time_progress,
 )
+from console.jobs.watch import finish_marks, keep_visible, mark_warned
 from console.notify.notifications import as_whole_number, insert_notifications
 
 W = WarningSent
@@ -84,40 +86,6 @@ def _pending(ctx: JobContext) -> Select:
     ).where(cand.c.level.is_not(None), ~exists(recent))
 
 
-def _mark_warned(conn, run_id: int) -> None:
-    """Mark this run's warnings in warning_watch, for the warning-count panel, in the same transaction.
-
-    The window must still be the one warned of: a task whose window changed meanwhile keeps the
-    mark its trigger read from the ledger for the new window.
-    """
-    ww = WarningWatch
-    conn.execute(
-        update(ww)
-        .where(ww.task_id == W.task_id, W.run_id == run_id,
-               ww.start_s == epoch_seconds(W.window_start), ww.end_s == epoch_seconds(W.window_end))
-        .values(warned_level=W.level)
-    )
-
-
-def _keep_visible(ctx: JobContext) -> None:
-    """VACUUM the two tables this run wrote and the warning panel reads with index-only scans.
-
-    An index-only scan reads the table for every page not marked all-visible, and each page this
-    run wrote lost that mark; autovacuum may come much later, or be off. SKIP_LOCKED: never wait
-    for a vacuum already at work. The warnings are committed by now, so a failure here is logged
-    and the run still succeeds.
-    """
-    if ctx.engine.dialect.name != "postgresql":
-        return  # SQLite reads a covering index without visibility checks
-    try:
-        with ctx.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text("VACUUM (SKIP_LOCKED) warning_watch, warning_ledger"))
-    except Exception as exc:  # noqa: BLE001 - housekeeping after the commit must not fail the run
-        ctx.log.warning("check_task_warnings: vacuum of warning_watch skipped: %s",
-                        describe_error(exc, ctx.engine.url))
-
-
 def _skipped(conn, ctx: JobContext) -> Counts:
     return skipped_rows(conn, ctx.now, ctx.settings.warnings.levels)
 
@@ -160,21 +128,23 @@ def run(ctx: JobContext) -> Counts:
         notified = insert_notifications(
             conn, template, rows, fields, user_id=Task.current_handler_id, task_id=Task.id, now=ctx.now
         )
+        removed = 0
         if notified < sent:
             # Handler ids whose user is gone (written without foreign keys): no notification can
             # reach them, so their ledger rows go too; they are counted with the tasks without one.
-            counts["skipped_no_handler"] += conn.execute(
+            removed = conn.execute(
                 delete(W).where(W.run_id == ctx.run_id,
                                 exists(select(Task.id).where(Task.id == W.task_id, ~has_handler())))
                 .execution_options(synchronize_session=False)
             ).rowcount
-        if sent:
-            _mark_warned(conn, ctx.run_id)
+            counts["skipped_no_handler"] += removed
+        marked = mark_warned(conn, ctx.run_id) if sent else 0
         by_level = dict(
             conn.execute(select(W.level, func.count()).where(W.run_id == ctx.run_id).group_by(W.level)).all()
         )
-    if sent:
-        _keep_visible(ctx)
+    if marked < sent - removed:
+        finish_marks(ctx)  # some rows were held by a writer of tasks, or moved to a new window
+    keep_visible(ctx)
     counts["notified"] = notified
     for lv in ctx.settings.warnings.levels:
         counts[f"level_{lv.level}"] = int(by_level.get(lv.level, 0))

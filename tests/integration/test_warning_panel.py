@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import delete, event, select, text, update
 from sqlalchemy import inspect as sa_inspect
 
-from console.db.models import Task, WarningSent, WarningWatch
+from console.db.models import Notification, Task, WarningSent, WarningWatch
 from console.domain.rules import time_progress, warning_level
 from console.service.dashboard import warning_stats
 from tests.conftest import NOW
@@ -97,27 +97,70 @@ def test_only_watched_changes_rewrite_a_watch_row_and_the_time_progress_rewrite_
     task_id = rows.processing(time_pct=85, progress=10.0, handler=handler)
     ww = WarningWatch.__table__
 
-    def plant() -> None:  # a mark no trigger would write: it stays only if no trigger rewrote the row
+    def plant() -> None:  # a mark no trigger would write: it stays only if no trigger read the ledger again
         with db.engine.begin() as conn:
             conn.execute(update(ww).where(ww.c.task_id == task_id).values(warned_level=99))
 
-    def mark():
+    def watch_row():
         with db.engine.connect() as conn:
-            return conn.execute(select(ww.c.warned_level).where(ww.c.task_id == task_id)).scalar_one_or_none()
+            return conn.execute(select(ww.c.progress, ww.c.warned_level).where(ww.c.task_id == task_id)).one_or_none()
 
     plant()
     run_job("update_time_progress", db.engine, settings, NOW)
     with db.engine.begin() as conn:
         conn.execute(update(Task).where(Task.id == task_id).values(progress=10.0, title="same progress"))
-    assert mark() == 99
-    with db.engine.begin() as conn:
+    assert watch_row() == (10.0, 99)
+    with db.engine.begin() as conn:  # progress alone: same window, same warnings, no ledger read
         conn.execute(update(Task).where(Task.id == task_id).values(progress=11.0))
-    assert mark() is None  # rewritten, and the ledger has no warning for this window
+    assert watch_row() == (11.0, 99)
+    other = rows.user()
+    with db.engine.begin() as conn:  # a new handler: the row is rewritten, its mark read from the ledger
+        conn.execute(update(Task).where(Task.id == task_id).values(current_handler_id=other))
+    assert watch_row() == (11.0, None)
     run_job("check_task_warnings", db.engine, settings, NOW)
-    assert mark() == 20
+    assert watch_row() == (11.0, 20)
     with db.engine.begin() as conn:
-        conn.execute(update(Task).where(Task.id == task_id).values(progress=12.0))
-    assert mark() == 20  # read back from the ledger on rewrite
+        conn.execute(update(Task).where(Task.id == task_id).values(current_handler_id=handler, progress=12.0))
+    assert watch_row() == (12.0, 20)  # read back from the ledger on rewrite
+
+
+def test_a_window_warned_twice_reads_back_its_last_level_and_rare_writes_leave_no_ghost(db, rows, settings):
+    levels = settings.warnings.levels
+    handler = rows.user()
+    task_id = rows.processing(time_pct=85, progress=10.0, handler=handler)
+    run_job("check_task_warnings", db.engine, settings, NOW)  # level 20
+    later = NOW + timedelta(hours=6)  # 100 h window: 85 % + 6 % = 91 %, level 10
+    run_job("check_task_warnings", db.engine, settings, later)
+    with db.engine.begin() as conn:  # out of processing and back: the row is rebuilt from the ledger
+        conn.execute(update(Task).where(Task.id == task_id).values(status="completed"))
+        conn.execute(update(Task).where(Task.id == task_id).values(status="processing"))
+    assert shown(db.engine, later, levels) == expected(db.engine, later, levels) == {20: (0, 0), 10: (1, 0), 5: (0, 0)}
+    with db.engine.begin() as conn:  # a new id for the task (its ledger rows would block this; there are none)
+        conn.execute(delete(WarningSent).where(WarningSent.task_id == task_id))
+        conn.execute(delete(Notification).where(Notification.task_id == task_id))
+        conn.execute(update(Task).where(Task.id == task_id).values(id=task_id + 1000))
+    with db.engine.connect() as conn:
+        assert conn.execute(select(WarningWatch.task_id)).scalars().all() == [task_id + 1000]
+    if not db.is_pg:  # SQLite's REPLACE drops the old row without a delete trigger
+        with db.engine.begin() as conn:
+            conn.execute(text("REPLACE INTO tasks (id, title, status, progress, time_progress, created_at, updated_at) "
+                              "SELECT id, title, 'completed', progress, 0, created_at, updated_at FROM tasks"))
+        with db.engine.connect() as conn:
+            assert conn.execute(select(WarningWatch.task_id)).scalars().all() == []
+
+
+def test_every_trigger_that_keeps_warning_watch_is_there_at_the_head_revision(db):
+    # A later migration that rebuilds tasks (Alembic's batch mode on SQLite) would drop them silently.
+    with db.engine.connect() as conn:
+        if db.is_pg:
+            names = set(conn.execute(text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'tasks'::regclass "
+                                          "AND NOT tgisinternal")).scalars())
+            expected_names = {"insert", "delete", "update", "truncate"}
+        else:
+            names = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                          "AND tbl_name = 'tasks'")).scalars())
+            expected_names = {"insert", "delete", "update", "progress"}
+    assert names == {f"tasks_warning_watch_{n}" for n in expected_names}
 
 
 def test_a_bulk_demo_load_and_its_replacement_leave_exactly_the_watched_tasks(db, settings):
@@ -145,7 +188,10 @@ def test_postgresql_counts_from_the_watch_index_alone(pg, settings):
     from console.db.demo import load_demo
 
     load_demo(pg, 3000, now=NOW)
-    run_job("check_task_warnings", pg, settings, NOW)  # it vacuums what the panel reads
+    run_job("check_task_warnings", pg, settings, NOW)
+    with pg.begin() as conn:  # the task system writes, and the next run sends nothing new
+        conn.execute(text("UPDATE tasks SET progress = 100 WHERE id % 7 = 0 AND status = 'processing'"))
+    assert run_job("check_task_warnings", pg, settings, NOW)["notified"] == 0  # it vacuums all the same
     statements = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):

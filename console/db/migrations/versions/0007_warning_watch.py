@@ -39,10 +39,20 @@ depends_on = None
 COLUMNS = "task_id, start_s, end_s, progress, warned_level"
 # The expression the panel filters on, in the very form console.service.dashboard writes it.
 WARN_FROM = "(start_s + (end_s - start_s) * 0.8)"
-# The task system's own role may write tasks without any right on warning_watch: the functions
-# the triggers call run as their owner (the role that ran the migration), on this schema only.
-DEFINER = "SECURITY DEFINER SET search_path FROM CURRENT"
-WATCHED_COLUMNS = ("status", "progress", "expected_start_time", "expected_end_time", "current_handler_id")
+# Columns whose change can add, move or remove a task's row. Any later migration that rebuilds
+# `tasks` (Alembic's batch mode on SQLite copies the table) must create these triggers again;
+# a test checks they are all there at the head revision.
+WATCHED_COLUMNS = ("id", "status", "progress", "expected_start_time", "expected_end_time", "current_handler_id")
+# The same columns but progress: when only progress changes, the window and its warnings stay.
+SAME_WINDOW = tuple(c for c in WATCHED_COLUMNS if c != "progress")
+
+
+def _definer() -> str:
+    """The task system's own role may write tasks without any right on warning_watch: the trigger
+    functions run as their owner (the role running this migration), in this schema only, with
+    pg_temp last so that nobody's temporary table can stand in for ours."""
+    schema = op.get_bind().exec_driver_sql("SELECT quote_ident(current_schema())").scalar()
+    return f"SECURITY DEFINER SET search_path = {schema}, pg_temp"
 
 
 def _epoch(dialect: str, column: str) -> str:
@@ -61,20 +71,31 @@ def _watched(t: str) -> str:
 
 def _row(dialect: str, t: str) -> str:
     """The warning_watch row of task ``t``, its warned level read back from the ledger."""
-    # Levels only grow more severe as a window's time runs, so the latest one sent is the one that counts.
+    # Levels only grow more severe as a window's time runs, so the last one sent is the one that
+    # counts: the last written (by id, as the warning check marks it), whatever the clocks said.
     warned = (f"(SELECT w.level FROM warning_ledger w WHERE w.task_id = {t}.id AND w.window_start = "
-              f"{t}.expected_start_time AND w.window_end = {t}.expected_end_time ORDER BY w.sent_at DESC, w.id DESC LIMIT 1)")
+              f"{t}.expected_start_time AND w.window_end = {t}.expected_end_time ORDER BY w.id DESC LIMIT 1)")
     return (f"{t}.id, {_epoch(dialect, f'{t}.expected_start_time')}, {_epoch(dialect, f'{t}.expected_end_time')}, "
             f"{t}.progress, {warned}")
 
 
-def _changed(dialect: str) -> str:
+def _differs(dialect: str) -> str:
     # SQLite's IS NOT compares NULLs as values, as IS DISTINCT FROM does (which only SQLite 3.39 knows).
-    differs = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
-    return " OR ".join(f"OLD.{c} {differs} NEW.{c}" for c in WATCHED_COLUMNS)
+    return "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+
+
+def _changed(dialect: str) -> str:
+    return " OR ".join(f"OLD.{c} {_differs(dialect)} NEW.{c}" for c in WATCHED_COLUMNS)
+
+
+def _progress_only(dialect: str) -> str:
+    """Only the work progress changed, and the task is watched before and after."""
+    same = " AND ".join(f"NOT (OLD.{c} {_differs(dialect)} NEW.{c})" for c in SAME_WINDOW)
+    return f"{same} AND {_watched('OLD')} AND {_watched('NEW')}"
 
 
 def _postgresql() -> None:
+    definer = _definer()
     op.execute("""
         CREATE TABLE warning_watch (
             task_id bigint NOT NULL, start_s double precision NOT NULL, end_s double precision NOT NULL,
@@ -83,38 +104,45 @@ def _postgresql() -> None:
         ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_insert_scale_factor = 0.01,
                 autovacuum_analyze_scale_factor = 0.05)""")
     op.execute(f"""
-        CREATE FUNCTION warning_watch_inserted() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $$
+        CREATE FUNCTION warning_watch_inserted() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
         BEGIN
             INSERT INTO warning_watch ({COLUMNS}) SELECT {_row('postgresql', 'n')} FROM new_rows n WHERE {_watched('n')};
             RETURN NULL;
         END $$""")
     op.execute(f"""
-        CREATE FUNCTION warning_watch_deleted() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $$
+        CREATE FUNCTION warning_watch_deleted() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
         BEGIN
             DELETE FROM warning_watch WHERE task_id IN (SELECT o.id FROM old_rows o WHERE o.status = 'processing');
             RETURN NULL;
         END $$""")
     op.execute(f"""
-        CREATE FUNCTION warning_watch_truncated() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $$
+        CREATE FUNCTION warning_watch_truncated() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
         BEGIN
             -- Not TRUNCATE: that fails when the same statement truncates warning_watch too.
             DELETE FROM warning_watch;
             RETURN NULL;
         END $$""")
     op.execute(f"""
-        CREATE FUNCTION warning_watch_updated() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $$
+        CREATE FUNCTION warning_watch_updated() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
         BEGIN
+            IF {_progress_only('postgresql')} THEN
+                -- The common write: same window, same warnings; no ledger read.
+                UPDATE warning_watch SET progress = NEW.progress WHERE task_id = NEW.id;
+                RETURN NULL;
+            END IF;
             -- Wait for a warning check that is marking this row: the statements below then run
             -- on a snapshot that sees its ledger rows (READ COMMITTED takes one per statement).
+            -- The check never waits for us (it skips locked rows), so this cannot deadlock.
             PERFORM 1 FROM warning_watch WHERE task_id = OLD.id FOR UPDATE;
+            IF OLD.id <> NEW.id OR NOT coalesce({_watched('NEW')}, false) THEN
+                DELETE FROM warning_watch WHERE task_id = OLD.id;
+            END IF;
             IF {_watched('NEW')} THEN
                 -- In place, not delete and insert: a warning check waiting on this row follows
                 -- the update and still marks it.
                 INSERT INTO warning_watch ({COLUMNS}) SELECT {_row('postgresql', 'NEW')}
                 ON CONFLICT (task_id) DO UPDATE SET start_s = EXCLUDED.start_s, end_s = EXCLUDED.end_s,
                     progress = EXCLUDED.progress, warned_level = EXCLUDED.warned_level;
-            ELSE
-                DELETE FROM warning_watch WHERE task_id = OLD.id;
             END IF;
             RETURN NULL;
         END $$""")
@@ -137,10 +165,12 @@ def _sqlite() -> None:
         CREATE TABLE warning_watch (
             task_id INTEGER NOT NULL PRIMARY KEY, start_s FLOAT NOT NULL, end_s FLOAT NOT NULL,
             progress FLOAT NOT NULL, warned_level INTEGER)""")
+    # Whatever the new row: INSERT OR REPLACE removes the old one without firing a delete trigger.
     op.execute(f"""
-        CREATE TRIGGER tasks_warning_watch_insert AFTER INSERT ON tasks WHEN {_watched('NEW')}
+        CREATE TRIGGER tasks_warning_watch_insert AFTER INSERT ON tasks
         BEGIN
-            INSERT INTO warning_watch ({COLUMNS}) SELECT {_row('sqlite', 'NEW')};
+            DELETE FROM warning_watch WHERE task_id = NEW.id;
+            INSERT INTO warning_watch ({COLUMNS}) SELECT {_row('sqlite', 'NEW')} WHERE {_watched('NEW')};
         END""")
     op.execute("""
         CREATE TRIGGER tasks_warning_watch_delete AFTER DELETE ON tasks WHEN OLD.status = 'processing'
@@ -150,9 +180,16 @@ def _sqlite() -> None:
     op.execute(f"""
         CREATE TRIGGER tasks_warning_watch_update AFTER UPDATE OF {', '.join(WATCHED_COLUMNS)} ON tasks
         WHEN (OLD.status = 'processing' OR NEW.status = 'processing') AND ({_changed('sqlite')})
+             AND NOT ({_progress_only('sqlite')})
         BEGIN
             DELETE FROM warning_watch WHERE task_id = OLD.id;
             INSERT INTO warning_watch ({COLUMNS}) SELECT {_row('sqlite', 'NEW')} WHERE {_watched('NEW')};
+        END""")
+    op.execute(f"""
+        CREATE TRIGGER tasks_warning_watch_progress AFTER UPDATE OF progress ON tasks
+        WHEN OLD.progress IS NOT NEW.progress AND {_progress_only('sqlite')}
+        BEGIN
+            UPDATE warning_watch SET progress = NEW.progress WHERE task_id = NEW.id;
         END""")
     op.execute(f"INSERT INTO warning_watch ({COLUMNS}) SELECT {_row('sqlite', 't')} FROM tasks t WHERE {_watched('t')}")
     # SQLite has no INCLUDE: the trailing columns make the index covering all the same.
@@ -176,7 +213,7 @@ def downgrade() -> None:
     op.create_index("ix_warning_ledger_sent_at", "warning_ledger", ["sent_at"])
     if pg:
         op.execute("ALTER TABLE warning_ledger RESET (autovacuum_vacuum_insert_scale_factor)")
-    for event in ("insert", "delete", "update") + (("truncate",) if pg else ()):
+    for event in ("insert", "delete", "update") + (("truncate",) if pg else ("progress",)):
         op.execute(f"DROP TRIGGER tasks_warning_watch_{event}" + (" ON tasks" if pg else ""))
     if pg:
         for fn in ("inserted", "deleted", "truncated", "updated"):

@@ -1,0 +1,86 @@
+"""warning_watch's side of the warning check: marking what a run warned of, and keeping the
+table's pages all-visible so that the warning panels read its index alone (migration 0007)."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import func, select, text, update
+
+from console.db.engine import describe_error
+from console.db.models import WarningSent as W
+from console.db.models import WarningWatch
+from console.db.types import epoch_seconds
+from console.jobs.base import JobContext
+
+# How long after its commit a run keeps trying to mark rows a writer of tasks held.
+MARK_RETRY_S = 10.0
+
+
+def mark_warned(conn, run_id: int) -> int:
+    """Mark this run's warnings in warning_watch, for the warning panels; returns how many were marked.
+
+    Only rows still on the window warned of (a task whose window changed meanwhile keeps the mark
+    its trigger read from the ledger). Rows a writer of tasks holds are skipped, never waited
+    for: that writer's trigger may be waiting for this run, and waiting back would deadlock.
+    """
+    ww = WarningWatch
+    this_run = select(W.task_id).where(W.run_id == run_id)
+    free = select(ww.task_id).where(ww.task_id.in_(this_run)).with_for_update(skip_locked=True)
+    return conn.execute(
+        update(ww)
+        .where(ww.task_id == W.task_id, W.run_id == run_id,
+               ww.start_s == epoch_seconds(W.window_start), ww.end_s == epoch_seconds(W.window_end),
+               ww.warned_level.is_distinct_from(W.level), ww.task_id.in_(free))
+        .values(warned_level=W.level)
+    ).rowcount
+
+
+def _unmarked(conn, run_id: int) -> int:
+    ww = WarningWatch
+    return int(conn.execute(
+        select(func.count()).select_from(W).join(ww, ww.task_id == W.task_id)
+        .where(W.run_id == run_id, ww.start_s == epoch_seconds(W.window_start),
+               ww.end_s == epoch_seconds(W.window_end), ww.warned_level.is_distinct_from(W.level))
+    ).scalar_one())
+
+
+def finish_marks(ctx: JobContext) -> None:
+    """After the commit, mark the rows that were skipped because a writer of tasks held them.
+
+    Their writer's trigger read the ledger before this run committed, so it may have left them
+    unmarked; they are marked once it lets go (a few tries; the warnings themselves are sent).
+    """
+    deadline = time.monotonic() + MARK_RETRY_S
+    while True:
+        with ctx.engine.begin() as conn:
+            mark_warned(conn, ctx.run_id)
+            left = _unmarked(conn, ctx.run_id)
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            ctx.log.warning("check_task_warnings: %d tasks stay marked as not yet warned in the console's "
+                            "panels until they change: their rows were held by other writers", left)
+            return
+        time.sleep(0.2)
+
+
+def keep_visible(ctx: JobContext) -> None:
+    """VACUUM the two tables the warning panels read with index-only scans.
+
+    An index-only scan reads the table for every page not marked all-visible, and each page written
+    since the last vacuum lost that mark; autovacuum may come much later, or be off. SKIP_LOCKED: never wait
+    for a vacuum already at work. The warnings are committed by now, so a failure here is logged
+    and the run still succeeds.
+    """
+    if ctx.engine.dialect.name != "postgresql":
+        return  # SQLite reads a covering index without visibility checks
+    # Every run, not only one that sent warnings: the task system's writes clear the marks too.
+    # A vacuum of pages still all-visible skips them, so a quiet hour costs a few milliseconds.
+    try:
+        with ctx.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text("VACUUM (SKIP_LOCKED) warning_watch, warning_ledger"))
+    except Exception as exc:  # noqa: BLE001 - housekeeping after the commit must not fail the run
+        ctx.log.warning("check_task_warnings: vacuum of warning_watch skipped: %s",
+                        describe_error(exc, ctx.engine.url))
