@@ -29,7 +29,7 @@ from console.jobs.sql import (
     skipped_rows,
     time_progress,
 )
-from console.jobs.watch import finish_marks, keep_visible, mark_warned
+from console.jobs.watch import finish_marks, keep_visible, mark_in_run
 from console.notify.notifications import as_whole_number, insert_notifications
 
 W = WarningSent
@@ -138,11 +138,11 @@ def run(ctx: JobContext) -> Counts:
                 .execution_options(synchronize_session=False)
             ).rowcount
             counts["skipped_no_handler"] += removed
-        marked = mark_warned(conn, ctx.run_id) if sent else 0
+        marked = mark_in_run(conn, ctx.run_id) if sent else 0
         by_level = dict(
             conn.execute(select(W.level, func.count()).where(W.run_id == ctx.run_id).group_by(W.level)).all()
         )
-    if marked < sent - removed:
+    if marked is None or marked < sent - removed:
         finish_marks(ctx)  # some rows were held by a writer of tasks, or moved to a new window
     keep_visible(ctx)
     counts["notified"] = notified
