@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, and_, case, exists, func, literal, or_, select, text
+from sqlalchemy import Integer, and_, case, exists, func, literal, literal_column, or_, select, text
 from sqlalchemy.sql.expression import ColumnElement
 
-from console.db.models import PROCESSING_BAD, PROCESSING_NO_HANDLER, Task, User
+from console.db.models import PROCESSING_BAD, PROCESSING_NO_HANDLER, Task, User, WarningWatch
 from console.db.types import clamp, epoch_seconds, indexable_epoch_seconds
 from console.domain.rules import PROCESSING
 from console.settings import WarningLevel
@@ -108,6 +108,20 @@ def past_lowest_threshold(now: datetime, levels: tuple[WarningLevel, ...]) -> Co
     return literal(now.timestamp() + PREFILTER_SLACK_S) >= start + (end - start) * (lowest / 100.0)
 
 
+
+def watched_level(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[int]:
+    """``warning_level`` of a warning_watch row (migration 0007): the same formula on its stored window."""
+    ww = WarningWatch
+    return level_of(elapsed_share(now, ww.start_s, ww.end_s), ww.progress, levels)
+
+
+def watch_past_lowest_threshold(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[bool]:
+    """``past_lowest_threshold`` for warning_watch rows, in the very form of ix_warning_watch_from
+    (a literal factor: SQLite matches an expression index only against literal text)."""
+    ww = WarningWatch
+    lowest = min(lv.at for lv in levels)
+    return (ww.start_s + (ww.end_s - ww.start_s) * literal_column(repr(lowest / 100.0))
+            <= now.timestamp() + PREFILTER_SLACK_S)
 
 def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     """SUM(CASE WHEN condition THEN 1 ELSE 0 END), for one-scan summaries."""

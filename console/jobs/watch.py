@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql.expression import ColumnElement
 
 from console.db.engine import describe_error
 from console.db.models import WarningSent as W
@@ -26,11 +27,7 @@ def mark_warned(conn, run_id: int, *, skip_locked: bool = False) -> int:
     its trigger read from the ledger). ``skip_locked``: leave rows a writer of tasks holds.
     """
     ww = WarningWatch
-    stmt = (update(ww)
-            .where(ww.task_id == W.task_id, W.run_id == run_id,
-                   ww.start_s == epoch_seconds(W.window_start), ww.end_s == epoch_seconds(W.window_end),
-                   ww.warned_level.is_distinct_from(W.level))
-            .values(warned_level=W.level))
+    stmt = update(ww).where(_unmarked_of_run(run_id)).values(warned_level=W.level)
     if skip_locked:  # row locks taken first: dearer (about twice), so only after a conflict
         this_run = select(W.task_id).where(W.run_id == run_id)
         stmt = stmt.where(ww.task_id.in_(
@@ -59,13 +56,17 @@ def mark_in_run(conn, run_id: int) -> int | None:
         raise
 
 
-def _unmarked(conn, run_id: int) -> int:
+def _unmarked_of_run(run_id: int) -> ColumnElement[bool]:
+    """A warning_watch row and a ledger row of this run for its current window, not yet marked."""
     ww = WarningWatch
-    return int(conn.execute(
-        select(func.count()).select_from(W).join(ww, ww.task_id == W.task_id)
-        .where(W.run_id == run_id, ww.start_s == epoch_seconds(W.window_start),
-               ww.end_s == epoch_seconds(W.window_end), ww.warned_level.is_distinct_from(W.level))
-    ).scalar_one())
+    return and_(ww.task_id == W.task_id, W.run_id == run_id,
+                ww.start_s == epoch_seconds(W.window_start), ww.end_s == epoch_seconds(W.window_end),
+                ww.warned_level.is_distinct_from(W.level))
+
+
+def _unmarked(conn, run_id: int) -> int:
+    return int(conn.execute(select(func.count()).select_from(W).join(WarningWatch, _unmarked_of_run(run_id)))
+               .scalar_one())
 
 
 def finish_marks(ctx: JobContext) -> None:

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, literal_column, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from console.db.engine import read_only
 from console.db.models import Notification, Task, User, WarningSent, WarningWatch
-from console.jobs.sql import (PREFILTER_SLACK_S, count_if, elapsed_share, is_processing, level_of, progress_ok,
-                              time_progress, warning_level)
+from console.jobs.sql import (count_if, is_processing, progress_ok, time_progress, warning_level,
+                              watch_past_lowest_threshold, watched_level)
 from console.settings import WarningLevel
 
 HOURS = 24
@@ -40,15 +40,11 @@ def warning_stats(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...
     # warning_watch (migration 0007) holds each watched task's window, progress and the level
     # last warned of, and its index on the lowest-threshold instant carries them all: the counts
     # are one index-only scan over the tasks past that instant, with no read of tasks or the ledger.
-    ww = WarningWatch
-    lowest = min(lv.at for lv in levels)
     # The level is computed once per row (OFFSET 0 keeps PostgreSQL from inlining it into the
     # grouping and the count again).
     reached = (
-        select(level_of(elapsed_share(now, ww.start_s, ww.end_s), ww.progress, levels).label("level"),
-               ww.warned_level)
-        .where(ww.start_s + (ww.end_s - ww.start_s) * literal_column(repr(lowest / 100.0))
-               <= now.timestamp() + PREFILTER_SLACK_S)
+        select(watched_level(now, levels).label("level"), WarningWatch.warned_level)
+        .where(watch_past_lowest_threshold(now, levels))
         .offset(0)
         .subquery()
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, and_, case, literal, literal_column, select, text, union_all
+from sqlalchemy import Engine, and_, case, literal, select, text, union_all
 
 from console.db.engine import read_only
 from console.db.models import PROCESSING_NO_HANDLER, Task, User, WarningSent, WarningWatch
 from console.db.types import epoch_seconds
-from console.jobs.sql import (PREFILTER_SLACK_S, elapsed_share, is_processing, level_of, progress_ok, time_progress,
-                              warning_level, window_ok)
+from console.jobs.sql import (is_processing, progress_ok, time_progress, watch_past_lowest_threshold, warning_level,
+                              watched_level, window_ok)
 from console.settings import WarningLevel
 
 
@@ -88,12 +88,9 @@ def _sparse_levels(now: datetime, levels: tuple[WarningLevel, ...], sparse: list
     the tasks past the lowest threshold: those with a handler from warning_watch's index alone,
     those without one through ix_tasks_processing_no_handler."""
     ww = WarningWatch
-    lowest = min(lv.at for lv in levels)
-    watched_level = level_of(elapsed_share(now, ww.start_s, ww.end_s), ww.progress, levels)
-    watched = (select(ww.task_id.label("id"), watched_level.label("level"), ww.end_s.label("end_s"),
+    watched = (select(ww.task_id.label("id"), watched_level(now, levels).label("level"), ww.end_s.label("end_s"),
                       ww.start_s.label("start_s"))
-               .where(ww.start_s + (ww.end_s - ww.start_s) * literal_column(repr(lowest / 100.0))
-                      <= now.timestamp() + PREFILTER_SLACK_S))
+               .where(watch_past_lowest_threshold(now, levels)))
     level = warning_level(now, levels)
     no_handler = (select(Task.id, level.label("level"), epoch_seconds(Task.expected_end_time).label("end_s"),
                          epoch_seconds(Task.expected_start_time).label("start_s"))
