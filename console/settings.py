@@ -190,6 +190,14 @@ class CleanupSettings(_Strict):
     """Rows deleted per transaction."""
 
 
+class TimeProgressSettings(_Strict):
+    """The time progress rewrite."""
+
+    parallel: int = Field(default=2, ge=1, le=16)
+    """Connections that rewrite time progress at once on PostgreSQL, each over its own share of the
+    tasks table's pages; SQLite writes with one."""
+
+
 class Template(_Strict):
     """A notification's type, title and content; ``{placeholders}`` are filled from the task."""
 
@@ -258,6 +266,7 @@ class Settings(_Strict):
     warnings: WarningSettings = WarningSettings()
     periodic: PeriodicSettings = PeriodicSettings()
     cleanup: CleanupSettings = CleanupSettings()
+    time_progress: TimeProgressSettings = TimeProgressSettings()
     notifications: NotificationSettings = NotificationSettings()
     console: ConsoleSettings = ConsoleSettings()
 
