@@ -193,9 +193,9 @@ class CleanupSettings(_Strict):
 class TimeProgressSettings(_Strict):
     """The time progress rewrite."""
 
-    parallel: int = Field(default=2, ge=1, le=16)
-    """Connections that rewrite time progress at once on PostgreSQL, each over its own share of the
-    tasks table's pages; SQLite writes with one."""
+    parallel: int = Field(default=2, ge=1, le=8)
+    """Connections that rewrite time progress at once on PostgreSQL, each over its own range of
+    task ids (at least 8 MB of the table each); SQLite writes with one."""
 
 
 class Template(_Strict):

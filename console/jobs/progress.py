@@ -4,17 +4,18 @@ One UPDATE; only rows whose stored value changes are written, so tasks not yet s
 already past their end cost nothing after the first run.
 
 On PostgreSQL a large table is rewritten by several connections at once (``time_progress.parallel``),
-each over its own range of the table's pages: the rewrite of a million rows is bound by one
-backend's CPU, and disjoint pages keep the connections off each other's buffers (splitting by id
-parity made them take turns on every page: slower than one). Each range commits on its own; the
-value is derived, so a range that fails is simply written by the next run.
+each over its own range of ids: the rewrite of a million rows is bound by one backend's CPU.
+Ranges of ids rather than of pages: a row that another writer moves to a new page meanwhile is
+still followed to its new version and written, as by one statement (a range of pages would skip
+it when the new version lands in another range). Each range commits on its own; the value is
+derived, so a range that fails is simply written by the next run.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import and_, select, text, true, update
+from sqlalchemy import and_, func, select, text, true, update
 from sqlalchemy.sql.expression import ColumnElement
 
 from console.db.engine import read_only
@@ -38,40 +39,40 @@ def _skipped(conn) -> Counts:
     return counts
 
 
-# A range smaller than this many pages (8 MB) is not worth a connection of its own.
+# A range smaller than this many pages of the table (8 MB) is not worth a connection of its own.
 MIN_PAGES_PER_RANGE = 1024
 
-PageRange = tuple[int | None, int | None]  # first page, page after the last; None: open
+IdRange = tuple[int | None, int | None]  # first id, id after the last; None: open
 
 
-def page_ranges(conn, parallel: int) -> list[PageRange]:
-    """The tasks table's pages cut into at most ``parallel`` ranges; the last one is open-ended,
-    so pages added meanwhile are still covered."""
+def id_ranges(conn, parallel: int) -> list[IdRange]:
+    """The tasks' ids cut into at most ``parallel`` ranges of equal span, one per 8 MB of table at
+    least; the first and last are open-ended, so tasks added meanwhile are still covered."""
     if conn.dialect.name != "postgresql" or parallel < 2:
         return [(None, None)]
     pages = int(conn.execute(text(
         "SELECT pg_relation_size('tasks') / current_setting('block_size')::int")).scalar_one())
-    parts = max(1, min(parallel, pages // MIN_PAGES_PER_RANGE))
-    cuts = [pages * i // parts for i in range(1, parts)]
+    parts = min(parallel, pages // MIN_PAGES_PER_RANGE)
+    if parts < 2:
+        return [(None, None)]
+    low, high = conn.execute(select(func.min(Task.id), func.max(Task.id))).one()
+    if low is None:
+        return [(None, None)]  # pages without live rows
+    cuts = sorted({low + (high - low + 1) * i // parts for i in range(1, parts)} - {low})
     return list(zip([None, *cuts], [*cuts, None]))
 
 
-def _in_pages(pages: PageRange) -> ColumnElement[bool]:
-    """Rows on these pages, in the form PostgreSQL reads by a TID range scan."""
-    first, after = pages
-    bounds = []
-    if first is not None:
-        bounds.append(text(f"tasks.ctid >= '({int(first)},0)'::tid"))
-    if after is not None:
-        bounds.append(text(f"tasks.ctid < '({int(after)},0)'::tid"))
-    return and_(true(), *bounds)
+def _in_range(ids: IdRange) -> ColumnElement[bool]:
+    first, after = ids
+    return and_(true(), *([Task.id >= first] if first is not None else []),
+                *([Task.id < after] if after is not None else []))
 
 
-def _rewrite(ctx: JobContext, pages: PageRange) -> int:
+def _rewrite(ctx: JobContext, ids: IdRange) -> int:
     with ctx.engine.begin() as conn:
         return conn.execute(
             update(Task)
-            .where(_changing(ctx), _in_pages(pages))
+            .where(_changing(ctx), _in_range(ids))
             .values(time_progress=_new_value(ctx))
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -80,18 +81,18 @@ def _rewrite(ctx: JobContext, pages: PageRange) -> int:
 def run(ctx: JobContext) -> Counts:
     with ctx.engine.begin() as conn:
         counts = _skipped(conn)
-        ranges = page_ranges(conn, ctx.settings.time_progress.parallel)
+        ranges = id_ranges(conn, ctx.settings.time_progress.parallel)
     if len(ranges) == 1:
         updated = _rewrite(ctx, ranges[0])
     else:
         with ThreadPoolExecutor(len(ranges), thread_name_prefix="time-progress") as pool:
             # Every range runs to its end before a failure is raised: what committed stays counted
             # in the log, and the run is recorded as failed.
-            futures = [pool.submit(_rewrite, ctx, pages) for pages in ranges]
+            futures = [pool.submit(_rewrite, ctx, ids) for ids in ranges]
         done = [f.result() for f in futures if f.exception() is None]
         failed = [f.exception() for f in futures if f.exception() is not None]
         if failed:
-            ctx.log.warning("update_time_progress: %d of %d page ranges failed; %d tasks updated by the rest",
+            ctx.log.warning("update_time_progress: %d of %d id ranges failed; %d tasks updated by the rest",
                             len(failed), len(ranges), sum(done))
             raise failed[0]
         updated = sum(done)

@@ -299,7 +299,10 @@ class NoScheduler(Exception):
 
 def open_service(settings: Settings, *, check_schema: bool = True) -> Service:
     """Engine, schema check and service for ``settings``; raises DatabaseError or SchemaError."""
-    engine = make_engine(settings.database.url, pool_size=settings.scheduler.executor_threads + 2)
+    # A connection per job thread, two for the console's panels, and the progress rewrite's extra
+    # ranges (its job thread waits while they run, holding none).
+    pool = settings.scheduler.executor_threads + 2 + settings.time_progress.parallel - 1
+    engine = make_engine(settings.database.url, pool_size=pool)
     if check_schema:
         schema.check(engine)
     return Service(settings, engine)

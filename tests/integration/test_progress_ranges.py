@@ -1,5 +1,6 @@
-"""update_time_progress over page ranges on PostgreSQL: every row written, the ranges at once and
-each in its own transaction, and a failed range leaves the others committed."""
+"""update_time_progress over id ranges on PostgreSQL: every row written, the ranges at once and
+each in its own transaction, rows another writer moves meanwhile still written, and a failed
+range leaves the others committed."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -47,20 +48,27 @@ def small_ranges(monkeypatch):
     monkeypatch.setattr(progress, "MIN_PAGES_PER_RANGE", 1)  # a few thousand rows make several ranges
 
 
-def test_ranges_cut_the_table_into_adjacent_pieces_the_last_open(pg, small_ranges):
+def _ids_in(ranges, k: int, ids) -> set[int]:
+    first, after = ranges[k]
+    return {i for i in ids if (first is None or i >= first) and (after is None or i < after)}
+
+
+def test_ranges_cut_the_ids_into_adjacent_pieces_the_ends_open(pg, small_ranges):
     _load(pg)
     with pg.connect() as conn:
-        ranges = progress.page_ranges(conn, 4)
-        one = progress.page_ranges(conn, 1)
+        ranges = progress.id_ranges(conn, 4)
+        one = progress.id_ranges(conn, 1)
     assert len(ranges) == 4 and one == [(None, None)]
     assert ranges[0][0] is None and ranges[-1][1] is None
     assert all(ranges[i][1] == ranges[i + 1][0] for i in range(3))
+    sizes = [len(_ids_in(ranges, k, range(1, TASKS + 1))) for k in range(4)]
+    assert sum(sizes) == TASKS and max(sizes) - min(sizes) <= 1  # equal spans of dense ids
 
 
 def test_small_table_is_written_by_one_connection(pg):
     _load(pg)  # about a hundred pages: far below a range's worth
     with pg.connect() as conn:
-        assert progress.page_ranges(conn, 4) == [(None, None)]
+        assert progress.id_ranges(conn, 4) == [(None, None)]
 
 
 def test_every_row_is_written_once_by_one_update_per_range(pg, small_ranges):
@@ -77,7 +85,7 @@ def test_every_row_is_written_once_by_one_update_per_range(pg, small_ranges):
                          NOW)
     finally:
         event.remove(pg, "before_cursor_execute", record)
-    assert len(updates) == 4 and all("ctid" in u for u in updates)
+    assert len(updates) == 4 and all("tasks.id" in u for u in updates)
     expected = _expected(pg)
     assert counts["updated"] == sum(1 for v in expected.values() if v != 0)  # rows already at 0 stay
     assert _stored(pg) == expected
@@ -92,8 +100,7 @@ def test_ranges_run_at_once_and_commit_apart(pg, small_ranges):
     expected = _expected(pg)
     changing = [i for i in sorted(expected) if expected[i] != 0]
     with pg.connect() as conn:
-        first_range = progress.page_ranges(conn, 3)[0]
-        in_first = {r.id for r in conn.execute(text(f"SELECT id FROM tasks WHERE ctid < '({first_range[1]},0)'::tid"))}
+        in_first = _ids_in(progress.id_ranges(conn, 3), 0, expected)
     held = max(i for i in changing if i in in_first)
     last = changing[-1]
     settings = Settings.model_validate({"time_progress": {"parallel": 3}})
@@ -116,12 +123,9 @@ def test_ranges_run_at_once_and_commit_apart(pg, small_ranges):
 
 def test_a_failed_range_fails_the_run_and_leaves_the_other_ranges_written(pg, small_ranges):
     _load(pg)
-    with pg.connect() as conn:
-        ranges = progress.page_ranges(conn, 3)
-        first, after = ranges[1]
-        in_middle = {r.id for r in conn.execute(text(
-            f"SELECT id FROM tasks WHERE ctid >= '({first},0)'::tid AND ctid < '({after},0)'::tid"))}
     expected = _expected(pg)
+    with pg.connect() as conn:
+        in_middle = _ids_in(progress.id_ranges(conn, 3), 1, expected)
     victim = max(i for i in in_middle if expected[i] != 0)  # a row the run writes
     with pg.begin() as conn:  # a real failure inside one range's UPDATE
         conn.execute(text("CREATE FUNCTION fail_one() RETURNS trigger LANGUAGE plpgsql AS "
@@ -143,5 +147,46 @@ def test_a_failed_range_fails_the_run_and_leaves_the_other_ranges_written(pg, sm
 
 def test_sqlite_ignores_parallel(sqlite_db):
     with sqlite_db.engine.connect() as conn:
-        assert progress.page_ranges(conn, 8) == [(None, None)]
+        assert progress.id_ranges(conn, 8) == [(None, None)]
 
+
+def test_rows_another_writer_moves_meanwhile_are_still_written(pg, small_ranges):
+    # While the first range waits for a held row, the task system rewrites a third of the first
+    # range's rows so that they no longer fit their page: their new versions land on pages far
+    # from the old ones. The run follows them to those versions and writes them, as one statement
+    # would (ranges of pages skipped them: their new versions lay in a range already done).
+    _load(pg)
+    expected = _expected(pg)
+    with pg.connect() as conn:
+        first = sorted(_ids_in(progress.id_ranges(conn, 2), 0, expected))
+    held = next(i for i in first if expected[i] != 0)
+    writer = pg.connect()
+    writer.begin()
+    writer.execute(text("UPDATE tasks SET title = 'held' WHERE id = :id"), {"id": held})
+    job = ThreadPoolExecutor(1).submit(run_job, "update_time_progress", pg,
+                                       Settings.model_validate({"time_progress": {"parallel": 2}}), NOW)
+    try:
+        time.sleep(1.0)  # both ranges started; the second is done, the first waits for `held`
+        with pg.begin() as conn:
+            moved = conn.execute(text(
+                "UPDATE tasks SET title = repeat('y', 400) WHERE id > :held AND id < :after AND id % 3 = 0"),
+                {"held": held, "after": first[-1] + 1}).rowcount
+    finally:
+        writer.commit()
+        writer.close()
+    job.result(timeout=20)
+    assert moved > 300
+    assert _stored(pg) == expected
+
+
+def test_the_service_pool_has_room_for_every_range_beside_the_other_jobs(pg_server):
+    # Each job thread and the console's panels keep their connections while the ranges run.
+    from console.service import open_service
+
+    settings = Settings.model_validate({"database": {"url": pg_server}, "time_progress": {"parallel": 4},
+                                        "scheduler": {"executor_threads": 3}})
+    service = open_service(settings)
+    try:
+        assert service.engine.pool.size() == 3 + 2 + 3
+    finally:
+        service.engine.dispose()

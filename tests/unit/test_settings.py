@@ -71,7 +71,7 @@ def test_config_env_names_the_file(tmp_path, monkeypatch):
         ("warnings:\n  repeat_after: soon\n", "warnings.repeat_after", "duration"),
         ("notifications:\n  reset: {type: a, title: '{nope}', content: b}\n", "notifications", "{nope}"),
         ("database:\n  url: mysql://x\n", "database.url", "sqlite:// or postgresql://"),
-        ("time_progress:\n  parallel: 0\n", "time_progress.parallel", "greater than or equal to 1"),
+        ("time_progress:\n  parallel: 9\n", "time_progress.parallel", "less than or equal to 8"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, text, key, words):
