@@ -20,6 +20,7 @@ from typing import Callable, Iterator, Sequence
 
 from sqlalchemy import Engine, func, select, text
 
+from console.db.engine import outside_transaction
 from console.db.models import Notification, Task, User
 
 CHUNK = 20_000
@@ -273,6 +274,5 @@ def load_demo(engine: Engine, tasks: int, *, replace: bool = False, now: datetim
     if writer.pg:
         # The warning panel reads warning_watch (filled by the tasks' insert trigger) index-only,
         # which needs its pages marked all-visible; the table is narrow, so this takes a moment.
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE warning_watch"))
+        outside_transaction(engine, "VACUUM ANALYZE warning_watch")
     return DemoResult(users=len(users), tasks=tasks, notifications=notes)

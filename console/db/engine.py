@@ -88,6 +88,12 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     return engine
 
 
+def outside_transaction(engine: Engine, statement: str) -> None:
+    """Run a statement PostgreSQL refuses inside a transaction block (VACUUM), on its own connection."""
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(statement)
+
+
 def read_only(engine: Engine) -> Engine:
     """The same engine for reads: on SQLite its transactions do not take the write lock."""
     return engine.execution_options(**{_READ_ONLY: True})

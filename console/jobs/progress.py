@@ -64,8 +64,12 @@ def id_ranges(conn, parallel: int) -> list[IdRange]:
 
 def _in_range(ids: IdRange) -> ColumnElement[bool]:
     first, after = ids
-    return and_(true(), *([Task.id >= first] if first is not None else []),
-                *([Task.id < after] if after is not None else []))
+    bounds = []
+    if first is not None:
+        bounds.append(Task.id >= first)
+    if after is not None:
+        bounds.append(Task.id < after)
+    return and_(true(), *bounds)
 
 
 def _rewrite(ctx: JobContext, ids: IdRange) -> int:
@@ -89,13 +93,13 @@ def run(ctx: JobContext) -> Counts:
             # Every range runs to its end before a failure is raised: what committed stays counted
             # in the log, and the run is recorded as failed.
             futures = [pool.submit(_rewrite, ctx, ids) for ids in ranges]
-        done = [f.result() for f in futures if f.exception() is None]
-        failed = [f.exception() for f in futures if f.exception() is not None]
+        errors = [f.exception() for f in futures]
+        updated = sum(f.result() for f, error in zip(futures, errors) if error is None)
+        failed = [error for error in errors if error is not None]
         if failed:
             ctx.log.warning("update_time_progress: %d of %d id ranges failed; %d tasks updated by the rest",
-                            len(failed), len(ranges), sum(done))
+                            len(failed), len(ranges), updated)
             raise failed[0]
-        updated = sum(done)
     counts["updated"] = updated
     ctx.log.info("update_time_progress: %d tasks updated", updated)
     return counts

@@ -108,7 +108,6 @@ def past_lowest_threshold(now: datetime, levels: tuple[WarningLevel, ...]) -> Co
     return literal(now.timestamp() + PREFILTER_SLACK_S) >= start + (end - start) * (lowest / 100.0)
 
 
-
 def watched_level(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[int]:
     """``warning_level`` of a warning_watch row (migration 0007): the same formula on its stored window."""
     ww = WarningWatch
@@ -122,6 +121,7 @@ def watch_past_lowest_threshold(now: datetime, levels: tuple[WarningLevel, ...])
     lowest = min(lv.at for lv in levels)
     return (ww.start_s + (ww.end_s - ww.start_s) * literal_column(repr(lowest / 100.0))
             <= now.timestamp() + PREFILTER_SLACK_S)
+
 
 def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     """SUM(CASE WHEN condition THEN 1 ELSE 0 END), for one-scan summaries."""

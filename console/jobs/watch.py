@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.expression import ColumnElement
 
-from console.db.engine import describe_error
+from console.db.engine import describe_error, outside_transaction
 from console.db.models import WarningSent as W
 from console.db.models import WarningWatch
 from console.db.types import epoch_seconds
@@ -103,9 +103,7 @@ def keep_visible(ctx: JobContext) -> None:
     # Every run, not only one that sent warnings: the task system's writes clear the marks too.
     # A vacuum of pages still all-visible skips them, so a quiet hour costs a few milliseconds.
     try:
-        with ctx.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text("VACUUM (SKIP_LOCKED) warning_watch, warning_ledger"))
+        outside_transaction(ctx.engine, "VACUUM (SKIP_LOCKED) warning_watch, warning_ledger")
     except Exception as exc:  # noqa: BLE001 - housekeeping after the commit must not fail the run
         ctx.log.warning("check_task_warnings: vacuum of warning_watch skipped: %s",
                         describe_error(exc, ctx.engine.url))

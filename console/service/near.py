@@ -17,6 +17,8 @@ from console.settings import WarningLevel
 
 # How much of the deadline order a level is looked for in before its own index read (see below).
 PREFIX = 5000
+# Deadline order: soonest end first, ties by start, then id (the window index's order).
+DEADLINE = (Task.expected_end_time, Task.expected_start_time, Task.id)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def _in_level_ids(conn, now: datetime, levels: tuple[WarningLevel, ...], by_seve
     level = warning_level(now, levels)
     prefix = (select(Task.id, level.label("level"))
               .where(is_processing(), window_ok(), progress_ok())
-              .order_by(Task.expected_end_time, Task.expected_start_time, Task.id).limit(PREFIX).subquery())
+              .order_by(*DEADLINE).limit(PREFIX).subquery())
     seen: dict[int, list[int]] = {}
     for task_id, lv in conn.execute(select(prefix.c.id, prefix.c.level).where(prefix.c.level.is_not(None))):
         if len(seen.setdefault(lv, [])) < limit:
@@ -128,7 +130,6 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
     ).select_from(Task).outerjoin(User, User.id == Task.current_handler_id).where(
         is_processing(), window_ok(), progress_ok()
     )
-    deadline = (Task.expected_end_time, Task.expected_start_time, Task.id)
     by_severity = [lv.level for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)
                    if in_level is None or in_level.get(lv.level)]
     rows: list = []
@@ -140,7 +141,7 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
                 rows = [found[i] for i in chosen if i in found]
         if len(rows) < limit:
             ahead = conn.execute(
-                columns.where(level.is_(None), next_epoch.is_not(None)).order_by(*deadline).limit(limit - len(rows))
+                columns.where(level.is_(None), next_epoch.is_not(None)).order_by(*DEADLINE).limit(limit - len(rows))
             ).all()
             rows += sorted(ahead, key=lambda r: r.next_epoch)
         ids = [r.id for r in rows]

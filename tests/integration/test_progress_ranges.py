@@ -4,6 +4,7 @@ range leaves the others committed."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -41,6 +42,24 @@ def _expected(engine) -> dict[int, float]:
 def _stored(engine) -> dict[int, float]:
     with engine.connect() as conn:
         return {r.id: float(r.time_progress) for r in conn.execute(select(Task.id, Task.time_progress))}
+
+
+@contextmanager
+def _held(engine, task_id: int):
+    """A writer of tasks holding one task's row until the block ends."""
+    writer = engine.connect()
+    writer.begin()
+    writer.execute(text("UPDATE tasks SET title = 'held' WHERE id = :id"), {"id": task_id})
+    try:
+        yield
+    finally:
+        writer.commit()
+        writer.close()
+
+
+def _start_job(engine, *, parallel: int):
+    settings = Settings.model_validate({"time_progress": {"parallel": parallel}})
+    return ThreadPoolExecutor(1).submit(run_job, "update_time_progress", engine, settings, NOW)
 
 
 @pytest.fixture
@@ -103,20 +122,13 @@ def test_ranges_run_at_once_and_commit_apart(pg, small_ranges):
         in_first = _ids_in(progress.id_ranges(conn, 3), 0, expected)
     held = max(i for i in changing if i in in_first)
     last = changing[-1]
-    settings = Settings.model_validate({"time_progress": {"parallel": 3}})
-    writer = pg.connect()
-    writer.begin()
-    writer.execute(text("UPDATE tasks SET title = 'held' WHERE id = :id"), {"id": held})
-    job = ThreadPoolExecutor(1).submit(run_job, "update_time_progress", pg, settings, NOW)
-    try:
+    with _held(pg, held):
+        job = _start_job(pg, parallel=3)
         deadline = time.monotonic() + 20
         while _stored(pg)[last] != expected[last] and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _stored(pg)[last] == expected[last]  # the last range committed ...
         assert not job.done() and _stored(pg)[held] == 0  # ... while the first still waits
-    finally:
-        writer.commit()
-        writer.close()
     job.result(timeout=20)
     assert _stored(pg) == _expected(pg)
 
@@ -160,20 +172,13 @@ def test_rows_another_writer_moves_meanwhile_are_still_written(pg, small_ranges)
     with pg.connect() as conn:
         first = sorted(_ids_in(progress.id_ranges(conn, 2), 0, expected))
     held = next(i for i in first if expected[i] != 0)
-    writer = pg.connect()
-    writer.begin()
-    writer.execute(text("UPDATE tasks SET title = 'held' WHERE id = :id"), {"id": held})
-    job = ThreadPoolExecutor(1).submit(run_job, "update_time_progress", pg,
-                                       Settings.model_validate({"time_progress": {"parallel": 2}}), NOW)
-    try:
+    with _held(pg, held):
+        job = _start_job(pg, parallel=2)
         time.sleep(1.0)  # both ranges started; the second is done, the first waits for `held`
         with pg.begin() as conn:
             moved = conn.execute(text(
                 "UPDATE tasks SET title = repeat('y', 400) WHERE id > :held AND id < :after AND id % 3 = 0"),
                 {"held": held, "after": first[-1] + 1}).rowcount
-    finally:
-        writer.commit()
-        writer.close()
     job.result(timeout=20)
     assert moved > 300
     assert _stored(pg) == expected
