@@ -27,6 +27,18 @@ class JobContext:
     should_stop: Callable[[], bool] = lambda: False
 
 
+class RowsRefused(Exception):
+    """The database refused some rows; the others were written and committed.
+
+    Raised by a job at the end of its run so that the run is recorded ``failed`` (retried, then
+    alerted) while keeping the counts of what it did write; the message names the refused rows.
+    """
+
+    def __init__(self, message: str, counts: Counts):
+        super().__init__(message)
+        self.counts = counts
+
+
 @dataclass
 class Preview:
     """What a job would change now: counts and a few sample rows. Nothing is written."""

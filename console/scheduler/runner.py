@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from console.db.engine import describe_error
 from console.jobs import JOBS, JobContext, JobSpec
+from console.jobs.base import RowsRefused
 from console.notify.notifications import alert_admins
 from console.scheduler.bus import EventBus
 from console.scheduler.ledger import RunLedger, os_user, utcnow
@@ -118,6 +119,14 @@ class JobRunner:
                          log=logging.getLogger("console.jobs"), should_stop=self.stopping.is_set)
         try:
             counts = spec.run(ctx)
+        except RowsRefused as exc:
+            # What was written stays counted; the run is failed so that it is retried and alerted.
+            duration = time.perf_counter() - began
+            error = describe_error(exc, self.engine.url)
+            self.ledger.finish(run_id, "failed", duration_s=duration, counts=exc.counts, error=error)
+            log.error("job %s failed after %.2f s: %s (%s)", spec.id, duration, error, _counts_text(exc.counts))
+            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "failed"})
+            return RunResult(spec.id, run_id, "failed", duration, counts=exc.counts, error=error, attempts=attempt)
         except Exception as exc:  # noqa: BLE001 - any failure of a job is recorded, never raised
             duration = time.perf_counter() - began
             error = describe_error(exc, self.engine.url)
