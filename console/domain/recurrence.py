@@ -3,11 +3,14 @@
 A task's ``recurrence`` is one of:
 - empty: the settings' default period, with the seed document's rule: due once
   ``actual_end + period <= now``; new window ``[now, now + period]``;
-- an ISO-8601 duration (``P1D``, ``PT12H``, ``P2W``, ``P1M``): the same rule with that period;
+- an ISO-8601 duration (``P1D``, ``PT12H``, ``P2W``, ``P1M``) of at most 5 years: the same rule
+  with that period;
 - an RFC 5545 RRULE (``FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0``), evaluated on the wall clock
   of the settings' timezone: due once an occurrence has come after the start of the finished
   cycle; the new window starts at the latest occurrence at or before now (missed occurrences
-  leave no backlog) and keeps the finished cycle's planned length.
+  leave no backlog) and keeps the finished cycle's planned length. Its parts are checked and
+  its evaluation bounded by ``console.domain.rrules``: an occurrence is looked for at most
+  ``HORIZON`` (5 years) ahead, and a rule with none there is refused.
 
 Calendar parts of a duration (years, months, weeks, days) move the wall clock, so ``P1D`` is the
 same local time tomorrow across a DST change; hours, minutes and seconds are elapsed time.
@@ -21,21 +24,20 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from dateutil.rrule import MINUTELY, SECONDLY, rrule, rrulestr
+
+from console.domain import rrules
+# RecurrenceError, HORIZON and OUT_OF_RANGE are part of this module's interface too.
+from console.domain.rrules import HORIZON, HORIZON_WORDS, MAX_LENGTH, OUT_OF_RANGE, RecurrenceError, Rule  # noqa: F401
 
 _DURATION = re.compile(
     r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?!$)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
 )
-# An occurrence search never walks further than this (a rule that never fires again).
-_HORIZON = timedelta(days=366 * 5)
-# dateutil walks every occurrence from the cycle's start: from an absurd start (year 1, hourly:
-# 17 million steps, 45 s inside the reset's write transaction) the search is refused instead.
+NO_OCCURRENCE = f"the rule has no occurrence within {HORIZON_WORDS} of the cycle's start"
+# A sanity check on the task's window, not a cost bound (evaluation is bounded anyway): a cycle
+# that started this long ago is a bad row, skipped and counted rather than reset.
 _LOOKBACK = timedelta(days=366 * 20)
-
-
-class RecurrenceError(ValueError):
-    """A rule that cannot be used; the message says why."""
+_PROBE = datetime(2001, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -54,25 +56,39 @@ class Recurrence:
     text: str | None  # as stored; None for the default
     period: Duration | None = None  # default and duration rules
     rule: str | None = None  # RRULE text
+    parsed: Rule | None = None  # the RRULE, checked
 
     @property
     def kind(self) -> str:
         return "rrule" if self.rule else ("duration" if self.text else "default")
 
 
+def _show(text: str) -> str:
+    """The rule for a one-line message: a very long one is cut."""
+    return repr(text) if len(text) <= 60 else repr(text[:57] + "...")
+
+
 def parse_duration(text: str) -> Duration:
     match = _DURATION.match(text.strip().upper())
     if not match:
-        raise RecurrenceError(f"{text!r} is not an ISO-8601 duration such as P1D, PT12H, P2W or P1M")
+        raise RecurrenceError(f"{_show(text)} is not an ISO-8601 duration such as P1D, PT12H, P2W or P1M")
     parts = {k: int(v) for k, v in match.groupdict().items() if v}
+    too_long = RecurrenceError(f"{_show(text)} is longer than {HORIZON_WORDS}, the longest period a rule may have")
+    if any(v > 10**6 for v in parts.values()):
+        raise too_long
     duration = Duration(
         relativedelta(years=parts.get("years", 0), months=parts.get("months", 0), weeks=parts.get("weeks", 0),
                       days=parts.get("days", 0)),
         timedelta(hours=parts.get("hours", 0), minutes=parts.get("minutes", 0), seconds=parts.get("seconds", 0)),
     )
-    probe = datetime(2001, 1, 1, tzinfo=timezone.utc)
-    if duration.add(probe, ZoneInfo("UTC")) <= probe:
-        raise RecurrenceError(f"{text!r} is an empty duration")
+    try:
+        end = duration.add(_PROBE, ZoneInfo("UTC"))
+    except (OverflowError, ValueError):
+        raise too_long from None
+    if end <= _PROBE:
+        raise RecurrenceError(f"{_show(text)} is an empty duration")
+    if end > _PROBE + relativedelta(years=5):
+        raise too_long
     return duration
 
 
@@ -81,31 +97,36 @@ def from_timedelta(period: timedelta) -> Duration:
 
 
 def parse_recurrence(text: str | None, default_period: timedelta) -> Recurrence:
-    """The rule in ``text``, or the default for an empty one; raises RecurrenceError."""
+    """The rule in ``text``, or the default for an empty one; raises RecurrenceError.
+
+    Every part is checked here; whether an RRULE occurs at all is for ``check_occurs``.
+    """
     if text is None or not text.strip():
         return Recurrence(None, period=from_timedelta(default_period))
     text = text.strip()
+    if len(text) > MAX_LENGTH:
+        raise RecurrenceError(f"{_show(text)} is {len(text)} characters long; a rule may have at most {MAX_LENGTH}")
     if text.upper().startswith("P"):
         return Recurrence(text, period=parse_duration(text))
     body = text[len("RRULE:"):] if text.upper().startswith("RRULE:") else text
     if "FREQ=" not in body.upper():
-        raise RecurrenceError(f"{text!r} is neither an ISO-8601 duration (P1D) nor an RRULE (FREQ=...)")
-    try:
-        rule = rrulestr(body, dtstart=datetime(2001, 1, 1))
-    except (ValueError, TypeError) as exc:
-        raise RecurrenceError(f"{text!r} is not a valid RRULE: {exc}") from None
-    if not isinstance(rule, rrule):
-        raise RecurrenceError(f"{text!r}: only a single RRULE is supported")
+        raise RecurrenceError(f"{_show(text)} is neither an ISO-8601 duration (P1D) nor an RRULE (FREQ=...)")
     if "DTSTART" in body.upper():
-        raise RecurrenceError(f"{text!r}: DTSTART is taken from the task, leave it out")
-    if rule._freq in (SECONDLY, MINUTELY):
-        raise RecurrenceError(f"{text!r}: rules more frequent than hourly are not supported")
-    return Recurrence(text, rule=body)
+        raise RecurrenceError(f"{_show(text)}: DTSTART is taken from the task, leave it out")
+    try:
+        parsed = rrules.parse(body)
+    except RecurrenceError as exc:
+        raise RecurrenceError(f"{_show(text)} is not a valid RRULE: {exc}") from None
+    return Recurrence(text, rule=body, parsed=parsed)
 
 
-def _rule(recurrence: Recurrence, anchor_local: datetime) -> rrule:
-    # Whole minutes: a rule without BYSECOND takes its seconds from DTSTART.
-    return rrulestr(recurrence.rule, dtstart=anchor_local.replace(tzinfo=None, second=0, microsecond=0))
+def _local(instant: datetime, tz: ZoneInfo) -> datetime:
+    return instant.astimezone(tz).replace(tzinfo=None)
+
+
+def _anchor(instant: datetime, tz: ZoneInfo) -> datetime:
+    # Whole minutes: a rule without BYSECOND takes its seconds from the cycle's start.
+    return _local(instant, tz).replace(second=0, microsecond=0)
 
 
 def _to_utc(naive_local: datetime, tz: ZoneInfo) -> datetime:
@@ -114,33 +135,69 @@ def _to_utc(naive_local: datetime, tz: ZoneInfo) -> datetime:
     return naive_local.replace(tzinfo=tz).astimezone(timezone.utc)
 
 
+def _until(rule: Rule, tz: ZoneInfo) -> datetime | None:
+    """The rule's UNTIL on the local wall clock."""
+    if rule.until is None:
+        return None
+    if rule.until_utc:
+        return _local(rule.until.replace(tzinfo=timezone.utc), tz)
+    return rule.until
+
+
+def _plus_horizon(at: datetime) -> datetime:
+    try:
+        return at + HORIZON
+    except OverflowError:
+        raise RecurrenceError(OUT_OF_RANGE) from None
+
+
 def occurrence_after(recurrence: Recurrence, anchor: datetime, after: datetime, tz: ZoneInfo) -> datetime | None:
-    """The first occurrence strictly after ``after``, for a rule anchored at ``anchor``."""
-    rule = _rule(recurrence, anchor.astimezone(tz))
-    after_local = after.astimezone(tz).replace(tzinfo=None)
-    limit = after_local + _HORIZON
-    found = rule.after(after_local, inc=False)
-    while found is not None and found <= limit:
-        instant = _to_utc(found, tz)
-        if instant > after:
-            return instant
-        found = rule.after(found, inc=False)
+    """The first occurrence strictly after ``after`` and within the horizon, for a rule anchored at
+    ``anchor``; None when there is none."""
+    rule = recurrence.parsed
+    assert rule is not None
+    after_local = _local(after, tz)
+    high = _plus_horizon(after_local)
+    until = _until(rule, tz)
+    if until is not None:
+        high = min(high, until)
+    for found in rrules.walk(rule, _anchor(anchor, tz), after_local, high):
+        if found > after_local:
+            instant = _to_utc(found, tz)
+            if instant > after:
+                return instant
     return None
 
 
 def occurrence_at_or_before(recurrence: Recurrence, anchor: datetime, now: datetime, tz: ZoneInfo) -> datetime | None:
-    """The latest occurrence at or before ``now`` (after the anchor), or None."""
+    """The latest occurrence at or before ``now`` (after the anchor, within the horizon), or None."""
     if now - anchor > _LOOKBACK:
         raise RecurrenceError(f"the cycle started more than {_LOOKBACK.days // 366} years ago "
                               f"({anchor:%Y-%m-%d}); check the task's window")
-    rule = _rule(recurrence, anchor.astimezone(tz))
-    found = rule.before(now.astimezone(tz).replace(tzinfo=None), inc=True)
+    rule = recurrence.parsed
+    assert rule is not None
+    at = _local(now, tz)
+    until = _until(rule, tz)
+    if until is not None:
+        at = min(at, until)
+    anchor_local = _anchor(anchor, tz)
+    floor = at - HORIZON
+    found = rrules.last_at_or_before(rule, anchor_local, at, floor)
     while found is not None:
         instant = _to_utc(found, tz)
         if instant <= now:
             return instant
-        found = rule.before(found, inc=False)
+        found = rrules.last_at_or_before(rule, anchor_local, found - timedelta(microseconds=1), floor)
     return None
+
+
+def check_occurs(recurrence: Recurrence, *, anchor: datetime, tz: ZoneInfo) -> None:
+    """Raise RecurrenceError unless the rule has an occurrence within the horizon after ``anchor``."""
+    if recurrence.parsed is None:
+        return  # the default and durations always recur (their length is checked when parsed)
+    if occurrence_after(recurrence, anchor, anchor, tz) is None:
+        raise RecurrenceError(f"{_show(recurrence.text or '')}: the rule has no occurrence within {HORIZON_WORDS} "
+                              f"(after {anchor.astimezone(tz):%Y-%m-%d %H:%M})")
 
 
 def cycle_length(start: datetime | None, end: datetime | None, default_period: timedelta) -> timedelta:
@@ -187,7 +244,8 @@ def next_windows(recurrence: Recurrence, *, now: datetime, cycle_start: datetime
             start = occurrence_at_or_before(recurrence, anchor, now, tz)
         while start is not None and len(windows) < count:
             windows.append((start, start + length))
-            start = occurrence_after(recurrence, anchor, start, tz)
+            # A reset makes this window's start the next cycle's, which the rule is anchored at.
+            start = occurrence_after(recurrence, start, start, tz)
         return windows
     assert recurrence.period is not None
     finished = actual_end or cycle_end or now

@@ -5,30 +5,34 @@ through Python, but only those that need it, a batch at a time, read through par
 - *plan*: tasks finished since they were last planned get ``next_reset_at`` (or
   ``recurrence_error``);
 - *reset*: tasks whose ``next_reset_at`` has come are reset with their new window, and their
-  handlers notified, a batch per transaction (reset and notifications commit together).
-So the cost follows the tasks that finished or fell due, not the number of periodic tasks.
+  handlers notified, a batch per transaction (reset and notifications commit together); a task
+  without a handler is reset without a notification.
+So the cost follows the tasks that finished or fell due, not the number of periodic tasks. Each
+evaluation of a rule is bounded (``console.domain.rrules``); a rule that cannot be used is
+recorded on its task and counted, never fails the run. Both phases walk the tasks by key, so a row
+the database refuses (isolated by ``console.jobs.isolate``) is not read again in the same run.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, func, null, or_, select, update
 
 from console.db.engine import read_only
-from console.db.models import Task
+from console.db.models import JobRun, Task
 from console.db.types import UTCDateTime
-from console.domain.recurrence import RecurrenceError, due_at, new_window, parse_recurrence
+from console.domain.recurrence import (NO_OCCURRENCE, OUT_OF_RANGE, RecurrenceError, due_at, new_window,
+                                       parse_recurrence)
 from console.domain.rules import PERIODIC, RESETTABLE
 from console.jobs.base import JobContext
+from console.jobs.isolate import Refused, batch_size, halves, write_isolated
 from console.jobs.sql import has_handler
 from console.notify.notifications import insert_notifications
 
 BATCH = 1000
-NO_OCCURRENCE = "the rule has no occurrence in the next five years"
-# An absurd stored window (year 1, year 9999, a cycle ten thousand years long) takes the rule's
-# dates outside what a datetime can hold: the task is skipped and counted, never the run aborted.
-OUT_OF_RANGE = "the rule gives a date outside years 1 to 9999 (check the task's window)"
+log = logging.getLogger("console.jobs")
 
 
 def ruled():
@@ -46,22 +50,33 @@ def due(now: datetime):
     return and_(ruled(), Task.next_reset_at <= now, Task.recurrence_error.is_(None))
 
 
+def _unusable(row, exc: Exception) -> str:
+    """Why a rule cannot be used: its own error, or one line for a failure nobody foresaw."""
+    if isinstance(exc, RecurrenceError):
+        return str(exc)
+    if isinstance(exc, (OverflowError, ValueError)):
+        return OUT_OF_RANGE
+    # A rule is data anyone may write: whatever it makes dateutil do, the run goes on.
+    log.warning("reset_periodic_tasks: task %s: its rule could not be evaluated (%s: %s)",
+                row.id, type(exc).__name__, exc)
+    return f"the rule could not be evaluated ({type(exc).__name__})"
+
+
 def plan_for(row, ctx: JobContext) -> tuple[datetime | None, str | None]:
     """(next_reset_at, error) for a finished task."""
     try:
         rule = parse_recurrence(row.recurrence, ctx.settings.periodic.default_period)
         when = due_at(rule, cycle_start=row.expected_start_time, actual_end=row.actual_end_time,
                       tz=ctx.settings.tz)
-    except RecurrenceError as exc:
-        return None, str(exc)
-    except (OverflowError, ValueError):
-        return None, OUT_OF_RANGE
+    except Exception as exc:  # noqa: BLE001 - see _unusable
+        return None, _unusable(row, exc)
     return (when, None) if when is not None else (None, NO_OCCURRENCE)
 
 
-def plan(ctx: JobContext) -> int:
+def plan(ctx: JobContext, refused: Refused | None = None) -> int:
     """Plan every newly finished rule-driven task; returns how many were planned."""
-    planned = 0
+    refused = refused if refused is not None else Refused()
+    planned, last_id = 0, None
     stmt = (
         update(Task)
         .where(Task.id == bindparam("b_id"))
@@ -70,27 +85,52 @@ def plan(ctx: JobContext) -> int:
                 recurrence_error=bindparam("b_error"))
         .execution_options(synchronize_session=False)
     )
+
+    def write(conn: Connection, params: list[dict]) -> int:
+        conn.execute(stmt, params)
+        return len(params)
+
     while not ctx.should_stop():
         with ctx.engine.begin() as conn:
-            rows = conn.execute(
-                select(Task.id, Task.recurrence, Task.expected_start_time, Task.actual_end_time)
-                .where(unplanned()).order_by(Task.id).limit(BATCH)
-            ).all()
+            query = select(Task.id, Task.recurrence, Task.expected_start_time, Task.actual_end_time).where(unplanned())
+            if last_id is not None:  # by key: a row the database refused is not read again
+                query = query.where(Task.id > last_id)
+            rows = conn.execute(query.order_by(Task.id).limit(BATCH)).all()
             if not rows:
                 break
             params = []
             for row in rows:
                 when, error = plan_for(row, ctx)
                 params.append({"b_id": row.id, "b_due": when, "b_from": row.actual_end_time, "b_error": error})
-            conn.execute(stmt, params)
-        planned += len(rows)
+            planned += sum(write_isolated(conn, params, write, lambda c, p: halves(p), lambda c, p: batch_size(p),
+                                          refused))
+        if len(rows) < BATCH:
+            break  # the last batch: a task finished since is planned by the next run
+        last_id = rows[-1].id
     return planned
 
 
-def reset_due(ctx: JobContext) -> tuple[int, int]:
-    """Reset rule-driven tasks that fell due, a batch per transaction; (reset, notified)."""
-    reset = notified = 0
+def _new_windows(ctx: JobContext, rows) -> tuple[list[dict], list[dict]]:
+    """Parameters for the batch: (resets, unusable rules)."""
     default_period = ctx.settings.periodic.default_period
+    resets, unusable = [], []
+    for row in rows:
+        try:
+            rule = parse_recurrence(row.recurrence, default_period)
+            start, end = new_window(rule, now=ctx.now, cycle_start=row.expected_start_time,
+                                    cycle_end=row.expected_end_time, tz=ctx.settings.tz,
+                                    default_period=default_period)
+        except Exception as exc:  # noqa: BLE001 - see _unusable
+            unusable.append({"b_id": row.id, "b_error": _unusable(row, exc)})
+            continue
+        resets.append({"b_id": row.id, "b_start": start, "b_end": end})
+    return resets, unusable
+
+
+def reset_due(ctx: JobContext, refused: Refused | None = None) -> tuple[int, int]:
+    """Reset rule-driven tasks that fell due, a batch per transaction; (reset, notified)."""
+    refused = refused if refused is not None else Refused()
+    reset = notified = 0
     stmt = (
         update(Task)
         .where(Task.id == bindparam("b_id"), due(ctx.now))  # re-checked: a concurrent run may have won
@@ -100,47 +140,46 @@ def reset_due(ctx: JobContext) -> tuple[int, int]:
                 next_reset_at=null(), reset_planned_from=null(), updated_at=ctx.now, last_reset_run_id=ctx.run_id)
         .execution_options(synchronize_session=False)
     )
+    flag = (update(Task).where(Task.id == bindparam("b_id")).values(recurrence_error=bindparam("b_error"))
+            .execution_options(synchronize_session=False))
+
+    def write(conn: Connection, items: list[dict]) -> tuple[int, int]:
+        resets = [i for i in items if "b_error" not in i]
+        unusable = [i for i in items if "b_error" in i]
+        if unusable:  # no longer due: counted as skipped_invalid_rule from now on
+            conn.execute(flag, unusable)
+        if resets:
+            conn.execute(stmt, resets)
+        ids = [i["b_id"] for i in items]
+        sent = insert_notifications(
+            conn, ctx.settings.notifications.reset,
+            select(Task.id).where(Task.last_reset_run_id == ctx.run_id, Task.id.in_(ids), has_handler()),
+            {"title": Task.title, "task_id": Task.id},
+            user_id=Task.current_handler_id, task_id=Task.id, now=ctx.now,
+        )
+        return _stamped(conn, ctx, ids), sent
+
+    after = None  # (next_reset_at, id) of the last task read: refused ones are not read again
     while not ctx.should_stop():
         with ctx.engine.begin() as conn:
+            query = select(Task.id, Task.recurrence, Task.expected_start_time, Task.expected_end_time,
+                           Task.next_reset_at).where(due(ctx.now))
+            if after is not None:
+                query = query.where(or_(Task.next_reset_at > after[0],
+                                        and_(Task.next_reset_at == after[0], Task.id > after[1])))
             rows = conn.execute(
-                select(Task.id, Task.recurrence, Task.expected_start_time, Task.expected_end_time)
-                .where(due(ctx.now), has_handler())
-                .order_by(Task.next_reset_at, Task.id).limit(BATCH)
-                .with_for_update(skip_locked=True)
+                query.order_by(Task.next_reset_at, Task.id).limit(BATCH).with_for_update(skip_locked=True)
             ).all()
             if not rows:
                 break
-            params, unusable = [], []
-            for row in rows:
-                rule = parse_recurrence(row.recurrence, default_period)  # planned, so it parses
-                try:
-                    start, end = new_window(rule, now=ctx.now, cycle_start=row.expected_start_time,
-                                            cycle_end=row.expected_end_time, tz=ctx.settings.tz,
-                                            default_period=default_period)
-                except RecurrenceError as exc:
-                    unusable.append({"b_id": row.id, "b_error": str(exc)})
-                    continue
-                except (OverflowError, ValueError):
-                    unusable.append({"b_id": row.id, "b_error": OUT_OF_RANGE})
-                    continue
-                params.append({"b_id": row.id, "b_start": start, "b_end": end})
-            if unusable:  # no longer due: counted as skipped_invalid_rule from now on
-                conn.execute(update(Task).where(Task.id == bindparam("b_id"))
-                             .values(recurrence_error=bindparam("b_error"))
-                             .execution_options(synchronize_session=False), unusable)
-            if params:
-                conn.execute(stmt, params)
-            ids = [row.id for row in rows]
-            batch_reset = _stamped(conn, ctx, ids)
-            notified += insert_notifications(
-                conn, ctx.settings.notifications.reset,
-                select(Task.id).where(Task.last_reset_run_id == ctx.run_id, Task.id.in_(ids)),
-                {"title": Task.title, "task_id": Task.id},
-                user_id=Task.current_handler_id, task_id=Task.id, now=ctx.now,
-            )
-        reset += batch_reset
-        if batch_reset == 0 and not unusable:
-            break  # every row of the batch went to a concurrent run
+            resets, unusable = _new_windows(ctx, rows)
+            for batch_reset, sent in write_isolated(conn, resets + unusable, write, lambda c, p: halves(p),
+                                                    lambda c, p: batch_size(p), refused):
+                reset += batch_reset
+                notified += sent
+        if len(rows) < BATCH:
+            break  # the last batch (rows a concurrent run holds are that run's)
+        after = (rows[-1].next_reset_at, rows[-1].id)
     return reset, notified
 
 
@@ -150,25 +189,42 @@ def _stamped(conn: Connection, ctx: JobContext, ids: list[int]) -> int:
     ).scalar_one())
 
 
-def counts(conn: Connection, now: datetime) -> dict[str, int]:
-    """Rule-driven tasks skipped: an unusable rule, or due with no handler."""
+def counts(conn: Connection) -> dict[str, int]:
+    """Rule-driven tasks skipped: an unusable rule."""
     invalid = conn.execute(
         select(func.count()).where(ruled(), Task.recurrence_error.is_not(None))
     ).scalar_one()
-    no_handler = conn.execute(
-        select(func.count()).where(due(now), ~has_handler())
-    ).scalar_one()
-    return {"skipped_invalid_rule": int(invalid), "skipped_no_handler": int(no_handler)}
+    return {"skipped_invalid_rule": int(invalid)}
 
 
 def pending_on(engine, now: datetime) -> bool:
     """``work_pending`` on a read-only connection of ``engine``."""
     with read_only(engine).connect() as conn:
-        return work_pending(conn, now)
+        return work_pending(conn, now, since=_refused_since(conn))
 
 
-def work_pending(conn: Connection, now: datetime) -> bool:
-    """Whether a rule-driven task is due or waits to be planned (two indexed lookups)."""
-    if conn.execute(select(Task.id).where(unplanned()).limit(1)).first() is not None:
+def _refused_since(conn: Connection) -> datetime | None:
+    """When the last finished reset run began, if the database refused rows in it."""
+    last = conn.execute(
+        select(JobRun.started_at, JobRun.counts)
+        .where(JobRun.job_id == "reset_periodic_tasks", JobRun.status.in_(("success", "failed")))
+        .order_by(JobRun.id.desc()).limit(1)
+    ).first()
+    return last.started_at if last is not None and (last.counts or {}).get("refused") else None
+
+
+def work_pending(conn: Connection, now: datetime, since: datetime | None = None) -> bool:
+    """Whether a rule-driven task is due or waits to be planned (two indexed lookups).
+
+    With ``since`` (the start of a run in which the database refused rows), only tasks that
+    finished or fell due after it count: a refused task stays due, and polling for it would fail
+    a run and alert the admins every minute; it waits for the next scheduled run instead.
+    """
+    waiting = select(Task.id).where(unplanned())
+    falling_due = select(Task.id).where(due(now))
+    if since is not None:
+        waiting = waiting.where(Task.actual_end_time > since)
+        falling_due = falling_due.where(Task.next_reset_at > since)
+    if conn.execute(waiting.limit(1)).first() is not None:
         return True
-    return conn.execute(select(Task.id).where(due(now)).limit(1)).first() is not None
+    return conn.execute(falling_due.limit(1)).first() is not None

@@ -6,19 +6,26 @@ exactly the tasks carrying that stamp. Both commit together. A second run finds 
 the UPDATE's own WHERE (status finished, end long enough ago) no longer holds, and on
 PostgreSQL a concurrent run re-checks it after waiting on the row lock. Tasks with a rule
 (``tasks.recurrence``) are planned and reset by ``console.jobs.recurring``.
+
+A task with no handler (or one whose user is gone) is reset all the same, without a
+notification, and counted ``reset_unassigned``. A row the database refuses to write is isolated
+(``console.jobs.isolate``): the others are written, and the run raises ``RowsRefused`` naming it.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, null, or_, select, true, update
+from sqlalchemy import and_, func, null, or_, select, true, update
 
 from console.db.engine import read_only
 from console.db.models import Task
 from console.domain.rules import PERIODIC, RESETTABLE
 from console.jobs import recurring
-from console.jobs.base import Counts, JobContext, JobSpec, Preview
+from console.jobs.base import Counts, JobContext, JobSpec, Preview, RowsRefused
+from console.jobs.isolate import Refused, write_isolated
 from console.jobs.sql import count_if, has_handler
 from console.notify.notifications import insert_notifications
+
+IdRange = tuple[int | None, int | None]  # first and last id, inclusive; None: open
 
 
 def _finished():
@@ -31,74 +38,108 @@ def _due(ctx: JobContext):
     return and_(_finished(), Task.recurrence.is_(None), Task.actual_end_time <= cutoff)
 
 
+def _in(part: IdRange):
+    first, last = part
+    return and_(true() if first is None else Task.id >= first, true() if last is None else Task.id <= last)
+
+
 def _skipped(conn, ctx: JobContext) -> Counts:
-    row = conn.execute(
-        select(
-            count_if(Task.actual_end_time.is_(None)).label("no_end_time"),
-            count_if(and_(_due(ctx), ~has_handler())).label("no_handler"),
-        ).where(_finished())
-    ).one()
-    ruled = recurring.counts(conn, ctx.now)
+    no_end_time = conn.execute(
+        select(count_if(Task.actual_end_time.is_(None))).where(_finished())
+    ).scalar_one()
     return {
-        "skipped_no_end_time": int(row.no_end_time),
-        "skipped_no_handler": int(row.no_handler) + ruled["skipped_no_handler"],
-        "skipped_invalid_rule": ruled["skipped_invalid_rule"],
+        "skipped_no_end_time": int(no_end_time),
+        "skipped_invalid_rule": recurring.counts(conn)["skipped_invalid_rule"],
     }
 
 
-def run(ctx: JobContext) -> Counts:
+def _reset_default(conn, ctx: JobContext, part: IdRange) -> tuple[int, int]:
+    """Reset the due default-rule tasks in ``part`` and notify their handlers; (reset, notified)."""
     period = ctx.settings.periodic.default_period
-    planned = recurring.plan(ctx)
-    with ctx.engine.begin() as conn:
-        reset = conn.execute(
-            update(Task)
-            .where(_due(ctx), has_handler())
-            .values(
-                status="new",
-                progress=0,
-                time_progress=0,
-                actual_start_time=null(),
-                actual_end_time=null(),
-                expected_start_time=ctx.now,
-                expected_end_time=ctx.now + period,
-                updated_at=ctx.now,
-                last_reset_run_id=ctx.run_id,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        rows = select(Task.id).where(Task.last_reset_run_id == ctx.run_id)
-        notified = insert_notifications(
-            conn,
-            ctx.settings.notifications.reset,
-            rows,
-            {"title": Task.title, "task_id": Task.id},
-            user_id=Task.current_handler_id,
-            task_id=Task.id,
-            now=ctx.now,
+    reset = conn.execute(
+        update(Task)
+        .where(_due(ctx), _in(part))
+        .values(
+            status="new",
+            progress=0,
+            time_progress=0,
+            actual_start_time=null(),
+            actual_end_time=null(),
+            expected_start_time=ctx.now,
+            expected_end_time=ctx.now + period,
+            updated_at=ctx.now,
+            last_reset_run_id=ctx.run_id,
         )
-    rule_reset, rule_notified = recurring.reset_due(ctx)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    notified = insert_notifications(
+        conn,
+        ctx.settings.notifications.reset,
+        select(Task.id).where(Task.last_reset_run_id == ctx.run_id, _in(part), has_handler()),
+        {"title": Task.title, "task_id": Task.id},
+        user_id=Task.current_handler_id,
+        task_id=Task.id,
+        now=ctx.now,
+    )
+    return reset, notified
+
+
+def _due_ids(conn, ctx: JobContext, part: IdRange):
+    return conn.execute(
+        select(func.count(), func.min(Task.id), func.max(Task.id)).where(_due(ctx), _in(part))
+    ).one()
+
+
+def _split(conn, ctx: JobContext, part: IdRange) -> list[IdRange] | int:
+    """Halves of the due ids in ``part``, or the id of its one due task."""
+    n, first, last = _due_ids(conn, ctx, part)
+    if n <= 1:
+        return first if n == 1 else []
+    middle = (first + last) // 2
+    return [(first, middle), (middle + 1, last)]
+
+
+def _size(conn, ctx: JobContext, part: IdRange) -> tuple[int, str]:
+    n, first, last = _due_ids(conn, ctx, part)
+    return int(n), f"{n} tasks among ids {first}..{last}"
+
+
+def run(ctx: JobContext) -> Counts:
+    refused = Refused()
+    planned = recurring.plan(ctx, refused)
+    with ctx.engine.begin() as conn:
+        written = write_isolated(conn, (None, None), lambda c, p: _reset_default(c, ctx, p),
+                                 lambda c, p: _split(c, ctx, p), lambda c, p: _size(c, ctx, p), refused)
+    reset, notified = sum(r for r, _ in written), sum(n for _, n in written)
+    rule_reset, rule_notified = recurring.reset_due(ctx, refused)
     with read_only(ctx.engine).connect() as conn:
         counts = _skipped(conn, ctx)
+        unassigned = conn.execute(
+            select(func.count()).where(Task.last_reset_run_id == ctx.run_id, ~has_handler())
+        ).scalar_one()
     counts.update(reset=reset + rule_reset, notified=notified + rule_notified, rule_reset=rule_reset,
-                  planned=planned)
-    ctx.log.info("reset_periodic_tasks: %d periodic tasks reset (%d by their own rule), %d handlers notified",
-                 reset + rule_reset, rule_reset, notified + rule_notified)
+                  reset_unassigned=int(unassigned), planned=planned, refused=refused.count)
+    ctx.log.info("reset_periodic_tasks: %d periodic tasks reset (%d by their own rule, %d without a handler), "
+                 "%d handlers notified", reset + rule_reset, rule_reset, unassigned, notified + rule_notified)
     if counts["skipped_invalid_rule"]:
         ctx.log.warning("reset_periodic_tasks: %d tasks skipped: their recurrence rule is invalid",
                         counts["skipped_invalid_rule"])
+    if refused.count:
+        raise RowsRefused(refused.message("periodic task"), counts)
     return counts
 
 
 def preview(ctx: JobContext) -> Preview:
     with read_only(ctx.engine).connect() as conn:
         counts = _skipped(conn, ctx)
-        due = and_(_due(ctx), has_handler())
-        default_due = int(conn.execute(select(count_if(true())).where(due)).scalar_one())
-        ruled_due = int(conn.execute(
-            select(count_if(true())).where(recurring.due(ctx.now), has_handler())
-        ).scalar_one())
+        default = conn.execute(
+            select(count_if(true()), count_if(~has_handler())).where(_due(ctx))
+        ).one()
+        ruled = conn.execute(
+            select(count_if(true()), count_if(~has_handler())).where(recurring.due(ctx.now))
+        ).one()
         # Newly finished rule-driven tasks have no plan yet: work it out here, writing nothing.
-        unplanned_due = 0
+        unplanned_due = unplanned_unassigned = 0
         for row in conn.execute(
             select(Task.id, Task.recurrence, Task.expected_start_time, Task.actual_end_time,
                    has_handler().label("handler_ok"))
@@ -106,8 +147,11 @@ def preview(ctx: JobContext) -> Preview:
         ).yield_per(1000):
             when, error = recurring.plan_for(row, ctx)
             counts["skipped_invalid_rule"] += int(error is not None)
-            unplanned_due += int(error is None and when <= ctx.now and row.handler_ok)
-        counts["would_reset"] = default_due + ruled_due + unplanned_due
+            if error is None and when <= ctx.now:
+                unplanned_due += 1
+                unplanned_unassigned += int(not row.handler_ok)
+        counts["would_reset"] = int(default[0]) + int(ruled[0]) + unplanned_due
+        counts["would_reset_unassigned"] = int(default[1]) + int(ruled[1]) + unplanned_unassigned
         samples = conn.execute(
             select(
                 Task.id.label("task_id"),
@@ -117,7 +161,7 @@ def preview(ctx: JobContext) -> Preview:
                 Task.actual_end_time,
                 Task.current_handler_id.label("handler_id"),
             )
-            .where(or_(due, and_(recurring.due(ctx.now), has_handler())))
+            .where(or_(_due(ctx), recurring.due(ctx.now)))
             .order_by(Task.actual_end_time, Task.id)
             .limit(10)
         ).mappings().all()

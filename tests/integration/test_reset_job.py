@@ -64,17 +64,18 @@ def test_a_second_run_resets_nothing_more(db, rows, settings):
     assert len(notifications(db.engine)) == 1
 
 
-def test_bad_rows_are_skipped_and_counted(db, rows, settings):
+def test_bad_rows_are_skipped_and_counted_and_unassigned_tasks_are_reset_without_a_notification(db, rows, settings):
     handler = rows.user()
     no_handler = finished(rows, None, days_ago=9)
     no_end = rows.task(category="periodic", status="completed", current_handler_id=handler)
     good = finished(rows, handler, days_ago=9)
     counts = run_job(JOB, db.engine, settings, NOW)
-    assert counts["skipped_no_handler"] == 1 and counts["skipped_no_end_time"] == 1
-    assert counts["reset"] == 1
-    assert task(db.engine, no_handler).status == "completed"
+    assert counts["skipped_no_end_time"] == 1 and "skipped_no_handler" not in counts
+    assert (counts["reset"], counts["reset_unassigned"], counts["notified"], counts["refused"]) == (2, 1, 1, 0)
+    assert task(db.engine, no_handler).status == "new"
     assert task(db.engine, no_end).status == "completed"
     assert task(db.engine, good).status == "new"
+    assert [n.task_id for n in notifications(db.engine)] == [good]
 
 
 def test_the_period_comes_from_settings(db, rows):
