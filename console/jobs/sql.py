@@ -48,6 +48,12 @@ def has_handler() -> ColumnElement[bool]:
     return exists(select(User.id).where(User.id == Task.current_handler_id))
 
 
+def task_cycle() -> ColumnElement[int]:
+    """The task's warning cycle: the run that last reset it, 0 before any reset (migration 0008).
+    A level is warned of once per cycle: a reset starts a new one, a moved deadline does not."""
+    return func.coalesce(Task.last_reset_run_id, 0)
+
+
 def progress_ok() -> ColumnElement[bool]:
     return and_(Task.progress.is_not(None), Task.progress >= 0, Task.progress <= 100)
 

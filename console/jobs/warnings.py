@@ -1,10 +1,14 @@
 """check_task_warnings: notify handlers of tasks whose time runs out faster than their work.
 
 One INSERT ... SELECT ... ON CONFLICT DO NOTHING writes the warning ledger for every task that
-reached a level; the ledger's unique key (task, level, window, repeat number) makes a second
+reached a level; the ledger's unique key (task, cycle, level, repeat number) makes a second
 send impossible even with two runs at once. A second INSERT ... SELECT writes the notifications
 for exactly the ledger rows this run inserted. Both commit together, with the marks in
 warning_watch that tell the console's panel these tasks are warned of.
+
+A level is sent once per task and cycle, and again after ``warnings.repeat_after`` (0: never).
+A task's cycle is the run that last reset it (``tasks.last_reset_run_id``; 0 before any reset):
+a reset starts a new cycle, a moved deadline does not, whatever the window now (migration 0008).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from console.jobs.sql import (
     raw_time_progress,
     window_ok,
     skipped_rows,
+    task_cycle,
     time_progress,
 )
 from console.jobs.watch import finish_marks, keep_visible, mark_in_run
@@ -38,8 +43,8 @@ W = WarningSent
 def _staging_table() -> Table:
     """A temporary table for this run's warnings due (a new Table each run: they share no metadata)."""
     return Table("warning_pending", MetaData(), Column("task_id", BigId), Column("level", Integer),
-                 Column("ws", UTCDateTime), Column("we", UTCDateTime), Column("repeat_no", Integer),
-                 prefixes=["TEMPORARY"])
+                 Column("ws", UTCDateTime), Column("we", UTCDateTime), Column("cycle", BigId),
+                 Column("repeat_no", Integer), prefixes=["TEMPORARY"])
 
 
 def _pending(ctx: JobContext) -> Select:
@@ -49,7 +54,7 @@ def _pending(ctx: JobContext) -> Select:
     # inlining it and recomputing it in every test of the level expression).
     timed = (
         select(Task.id, Task.progress, Task.expected_start_time, Task.expected_end_time,
-               raw_time_progress(ctx.now).label("tp"))
+               task_cycle().label("cycle"), raw_time_progress(ctx.now).label("tp"))
         .where(is_processing(), window_ok(), progress_ok(), Task.current_handler_id.is_not(None),
                past_lowest_threshold(ctx.now, levels))  # read through ix_tasks_warn_from
         .offset(0)
@@ -62,15 +67,16 @@ def _pending(ctx: JobContext) -> Select:
             level.label("level"),
             timed.c.expected_start_time.label("ws"),
             timed.c.expected_end_time.label("we"),
+            timed.c.cycle,
         )
         .where(timed.c.tp >= min(lv.at for lv in levels), level.is_not(None))
         .subquery("cand")
     )
+    # The ledger's unique key but the repeat number (an index probe): the window is not in it.
     same_key = and_(
         W.task_id == cand.c.task_id,
+        W.cycle == cand.c.cycle,
         W.level == cand.c.level,
-        W.window_start == cand.c.ws,
-        W.window_end == cand.c.we,
     )
     repeat_after = ctx.settings.warnings.repeat_after
     recent = select(W.id).where(same_key)
@@ -82,6 +88,7 @@ def _pending(ctx: JobContext) -> Select:
         cand.c.level,
         cand.c.ws,
         cand.c.we,
+        cand.c.cycle,
         next_no.label("repeat_no"),
     ).where(cand.c.level.is_not(None), ~exists(recent))
 
@@ -105,13 +112,15 @@ def run(ctx: JobContext) -> Counts:
             pending.c.level,
             pending.c.ws,
             pending.c.we,
+            pending.c.cycle,
             pending.c.repeat_no,
             literal(ctx.now, W.__table__.c.sent_at.type),
             literal(ctx.run_id, W.__table__.c.run_id.type),
         ).where(true()).order_by(pending.c.task_id)  # SQLite needs a WHERE before ON CONFLICT after a SELECT
         stmt = (
             insert_or_skip(conn, W)
-            .from_select(["task_id", "level", "window_start", "window_end", "repeat_no", "sent_at", "run_id"], source)
+            .from_select(["task_id", "level", "window_start", "window_end", "cycle", "repeat_no", "sent_at", "run_id"],
+                         source)
             .on_conflict_do_nothing()
         )
         sent = conn.execute(stmt).rowcount
@@ -143,7 +152,7 @@ def run(ctx: JobContext) -> Counts:
             conn.execute(select(W.level, func.count()).where(W.run_id == ctx.run_id).group_by(W.level)).all()
         )
     if marked is None or marked < sent - removed:
-        finish_marks(ctx)  # some rows were held by a writer of tasks, or moved to a new window
+        finish_marks(ctx)  # some rows were held by a writer of tasks, or left the cycle warned of
     keep_visible(ctx)
     counts["notified"] = notified
     for lv in ctx.settings.warnings.levels:

@@ -12,7 +12,6 @@ from sqlalchemy.sql.expression import ColumnElement
 from console.db.engine import describe_error, outside_transaction
 from console.db.models import WarningSent as W
 from console.db.models import WarningWatch
-from console.db.types import epoch_seconds
 from console.jobs.base import JobContext
 
 # How long after its commit a run keeps trying to mark rows a writer of tasks held.
@@ -23,8 +22,9 @@ LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for lock_timeout
 def mark_warned(conn, run_id: int, *, skip_locked: bool = False) -> int:
     """Mark this run's warnings in warning_watch, for the warning panels; returns how many were marked.
 
-    Only rows still on the window warned of (a task whose window changed meanwhile keeps the mark
-    its trigger read from the ledger). ``skip_locked``: leave rows a writer of tasks holds.
+    Only rows still in the cycle warned of, whatever their window now (a moved deadline keeps the
+    cycle and its warnings; a task reset meanwhile keeps the mark its trigger read from the ledger).
+    ``skip_locked``: leave rows a writer of tasks holds.
     """
     ww = WarningWatch
     stmt = update(ww).where(_unmarked_of_run(run_id)).values(warned_level=W.level)
@@ -57,10 +57,9 @@ def mark_in_run(conn, run_id: int) -> int | None:
 
 
 def _unmarked_of_run(run_id: int) -> ColumnElement[bool]:
-    """A warning_watch row and a ledger row of this run for its current window, not yet marked."""
+    """A warning_watch row and a ledger row of this run for its current cycle, not yet marked."""
     ww = WarningWatch
-    return and_(ww.task_id == W.task_id, W.run_id == run_id,
-                ww.start_s == epoch_seconds(W.window_start), ww.end_s == epoch_seconds(W.window_end),
+    return and_(ww.task_id == W.task_id, W.run_id == run_id, ww.cycle == W.cycle,
                 ww.warned_level.is_distinct_from(W.level))
 
 

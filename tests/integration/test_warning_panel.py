@@ -22,10 +22,10 @@ from tests.integration.helpers import run_job
 
 
 def expected(engine, now, levels) -> dict[int, tuple[int, int]]:
-    """level -> (tasks in it now, of which not yet warned for their window), from the rules in Python."""
+    """level -> (tasks in it now, of which not yet warned in their cycle), from the rules in Python."""
     with engine.connect() as conn:
         tasks = conn.execute(select(Task)).all()
-        sent = {(w.task_id, w.level, w.window_start, w.window_end) for w in conn.execute(select(WarningSent))}
+        sent = {(w.task_id, w.level, w.cycle) for w in conn.execute(select(WarningSent))}
     out = {lv.level: [0, 0] for lv in levels}
     for t in tasks:
         start, end = t.expected_start_time, t.expected_end_time
@@ -35,7 +35,7 @@ def expected(engine, now, levels) -> dict[int, tuple[int, int]]:
         level = warning_level(time_progress(start, end, now), t.progress, levels)
         if level is not None:
             out[level][0] += 1
-            out[level][1] += (t.id, level, start, end) not in sent
+            out[level][1] += (t.id, level, t.last_reset_run_id or 0) not in sent
     return {lv: (n, pending) for lv, (n, pending) in out.items()}
 
 
@@ -67,7 +67,7 @@ def test_the_panel_agrees_with_the_rules_and_the_ledger_through_every_kind_of_wr
         t = Task.__table__
         conn.execute(update(t).where(t.c.id.in_(ids[0:8])).values(progress=99.0))  # work caught up
         conn.execute(update(t).where(t.c.id.in_(ids[8:16])).values(progress=1.0))  # work fell behind
-        for task_id in ids[16:24]:  # a new window: warned of again from scratch
+        for task_id in ids[16:24]:  # a moved deadline: warned of only at a level its cycle has not had
             conn.execute(update(t).where(t.c.id == task_id).values(
                 expected_start_time=NOW - timedelta(hours=95), expected_end_time=NOW + timedelta(hours=4)))
         conn.execute(update(t).where(t.c.id.in_(ids[24:32])).values(status="completed"))
@@ -76,6 +76,7 @@ def test_the_panel_agrees_with_the_rules_and_the_ledger_through_every_kind_of_wr
         conn.execute(update(t).where(t.c.id.in_(ids[36:40])).values(progress=None))
         conn.execute(delete(t).where(t.c.id.in_(ids[40:46])))
         conn.execute(update(t).where(t.c.id.in_(ids[46:50])).values(title="renamed", updated_at=NOW))  # not watched
+        conn.execute(update(t).where(t.c.id.in_(ids[50:56])).values(last_reset_run_id=4242))  # a new cycle: afresh
     rows.processing(time_pct=97, progress=10.0, handler=handlers[1])
     with db.engine.begin() as conn:  # one INSERT ... SELECT of many rows
         conn.execute(text(

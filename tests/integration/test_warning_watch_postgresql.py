@@ -26,16 +26,23 @@ from tests.conftest import NOW, Rows
 RUN_ID = 77
 
 
-def _warn(conn, task_id: int) -> None:
+def _warn(conn, task_id: int, *, mark: bool = True) -> None:
     """What a warning check does for one task: a ledger row, then the mark."""
     t = conn.execute(select(Task).where(Task.id == task_id)).one()
     conn.execute(insert(WarningSent).values(task_id=task_id, level=20, window_start=t.expected_start_time,
-                                            window_end=t.expected_end_time, repeat_no=0, sent_at=NOW, run_id=RUN_ID))
-    mark_warned(conn, RUN_ID)
+                                            window_end=t.expected_end_time, cycle=t.last_reset_run_id or 0,
+                                            repeat_no=0, sent_at=NOW, run_id=RUN_ID))
+    if mark:
+        mark_warned(conn, RUN_ID)
 
 
 def _change(conn, task_id: int) -> None:
     conn.execute(update(Task).where(Task.id == task_id).values(progress=Task.progress + 1))
+
+
+def _move_deadline(conn, task_id: int) -> None:
+    conn.execute(text("UPDATE tasks SET expected_end_time = expected_end_time + interval '1 minute' WHERE id = :id"),
+                 {"id": task_id})
 
 
 def _mark(engine, task_id: int):
@@ -55,10 +62,11 @@ def _waiting(engine, started: threading.Thread) -> bool:
     return False
 
 
-@pytest.mark.parametrize("change", ["progress", "handler"])
+@pytest.mark.parametrize("change", ["progress", "handler", "deadline"])
 def test_a_writer_waiting_on_a_check_that_marks_its_row_keeps_the_mark(pg, change):
-    # progress alone updates the row in place; a new handler rebuilds it from the ledger, which the
-    # writer's trigger reads only after the check has committed (it waits for the row first).
+    # progress alone updates the row in place; a new handler or deadline rebuilds it from the ledger
+    # (by the task's cycle), which the writer's trigger reads only after the check has committed (it
+    # waits for the row first).
     rows = Rows(pg)
     handler, other = rows.user(), rows.user()
     task_id = rows.processing(time_pct=85, progress=10.0, handler=handler)
@@ -69,6 +77,8 @@ def test_a_writer_waiting_on_a_check_that_marks_its_row_keeps_the_mark(pg, chang
             with pg.begin() as conn:
                 if change == "progress":
                     _change(conn, task_id)
+                elif change == "deadline":
+                    _move_deadline(conn, task_id)
                 else:
                     conn.execute(update(Task).where(Task.id == task_id).values(current_handler_id=other))
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
@@ -81,6 +91,19 @@ def test_a_writer_waiting_on_a_check_that_marks_its_row_keeps_the_mark(pg, chang
         assert _waiting(pg, other_writer), "the writer should wait for the check's row lock"
     other_writer.join(10)
     assert not errors and not other_writer.is_alive()
+    assert _mark(pg, task_id) == 20
+
+
+def test_a_deadline_moved_between_a_checks_ledger_row_and_its_mark_keeps_the_mark(pg):
+    # The writer commits first: its trigger read the ledger without the check's row. The check then
+    # marks the row all the same, as it is still in the cycle warned of (its window is another).
+    rows = Rows(pg)
+    task_id = rows.processing(time_pct=85, progress=10.0, handler=rows.user())
+    with pg.begin() as conn:
+        _warn(conn, task_id, mark=False)
+        with pg.begin() as writer:
+            _move_deadline(writer, task_id)
+        assert mark_warned(conn, RUN_ID) == 1
     assert _mark(pg, task_id) == 20
 
 

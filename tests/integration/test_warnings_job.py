@@ -1,4 +1,4 @@
-"""check_task_warnings on SQLite and PostgreSQL: levels, once per task/level/window, bad rows."""
+"""check_task_warnings on SQLite and PostgreSQL: levels, once per task/level/cycle, bad rows."""
 
 from datetime import timedelta
 
@@ -70,15 +70,17 @@ def test_repeat_after_zero_means_never_again(db, rows):
     assert len(ledger(db.engine)) == 1
 
 
-def test_a_new_window_is_warned_afresh(db, rows, settings):
+def test_a_moved_deadline_is_not_warned_afresh_but_a_new_cycle_is(db, rows, settings):
     task_id = rows.processing(time_pct=96, progress=10, handler=rows.user())
     run_job(JOB, db.engine, settings, NOW)
     with db.engine.begin() as conn:
         conn.execute(Task.__table__.update().where(Task.id == task_id).values(
             expected_end_time=NOW + timedelta(hours=1)))  # new end: 96 h of 97 h elapsed, still level 5
-    counts = run_job(JOB, db.engine, settings, NOW)
-    assert counts["notified"] == 1
-    assert len({(r.window_start, r.window_end) for r in ledger(db.engine)}) == 2
+    assert run_job(JOB, db.engine, settings, NOW)["notified"] == 0
+    with db.engine.begin() as conn:  # what the reset job stamps, straight back to processing
+        conn.execute(Task.__table__.update().where(Task.id == task_id).values(last_reset_run_id=999))
+    assert run_job(JOB, db.engine, settings, NOW)["notified"] == 1
+    assert [(r.level, r.cycle, r.repeat_no) for r in ledger(db.engine)] == [(5, 0, 0), (5, 999, 0)]
 
 
 def test_bad_rows_are_skipped_and_counted_and_the_rest_still_sent(db, rows, settings):
@@ -176,3 +178,36 @@ def test_postgresql_never_reads_the_ledger_while_writing_it(pg, settings):
         event.remove(pg, "before_cursor_execute", explain)
     assert counts["notified"] == 3 and len(plans) == 1
     assert "Scan on warning_ledger" not in plans[0] and "warning_pending" in plans[0]
+
+
+def test_postgresql_probes_the_ledger_through_its_unique_key(pg, settings):
+    # "Already sent in this cycle" and the next repeat number are looked up per task due: each
+    # must be an index probe on (task_id, cycle, level, ...), never a scan of the ledger per task.
+    # With sequential scans priced out, a plan still scanning the ledger has no index to use.
+    from sqlalchemy import event
+
+    from tests.conftest import Rows
+
+    rows = Rows(pg)
+    handler = rows.user()
+    for pct in (85, 92, 97):
+        rows.processing(time_pct=pct, progress=10.0, handler=handler)
+    run_job("check_task_warnings", pg, settings, NOW)
+    plans = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO warning_pending"):
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + statement, parameters)
+            plans.append("\n".join(r[0] for r in cursor.fetchall()))
+            cursor.execute("SET LOCAL enable_seqscan = on")
+
+    event.listen(pg, "before_cursor_execute", explain)
+    try:
+        run_job("check_task_warnings", pg, settings, NOW + timedelta(hours=30))
+    finally:
+        event.remove(pg, "before_cursor_execute", explain)
+    assert len(plans) == 1
+    assert "Seq Scan on warning_ledger" not in plans[0], plans[0]
+    # The next repeat number: max(repeat_no) of the key, read backwards from the unique index.
+    assert "Index Only Scan Backward using uq_warning_ledger_task_id_cycle_level_repeat_no" in plans[0], plans[0]
