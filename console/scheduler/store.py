@@ -16,7 +16,6 @@ from apscheduler.executors.base import run_job
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from sqlalchemy import Engine
@@ -24,6 +23,7 @@ from sqlalchemy import Engine
 from console.jobs import JOBS
 from console.scheduler import runner as runner_module
 from console.scheduler.ledger import utcnow
+from console.scheduler.safe_jobstore import RefusedJobState, SafeJobStore
 from console.scheduler.triggers import build_trigger, signature
 from console.settings import Settings
 
@@ -102,7 +102,7 @@ def new_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
     """A BackgroundScheduler configured from settings (not started)."""
     defaults = settings.scheduler.job_defaults
     return _StopAwareScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=TABLE)},
+        jobstores={"default": SafeJobStore(engine=engine, tablename=TABLE, functions={FUNC})},
         executors={"default": _FiringExecutor(settings.scheduler.executor_threads)},
         job_defaults={
             "coalesce": defaults.coalesce,
@@ -120,7 +120,7 @@ class JobStore:
         self.settings = settings
         self.clock = clock
         self._scheduler = new_scheduler(settings, engine)
-        self._store = SQLAlchemyJobStore(engine=engine, tablename=TABLE)
+        self._store = SafeJobStore(engine=engine, tablename=TABLE, functions={FUNC})
         self._store.start(self._scheduler, "default")
 
     def _job(self, job_id: str, next_run_time: datetime | None) -> Job:
@@ -147,6 +147,8 @@ class JobStore:
         now = self.clock().astimezone(self.settings.tz)
         stored = {job.id: job for job in self._store.get_all_jobs()}
         for job_id, job_settings in self.settings.jobs.items():
+            if job_id in self._store.refused:
+                continue  # a row that would not load is kept as it is for an operator (safe_jobstore)
             current = stored.pop(job_id, None)
             if not job_settings.enabled:
                 if current is not None:
@@ -181,8 +183,16 @@ class JobStore:
             log.info("schedule: %s", change)
         return changes
 
+    @property
+    def refused(self) -> dict[str, str]:
+        """Rows the last read would not load (job id -> why): kept, not run."""
+        return dict(self._store.refused)
+
     def get(self, job_id: str) -> StoredJob | None:
-        job = self._store.lookup_job(job_id)
+        try:
+            job = self._store.lookup_job(job_id)
+        except RefusedJobState:
+            return None  # not run; the store logged it and status reports it
         if job is None:
             return None
         return StoredJob(job.id, job.next_run_time, signature(job.trigger))
