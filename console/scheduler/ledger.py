@@ -107,13 +107,14 @@ class RunLedger:
         ))
 
     def record(self, job_id: str, trigger_kind: str, status: str, *, actor: str, error: str | None = None,
-               scheduled_for: datetime | None = None) -> int:
-        """A run that did not execute: missed, or skipped because another was running."""
+               scheduled_for: datetime | None = None, attempt: int = 1) -> int:
+        """A run that did not execute: missed, skipped because another was running, or failed
+        before it began (it could not start; a retry cancelled by a stop or by Ctrl-C)."""
         now = utcnow()
         with self._engine.begin() as conn:
             return conn.execute(
                 insert(JobRun).values(
-                    job_id=job_id, trigger_kind=trigger_kind, status=status, attempt=1,
+                    job_id=job_id, trigger_kind=trigger_kind, status=status, attempt=attempt,
                     scheduled_for=scheduled_for, started_at=now, finished_at=now, duration_s=0.0,
                     counts={}, error=error, actor=actor, host=HOST, pid=os.getpid(),
                 ).returning(JobRun.id)
@@ -126,6 +127,17 @@ class RunLedger:
                 update(JobRun)
                 .where(JobRun.job_id == job_id, JobRun.status == "running")
                 .values(status="abandoned", finished_at=utcnow(), error=reason)
+            ).rowcount
+
+    def close_interrupted(self, job_id: str, error: str) -> int:
+        """Close this process's run of ``job_id`` still marked running as ``failed`` with ``error``:
+        for when the job's own thread could not close it in time (it is blocked in the database)."""
+        with self._engine.begin() as conn:
+            return conn.execute(
+                update(JobRun)
+                .where(JobRun.job_id == job_id, JobRun.status == "running", JobRun.host == HOST,
+                       JobRun.pid == os.getpid())
+                .values(status="failed", finished_at=utcnow(), error=error)
             ).rowcount
 
     def running(self, job_id: str) -> RunRecord | None:

@@ -4,6 +4,9 @@ Start-up order matters: the job store is synced with settings first (keeping pau
 next run times), then APScheduler starts and reads it. Scheduler events about runs that never
 executed (missed, or skipped because the previous run was still going) are written to the run
 ledger here; runs that execute are recorded by the runner itself.
+
+The scheduler-wide pause is stored in the database (``console.scheduler.pause``): the scheduler
+starts paused while it holds, and ``obey_pause`` follows it when another process changes it.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import time
 from datetime import datetime
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 
 from console.scheduler import runner as runner_module
 from console.jobs.recurring import pending_on
-from console.scheduler.runner import AlreadyRunning, JobRunner
+from console.scheduler.pause import store_pause, stored_pause
+from console.scheduler.runner import AlreadyRunning, JobRunner, RunNotStarted
 from console.scheduler.store import JobStore, new_scheduler
 
 log = logging.getLogger("console.scheduler")
@@ -38,8 +43,13 @@ class LiveScheduler:
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         self._waker: threading.Thread | None = None
         self._stop = threading.Event()
+        # Read-then-apply of the stored pause, one at a time: a heartbeat's stale read must not
+        # undo an operator's pause applied in between.
+        self._pause_guard = threading.Lock()
 
     def start(self, *, paused: bool = False) -> None:
+        """Start firing; ``paused`` (the stored scheduler-wide pause, read by the caller) starts it
+        paused, so that not one firing slips through between the start and the pause."""
         self.runner.stopping.clear()  # a process that led before, stood by and leads again
         self.store.sync()
         runner_module.activate(self.runner)
@@ -78,8 +88,8 @@ class LiveScheduler:
                 return
             log.info("a task's own recurrence rule fell due; running %s", job_id)
             self.runner.execute(job_id, "scheduled", actor="scheduler")
-        except AlreadyRunning:
-            pass
+        except (AlreadyRunning, RunNotStarted):
+            pass  # recorded and logged by the runner
         except Exception:  # noqa: BLE001 - the next check tries again
             log.exception("checking recurrence rules failed")
 
@@ -99,11 +109,32 @@ class LiveScheduler:
     def state(self) -> str:
         return {STATE_RUNNING: "running", STATE_PAUSED: "paused", STATE_STOPPED: "stopped"}[self.scheduler.state]
 
-    def pause_all(self) -> None:
-        self.scheduler.pause()
+    def pause_all(self, actor: str) -> None:
+        """Pause the whole scheduler: stored first, so that the next leader obeys it too."""
+        store_pause(self.runner.engine, True, actor)
+        self.obey_pause()
 
-    def resume_all(self) -> None:
-        self.scheduler.resume()
+    def resume_all(self, actor: str) -> None:
+        store_pause(self.runner.engine, False, actor)
+        self.obey_pause()
+
+    def obey_pause(self) -> bool:
+        """Pause or resume APScheduler to match the stored scheduler-wide pause; returns it.
+
+        Called by the leader at each heartbeat, so a pause or resume from another process (the
+        command line, another console) takes effect here within seconds."""
+        with self._pause_guard:
+            stored = stored_pause(self.runner.engine)
+            try:
+                if stored.paused and self.scheduler.state == STATE_RUNNING:
+                    self.scheduler.pause()
+                    log.warning("scheduler paused (by %s on %s)", stored.actor, stored.host)
+                elif not stored.paused and self.scheduler.state == STATE_PAUSED:
+                    self.scheduler.resume()
+                    log.warning("scheduler resumed (by %s on %s)", stored.actor, stored.host)
+            except SchedulerNotRunningError:
+                pass  # stopping meanwhile: nothing to obey any more
+            return stored.paused
 
     def pause_job(self, job_id: str) -> None:
         self.scheduler.pause_job(job_id)

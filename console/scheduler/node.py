@@ -10,6 +10,9 @@ A new leader first cleans up after the old one: runs left ``running`` are marked
 if still within the misfire grace time, run once more; commands the old leader took and never
 finished are closed. Missed firings are APScheduler's: the job store keeps each job's next run
 time, so on start it coalesces them into one run within the grace time, or records them missed.
+
+The scheduler-wide pause is stored (``console.scheduler.pause``): a new leader starts paused when
+it holds, and the leader re-reads it at every beat, so a pause outlives the process that made it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from console.scheduler.commands import Command, CommandQueue
 from console.scheduler.ledger import HOST, audit, utcnow
 from console.scheduler.live import LiveScheduler
 from console.scheduler.locks import JobLocks, LeaderLock
-from console.scheduler.runner import AlreadyRunning, JobRunner
+from console.scheduler.pause import stored_pause
+from console.scheduler.runner import AlreadyRunning, JobRunner, RunNotStarted
 
 log = logging.getLogger("console.scheduler")
 HEARTBEAT_S = 2.0
@@ -124,6 +128,9 @@ class Node:
                     self._step_down("standby")
             if self.role == "leader" and self._lock.held:
                 self._serve_commands()
+                live = self.live
+                if live is not None:
+                    live.obey_pause()  # paused or resumed from another process meanwhile
             if self.role != "leader" and self._lock.try_acquire():
                 self._elected()
             self._heartbeat()
@@ -153,7 +160,8 @@ class Node:
         live = LiveScheduler(self.runner)
         try:
             self._take_over()
-            live.start(paused=self._start_paused)
+            # The pause an earlier leader (or the command line) stored holds for this one too.
+            live.start(paused=self._start_paused or stored_pause(self.engine).paused)
         except BaseException:
             # Half elected is worse than not: holding the lock with no scheduler would keep every
             # standby out. Let go, and try again at the next beat.
@@ -203,9 +211,17 @@ class Node:
 
     def _rerun(self, job_id: str, scheduled_for: datetime | None) -> None:
         try:
+            paused = stored_pause(self.engine).paused
+        except Exception:  # noqa: BLE001 - the database is away: the run records its own failure
+            paused = False
+        if paused:
+            # A firing cut short is a firing: while the whole scheduler is paused, none runs.
+            log.warning("%s: not run again: the scheduler is paused", job_id)
+            return
+        try:
             self.runner.execute(job_id, "retry", actor="scheduler", scheduled_for=scheduled_for)
-        except AlreadyRunning:
-            pass
+        except (AlreadyRunning, RunNotStarted):
+            pass  # recorded
 
     def _in_background(self, name: str, work: Callable[[], None]) -> None:
         self._workers = [w for w in self._workers if w.is_alive()]
@@ -246,9 +262,9 @@ class Node:
             elif command.action == "resume":
                 live.resume_job(command.job_id)
             elif command.action == "pause_all":
-                live.pause_all()
+                live.pause_all(command.actor)
             elif command.action == "resume_all":
-                live.resume_all()
+                live.resume_all(command.actor)
             outcome, detail = "done", None
         except Exception as exc:  # noqa: BLE001 - the outcome goes back to whoever asked
             outcome, detail = "failed", str(exc)

@@ -3,6 +3,10 @@
 Every path that runs a job comes through ``JobRunner.execute``: the scheduler's firings (via
 ``scheduled_run``, the function stored in APScheduler's job store), the command line and the
 console. So a job never overlaps itself, whoever started it, and every execution is recorded.
+
+Recorded too: a run that could not begin (its lock or its ledger row could not be taken; it
+raises ``RunNotStarted``), a retry a graceful stop cancelled ("stopped", no failure alert), and a
+run the operator interrupted with Ctrl-C ("interrupted", see ``console.scheduler.interrupt``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from console.notify.notifications import alert_admins
 from console.scheduler.bus import EventBus
 from console.scheduler.ledger import RunLedger, os_user, utcnow
 from console.scheduler.locks import JobLocks
-from console.settings import Settings
+from console.settings import Settings, url_secrets
 
 log = logging.getLogger("console.scheduler")
 
@@ -36,6 +40,22 @@ class UnknownJob(KeyError):
 
 class AlreadyRunning(Exception):
     """The job is running somewhere already; the message says since when and who started it."""
+
+
+class RunNotStarted(Exception):
+    """The run could not begin (taking its lock or writing its ledger row failed).
+
+    It is recorded in the run ledger as ``failed`` with the reason when the database allows;
+    ``run_id`` is that record's id, or None if it could not be written either."""
+
+    def __init__(self, job_id: str, reason: str, run_id: int | None):
+        super().__init__(f"{job_id} could not start: {reason}")
+        self.job_id, self.reason, self.run_id = job_id, reason, run_id
+
+
+# The errors a run closed by the process rather than by its job is recorded with.
+STOPPED = "stopped"  # a graceful stop (SIGTERM, the console quitting) cancelled the retry
+INTERRUPTED = "interrupted"  # Ctrl-C on the command line
 
 
 @dataclass
@@ -61,6 +81,8 @@ class JobRunner:
         self.clock = clock
         # Set on graceful stop: retries are not waited for, long jobs stop between batches.
         self.stopping = threading.Event()
+        # Set with ``stopping`` when the operator interrupts a run in the foreground (Ctrl-C).
+        self.interrupted = threading.Event()
         # Jobs executing in this process now (the console asks before quitting while any is).
         self.active: set[str] = set()
         # Set by the leader election: scheduled firings run only while this returns True.
@@ -74,10 +96,14 @@ class JobRunner:
 
     def execute(self, job_id: str, trigger_kind: str = "manual", *, actor: str | None = None,
                 retries: int | None = None, scheduled_for: datetime | None = None) -> RunResult:
-        """Run ``job_id`` now unless it is running anywhere; raises AlreadyRunning if it is."""
+        """Run ``job_id`` now unless it is running anywhere; raises AlreadyRunning if it is, and
+        RunNotStarted (after recording it) if the run cannot begin."""
         spec = self.spec(job_id)
         actor = actor or (os_user() if trigger_kind == "manual" else "scheduler")
-        lock = self.locks.try_acquire(f"job:{job_id}")
+        try:
+            lock = self.locks.try_acquire(f"job:{job_id}")
+        except Exception as exc:  # noqa: BLE001 - a database or lock-file error: recorded, then raised
+            raise self._not_started(job_id, trigger_kind, actor, scheduled_for, exc) from None
         if lock is None:
             message = self._already_running_message(job_id)
             self.ledger.record(job_id, trigger_kind, "skipped", actor=actor, error=message, scheduled_for=scheduled_for)
@@ -85,8 +111,11 @@ class JobRunner:
             raise AlreadyRunning(message)
         self.active.add(job_id)
         try:
-            # We hold the lock, so any run still marked running has lost its process.
-            stale = self.ledger.abandon_running(job_id, "its process ended before the run finished")
+            try:
+                # We hold the lock, so any run still marked running has lost its process.
+                stale = self.ledger.abandon_running(job_id, "its process ended before the run finished")
+            except Exception as exc:  # noqa: BLE001
+                raise self._not_started(job_id, trigger_kind, actor, scheduled_for, exc) from None
             if stale:
                 log.warning("%s: %d run(s) left running by a dead process marked abandoned", job_id, stale)
             job_settings = self.settings.jobs[job_id]
@@ -94,12 +123,29 @@ class JobRunner:
             kind = trigger_kind
             attempt = 1
             while True:
-                result = self._attempt(spec, kind, attempt, actor, scheduled_for)
-                if result.status == "success" or attempt > retries or self.stopping.is_set():
+                try:
+                    result = self._attempt(spec, kind, attempt, actor, scheduled_for)
+                except RunNotStarted:
+                    if attempt == 1:
+                        raise
+                    break  # a retry that could not begin (recorded): the run has failed for good
+                if self.interrupted.is_set():
+                    return result  # closed "interrupted": no retry, no alert
+                if result.status == "success" or attempt > retries:
                     break
-                log.warning("%s: attempt %d failed, retrying in %.0f s", job_id, attempt, job_settings.retry_delay)
-                if self.stopping.wait(job_settings.retry_delay):
-                    break
+                if not self._halted():
+                    log.warning("%s: attempt %d failed, retrying in %.0f s", job_id, attempt,
+                                job_settings.retry_delay)
+                    try:
+                        self.stopping.wait(job_settings.retry_delay)
+                    except KeyboardInterrupt:  # Ctrl-C while this thread waits for the retry
+                        self.interrupted.set()
+                        self._close_halted(result, attempt + 1, actor, scheduled_for)
+                        raise
+                if self._halted():
+                    # The process is stopping (or the operator interrupted it) before the retry:
+                    # the run did not fail for good, so admins are not alerted.
+                    return self._close_halted(result, attempt + 1, actor, scheduled_for)
                 attempt += 1
                 kind = "retry"
             if result.status == "failed":
@@ -109,9 +155,51 @@ class JobRunner:
             self.active.discard(job_id)
             lock.release()
 
+    def _halted(self) -> bool:
+        return self.stopping.is_set() or self.interrupted.is_set()
+
+    def _close_halted(self, failed: RunResult, attempt: int, actor: str, scheduled_for: datetime | None) -> RunResult:
+        """The retry that will not happen (after ``failed``), recorded ``failed`` as "stopped" or
+        "interrupted"."""
+        job_id = failed.job_id
+        error = INTERRUPTED if self.interrupted.is_set() else STOPPED
+        log.warning("%s: %s before retry %d; not retried, admins not alerted", job_id, error, attempt - 1)
+        try:
+            run_id = self.ledger.record(job_id, "retry", "failed", actor=actor, error=error,
+                                        scheduled_for=scheduled_for, attempt=attempt)
+        except Exception as exc:  # noqa: BLE001 - the failed attempt is on record; the stop goes on
+            log.error("%s: the %s retry could not be recorded: %s", job_id, error, describe_error(exc, self.engine.url))
+            run_id = failed.run_id
+        self.bus.publish({"event": "run_finished", "job_id": job_id, "run_id": run_id, "status": "failed"})
+        return RunResult(job_id, run_id, "failed", 0.0, error=error, attempts=attempt - 1)
+
+    def _not_started(self, job_id: str, kind: str, actor: str, scheduled_for: datetime | None,
+                     exc: BaseException, attempt: int = 1) -> RunNotStarted:
+        """Record a run that could not begin, if the database lets us; the exception to raise."""
+        reason = describe_error(exc, self.engine.url)
+        log.error("%s could not start: %s", job_id, reason)
+        run_id = None
+        try:
+            run_id = self.ledger.record(job_id, kind, "failed", actor=actor, error=f"could not start: {reason}",
+                                        scheduled_for=scheduled_for, attempt=attempt)
+        except Exception as again:  # noqa: BLE001 - the database that refused the start may refuse this too
+            log.error("%s: nor could that be recorded: %s", job_id, describe_error(again, self.engine.url))
+        return RunNotStarted(job_id, reason, run_id)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: the run in progress here stops as soon as it can and is recorded "interrupted".
+
+        Long jobs stop between batches; statements running now are cancelled by the caller
+        (``console.scheduler.interrupt``), as this thread may be the one blocked in them."""
+        self.interrupted.set()
+        self.stopping.set()
+
     def _attempt(self, spec: JobSpec, kind: str, attempt: int, actor: str,
                  scheduled_for: datetime | None) -> RunResult:
-        run_id, _ = self.ledger.start(spec.id, kind, actor=actor, attempt=attempt, scheduled_for=scheduled_for)
+        try:
+            run_id, _ = self.ledger.start(spec.id, kind, actor=actor, attempt=attempt, scheduled_for=scheduled_for)
+        except Exception as exc:  # noqa: BLE001 - e.g. SQLite's "database is locked"
+            raise self._not_started(spec.id, kind, actor, scheduled_for, exc, attempt) from None
         self.bus.publish({"event": "run_started", "job_id": spec.id, "run_id": run_id, "trigger_kind": kind})
         log.info("job %s started (%s, attempt %d, run %d)", spec.id, kind, attempt, run_id)
         began = time.perf_counter()
@@ -122,20 +210,36 @@ class JobRunner:
         except RowsRefused as exc:
             # What was written stays counted; the run is failed so that it is retried and alerted.
             duration = time.perf_counter() - began
-            error = describe_error(exc, self.engine.url)
+            error = INTERRUPTED if self.interrupted.is_set() else describe_error(exc, self.engine.url)
             self.ledger.finish(run_id, "failed", duration_s=duration, counts=exc.counts, error=error)
             log.error("job %s failed after %.2f s: %s (%s)", spec.id, duration, error, _counts_text(exc.counts))
             self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "failed"})
             return RunResult(spec.id, run_id, "failed", duration, counts=exc.counts, error=error, attempts=attempt)
+        except KeyboardInterrupt:
+            # Ctrl-C reached this thread inside the job: its transaction has rolled back on the way
+            # out; the run is closed before the process exits rather than left ``running``.
+            self.interrupted.set()
+            duration = time.perf_counter() - began
+            self.ledger.finish(run_id, "failed", duration_s=duration, error=INTERRUPTED)
+            log.error("job %s interrupted after %.2f s", spec.id, duration)
+            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "failed"})
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure of a job is recorded, never raised
             duration = time.perf_counter() - began
-            error = describe_error(exc, self.engine.url)
             trace = _scrub(tb.format_exc(), self.engine)
+            # Interrupted: the failure is the cancelled statement, not something to look into.
+            error = INTERRUPTED if self.interrupted.is_set() else describe_error(exc, self.engine.url)
             self.ledger.finish(run_id, "failed", duration_s=duration, error=error, traceback=trace)
             log.error("job %s failed after %.2f s: %s", spec.id, duration, error)
             self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "failed"})
             return RunResult(spec.id, run_id, "failed", duration, error=error, attempts=attempt)
         duration = time.perf_counter() - began
+        if self.interrupted.is_set():
+            # Jobs stop between batches when asked: what they did is counted, the rest was not done.
+            self.ledger.finish(run_id, "failed", duration_s=duration, counts=counts, error=INTERRUPTED)
+            log.error("job %s interrupted after %.2f s: %s", spec.id, duration, _counts_text(counts))
+            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "failed"})
+            return RunResult(spec.id, run_id, "failed", duration, counts=counts, error=INTERRUPTED, attempts=attempt)
         self.ledger.finish(run_id, "success", duration_s=duration, counts=counts)
         log.info("job %s finished in %.2f s: %s", spec.id, duration, _counts_text(counts))
         self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "success"})
@@ -175,8 +279,9 @@ def _counts_text(counts: dict[str, Any]) -> str:
 
 
 def _scrub(text: str, engine: Engine) -> str:
-    password = engine.url.password
-    return text.replace(str(password), "***") if password else text
+    for secret in url_secrets(engine.url):  # the password, ?password= and kin, as written and decoded
+        text = text.replace(secret, "***")
+    return text
 
 
 # APScheduler's job store keeps a textual reference to the function it calls, so the runner the
@@ -205,5 +310,5 @@ def scheduled_run(job_id: str) -> None:
         return
     try:
         runner.execute(job_id, "scheduled", actor="scheduler", scheduled_for=scheduled_for)
-    except AlreadyRunning:
-        pass  # recorded as skipped
+    except (AlreadyRunning, RunNotStarted):
+        pass  # recorded (skipped, or failed with the reason) and logged

@@ -2,11 +2,14 @@
 
 With a live scheduler (``taskconsole run`` or the console) pause and resume go through it; from
 the command line they change the job store's rows, which a running scheduler reads at its next
-wake-up. Every manual action is written to the audit with the operator's name.
+wake-up. The scheduler-wide pause is stored in the database (``scheduler_pause``) and obeyed by
+whichever process leads, now or later. Every manual action is written to the audit with the
+operator's name, including a run that could not start or was interrupted.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,15 +24,19 @@ from console.jobs.base import Preview
 from console.scheduler.bus import EventBus
 from console.scheduler.ledger import RunRecord, audit, os_user, utcnow
 from console.scheduler.commands import Command, CommandQueue
+from console.scheduler.interrupt import run_in_foreground
 from console.scheduler.live import LiveScheduler
 from console.scheduler.node import Node, NodeInfo, cluster
-from console.scheduler.runner import AlreadyRunning, JobRunner, RunResult, UnknownJob
+from console.scheduler.pause import PauseState, store_pause, stored_pause
+from console.scheduler.runner import INTERRUPTED, AlreadyRunning, JobRunner, RunNotStarted, RunResult, UnknownJob
 from console.scheduler.store import JobStore
 from console.scheduler.triggers import build_trigger, describe
 from console.service import recurrence
 from console.service.dashboard import TaskDetail, WarningStats, task_detail, warning_stats
 from console.service.near import NearTask, near_tasks
 from console.settings import Settings
+
+log = logging.getLogger("console.service")
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class JobInfo:
     enabled: bool
     paused: bool
     next_run_time: datetime | None
-    state: str  # scheduled | paused | running | disabled
+    state: str  # scheduled | paused (the job, or the whole scheduler) | running | disabled
     last_run: RunRecord | None
 
 
@@ -79,6 +86,9 @@ class Service:
         ``on_change`` is called (on the node's thread) with ``leader`` or ``standby`` whenever this
         process's role changes after the start.
         """
+        if paused:
+            # Stored like any other scheduler-wide pause: whoever leads obeys it.
+            store_pause(self.engine, True, os_user())
         node = Node(self.runner, kind, on_change=on_change, start_paused=paused)
         # A command queued by an attached console wakes the leader at once when Redis carries it.
         self.bus.add_listener(lambda event: node.wake() if event.get("event") == "command" else None)
@@ -116,6 +126,8 @@ class Service:
 
     def jobs(self) -> list[JobInfo]:
         stored = self.store.all()
+        # The whole scheduler paused: every job that would fire shows it.
+        all_paused = stored_pause(self.engine).paused
         last = self.runner.ledger.last_runs(list(JOBS))
         now = self.clock().astimezone(self.settings.tz)
         infos = []
@@ -136,7 +148,7 @@ class Service:
             elif not job_settings.enabled:
                 state = "disabled"
             else:
-                state = "paused" if paused else "scheduled"
+                state = "paused" if paused or all_paused else "scheduled"
             infos.append(JobInfo(
                 id=job_id, name=spec.name, trigger=describe(job_settings.trigger), enabled=job_settings.enabled,
                 paused=paused, next_run_time=next_run.astimezone(self.settings.tz) if next_run else None,
@@ -153,8 +165,31 @@ class Service:
         except AlreadyRunning as exc:
             self._audit(actor, "run", job_id, "already_running", str(exc))
             raise
+        except RunNotStarted as exc:
+            where = f"run {exc.run_id}: " if exc.run_id is not None else ""
+            self._audit_best_effort(actor, "run", job_id, "not_started", f"{where}{exc.reason}")
+            raise
         self._audit(actor, "run", job_id, result.status, f"run {result.run_id}: {result.error or result.counts}")
         return result
+
+    def run_job_in_foreground(self, job_id: str, *, actor: str | None = None) -> RunResult:
+        """``run_job`` for the command line: Ctrl-C (KeyboardInterrupt) stops the run at once, even
+        one blocked in the database, closes it as failed ("interrupted"), and is raised again."""
+        self.check_job(job_id)
+        actor = actor or os_user()
+
+        def close_unfinished() -> None:
+            # The run's own thread is stuck: close its record from here, if the database lets us.
+            try:
+                self.runner.ledger.close_interrupted(job_id, INTERRUPTED)
+                self._audit(actor, "run", job_id, "failed", INTERRUPTED)
+            except Exception as exc:  # noqa: BLE001 - the next run marks it abandoned then
+                log.error("%s: the interrupted run could not be closed: %s", job_id,
+                          describe_error(exc, self.engine.url))
+
+        self.runner.interrupted.clear()
+        return run_in_foreground(self.runner, lambda: self.run_job(job_id, actor=actor),
+                                 close_unfinished=close_unfinished)
 
     def pause_job(self, job_id: str, *, actor: str | None = None) -> None:
         self.check_job(job_id)
@@ -227,16 +262,27 @@ class Service:
         return "stopped" if self.node.stopped else "attached"
 
     def pause_scheduler(self, *, actor: str | None = None) -> None:
-        if self.live is None:
-            raise NoScheduler("no scheduler runs in this process")
-        self.live.pause_all()
-        self._audit(actor or os_user(), "pause", "*", "done", "whole scheduler")
+        """Pause the whole scheduler, stored so that whichever process leads, now or later, obeys."""
+        self._set_scheduler_paused(True, actor or os_user())
 
     def resume_scheduler(self, *, actor: str | None = None) -> None:
-        if self.live is None:
-            raise NoScheduler("no scheduler runs in this process")
-        self.live.resume_all()
-        self._audit(actor or os_user(), "resume", "*", "done", "whole scheduler")
+        self._set_scheduler_paused(False, actor or os_user())
+
+    def _set_scheduler_paused(self, paused: bool, actor: str) -> None:
+        if self.live is not None:
+            if paused:
+                self.live.pause_all(actor)
+            else:
+                self.live.resume_all(actor)
+        else:
+            store_pause(self.engine, paused, actor)
+            # The leader reads the stored pause at every beat; Redis, when there, wakes it now.
+            self.bus.publish({"event": "command"})
+        self._audit(actor, "pause" if paused else "resume", "*", "done", "whole scheduler")
+
+    def scheduler_pause(self) -> PauseState:
+        """The stored scheduler-wide pause: whether it holds, since when and by whom."""
+        return stored_pause(self.engine)
 
     def running_here(self) -> set[str]:
         """Jobs executing in this process now."""
@@ -288,6 +334,14 @@ class Service:
     def _audit(self, actor: str, action: str, job_id: str, outcome: str, detail: str | None) -> None:
         audit(self.engine, actor, action, job_id, outcome, detail)
 
+    def _audit_best_effort(self, actor: str, action: str, job_id: str, outcome: str, detail: str | None) -> None:
+        """For outcomes the database itself caused: written if it lets us, else logged."""
+        try:
+            self._audit(actor, action, job_id, outcome, detail)
+        except Exception as exc:  # noqa: BLE001
+            log.error("audit of %s %s (%s) could not be written: %s", action, job_id, outcome,
+                      describe_error(exc, self.engine.url))
+
 
 class DisabledJob(Exception):
     """Pause or resume of a job that settings disable."""
@@ -308,4 +362,5 @@ def open_service(settings: Settings, *, check_schema: bool = True) -> Service:
     return Service(settings, engine)
 
 
-__all__ = ["AlreadyRunning", "DisabledJob", "NoScheduler", "JobInfo", "Service", "UnknownJob", "describe_error", "open_service"]
+__all__ = ["AlreadyRunning", "DisabledJob", "NoScheduler", "JobInfo", "PauseState", "RunNotStarted", "Service",
+           "UnknownJob", "describe_error", "open_service"]

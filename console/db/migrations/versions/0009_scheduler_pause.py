@@ -4,8 +4,10 @@ Revision ID: 0009
 Revises: 0008
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
+
+import console.db.types
 
 revision = "0009"
 down_revision = "0008"
@@ -14,8 +16,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # One row at most (id 1); no row means the scheduler is not paused.
+    op.create_table(
+        "scheduler_pause",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("changed_at", console.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(128), nullable=False),
+        sa.Column("host", sa.String(255), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_scheduler_pause"),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("scheduler_pause")
