@@ -3,23 +3,31 @@
 Every option has a default here, and the shipped ``settings.yaml`` repeats those defaults with
 comments (a test keeps the two equal). Loading never raises anything but ``SettingsError``,
 whose message names the offending key and never contains a password.
+
+Validation refuses more than wrong types: a value that would delete or reset everything (an age
+or period of zero or less) or make every run fail (a duration past what a timestamp can hold)
+is refused here, naming the key, rather than found out by the jobs. Passwords are found in a
+URL the way SQLAlchemy reads it (``make_url``), never by searching the text.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import URL, make_url
 
 from console.domain.cron import CronError, normalise_crontab
 from console.domain.templates import TemplateError, template_fields
+from console.domain.text import printable
 
 JOB_IDS = (
     "reset_periodic_tasks",
@@ -31,6 +39,35 @@ JOB_IDS = (
 ENV_CONFIG = "TASKCONSOLE_CONFIG"
 ENV_DATABASE_URL = "TASKCONSOLE_DATABASE_URL"
 ENV_REDIS_URL = "TASKCONSOLE_REDIS_URL"
+
+# A settings file is a few kilobytes; more, or anything but a regular file (/dev/zero, a FIFO),
+# is a mistake that would otherwise read until killed or block forever.
+MAX_SETTINGS_BYTES = 1024 * 1024
+# The longest age, period or interval: every one is added to or taken from "now", and the result
+# must stay a timestamp both databases and Python hold (years 1 to 9999) for centuries to come.
+LONGEST = timedelta(days=36500)
+
+
+def _within(value: timedelta, shortest: timedelta, too_short: str) -> timedelta:
+    """``value`` if it lies in [shortest, LONGEST]; else a ValueError saying the bounds and why."""
+    if not shortest <= value <= LONGEST:
+        why = too_short if value < shortest else "every run would fail: no timestamp reaches that far"
+        raise ValueError(f"must be between {_words(shortest)} and {_words(LONGEST)}, not {_span(value)}: {why}")
+    return value
+
+
+def _span(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    if seconds and seconds % 86400 == 0:
+        days = int(seconds // 86400)
+        return f"{days} day{'' if abs(days) == 1 else 's'}"
+    return f"{seconds:g} second{'' if abs(seconds) == 1 else 's'}"
+
+
+def _words(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    iso = f"P{int(seconds // 86400)}D" if seconds and seconds % 86400 == 0 else f"PT{seconds:g}S"
+    return f"{_span(value)} ({iso})"
 
 
 class SettingsError(Exception):
@@ -60,6 +97,8 @@ class TriggerSettings(_Strict):
                 raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from None
         if self.every is not None and self.every.total_seconds() < 1:
             raise ValueError("'every' must be at least one second")
+        if self.every is not None and self.every > LONGEST:
+            raise ValueError(f"'every' must be at most {_words(LONGEST)}")
         return self
 
 
@@ -92,7 +131,7 @@ class JobDefaults(_Strict):
     """Fold a backlog of missed firings into one run."""
     max_instances: int = Field(default=1, ge=1)
     """Concurrent instances of one job in this process."""
-    misfire_grace_time: int = Field(default=3600, ge=1)
+    misfire_grace_time: int = Field(default=3600, ge=1, le=int(LONGEST.total_seconds()))
     """Seconds a late firing may still run; later ones are recorded as missed."""
 
 
@@ -115,6 +154,7 @@ class DatabaseSettings(_Strict):
     def _known_backend(cls, url: str) -> str:
         if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
             raise ValueError("must start with sqlite:// or postgresql://")
+        _parse_url(url)
         return url
 
 
@@ -129,6 +169,8 @@ class RedisSettings(_Strict):
     def _redis_scheme(cls, url: str | None) -> str | None:
         if url and not re.match(r"^rediss?://", url):
             raise ValueError("must start with redis:// or rediss://")
+        if url:
+            _parse_url(url)
         return url or None
 
 
@@ -152,6 +194,11 @@ class WarningSettings(_Strict):
     repeat_after: timedelta = timedelta(hours=24)
     """Send the same level for the same window again after this long; 0 means never."""
 
+    @field_validator("repeat_after")
+    @classmethod
+    def _repeat_bounds(cls, value: timedelta) -> timedelta:
+        return _within(value, timedelta(0), "0 means never; a negative one is a mistake")
+
     @field_validator("levels")
     @classmethod
     def _distinct(cls, levels: tuple[WarningLevel, ...]) -> tuple[WarningLevel, ...]:
@@ -171,6 +218,12 @@ class PeriodicSettings(_Strict):
     """How often the running scheduler looks (by index) for rule-driven tasks that fell due, and
     runs the reset job at once when one has; keeps them within minutes of their occurrence."""
 
+    @field_validator("default_period")
+    @classmethod
+    def _period_bounds(cls, value: timedelta) -> timedelta:
+        return _within(value, timedelta(minutes=1), "zero or less would reset every finished periodic task at once, "
+                       "with a window ending before it starts")
+
     @field_validator("rule_check_interval")
     @classmethod
     def _sensible_interval(cls, value: timedelta) -> timedelta:
@@ -188,6 +241,12 @@ class CleanupSettings(_Strict):
     """Read notifications older than this are deleted."""
     batch_size: int = Field(default=5000, ge=1, le=1_000_000)
     """Rows deleted per transaction."""
+
+    @field_validator("closed_task_age", "read_notification_age")
+    @classmethod
+    def _age_bounds(cls, value: timedelta) -> timedelta:
+        return _within(value, timedelta(days=1), "an age of zero or less would delete every row; "
+                       "to keep everything, disable jobs.cleanup_old_data")
 
 
 class TimeProgressSettings(_Strict):
@@ -307,19 +366,52 @@ class Settings(_Strict):
         return ZoneInfo(self.timezone)
 
 
-def redact_url(url: str | None) -> str:
-    """The URL with any password replaced by ``***``, for logs, errors and screens."""
+# Query parameters that carry a secret (libpq's password and sslpassword, and their kin).
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth", re.IGNORECASE)
+UNPARSABLE_URL = ("is not a URL SQLAlchemy can read (scheme://user:password@host:port/database; "
+                  "write @ : / ? # in a password as %40 %3A %2F %3F %23)")
+
+
+def _parse_url(url: str) -> URL:
+    """The URL as SQLAlchemy reads it; a ValueError that quotes no part of it (no password) if it
+    cannot be read."""
+    try:
+        return make_url(url)
+    except Exception:  # noqa: BLE001 - ArgumentError, or ValueError for a port that is not a number
+        raise ValueError(UNPARSABLE_URL) from None
+
+
+def url_secrets(url: str | URL | None) -> list[str]:
+    """Every secret in ``url`` as SQLAlchemy reads it: the password and secret query parameters,
+    decoded and as written in the text, longest first (so a part is never replaced first)."""
+    if not url:
+        return []
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except Exception:  # noqa: BLE001 - an unreadable URL is refused when settings load
+        return [str(url)]
+    found = [str(parsed.password)] if parsed.password else []
+    for key, value in parsed.query.items():
+        if _SECRET_KEY.search(key):
+            found += [value] if isinstance(value, str) else list(value)
+    found += [quote(s, safe="") for s in found] + [quote_plus(s) for s in found]
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def redact_url(url: str | URL | None) -> str:
+    """The URL with its password and secret parameters replaced by ``***``, and no control or
+    bidirectional characters, for logs, errors and screens."""
     if not url:
         return ""
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except Exception:  # noqa: BLE001 - nothing of it is shown: any part may be the password
+        return "<a database URL that cannot be read>"
+    query = {k: ("***" if _SECRET_KEY.search(k) else v) for k, v in parsed.query.items()}
+    text = parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    for secret in url_secrets(parsed):
+        text = text.replace(secret, "***")
+    return printable(text)
 
 
 def _error_message(exc: ValidationError, source: str) -> str:
@@ -331,16 +423,33 @@ def _error_message(exc: ValidationError, source: str) -> str:
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{source}: {key}: {msg}{more}"
+    return printable(f"{source}: {key}: {msg}{more}")
+
+
+def _read_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_SETTINGS_BYTES. Opened without blocking and
+    checked on the open descriptor, so a FIFO or device swapped in cannot hang or flood us."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings file {printable(path)}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise SettingsError(f"settings file {printable(path)} is not a regular file")
+    with os.fdopen(fd, "rb") as file:
+        data = file.read(MAX_SETTINGS_BYTES + 1) if info.st_size <= MAX_SETTINGS_BYTES else b""
+        if info.st_size > MAX_SETTINGS_BYTES or len(data) > MAX_SETTINGS_BYTES:
+            raise SettingsError(f"settings file {printable(path)} is larger than "
+                                f"{MAX_SETTINGS_BYTES // 1024 // 1024} MB")
+    return data
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from None
+        text = _read_file(path).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SettingsError(f"{path}: not UTF-8 text (byte {exc.start + 1})") from None
+        raise SettingsError(f"{printable(path)}: not UTF-8 text (byte {exc.start + 1})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -348,11 +457,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        raise SettingsError(f"{path}: not valid YAML{where}") from None
+        raise SettingsError(f"{printable(path)}: not valid YAML{where}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SettingsError(f"{path}: the top level must be a mapping of keys")
+        raise SettingsError(f"{printable(path)}: the top level must be a mapping of keys")
     return data
 
 

@@ -17,9 +17,10 @@ from console.db.engine import DatabaseError, DatabaseUnreachable, describe_error
 from console.scheduler.runner import AlreadyRunning, UnknownJob
 from console.service import Service, open_service
 from console.domain.recurrence import RecurrenceError
-from console.service.facade import DisabledJob
+from console.service.facade import DisabledJob, RunNotStarted
 from console.service.recurrence import UnknownTask
-from console.settings import Settings, redact_url
+from console.domain.text import printable
+from console.settings import Settings, SettingsError, redact_url
 
 log = logging.getLogger("console.cli")
 
@@ -32,9 +33,13 @@ def explain(exc: BaseException) -> str:
 
 
 def _service(settings: Settings) -> Service:
+    """The service for a command that opens the database (the console and `run` too): the schema
+    checked, and the settings' notification types checked against the live columns."""
     try:
-        return open_service(settings)
-    except (DatabaseError, schema.SchemaError):
+        service = open_service(settings)
+        schema.check_notification_types(service.engine, settings)  # SettingsError: exit 2, naming the key
+        return service
+    except (DatabaseError, schema.SchemaError, SettingsError):
         raise
     except Exception as exc:  # noqa: BLE001 - a driver error while connecting
         raise DatabaseError(f"cannot open the database {redact_url(settings.database.url)}: "
@@ -101,6 +106,7 @@ def _log_schedule(service, settings: Settings) -> None:
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from console.service.status import gather_status
 
+    schema.require_database(settings.database.url)  # a missing SQLite file is bad input, not an outage
     status = gather_status(settings)
     if args.json:
         output.emit_json(output.status_json(status, settings.tz))
@@ -158,12 +164,25 @@ def cmd_jobs_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_jobs_run(args: argparse.Namespace, settings: Settings) -> int:
     service = _service(settings)
     try:
-        result = service.run_job(args.job_id)
+        # In the foreground: Ctrl-C stops the run at once and closes it as failed ("interrupted").
+        result = service.run_job_in_foreground(args.job_id)
     except AlreadyRunning as exc:
         if args.json:
             output.emit_json({"job_id": args.job_id, "status": "already_running", "error": str(exc)})
-        sys.stderr.write(f"taskconsole: {exc}\n")
+        sys.stderr.write(f"taskconsole: {printable(str(exc))}\n")
         return 1
+    except RunNotStarted as exc:
+        # Recorded (run ledger and audit) when the database let us; said in one line either way.
+        if args.json:
+            output.emit_json({"job_id": args.job_id, "run_id": exc.run_id, "status": "failed", "duration_s": 0.0,
+                              "counts": {}, "error": str(exc)})
+        recorded = (f" (recorded as run {exc.run_id})" if exc.run_id is not None
+                    else " (the database refused to record it)")
+        sys.stderr.write(f"taskconsole: error: {printable(str(exc))}{recorded}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write(f"taskconsole: interrupted; the run of {args.job_id} is recorded as failed (interrupted)\n")
+        raise  # exit code 130
     if args.json:
         output.emit_json(output.result_json(result))
     else:
@@ -203,6 +222,10 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tasks_near(args: argparse.Namespace, settings: Settings) -> int:
     tasks = _service(settings).near_tasks(args.limit)
+    skipped = getattr(tasks, "skipped", 0)
+    if skipped:
+        log.warning("skipped %d processing task%s whose window has a timestamp outside years 1 to 9999",
+                    skipped, "" if skipped == 1 else "s")
     if args.json:
         output.emit_json(output.near_json(tasks, settings.tz))
     else:
@@ -212,7 +235,7 @@ def cmd_tasks_near(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tasks_set_recurrence(args: argparse.Namespace, settings: Settings) -> int:
     words = _service(settings).set_recurrence(args.task_id, args.rule)
-    print(f"task {args.task_id}: {words}; the reset job plans its next reset on its next run")
+    print(f"task {args.task_id}: {printable(words)}; the reset job plans its next reset on its next run")
     return 0
 
 
@@ -226,12 +249,50 @@ def cmd_tasks_next(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_scheduler_pause(args: argparse.Namespace, settings: Settings) -> int:
+    return _pause_scheduler(settings, paused=True)
+
+
+def cmd_scheduler_resume(args: argparse.Namespace, settings: Settings) -> int:
+    return _pause_scheduler(settings, paused=False)
+
+
+# How long `scheduler pause|resume` waits for the leader to show it obeyed (it looks every 2 s).
+_OBEY_WAIT_S = 6.0
+
+
+def _pause_scheduler(settings: Settings, *, paused: bool) -> int:
+    service = _service(settings)
+    was = service.scheduler_pause().paused
+    if paused:
+        service.pause_scheduler()
+    else:
+        service.resume_scheduler()
+    word, state = ("paused", "paused") if paused else ("resumed", "running")
+    already = " (it already was)" if was == paused else ""
+    deadline = time.monotonic() + _OBEY_WAIT_S
+    while True:
+        leader, _ = service.cluster()
+        if leader is None:
+            print(f"scheduler {word}{already}; no process leads now: the next leader starts {state}")
+            return 0
+        who = f"{leader.kind} on {printable(leader.host)}, pid {leader.pid}"
+        if leader.state == state:
+            print(f"scheduler {word}{already}; the leader ({who}) is {state}")
+            return 0
+        if time.monotonic() >= deadline:
+            print(f"scheduler {word}{already} (stored); the leader ({who}) has not shown it yet and "
+                  "obeys at its next heartbeat")
+            return 0
+        time.sleep(0.25)
+
+
 def dispatch(args: argparse.Namespace) -> Callable[[argparse.Namespace, Settings], int]:
     if args.command is None:
         return cmd_console
     if args.command == "db":
         return cmd_db_upgrade
-    if args.command in ("jobs", "tasks"):
+    if args.command in ("jobs", "tasks", "scheduler"):
         sub = getattr(args, f"{args.command}_command").replace("-", "_")
         return globals()[f"cmd_{args.command}_{sub}"]
     return globals()[f"cmd_{args.command}"]

@@ -15,6 +15,7 @@ import threading
 from typing import Callable, Sequence
 
 from console import __version__
+from console.domain.text import printable
 from console.settings import JOB_IDS, SettingsError, load_settings
 
 log = logging.getLogger("console.cli")
@@ -30,19 +31,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"taskconsole: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _at_least(minimum: int):
-    """An argparse type: a whole number no smaller than ``minimum`` (else exit 2, one line)."""
+# Bounds of the numeric arguments (shown in --help): past them a command would run for minutes,
+# or overflow a column, instead of answering.
+DEMO_TASKS = (0, 10_000_000)
+HISTORY_LIMIT = (1, 10_000)
+NEAR_LIMIT = (1, 1_000)
+NEXT_COUNT = (1, 1_000)
+TASK_ID = (1, 2**63 - 1)  # a BIGINT, as tasks.id is on PostgreSQL
+
+
+def _whole_number(bounds: tuple[int, int]):
+    """An argparse type: a whole number within ``bounds`` (else exit 2, one line)."""
+    low, high = bounds
 
     def parse(text: str) -> int:
+        shown = printable(text if len(text) <= 40 else text[:40] + "…")
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+            raise argparse.ArgumentTypeError(f"{shown!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, not {shown}")
         return value
 
     return parse
+
+
+def _range(bounds: tuple[int, int]) -> str:
+    return f"{bounds[0]:,} to {bounds[1]:,}"
 
 
 def _config_option(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -79,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("upgrade", "create or upgrade the schema to this version", db_sub)
 
     demo = command("demo", "load demo users, tasks and notifications (creates the schema if needed)")
-    demo.add_argument("--tasks", type=_at_least(0), default=10_000, metavar="N", help="number of tasks (default 10000)")
+    demo.add_argument("--tasks", type=_whole_number(DEMO_TASKS), default=10_000, metavar="N",
+                      help=f"number of tasks, {_range(DEMO_TASKS)} (default 10000)")
     demo.add_argument("--replace", action="store_true", help="empty users, tasks and notifications first")
 
     jobs = sub.add_parser("jobs", help="list, run, pause, resume jobs and show their history",
@@ -95,8 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("job_id", metavar="ID", help=f"one of: {', '.join(JOB_IDS)}")
     p = command("history", "recent runs, newest first", jobs_sub)
     p.add_argument("job_id", metavar="ID", nargs="?", help="only this job")
-    p.add_argument("--limit", type=_at_least(1), default=20, metavar="N", help="how many runs (default 20)")
+    p.add_argument("--limit", type=_whole_number(HISTORY_LIMIT), default=20, metavar="N",
+                   help=f"how many runs, {_range(HISTORY_LIMIT)} (default 20)")
     p.add_argument("--json", action="store_true", help="JSON for scripts")
+
+    scheduler = sub.add_parser("scheduler", help="pause or resume the whole scheduler",
+                               description="Pause or resume the whole scheduler. The pause is stored in the "
+                               "database: whichever process leads, now or after a hand-over, obeys it.")
+    scheduler_sub = scheduler.add_subparsers(dest="scheduler_command", metavar="ACTION", required=True,
+                                             parser_class=_Parser)
+    command("pause", "pause the whole scheduler: no job fires until it is resumed", scheduler_sub)
+    command("resume", "resume the whole scheduler", scheduler_sub)
 
     p = command("preview", "dry run: what a job would change now; nothing is written")
     p.add_argument("job_id", metavar="ID", help=f"one of: {', '.join(JOB_IDS)}")
@@ -106,26 +132,33 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Tasks near their warning thresholds; per-task recurrence rules.")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True, parser_class=_Parser)
     p = command("near", "processing tasks nearest their next warning threshold (or past one)", tasks_sub)
-    p.add_argument("--limit", type=_at_least(1), default=20, metavar="N", help="how many tasks (default 20)")
+    p.add_argument("--limit", type=_whole_number(NEAR_LIMIT), default=20, metavar="N",
+                   help=f"how many tasks, {_range(NEAR_LIMIT)} (default 20)")
     p.add_argument("--json", action="store_true", help="JSON for scripts")
     p = command("set-recurrence", "give a periodic task its own rule: an ISO-8601 duration (P1D, PT12H, P2W, "
                 "P1M) or an RRULE (FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0); 'none' restores the default",
                 tasks_sub)
-    p.add_argument("task_id", type=int, metavar="ID", help="the task's id")
+    p.add_argument("task_id", type=_whole_number(TASK_ID), metavar="ID", help="the task's id, 1 to 2^63-1")
     p.add_argument("rule", metavar="RULE", help="the rule, evaluated in the settings' timezone")
     p = command("next", "a task's next windows under its rule (start and end)", tasks_sub)
-    p.add_argument("task_id", type=int, metavar="ID", help="the task's id")
-    p.add_argument("--count", type=_at_least(1), default=5, metavar="N", help="how many windows (default 5)")
+    p.add_argument("task_id", type=_whole_number(TASK_ID), metavar="ID", help="the task's id, 1 to 2^63-1")
+    p.add_argument("--count", type=_whole_number(NEXT_COUNT), default=5, metavar="N",
+                   help=f"how many windows, {_range(NEXT_COUNT)} (default 5)")
     p.add_argument("--json", action="store_true", help="JSON for scripts: a list of {start, end}")
     return parser
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines carry data (titles, errors, host names): nothing in them may act on the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record), keep_newlines=True)
+
+
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING if not verbose else logging.INFO)
 
@@ -161,14 +194,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         url = getattr(locals().get("settings"), "database", None)
         sys.stderr.write(
-            f"taskconsole: error: {describe_error(exc, url.url if url else None)} "
+            f"taskconsole: error: {printable(describe_error(exc, url.url if url else None))} "
             "(set TASKCONSOLE_DEBUG=1 for the traceback)\n"
         )
         return 1
 
 
 def _fail(message: str) -> int:
-    sys.stderr.write(f"taskconsole: error: {message}\n")
+    # Messages quote input and data (a rule, a path, a database's words): shown inert.
+    sys.stderr.write(f"taskconsole: error: {printable(message)}\n")
     return 2
 
 

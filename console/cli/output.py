@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from console.domain.text import display_width, fit, in_zone, printable
+from console.domain.text import BIDI, display_width, fit, in_zone, printable
 from console.jobs.base import Preview
 from console.scheduler.ledger import RunRecord
 from console.scheduler.runner import RunResult
@@ -26,8 +27,15 @@ def local(value: datetime | None, tz: ZoneInfo) -> str:
     return in_zone(value, tz).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
+# JSON escapes C0 controls itself; DEL, C1 controls and bidirectional controls it writes as they are.
+_RAW_IN_JSON = re.compile(f"[\\x7f-\\x9f{BIDI}]")
+
+
 def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    """``data`` as JSON. The characters that act on a terminal are written as \\u escapes: the same
+    JSON for a script, and inert when a person reads it (they occur only inside strings)."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write(_RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
     sys.stdout.write("\n")
 
 
@@ -155,12 +163,13 @@ def status_json(status: Status, tz: ZoneInfo) -> dict[str, Any]:
         "database": {"url": status.database_url, "status": status.database, "error": status.database_error},
         "redis": status.redis,
         "jobs": [job_json(j, tz) for j in status.jobs],
+        "refused_job_rows": [{"id": job_id, "reason": why} for job_id, why in status.refused_jobs.items()],
     }
 
 
 def status_text(status: Status, tz: ZoneInfo) -> str:
     def who(node: NodeInfo) -> str:
-        return f"{node.kind} on {node.host}, pid {node.pid}"
+        return f"{node.kind} on {printable(node.host)}, pid {node.pid}"
 
     lines = []
     if status.leader is not None:
@@ -173,8 +182,10 @@ def status_text(status: Status, tz: ZoneInfo) -> str:
     for node in status.standbys:
         lines.append(f"standby:  {who(node)}, up since {local(node.started_at, tz)}")
     database = status.database + (f" ({status.database_error})" if status.database_error else "")
-    lines.append(f"database: {database}  {status.database_url}")
+    lines.append(f"database: {printable(database)}  {printable(status.database_url)}")
     lines.append(f"redis:    {status.redis}")
     if status.jobs:
         lines += ["", jobs_text(status.jobs, tz)]
+    for job_id, why in status.refused_jobs.items():
+        lines.append(f"refused:  job store row {printable(job_id)!r} will not load, kept and not run: {printable(why)}")
     return "\n".join(lines)

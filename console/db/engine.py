@@ -3,17 +3,21 @@
 SQLite: WAL, foreign keys on, and write transactions that take the write lock when they begin
 (``BEGIN IMMEDIATE``), so two runs of a job serialise instead of interleaving. Read-only work
 uses ``read_only(engine)``, whose transactions begin deferred and never wait for a writer.
+The database file is created readable by its owner only (0600), and SQLite gives its -wal and
+-shm files the same mode; ``sqlite_file_missing`` lets a command that only reads refuse to run
+rather than leave an empty database behind.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from console.settings import redact_url
+from console.settings import UNPARSABLE_URL, url_secrets
 
 _READ_ONLY = "taskconsole_read_only"
 
@@ -30,8 +34,8 @@ def make_engine(url: str, *, pool_size: int = 12) -> Engine:
     """An engine for ``url``; SQLite gets its pragmas, PostgreSQL a checked pool."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise DatabaseError(f"database url is not valid: {redact_url(url)}") from None
+    except (ArgumentError, ValueError):  # a port that is not a number is a ValueError
+        raise DatabaseError(f"the database URL {UNPARSABLE_URL}") from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
     if parsed.drivername == "postgresql":
@@ -66,6 +70,17 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         if not folder.is_dir():
             raise DatabaseError(f"folder of the SQLite database does not exist: {folder}")
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
+    path = _sqlite_path(engine.url)
+
+    @event.listens_for(engine, "do_connect")
+    def _private_file(_dialect, _record, _cargs, _cparams):
+        # pysqlite would create it 0644 (less the umask): tasks, users and notifications for anyone
+        # on the host to read. Created here first, 0600; SQLite copies the mode to -wal and -shm.
+        if path is not None and not path.exists():
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass  # another process was quicker: its file, its mode
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -88,6 +103,24 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     return engine
 
 
+def _sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite URL, or None for an in-memory or URI-form database."""
+    database = url.database
+    if not database or database == ":memory:" or url.query.get("uri") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def sqlite_file_missing(url: str | URL) -> Path | None:
+    """The SQLite database file ``url`` names, if it does not exist (None for PostgreSQL, for an
+    in-memory database, and when it exists). Opening it would create it, empty."""
+    parsed = url if isinstance(url, URL) else make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    path = _sqlite_path(parsed)
+    return path if path is not None and not path.exists() else None
+
+
 def outside_transaction(engine: Engine, statement: str) -> None:
     """Run a statement PostgreSQL refuses inside a transaction block (VACUUM), on its own connection."""
     with engine.connect() as conn:
@@ -103,15 +136,14 @@ def describe_error(exc: BaseException, url: str | URL | None = None) -> str:
     """One line about a database error, without SQL parameters or passwords.
 
     ``url`` is the database URL whose password must not show: a string, or an engine's ``URL``
-    (whose ``str()`` already masks the password, so it could not be used to find it)."""
+    (whose ``str()`` already masks the password, so it could not be used to find it). Its secrets
+    are found as SQLAlchemy reads them (the password, ``?password=`` and kin), decoded and as written."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         text = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
     elif isinstance(exc, SQLAlchemyError):
         text = str(exc).split("\n")[0]
     else:
         text = str(exc) or type(exc).__name__
-    if url:
-        password = url.password if isinstance(url, URL) else make_url(url).password
-        if password:
-            text = text.replace(str(password), "***")
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
     return text

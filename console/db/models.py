@@ -158,22 +158,28 @@ class Notification(Base):
 
 
 class WarningSent(Base):
-    """The warning ledger: one row per warning sent. Its unique key makes a second send impossible."""
+    """The warning ledger: one row per warning sent. Its unique key (task, cycle, level, repeat)
+    makes a second send impossible; a moved deadline keeps the key, a reset starts a new one."""
 
     __tablename__ = "warning_ledger"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     task_id: Mapped[int] = mapped_column(BigId, ForeignKey("tasks.id", ondelete="CASCADE"))
     level: Mapped[int] = mapped_column(Integer)
+    # The window warned of, for the record; not part of the key (migration 0008).
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
-    # 0 for the first send; n for the n-th repeat after ``repeat_after``.
+    # The task's cycle when sent: the id of the run that last reset it (tasks.last_reset_run_id),
+    # 0 before any reset, -1 for a row of an earlier cycle kept from before migration 0008.
+    cycle: Mapped[int] = mapped_column(BigId, default=0, server_default=text("0"))
+    # 0 for the first send in a cycle; n for the n-th repeat after ``repeat_after``.
     repeat_no: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     run_id: Mapped[int] = mapped_column(BigId)
 
     __table_args__ = (
-        UniqueConstraint("task_id", "level", "window_start", "window_end", "repeat_no"),
+        # The warning check probes it (task, cycle, level), and the watch triggers (task, cycle).
+        UniqueConstraint("task_id", "cycle", "level", "repeat_no"),
         Index("ix_warning_ledger_run_id", "run_id"),
         Index("ix_warning_ledger_sent_at_level", "sent_at", "level"),  # warning panel, per hour
     )
@@ -183,7 +189,7 @@ class WarningWatch(Base):
     """What the warning panels read, one narrow row per task the warning check watches.
 
     Kept by triggers on ``tasks`` and marked by the warning check (migration 0007, which also
-    holds its covering index); nothing else writes it.
+    holds its covering index; 0008 keys it by cycle); nothing else writes it.
     """
 
     __tablename__ = "warning_watch"
@@ -192,8 +198,9 @@ class WarningWatch(Base):
     start_s: Mapped[float] = mapped_column(Float)  # the window, as epoch seconds
     end_s: Mapped[float] = mapped_column(Float)
     progress: Mapped[float] = mapped_column(Float)
-    # The level last warned of for this window (NULL: none yet).
+    # The level last warned of in the task's cycle (NULL: none yet), and that cycle (migration 0008).
     warned_level: Mapped[int | None] = mapped_column(Integer)
+    cycle: Mapped[int] = mapped_column(BigId, default=0, server_default=text("0"))
 
 
 class JobRun(Base):
@@ -297,3 +304,19 @@ class SchedulerCommand(Base):
         Index("ix_scheduler_commands_open", "id", postgresql_where=text("done_at IS NULL"),
               sqlite_where=text("done_at IS NULL")),
     )
+
+
+class SchedulerPause(Base):
+    """The scheduler-wide pause (``P``, ``taskconsole scheduler pause``): at most one row, id 1.
+
+    Kept in the database rather than in the leading process, so that whichever process leads,
+    now or after a hand-over, obeys it. No row means not paused.
+    """
+
+    __tablename__ = "scheduler_pause"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    paused: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    host: Mapped[str] = mapped_column(String(255))

@@ -1,16 +1,21 @@
 """Creating, upgrading and checking the schema through Alembic.
 
 Every command that touches data first checks that the database holds the schema this code
-expects: none (say to run ``db upgrade``), older (the same), or newer (refuse to run).
+expects: none (say to run ``db upgrade``), older (the same), or newer (refuse to run); and that
+the settings' notification types fit the live ``notifications.type`` column.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.engine import URL
 
-from console.db.engine import DatabaseUnreachable, describe_error
+from console.db.engine import DatabaseUnreachable, describe_error, sqlite_file_missing
+from console.domain.text import printable
+from console.settings import Settings, SettingsError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration. Every command checks the schema, and reading the revision with plain SQL
@@ -66,8 +71,19 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     return before, head_revision()
 
 
+def require_database(url: str | URL) -> None:
+    """Raise SchemaError if ``url`` names a SQLite file that does not exist: a command that only
+    reads says so rather than create an empty database where it was run."""
+    missing = sqlite_file_missing(url)
+    if missing is not None:
+        raise SchemaError(f"the SQLite database {printable(missing)} does not exist; "
+                          "run `taskconsole db upgrade` to create it (or check database.url)")
+
+
 def check(engine: Engine) -> None:
-    """Raise SchemaError unless the schema is exactly the one this code was written for."""
+    """Raise SchemaError unless the schema is exactly the one this code was written for (and,
+    for SQLite, unless the file is there: checking must not create it)."""
+    require_database(engine.url)
     current = current_revision(engine)
     head = HEAD
     if current == head:
@@ -80,3 +96,47 @@ def check(engine: Engine) -> None:
             "upgrade taskconsole before running it"
         )
     raise SchemaError(f"the database schema is older ({current}) than this taskconsole ({head}); run `taskconsole db upgrade`")
+
+
+def text_widths(conn: Connection, table: str, columns: tuple[str, ...]) -> dict[str, int | None]:
+    """The most characters each of ``columns`` of ``table`` holds in the live schema (None: no
+    limit). A table of the task system's may be narrower than our model; a missing table or
+    column falls back to the model. One catalog query, not SQLAlchemy's reflection (50 ms)."""
+    from console.db.models import Base
+
+    model = Base.metadata.tables.get(table)
+    widths: dict[str, int | None] = {c: getattr(model.c[c].type, "length", None) if model is not None and c in model.c
+                                     else None for c in columns}
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(text(
+            "SELECT attname, CASE WHEN atttypid IN ('varchar'::regtype, 'bpchar'::regtype) AND atttypmod > 4 "
+            "THEN atttypmod - 4 END FROM pg_attribute WHERE attrelid = to_regclass(:t) AND attnum > 0 "
+            "AND NOT attisdropped"), {"t": table}).all()
+    else:
+        rows = [(r[1], _declared_width(r[2])) for r in conn.exec_driver_sql(f'PRAGMA table_info("{table}")')]
+    for name, width in rows:
+        if name in widths:
+            widths[name] = width
+    return widths
+
+
+def _declared_width(declared: str) -> int | None:
+    # SQLite keeps the declared type as text and enforces no width; the declaration still says
+    # what the table's owner meant, and what PostgreSQL would enforce.
+    found = re.fullmatch(r"\s*(?:N?VAR)?CHAR(?:ACTER)?(?:\s+VARYING)?\s*\(\s*(\d+)\s*\)\s*", declared or "", re.I)
+    return int(found.group(1)) if found else None
+
+
+def check_notification_types(engine: Engine, settings: Settings) -> None:
+    """Refuse, naming the key, a notification type the live ``notifications.type`` column cannot
+    hold: every notification the jobs write would fail, and with it every run. (Titles and
+    contents are cut to fit where they are written instead: they are made from task data.)"""
+    with engine.connect() as conn:
+        width = text_widths(conn, "notifications", ("type",))["type"]
+    if width is None:
+        return
+    for name in ("reset", "warning", "job_failure"):
+        value = getattr(settings.notifications, name).type
+        if len(value) > width:
+            raise SettingsError(f"notifications.{name}.type: {len(value)} characters, longer than the "
+                                f"{width} the database's notifications.type column holds")

@@ -1,4 +1,5 @@
-"""Making data safe to print: no control characters or escape sequences from the data."""
+"""Making data safe to print: no control characters, escape sequences or bidirectional controls
+from the data."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import re
 import unicodedata
 
 # C0 controls (ESC included), DEL and C1 controls; tab and newline become spaces.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Unicode bidirectional controls too (embeddings and overrides U+202A-U+202E, isolates
+# U+2066-U+2069, the marks U+200E, U+200F and U+061C): in a title they reorder what an operator
+# reads (U+202E before "gnp.exe" shows it as "exe.png").
+BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{BIDI}]")
 
 
 def printable(value: object, *, keep_newlines: bool = False) -> str:

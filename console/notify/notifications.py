@@ -2,7 +2,9 @@
 
 A job's notifications are written by one ``INSERT ... SELECT``: the template is rendered in SQL
 by concatenating its literal text with the selected columns, so sending to 100,000 handlers
-costs one statement and no Python objects per row.
+costs one statement and no Python objects per row. A title or content longer than its column
+(a task system's table may be narrower than ours) is cut to fit, not refused: it is made from
+task data, and one long title must not fail the run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from sqlalchemy import Connection, Integer, String, cast, false, func, insert, l
 from sqlalchemy.sql.expression import ColumnElement, Select
 
 from console.db.models import Notification, User
+from console.db.schema import text_widths
 from console.domain.templates import render, template_parts
 from console.settings import Template
 
@@ -31,6 +34,10 @@ def render_sql(template: str, fields: dict[str, ColumnElement]) -> ColumnElement
     return expr if expr is not None else literal("", String)
 
 
+def _fit(text: ColumnElement[str], width: int | None) -> ColumnElement[str]:
+    return func.substr(text, 1, width) if width else text
+
+
 def as_whole_number(column: ColumnElement) -> ColumnElement:
     """A number shown without decimals in a notification text (62.5 -> 63)."""
     return cast(func.round(column), Integer)
@@ -47,11 +54,12 @@ def insert_notifications(
     now: datetime,
 ) -> int:
     """Insert one notification per row of ``rows`` (a select whose columns ``fields`` name)."""
+    widths = text_widths(conn, "notifications", ("title", "content"))
     source = rows.with_only_columns(
         user_id,
         literal(template.type, String),
-        render_sql(template.title, fields),
-        render_sql(template.content, fields),
+        _fit(render_sql(template.title, fields), widths["title"]),
+        _fit(render_sql(template.content, fields), widths["content"]),
         task_id if task_id is not None else literal(None, Integer),
         false(),
         literal(now, Notification.__table__.c.created_at.type),
@@ -65,11 +73,12 @@ def insert_notifications(
 def alert_admins(conn: Connection, template: Template, *, job_id: str, error: str, now: datetime) -> int:
     """The job-failure notification, to every admin; returns how many were written."""
     values = {"job_id": job_id, "error": error[:500]}
+    widths = text_widths(conn, "notifications", ("title", "content"))
     source = select(
         User.id,
         literal(template.type, String),
-        literal(render(template.title, values), String),
-        literal(render(template.content, values), String),
+        literal(render(template.title, values)[: widths["title"]], String),
+        literal(render(template.content, values)[: widths["content"]], String),
         literal(None, Integer),
         false(),
         literal(now, Notification.__table__.c.created_at.type),

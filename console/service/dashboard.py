@@ -2,6 +2,8 @@
 
 Panels query only what they show: counts per level (one index-only aggregate over warning_watch),
 warnings sent per hour for the last day (grouped in SQL), and one task's details on demand.
+A timestamp Python cannot hold ('infinity', year 200000, text on SQLite) is never read into it:
+the counts leave such windows out, and a task's details show it as the database stores it.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, Text, and_, case, cast, func, null, or_, select
 
 from console.db.engine import read_only
+from console.db.readable import all_readable, epochs_readable, readable
 from console.db.models import Notification, Task, User, WarningSent, WarningWatch
 from console.jobs.sql import (count_if, is_processing, progress_ok, time_progress, warning_level,
                               watch_past_lowest_threshold, watched_level)
@@ -27,7 +30,10 @@ class LevelStats:
     at: float
     in_level: int  # processing tasks in this level now
     notified_24h: int  # warnings of this level sent in the last 24 h
-    pending: int  # in this level now, not yet notified for the current window
+    # In this level now, and not the level last notified in the task's cycle (warning_watch, migration
+    # 0008). A task whose deadline moved back to a level it was warned of before a more severe one
+    # counts here, though the check sends that level again only after repeat_after.
+    pending: int
 
 
 @dataclass(frozen=True)
@@ -37,14 +43,14 @@ class WarningStats:
 
 
 def warning_stats(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...]) -> WarningStats:
-    # warning_watch (migration 0007) holds each watched task's window, progress and the level
-    # last warned of, and its index on the lowest-threshold instant carries them all: the counts
-    # are one index-only scan over the tasks past that instant, with no read of tasks or the ledger.
-    # The level is computed once per row (OFFSET 0 keeps PostgreSQL from inlining it into the
-    # grouping and the count again).
+    # warning_watch (migration 0007) holds each watched task's window, progress and the level last
+    # warned of in its cycle (0008), and its index on the lowest-threshold instant carries them all:
+    # the counts are one index-only scan over the tasks past that instant, with no read of tasks or
+    # the ledger. The level is computed once per row (OFFSET 0 keeps PostgreSQL from inlining it into
+    # the grouping and the count again).
     reached = (
         select(watched_level(now, levels).label("level"), WarningWatch.warned_level)
-        .where(watch_past_lowest_threshold(now, levels))
+        .where(watch_past_lowest_threshold(now, levels), epochs_readable(WarningWatch.start_s, WarningWatch.end_s))
         .offset(0)
         .subquery()
     )
@@ -64,7 +70,7 @@ def warning_stats(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...
         sent: dict[int, int] = {}
         per_hour = [0] * HOURS
         for at, lv, n in conn.execute(select(WarningSent.sent_at, WarningSent.level, func.count())
-                                      .where(WarningSent.sent_at > since)
+                                      .where(WarningSent.sent_at > since, readable(WarningSent.sent_at))
                                       .group_by(WarningSent.sent_at, WarningSent.level)):
             sent[lv] = sent.get(lv, 0) + int(n)
             hour = int((at - since).total_seconds() // 3600)
@@ -76,6 +82,33 @@ def warning_stats(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...
         for lv in sorted(levels, key=lambda lv: lv.at)
     ]
     return WarningStats(stats, per_hour)
+
+
+class OutOfRange(str):
+    """A stored timestamp Python cannot hold, as the database writes it ('infinity',
+    '200000-01-01 00:00:00+00'): shown as it is, never computed with."""
+
+
+def _timestamp(column, name: str | None = None) -> tuple:
+    """A timestamp read safely: the value where readable (else NULL), and beside it the stored text
+    where not."""
+    name = name or column.key
+    ok = readable(column)
+    return (case((ok, column), else_=null()).label(name),
+            case((ok, null()), else_=cast(column, Text)).label(f"{name}__stored"))
+
+
+def _timestamps(row, names: tuple[str, ...]) -> dict[str, Any]:
+    out = dict(row)
+    for name in names:
+        stored = out.pop(f"{name}__stored", None)
+        if out[name] is None and stored is not None:
+            out[name] = OutOfRange(stored)
+    return out
+
+
+TASK_TIMES = ("expected_start_time", "expected_end_time", "actual_start_time", "actual_end_time", "created_at",
+              "updated_at")
 
 
 @dataclass(frozen=True)
@@ -90,11 +123,14 @@ class TaskDetail:
 
 def task_detail(engine: Engine, task_id: int, now: datetime, levels: tuple[WarningLevel, ...]) -> TaskDetail | None:
     with read_only(engine).connect() as conn:
+        plain = [Task.__table__.c[c] for c in ("id", "title", "category", "status", "progress", "time_progress",
+                                               "current_handler_id")]
         row = conn.execute(
-            select(*Task.__table__.c, User.name.label("handler"))
+            select(*plain, *[part for name in TASK_TIMES for part in _timestamp(Task.__table__.c[name])],
+                   User.name.label("handler"))
             .outerjoin(User, User.id == Task.current_handler_id)
             .where(Task.id == task_id)
-        ).first()
+        ).mappings().first()
         if row is None:
             return None
         live = conn.execute(
@@ -102,28 +138,28 @@ def task_detail(engine: Engine, task_id: int, now: datetime, levels: tuple[Warni
                 Task.id == task_id,
                 Task.expected_start_time.is_not(None),
                 Task.expected_end_time > Task.expected_start_time,
+                all_readable(Task.expected_start_time, Task.expected_end_time),
                 and_(is_processing(), progress_ok()),
             )
         ).first()
         warnings = conn.execute(
-            select(WarningSent.level, WarningSent.window_start, WarningSent.window_end, WarningSent.repeat_no,
-                   WarningSent.sent_at, WarningSent.run_id)
+            select(WarningSent.level, *_timestamp(WarningSent.window_start), *_timestamp(WarningSent.window_end),
+                   WarningSent.repeat_no, *_timestamp(WarningSent.sent_at), WarningSent.run_id)
             .where(WarningSent.task_id == task_id).order_by(WarningSent.sent_at.desc()).limit(50)
         ).mappings().all()
         notes = conn.execute(
-            select(Notification.created_at, Notification.type, Notification.title, Notification.content,
+            select(*_timestamp(Notification.created_at), Notification.type, Notification.title, Notification.content,
                    Notification.is_read, User.name.label("to"))
             .outerjoin(User, User.id == Notification.user_id)
             .where(Notification.task_id == task_id).order_by(Notification.id.desc()).limit(50)
         ).mappings().all()
-    columns = ("id", "title", "category", "status", "progress", "time_progress", "expected_start_time",
-               "expected_end_time", "actual_start_time", "actual_end_time", "current_handler_id", "created_at",
-               "updated_at")
+    task = _timestamps(row, TASK_TIMES)
+    handler = task.pop("handler")
     return TaskDetail(
-        task={c: getattr(row, c) for c in columns},
-        handler=row.handler,
+        task=task,
+        handler=handler,
         time_progress_now=round(float(live[0]), 2) if live else None,
         level_now=live[1] if live else None,
-        warnings=[dict(w) for w in warnings],
-        notifications=[dict(n) for n in notes],
+        warnings=[_timestamps(w, ("window_start", "window_end", "sent_at")) for w in warnings],
+        notifications=[_timestamps(n, ("created_at",)) for n in notes],
     )

@@ -1,13 +1,20 @@
-"""Processing tasks nearest their next warning threshold (or already past one)."""
+"""Processing tasks nearest their next warning threshold (or already past one).
+
+A task whose window holds a timestamp Python cannot read ('infinity', year 200000, 4000 BC, or
+text on SQLite) is left out and counted (``NearTasks.skipped``): one such row must not blank the
+panel, nor fail `tasks near`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, and_, case, literal, select, text, union_all
+from sqlalchemy import Engine, and_, case, literal, null, select, text, union_all
+from sqlalchemy.sql.expression import ColumnElement
 
 from console.db.engine import read_only
+from console.db.readable import all_readable, epochs_readable
 from console.db.models import PROCESSING_NO_HANDLER, Task, User, WarningSent, WarningWatch
 from console.db.types import epoch_seconds
 from console.jobs.sql import (is_processing, progress_ok, time_progress, watch_past_lowest_threshold, warning_level,
@@ -36,6 +43,13 @@ class NearTask:
     notified_levels: list[int] = field(default_factory=list)
 
 
+class NearTasks(list):
+    """The tasks to show, in order; ``skipped`` says how many tasks would have been among them
+    but were left out because a timestamp of their window is outside years 1 to 9999."""
+
+    skipped: int = 0
+
+
 def _next_threshold_epoch(now: datetime, levels: tuple[WarningLevel, ...]):
     start = epoch_seconds(Task.expected_start_time)
     end = epoch_seconds(Task.expected_end_time)
@@ -52,12 +66,18 @@ def _next_threshold_epoch(now: datetime, levels: tuple[WarningLevel, ...]):
     return instant, level
 
 
+def _window_readable() -> ColumnElement[bool]:
+    return all_readable(Task.expected_start_time, Task.expected_end_time)
+
+
 def _in_level_ids(conn, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
-                  limit: int) -> list[int]:
-    """The ids of up to ``limit`` tasks in a level: most severe level first, then by deadline."""
+                  limit: int, readable_only: bool = False, known_empty: frozenset[int] = frozenset()) -> list[int]:
+    """The ids of up to ``limit`` tasks in a level: most severe level first, then by deadline.
+    A level in ``known_empty`` is not read on its own (the prefix may still hold rows of it)."""
     level = warning_level(now, levels)
+    guard = [_window_readable()] if readable_only else []
     prefix = (select(Task.id, level.label("level"))
-              .where(is_processing(), window_ok(), progress_ok())
+              .where(is_processing(), window_ok(), progress_ok(), *guard)
               .order_by(*DEADLINE).limit(PREFIX).subquery())
     seen: dict[int, list[int]] = {}
     for task_id, lv in conn.execute(select(prefix.c.id, prefix.c.level).where(prefix.c.level.is_not(None))):
@@ -71,13 +91,13 @@ def _in_level_ids(conn, now: datetime, levels: tuple[WarningLevel, ...], by_seve
         if remaining <= 0:
             break
         got = len(seen.get(lv, []))
-        if got < remaining:
+        if got < remaining and lv not in known_empty:
             sparse.append(lv)
         remaining -= got
     if sparse:
         for lv in sparse:
             seen[lv] = []  # read again, whole, below
-        for task_id, lv in conn.execute(_sparse_levels(now, levels, sparse, limit)):
+        for task_id, lv in conn.execute(_sparse_levels(now, levels, sparse, limit, readable_only)):
             seen[lv].append(task_id)
     ids: list[int] = []
     for lv in by_severity:
@@ -85,18 +105,21 @@ def _in_level_ids(conn, now: datetime, levels: tuple[WarningLevel, ...], by_seve
     return ids
 
 
-def _sparse_levels(now: datetime, levels: tuple[WarningLevel, ...], sparse: list[int], limit: int):
+def _sparse_levels(now: datetime, levels: tuple[WarningLevel, ...], sparse: list[int], limit: int,
+                   readable_only: bool = False):
     """Up to ``limit`` tasks of the ``sparse`` levels, in severity then deadline order, read among
     the tasks past the lowest threshold: those with a handler from warning_watch's index alone,
     those without one through ix_tasks_processing_no_handler."""
     ww = WarningWatch
     watched = (select(ww.task_id.label("id"), watched_level(now, levels).label("level"), ww.end_s.label("end_s"),
                       ww.start_s.label("start_s"))
-               .where(watch_past_lowest_threshold(now, levels)))
+               .where(watch_past_lowest_threshold(now, levels),
+                      *([epochs_readable(ww.start_s, ww.end_s)] if readable_only else [])))
     level = warning_level(now, levels)
     no_handler = (select(Task.id, level.label("level"), epoch_seconds(Task.expected_end_time).label("end_s"),
                          epoch_seconds(Task.expected_start_time).label("start_s"))
-                  .where(text(PROCESSING_NO_HANDLER), window_ok(), progress_ok()))
+                  .where(text(PROCESSING_NO_HANDLER), window_ok(), progress_ok(),
+                         *([_window_readable()] if readable_only else [])))
     both = union_all(watched, no_handler).subquery()
     rank = case(*[(both.c.level == lv, literal(i)) for i, lv in enumerate(sparse)])
     # OFFSET 0: the level is computed once per row, and the planner does not walk the whole
@@ -108,7 +131,7 @@ def _sparse_levels(now: datetime, levels: tuple[WarningLevel, ...], sparse: list
 
 
 def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], limit: int = 20,
-               in_level: dict[int, int] | None = None) -> list[NearTask]:
+               in_level: dict[int, int] | None = None) -> NearTasks:
     """Tasks in a warning level first (most severe first), then those with a threshold still ahead.
 
     No read sorts every processing task, and only the rows shown are read whole. The first
@@ -118,47 +141,71 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
     from warning_watch's index alone for tasks with a handler, and through the small partial
     index on processing tasks without one, a cost that follows how many tasks are near a deadline,
     not N. The tasks with a threshold ahead are read in deadline order and stop at ``limit``.
-    ``in_level`` (tasks per level, when the caller has just counted them) lets empty levels be
-    skipped.
+    ``in_level`` (tasks per level, when the caller has just counted them) spares the read of the
+    levels it says are empty; it never hides a task the prefix found in one (one without a
+    handler, which the count leaves out, or one whose window is unreadable).
+
+    The choice is made once over every task, reading the window only where it is readable; if
+    unreadable ones were chosen, they are counted as skipped and the choice is made again among
+    the readable ones. So the healthy case costs nothing more, and ``skipped`` is the number of
+    tasks an out-of-range timestamp kept off this list.
     """
-    level = warning_level(now, levels)
-    next_epoch, next_level = _next_threshold_epoch(now, levels)
-    columns = select(
-        Task.id, Task.title, User.name.label("handler"), Task.progress,
-        time_progress(now).label("tp"), level.label("level"), next_level.label("next_level"),
-        next_epoch.label("next_epoch"), Task.expected_start_time, Task.expected_end_time,
-    ).select_from(Task).outerjoin(User, User.id == Task.current_handler_id).where(
-        is_processing(), window_ok(), progress_ok()
-    )
-    by_severity = [lv.level for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)
-                   if in_level is None or in_level.get(lv.level)]
-    rows: list = []
+    by_severity = [lv.level for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)]
+    known_empty = frozenset(lv for lv in by_severity if in_level is not None and not in_level.get(lv))
     with read_only(engine).connect() as conn:
-        if by_severity:
-            chosen = _in_level_ids(conn, now, levels, by_severity, limit)
-            if chosen:
-                found = {r.id: r for r in conn.execute(columns.where(Task.id.in_(chosen)))}
-                rows = [found[i] for i in chosen if i in found]
-        if len(rows) < limit:
-            ahead = conn.execute(
-                columns.where(level.is_(None), next_epoch.is_not(None)).order_by(*DEADLINE).limit(limit - len(rows))
-            ).all()
-            rows += sorted(ahead, key=lambda r: r.next_epoch)
+        rows = _chosen(conn, now, levels, by_severity, known_empty, limit, readable_only=False)
+        skipped = sum(1 for r in rows if not r.readable)
+        if skipped:
+            rows = _chosen(conn, now, levels, by_severity, known_empty, limit, readable_only=True)
         ids = [r.id for r in rows]
         notified: dict[tuple, set[int]] = {}
-        if ids:
-            for task_id, lv, ws, we in conn.execute(
-                select(WarningSent.task_id, WarningSent.level, WarningSent.window_start, WarningSent.window_end)
-                .where(WarningSent.task_id.in_(ids))
+        if ids:  # the levels sent in each task's cycle (console.jobs.sql.task_cycle), whatever its window
+            for task_id, lv, cycle in conn.execute(
+                select(WarningSent.task_id, WarningSent.level, WarningSent.cycle).where(WarningSent.task_id.in_(ids))
             ):
-                notified.setdefault((task_id, ws, we), set()).add(lv)
-    return [
+                notified.setdefault((task_id, cycle), set()).add(lv)
+    shown = NearTasks(
         NearTask(
             task_id=r.id, title=r.title, handler=r.handler, progress=float(r.progress),
             time_progress=round(float(r.tp), 2), level=r.level, next_level=r.next_level,
             next_at=datetime.fromtimestamp(r.next_epoch, timezone.utc) if r.next_epoch is not None else None,
             window_start=r.expected_start_time, window_end=r.expected_end_time,
-            notified_levels=sorted(notified.get((r.id, r.expected_start_time, r.expected_end_time), set())),
+            notified_levels=sorted(notified.get((r.id, r.last_reset_run_id or 0), set())),
         )
         for r in rows
-    ]
+    )
+    shown.skipped = skipped
+    return shown
+
+
+def _chosen(conn, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
+            known_empty: frozenset[int], limit: int, *, readable_only: bool) -> list:
+    """The rows to show, whole: those in a level, then those with a threshold ahead. Each row says
+    whether its window is ``readable``; an unreadable one's window is read as NULL."""
+    level = warning_level(now, levels)
+    next_epoch, next_level = _next_threshold_epoch(now, levels)
+    readable = _window_readable()
+
+    def window(column) -> ColumnElement:
+        return case((readable, column), else_=null()).label(column.key)
+
+    columns = select(
+        Task.id, Task.title, User.name.label("handler"), Task.progress,
+        time_progress(now).label("tp"), level.label("level"), next_level.label("next_level"),
+        next_epoch.label("next_epoch"), window(Task.expected_start_time), window(Task.expected_end_time),
+        Task.last_reset_run_id, readable.label("readable"),
+    ).select_from(Task).outerjoin(User, User.id == Task.current_handler_id).where(
+        is_processing(), window_ok(), progress_ok(), *([readable] if readable_only else [])
+    )
+    rows: list = []
+    if by_severity:
+        chosen = _in_level_ids(conn, now, levels, by_severity, limit, readable_only, known_empty)
+        if chosen:
+            found = {r.id: r for r in conn.execute(columns.where(Task.id.in_(chosen)))}
+            rows = [found[i] for i in chosen if i in found]
+    if len(rows) < limit:
+        ahead = conn.execute(
+            columns.where(level.is_(None), next_epoch.is_not(None)).order_by(*DEADLINE).limit(limit - len(rows))
+        ).all()
+        rows += sorted(ahead, key=lambda r: r.next_epoch)
+    return rows

@@ -1,15 +1,22 @@
-"""Per-task rules for the faces: set one, list a task's next windows, describe it in words."""
+"""Per-task rules for the faces: set one, list a task's next windows, describe it in words.
+
+A rule is validated by evaluating it: one with no occurrence within the horizon (5 years) is
+refused when set. Every evaluation is bounded (``console.domain.rrules``), so a stored rule,
+whatever it holds, answers in milliseconds.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
-from sqlalchemy import Engine, null, select, update
+from sqlalchemy import Engine, case, null, select, update
 
 from console.db.engine import read_only
+from console.db.readable import readable
 from console.db.models import Task
-from console.domain.recurrence import RecurrenceError, describe, next_windows, parse_recurrence
+from console.domain.recurrence import (HORIZON, HORIZON_WORDS, OUT_OF_RANGE, RecurrenceError, check_occurs, describe,
+                                       next_windows, parse_recurrence)
 from console.settings import Settings
 
 
@@ -26,10 +33,22 @@ class RuleInfo:
     next_window: tuple[datetime, datetime] | None
 
 
-def set_recurrence(engine: Engine, settings: Settings, task_id: int, rule: str | None) -> str:
-    """Validate and store ``rule`` (empty or "none": back to the default); returns it in words."""
+def set_recurrence(engine: Engine, settings: Settings, task_id: int, rule: str | None,
+                   now: datetime | None = None) -> str:
+    """Validate and store ``rule`` (empty or "none": back to the default); returns it in words.
+
+    RecurrenceError when the rule does not parse, or has no occurrence within the horizon from now
+    or from the start of the task's current cycle (the instant the reset job will anchor it at).
+    """
+    now = now or datetime.now(timezone.utc)
     text = None if rule is None or rule.strip().lower() in ("", "none", "default") else rule.strip()
     parsed = parse_recurrence(text, settings.periodic.default_period)  # RecurrenceError on garbage
+    cycle_start = _task(engine, task_id).expected_start_time
+    anchors = [now]
+    if cycle_start is not None and now - HORIZON <= cycle_start <= now + HORIZON:
+        anchors.append(cycle_start)
+    for anchor in anchors:
+        check_occurs(parsed, anchor=anchor, tz=settings.tz)
     with engine.begin() as conn:
         changed = conn.execute(
             update(Task).where(Task.id == task_id)
@@ -42,10 +61,13 @@ def set_recurrence(engine: Engine, settings: Settings, task_id: int, rule: str |
 
 
 def _task(engine: Engine, task_id: int):
+    # A timestamp Python cannot hold ('infinity', year 200000, text on SQLite) is read as missing
+    # (console.db.readable), so a task's screen still opens.
+    times = [case((readable(c), c), else_=null()).label(c.key)
+             for c in (Task.expected_start_time, Task.expected_end_time, Task.actual_end_time)]
     with read_only(engine).connect() as conn:
         row = conn.execute(
-            select(Task.id, Task.category, Task.status, Task.recurrence, Task.recurrence_error,
-                   Task.expected_start_time, Task.expected_end_time, Task.actual_end_time)
+            select(Task.id, Task.category, Task.status, Task.recurrence, Task.recurrence_error, *times)
             .where(Task.id == task_id)
         ).first()
     if row is None:
@@ -54,12 +76,26 @@ def _task(engine: Engine, task_id: int):
 
 
 def windows(engine: Engine, settings: Settings, task_id: int, count: int, now: datetime):
-    """The task's next ``count`` windows; RecurrenceError if its stored rule is unusable."""
+    """The task's next ``count`` windows; RecurrenceError if its stored rule is unusable or has no
+    occurrence within the horizon."""
     row = _task(engine, task_id)
     rule = parse_recurrence(row.recurrence, settings.periodic.default_period)
-    return next_windows(rule, now=now, cycle_start=row.expected_start_time, cycle_end=row.expected_end_time,
-                        actual_end=row.actual_end_time, count=count, tz=settings.tz,
-                        default_period=settings.periodic.default_period)
+    found = _next_windows(rule, row, settings, count, now)
+    if not found:
+        shown = row.recurrence if len(row.recurrence or "") <= 60 else row.recurrence[:57] + "..."
+        raise RecurrenceError(f"{shown!r}: the rule has no occurrence within {HORIZON_WORDS}")
+    return found
+
+
+def _next_windows(rule, row, settings: Settings, count: int, now: datetime):
+    try:
+        return next_windows(rule, now=now, cycle_start=row.expected_start_time, cycle_end=row.expected_end_time,
+                            actual_end=row.actual_end_time, count=count, tz=settings.tz,
+                            default_period=settings.periodic.default_period)
+    except (OverflowError, ValueError) as exc:  # a window past year 9999
+        if isinstance(exc, RecurrenceError):
+            raise
+        raise RecurrenceError(OUT_OF_RANGE) from None
 
 
 def rule_info(engine: Engine, settings: Settings, task_id: int, now: datetime) -> RuleInfo | None:
@@ -71,7 +107,8 @@ def rule_info(engine: Engine, settings: Settings, task_id: int, now: datetime) -
         rule = parse_recurrence(row.recurrence, settings.periodic.default_period)
     except RecurrenceError as exc:
         return RuleInfo(row.recurrence, "invalid rule", row.recurrence_error or str(exc), None)
-    upcoming = next_windows(rule, now=now, cycle_start=row.expected_start_time, cycle_end=row.expected_end_time,
-                            actual_end=row.actual_end_time, count=1, tz=settings.tz,
-                            default_period=settings.periodic.default_period)
+    try:
+        upcoming = _next_windows(rule, row, settings, 1, now)
+    except RecurrenceError as exc:
+        return RuleInfo(row.recurrence, describe(rule), row.recurrence_error or str(exc), None)
     return RuleInfo(row.recurrence, describe(rule), row.recurrence_error, upcoming[0] if upcoming else None)

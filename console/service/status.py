@@ -23,6 +23,8 @@ class Status:
     standbys: list[NodeInfo] = field(default_factory=list)
     jobs: list[JobInfo] = field(default_factory=list)
     database_error: str | None = None
+    # Job store rows that would not load (job id -> why): kept in the table, never run.
+    refused_jobs: dict[str, str] = field(default_factory=dict)
 
 
 def gather_status(settings: Settings) -> Status:
@@ -31,8 +33,9 @@ def gather_status(settings: Settings) -> Status:
         service = open_service(settings)
         try:
             leader, others = service.cluster()
+            jobs = service.jobs()  # reads every job store row, so the refused ones are known after it
             return Status(database_url=url, database="ok", redis=service.redis_health(), leader=leader,
-                          standbys=others, jobs=service.jobs())
+                          standbys=others, jobs=jobs, refused_jobs=service.store.refused)
         finally:
             service.engine.dispose()
     except Exception as exc:  # noqa: BLE001 - status reports what is down instead of failing

@@ -32,7 +32,11 @@ def status(word: str, label: str | None = None) -> Text:
     return Text(label or word, style=STATUS_STYLES.get(word, ""))
 
 
-def local_time(value: datetime | None, tz: ZoneInfo, fmt: str = "%m-%d %H:%M") -> str:
+def local_time(value: datetime | str | None, tz: ZoneInfo, fmt: str = "%m-%d %H:%M") -> str:
+    """A time in ``tz``; a timestamp the database holds but Python cannot (``OutOfRange``, a
+    string) is shown as stored."""
+    if isinstance(value, str):
+        return f"{printable(value)} (out of range)"
     return in_zone(value, tz).strftime(fmt) if value else "-"
 
 

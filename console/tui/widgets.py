@@ -48,6 +48,10 @@ class StatusBar(Static):
         text.append_text(status(dashboard.database))
         text.append("  redis ")
         text.append_text(status(dashboard.redis))
+        # Tasks the near panel left out because a window timestamp is out of range (NearTasks).
+        skipped = getattr(dashboard.near, "skipped", 0)
+        if skipped:
+            text.append(f"  {skipped} {words('skipped (timestamp out of range)')}", style="yellow")
         if read_only:
             text.append(f"  [{words('read-only')}]", style="bold magenta")
         self.update(text)

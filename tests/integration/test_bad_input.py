@@ -104,13 +104,15 @@ def test_update_time_progress_skips_and_counts_bad_windows_and_nothing_else(db, 
         assert after[task_id] == row
 
 
-def test_reset_periodic_tasks_skips_and_counts_no_handler_and_no_end_time(db, mix, settings):
+def test_reset_periodic_tasks_resets_unassigned_tasks_unnotified_and_skips_and_counts_no_end_time(db, mix, settings):
     counts = run_job("reset_periodic_tasks", db.engine, settings, NOW)
-    assert (counts["reset"], counts["notified"]) == (1, 1)
-    assert (counts["skipped_no_handler"], counts["skipped_no_end_time"], counts["skipped_invalid_rule"]) == (2, 1, 0)
-    assert snapshot(db.engine, [mix.periodic_good])[mix.periodic_good]["status"] == "new"
+    assert (counts["reset"], counts["reset_unassigned"], counts["notified"]) == (3, 2, 1)
+    assert (counts["skipped_no_end_time"], counts["skipped_invalid_rule"]) == (1, 0)
+    reset = [mix.periodic_good, mix.periodic_no_handler, mix.periodic_deleted_handler]
+    assert {row["status"] for row in snapshot(db.engine, reset).values()} == {"new"}
     assert [n.task_id for n in notifications(db.engine)] == [mix.periodic_good]
-    assert snapshot(db.engine, mix.before) == mix.before
+    assert snapshot(db.engine, set(mix.before) - set(reset)) == {
+        i: row for i, row in mix.before.items() if i not in reset}
 
 
 def test_cleanup_old_data_deletes_only_old_closed_tasks_among_bad_rows(db, mix, settings):
@@ -204,11 +206,12 @@ def test_a_handler_id_whose_user_is_gone_is_skipped_and_counted_not_fatal(db, ro
     assert (preview.counts["would_notify"], preview.counts["skipped_no_handler"]) == (1, 1)
     counts = run_all(db, settings)
     assert (counts["check_task_warnings"]["notified"], counts["check_task_warnings"]["skipped_no_handler"]) == (1, 1)
-    assert (counts["reset_periodic_tasks"]["reset"], counts["reset_periodic_tasks"]["skipped_no_handler"]) == (0, 1)
+    # An unassigned periodic task is still reset (issue 12), without a notification to the gone user.
+    assert (counts["reset_periodic_tasks"]["reset"], counts["reset_periodic_tasks"]["reset_unassigned"]) == (1, 1)
     assert [(n.task_id, n.user_id) for n in notifications(db.engine)] == [(good, h)]
     assert [r.task_id for r in ledger(db.engine)] == [good]  # no ledger row claims a warning was sent
     after = snapshot(db.engine, [dangling, periodic])
-    assert after[periodic] == before[periodic]
+    assert after[periodic]["status"] == "new"
     assert {**after[dangling], "time_progress": 0.0} == before[dangling]
 
 
