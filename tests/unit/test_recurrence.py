@@ -305,7 +305,7 @@ NAIVE = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2090, 1,
     lambda d: d.replace(second=0, microsecond=0))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(RULE_TEXTS, NAIVE, st.integers(0, 60 * 24 * 800))
 def test_bounded_evaluation_finds_what_dateutil_finds(text, anchor, later_min):
     """The step jump, the written-out defaults, the day test and the calendar move change nothing:
