@@ -62,7 +62,7 @@ class JobInfo:
     enabled: bool
     paused: bool
     next_run_time: datetime | None
-    state: str  # scheduled | paused (the job, or the whole scheduler) | running | disabled
+    state: str  # scheduled | paused (the job, or the whole scheduler) | running | disabled | refused
     last_run: RunRecord | None
 
 
@@ -126,6 +126,7 @@ class Service:
 
     def jobs(self) -> list[JobInfo]:
         stored = self.store.all()
+        refused = self.store.refused  # rows the job store would not load: their jobs never fire
         # The whole scheduler paused: every job that would fire shows it.
         all_paused = stored_pause(self.engine).paused
         last = self.runner.ledger.last_runs(list(JOBS))
@@ -134,7 +135,7 @@ class Service:
         for job_id, spec in JOBS.items():
             job_settings = self.settings.jobs[job_id]
             row = stored.get(job_id)
-            if not job_settings.enabled:
+            if not job_settings.enabled or job_id in refused:
                 next_run, paused = None, True
             elif row is None:
                 # Not in the store yet (no scheduler has started): what the first start will set.
@@ -147,6 +148,8 @@ class Service:
                 state = "running"
             elif not job_settings.enabled:
                 state = "disabled"
+            elif job_id in refused:
+                state = "refused"
             else:
                 state = "paused" if paused or all_paused else "scheduled"
             infos.append(JobInfo(

@@ -17,7 +17,7 @@ from console.domain.text import in_zone, printable
 STATUS_STYLES = {
     "success": "green", "failed": "bold red", "running": "bold yellow", "missed": "magenta",
     "skipped": "yellow", "abandoned": "red", "scheduled": "green", "paused": "yellow",
-    "disabled": "dim", "standby": "cyan", "attached": "cyan", "stopped": "red", "ok": "green", "down": "bold red", "off": "dim",
+    "disabled": "dim", "refused": "bold red", "standby": "cyan", "attached": "cyan", "stopped": "red", "ok": "green", "down": "bold red", "off": "dim",
 }
 LEVEL_STYLES = {20: "yellow", 10: "dark_orange", 5: "bold red"}
 LOG_STYLES = {"DEBUG": "dim", "INFO": "", "WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red reverse"}

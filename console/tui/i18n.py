@@ -33,6 +33,7 @@ _ZH = {
     "stopped": "已停止",
     "scheduled": "已计划",
     "disabled": "已禁用",
+    "refused": "已拒绝",
     "read-only": "只读",
     "Run": "运行",
     "Pause": "暂停",

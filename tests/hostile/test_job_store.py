@@ -268,6 +268,9 @@ def test_cli_jobs_list_status_and_pause_do_not_run_it_and_status_names_the_row(d
     assert not canary.exists()
     assert listed.returncode == 0, listed.stderr
     assert {job["id"] for job in json.loads(listed.stdout)} == set(JOB_IDS)
+    states = {job["id"]: (job["state"], job["next_run_time"]) for job in json.loads(listed.stdout)}
+    assert states[VICTIM] == ("refused", None), states  # never shown as scheduled: it will not fire
+    assert states["update_time_progress"][0] == "scheduled", states
     status = cli("status")
     assert not canary.exists()
     assert status.returncode == 0, status.stderr
