@@ -1,4 +1,5 @@
-"""Settings: the schema of settings.yaml, loading it, environment overrides and redaction.
+"""Settings: the schema of settings.yaml, loading it and environment overrides (redaction of
+database URLs: console.redaction, re-exported here).
 
 Every option has a default here, and the shipped ``settings.yaml`` repeats those defaults with
 comments (a test keeps the two equal). Loading never raises anything but ``SettingsError``,
@@ -18,16 +19,17 @@ import stat
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, quote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy.engine import URL, make_url
 
 from console.domain.cron import CronError, normalise_crontab
 from console.domain.templates import TemplateError, template_fields
 from console.domain.text import printable
+# Redaction lives in its own module; settings is where the rest of the code finds it.
+from console.redaction import UNPARSABLE_URL, parse_url, redact_url, url_secrets  # noqa: F401
+from console.settings_task_system import TaskSystemSettings
 
 JOB_IDS = (
     "reset_periodic_tasks",
@@ -154,7 +156,7 @@ class DatabaseSettings(_Strict):
     def _known_backend(cls, url: str) -> str:
         if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
             raise ValueError("must start with sqlite:// or postgresql://")
-        _parse_url(url)
+        parse_url(url)
         return url
 
 
@@ -170,7 +172,7 @@ class RedisSettings(_Strict):
         if url and not re.match(r"^rediss?://", url):
             raise ValueError("must start with redis:// or rediss://")
         if url:
-            _parse_url(url)
+            parse_url(url)
         return url or None
 
 
@@ -328,6 +330,8 @@ class Settings(_Strict):
     time_progress: TimeProgressSettings = TimeProgressSettings()
     notifications: NotificationSettings = NotificationSettings()
     console: ConsoleSettings = ConsoleSettings()
+    task_system: TaskSystemSettings = TaskSystemSettings()
+    """The task system's table and column names, words and naive timestamps (console.settings_task_system)."""
 
     @field_validator("timezone")
     @classmethod
@@ -364,54 +368,6 @@ class Settings(_Strict):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
-
-
-# Query parameters that carry a secret (libpq's password and sslpassword, and their kin).
-_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth", re.IGNORECASE)
-UNPARSABLE_URL = ("is not a URL SQLAlchemy can read (scheme://user:password@host:port/database; "
-                  "write @ : / ? # in a password as %40 %3A %2F %3F %23)")
-
-
-def _parse_url(url: str) -> URL:
-    """The URL as SQLAlchemy reads it; a ValueError that quotes no part of it (no password) if it
-    cannot be read."""
-    try:
-        return make_url(url)
-    except Exception:  # noqa: BLE001 - ArgumentError, or ValueError for a port that is not a number
-        raise ValueError(UNPARSABLE_URL) from None
-
-
-def url_secrets(url: str | URL | None) -> list[str]:
-    """Every secret in ``url`` as SQLAlchemy reads it: the password and secret query parameters,
-    decoded and as written in the text, longest first (so a part is never replaced first)."""
-    if not url:
-        return []
-    try:
-        parsed = url if isinstance(url, URL) else make_url(url)
-    except Exception:  # noqa: BLE001 - an unreadable URL is refused when settings load
-        return [str(url)]
-    found = [str(parsed.password)] if parsed.password else []
-    for key, value in parsed.query.items():
-        if _SECRET_KEY.search(key):
-            found += [value] if isinstance(value, str) else list(value)
-    found += [quote(s, safe="") for s in found] + [quote_plus(s) for s in found]
-    return sorted({s for s in found if s}, key=len, reverse=True)
-
-
-def redact_url(url: str | URL | None) -> str:
-    """The URL with its password and secret parameters replaced by ``***``, and no control or
-    bidirectional characters, for logs, errors and screens."""
-    if not url:
-        return ""
-    try:
-        parsed = url if isinstance(url, URL) else make_url(url)
-    except Exception:  # noqa: BLE001 - nothing of it is shown: any part may be the password
-        return "<a database URL that cannot be read>"
-    query = {k: ("***" if _SECRET_KEY.search(k) else v) for k, v in parsed.query.items()}
-    text = parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
-    for secret in url_secrets(parsed):
-        text = text.replace(secret, "***")
-    return printable(text)
 
 
 def _error_message(exc: ValidationError, source: str) -> str:

@@ -125,6 +125,22 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_db_check(args: argparse.Namespace, settings: Settings) -> int:
+    from console.cli.check_output import check_error, check_json, check_text
+    from console.service.db_check import check_database
+
+    report = check_database(settings)
+    database = redact_url(settings.database.url)
+    if args.json:
+        output.emit_json(check_json(report, database))
+    else:
+        print(check_text(report, database))
+    if report.problems:
+        sys.stderr.write(f"taskconsole: error: {printable(check_error(report))}\n")
+        return 2
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database.url)
     schema.upgrade(engine)
@@ -291,7 +307,7 @@ def dispatch(args: argparse.Namespace) -> Callable[[argparse.Namespace, Settings
     if args.command is None:
         return cmd_console
     if args.command == "db":
-        return cmd_db_upgrade
+        return globals()[f"cmd_db_{args.db_command}"]
     if args.command in ("jobs", "tasks", "scheduler"):
         sub = getattr(args, f"{args.command}_command").replace("-", "_")
         return globals()[f"cmd_{args.command}_{sub}"]

@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema", description="Database schema.")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True, parser_class=_Parser)
     command("upgrade", "create or upgrade the schema to this version", db_sub)
+    p = command("check", "compare the settings' task_system mapping with the live tables: per table and column, "
+                "what the database has and whether taskconsole can use it, and the status and category words "
+                "the mapping does not name; exit 2 naming every problem", db_sub)
+    p.add_argument("--json", action="store_true", help="JSON for scripts")
 
     demo = command("demo", "load demo users, tasks and notifications (creates the schema if needed)")
     demo.add_argument("--tasks", type=_whole_number(DEMO_TASKS), default=10_000, metavar="N",

@@ -133,10 +133,21 @@ def check_notification_types(engine: Engine, settings: Settings) -> None:
     contents are cut to fit where they are written instead: they are made from task data.)"""
     with engine.connect() as conn:
         width = text_widths(conn, "notifications", ("type",))["type"]
+    misfits = notification_type_misfits(settings, width)
+    if misfits:
+        raise SettingsError(misfits[0])
+
+
+def notification_type_misfits(settings: Settings, width: int | None, column: str = "notifications.type") -> list[str]:
+    """One message, naming the settings key, per notification type longer than ``width``
+    characters (None: no limit), the width of the database's ``column``. Shared by the check at
+    every command's start and by ``db check``."""
     if width is None:
-        return
+        return []
+    misfits = []
     for name in ("reset", "warning", "job_failure"):
         value = getattr(settings.notifications, name).type
         if len(value) > width:
-            raise SettingsError(f"notifications.{name}.type: {len(value)} characters, longer than the "
-                                f"{width} the database's notifications.type column holds")
+            misfits.append(f"notifications.{name}.type: {len(value)} characters, longer than the "
+                           f"{width} the database's {column} column holds")
+    return misfits
