@@ -9,6 +9,11 @@ with their notifications; the refused ones are named, and the job raises ``RowsR
 end so that the run is recorded failed (retried, then alerted). The common case stays one
 statement; k refused rows among n cost about 2·k·log2(n) statements. Past a budget of attempts a
 failing part is refused whole, unsplit, so that a database refusing everything costs little.
+
+A job that deletes (cleanup) reports what was refused and goes on instead of failing the run; it
+walks its rows by id, so a refused row is not tried again in the same run. The ``range_*``
+helpers at the end split a part given as an id range, for a job whose rows are chosen by a
+condition rather than listed.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, and_, func, select, true
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InternalError
 
 from console.db.engine import describe_error
 
 P = TypeVar("P")
 R = TypeVar("R")
+IdRange = tuple[int | None, int | None]  # first and last id, inclusive; None: open
 
 # A trigger's RAISE (PostgreSQL P0001 is an InternalError; SQLite's RAISE(ABORT) an IntegrityError),
 # a CHECK or foreign key, a value the column refuses. Not OperationalError: a lock, a timeout or a
@@ -50,7 +56,7 @@ class Refused:
     def count(self) -> int:
         return len(self.ids) + sum(n for n, _ in self.parts)
 
-    def message(self, what: str) -> str:
+    def message(self, what: str, verb: str = "write") -> str:
         """One line naming the refused rows and the database's first reason; ``what`` is singular."""
         names = [str(i) for i in sorted(self.ids)[:_NAMED]]
         if len(self.ids) > _NAMED:
@@ -58,7 +64,7 @@ class Refused:
         named = [f"id {', '.join(names)}"] if len(self.ids) == 1 else ([f"ids {', '.join(names)}"] if names else [])
         named += [label for _, label in self.parts]
         plural = "" if self.count == 1 else "s"
-        return (f"the database refused to write {self.count} {what}{plural}: {'; '.join(named)} "
+        return (f"the database refused to {verb} {self.count} {what}{plural}: {'; '.join(named)} "
                 f"({self.first_error or 'no reason given'})")
 
 
@@ -106,3 +112,30 @@ def halves(items: list) -> list[list] | int:
 def batch_size(items: list) -> tuple[int, str]:
     ids = sorted(item["b_id"] for item in items)
     return len(ids), f"{len(ids)} tasks among ids {ids[0]}..{ids[-1]}"
+
+
+def in_range(column, part: IdRange):
+    """``column`` within the inclusive id range ``part``."""
+    first, last = part
+    return and_(true() if first is None else column >= first, true() if last is None else column <= last)
+
+
+def _range_ids(conn: Connection, column, condition, part: IdRange):
+    return conn.execute(select(func.count(), func.min(column), func.max(column))
+                        .where(condition, in_range(column, part))).one()
+
+
+def range_halves(conn: Connection, column, condition, part: IdRange) -> list[IdRange] | int:
+    """``split`` for an id range: halves of the ids in ``part`` that ``condition`` selects, or the
+    id of its one such row (an empty list when it holds none)."""
+    n, first, last = _range_ids(conn, column, condition, part)
+    if n <= 1:
+        return first if n == 1 else []
+    middle = (first + last) // 2
+    return [(first, middle), (middle + 1, last)]
+
+
+def range_size(conn: Connection, column, condition, part: IdRange, what: str) -> tuple[int, str]:
+    """``size`` for an id range: the rows ``condition`` selects in ``part``, ``what`` plural."""
+    n, first, last = _range_ids(conn, column, condition, part)
+    return int(n), f"{n} {what} among ids {first}..{last}"

@@ -129,7 +129,7 @@ def test_kill_9_between_rule_reset_batches_keeps_whole_batches_each_notified_onc
     assert pg.scalar("SELECT count(*) FROM tasks WHERE last_reset_run_id = :r", r=run_id) == default_due + ruled_reset
 
 
-def test_kill_9_during_cleanup_deletes_whole_batches_keeps_notifications_unlinked_and_the_rerun_finishes(
+def test_kill_9_during_cleanup_deletes_whole_batches_with_their_notifications_and_the_rerun_finishes(
         pg, taskconsole, row_lock):
     now = datetime.now(timezone.utc)
     load_users(pg)
@@ -138,24 +138,25 @@ def test_kill_9_during_cleanup_deletes_whole_batches_keeps_notifications_unlinke
     load_cleanup_material(pg, now, old_closed=old_closed, young_closed=young_closed, old_read=old_read,
                           recent_read=recent_read)
     # The newest old task (last whether the batches follow updated_at or the table's order) is
-    # locked, so the batch that holds it waits inside its DELETE after the others committed.
+    # locked, so the batch that holds it waits on it (locking its rows) after the others committed.
     lock = row_lock("SELECT id FROM tasks WHERE id = :t FOR UPDATE", t=old_closed)
 
     proc = taskconsole("jobs", "run", "cleanup_old_data", config=config)
     run_id = wait_for(lambda: pg.running_run("cleanup_old_data"), timeout=30, what="the run to start", proc=proc)
     wait_for(lambda: pg.scalar("SELECT count(*) FROM tasks") < old_closed + young_closed, timeout=30, proc=proc,
              what="a batch of deletions to commit")
-    wait_for(lambda: pg.waiting_on_lock("DELETE FROM tasks"), timeout=30, proc=proc,
-             what="a later batch to wait inside its DELETE")
+    wait_for(lambda: pg.waiting_on_lock("SELECT"), timeout=30, proc=proc,
+             what="a later batch to wait on the locked task")
     kill_9(proc, pg, release=lock)
 
     remaining_old = pg.scalar("SELECT count(*) FROM tasks WHERE id <= :o", o=old_closed)
     deleted = old_closed - remaining_old
     assert 0 < deleted < old_closed and deleted % batch == 0, deleted  # whole batches only
     assert pg.scalar("SELECT count(*) FROM tasks WHERE id > :o", o=old_closed) == young_closed
-    # Notifications of deleted tasks stay, unlinked; those of the others still point at their task.
-    assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'about a task'") == old_closed + young_closed
-    assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'about a task' AND task_id IS NULL") == deleted
+    # Notifications of deleted tasks went with them, in their batch; the others still point at their task.
+    assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'about a task'") == \
+        old_closed + young_closed - deleted
+    assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'about a task' AND task_id IS NULL") == 0
     assert pg.scalar("SELECT count(*) FROM notifications n LEFT JOIN tasks t ON t.id = n.task_id "
                      "WHERE n.task_id IS NOT NULL AND t.id IS NULL") == 0
     assert pg.scalar("SELECT count(*) FROM tasks t WHERE NOT EXISTS "
@@ -173,8 +174,8 @@ def test_kill_9_during_cleanup_deletes_whole_batches_keeps_notifications_unlinke
     assert pg.run_status(run_id) == "abandoned"
     assert [r[0] for r in pg.rows("SELECT id FROM tasks ORDER BY id")] == \
         list(range(old_closed + 1, old_closed + young_closed + 1))
-    assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'about a task' AND task_id IS NULL") \
-        == old_closed
-    assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'about a task'") == old_closed + young_closed
+    assert result["counts"]["deleted_task_notifications"] == remaining_old
+    assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'about a task' AND task_id IS NULL") == 0
+    assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'about a task'") == young_closed
     assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'read'") == recent_read
     assert pg.scalar("SELECT count(*) FROM warning_ledger") == young_closed

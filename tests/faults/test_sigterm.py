@@ -93,8 +93,8 @@ def sigterm_while_cleanup_waits_in_a_batch(pg: FaultDb, taskconsole, row_lock,
     lock = row_lock("SELECT id FROM tasks WHERE id = :t FOR UPDATE", t=c["old_closed"])
     config["cleanup"] = {"batch_size": c["batch"]}
     proc, run_id = start_leader_in_a_run(pg, taskconsole, "cleanup_old_data", config)
-    wait_for(lambda: pg.waiting_on_lock("DELETE FROM tasks"), timeout=30, proc=proc,
-             what="a batch to wait inside its DELETE")
+    wait_for(lambda: pg.waiting_on_lock("SELECT"), timeout=30, proc=proc,
+             what="a batch to wait on the locked task")
     signalled_at = sigterm(proc)
     # The stop reaches the job within about a second (the main loop's wait, then the node's stop);
     # only then is the batch let go, so the job sees the stop at its next batch boundary.
@@ -115,10 +115,12 @@ def test_sigterm_during_cleanup_stops_it_between_batches_with_whole_batches_dele
     deleted = c["old_closed"] - pg.scalar("SELECT count(*) FROM tasks WHERE id <= :o", o=c["old_closed"])
     assert counts["deleted_tasks"] == deleted and deleted % c["batch"] == 0 and deleted > 0, (counts, deleted)
     assert pg.scalar("SELECT count(*) FROM tasks WHERE id > :o", o=c["old_closed"]) == c["young_closed"]
-    # Stopped before the read notifications: none deleted, and the unlinked ones all kept.
+    # Stopped before the read notifications: none deleted; those of the deleted tasks went with them.
     assert counts["deleted_notifications"] == 0
     assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'read'") == c["old_read"] + c["recent_read"]
-    assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'about a task' AND task_id IS NULL") == deleted
+    assert counts["deleted_task_notifications"] == deleted
+    assert pg.scalar("SELECT count(*) FROM notifications WHERE type = 'about a task'") == \
+        c["old_closed"] + c["young_closed"] - deleted
 
 
 def test_a_firing_due_while_sigterm_waits_for_a_run_is_not_lost_and_logs_no_traceback(pg, taskconsole, row_lock):

@@ -66,14 +66,15 @@ def test_cleanup_deletes_old_rows_in_batches_and_keeps_the_rest(db, rows):
     old_closed, recent_closed, old_completed = _old_data(rows, db)
     counts = run_job("cleanup_old_data", db.engine, settings, NOW)
     assert counts["deleted_tasks"] == 5 and counts["deleted_notifications"] == 2
+    assert counts["deleted_task_notifications"] == 1 and counts["skipped_referenced"] == 0
     assert counts["batches"] == 3 + 1
     with db.engine.connect() as conn:
         left = set(conn.execute(select(Task.id)).scalars())
     assert left == {recent_closed, old_completed}
     remaining = notifications(db.engine)
-    assert len(remaining) == 3
-    orphan = [n for n in remaining if n.content == "c" and not n.is_read and n.task_id is None]
-    assert len(orphan) == 2  # the one whose task was deleted now points at nothing, and survives
+    # The young read one and the old unread one without a task; the unread one about a deleted
+    # task went with its task (whatever the foreign key's ON DELETE says).
+    assert [(n.is_read, n.task_id) for n in remaining] == [(True, None), (False, None)]
     assert count(db.engine, WarningSent) == 0
 
 
@@ -89,6 +90,7 @@ def test_cleanup_preview_counts_and_writes_nothing(db, rows, settings):
     before = count(db.engine, Task), count(db.engine, Notification)
     preview = preview_job("cleanup_old_data", db.engine, settings, NOW)
     assert (preview.counts["would_delete_tasks"], preview.counts["would_delete_notifications"]) == (5, 2)
+    assert preview.counts["would_delete_task_notifications"] == 1
     assert (count(db.engine, Task), count(db.engine, Notification)) == before
 
 
