@@ -21,12 +21,9 @@ from console.db.models import Task
 from console.domain.rules import PERIODIC, RESETTABLE
 from console.jobs import recurring
 from console.jobs.base import Counts, JobContext, JobSpec, Preview, RowsRefused
-from console.jobs.isolate import Refused, write_isolated
+from console.jobs.isolate import IdRange, Refused, in_range, range_halves, range_size, write_isolated
 from console.jobs.sql import count_if, has_handler
 from console.notify.notifications import insert_notifications
-
-IdRange = tuple[int | None, int | None]  # first and last id, inclusive; None: open
-
 
 def _finished():
     return and_(Task.category == PERIODIC, Task.status.in_(RESETTABLE))
@@ -39,8 +36,7 @@ def _due(ctx: JobContext):
 
 
 def _in(part: IdRange):
-    first, last = part
-    return and_(true() if first is None else Task.id >= first, true() if last is None else Task.id <= last)
+    return in_range(Task.id, part)
 
 
 def _skipped(conn, ctx: JobContext) -> Counts:
@@ -84,32 +80,13 @@ def _reset_default(conn, ctx: JobContext, part: IdRange) -> tuple[int, int]:
     return reset, notified
 
 
-def _due_ids(conn, ctx: JobContext, part: IdRange):
-    return conn.execute(
-        select(func.count(), func.min(Task.id), func.max(Task.id)).where(_due(ctx), _in(part))
-    ).one()
-
-
-def _split(conn, ctx: JobContext, part: IdRange) -> list[IdRange] | int:
-    """Halves of the due ids in ``part``, or the id of its one due task."""
-    n, first, last = _due_ids(conn, ctx, part)
-    if n <= 1:
-        return first if n == 1 else []
-    middle = (first + last) // 2
-    return [(first, middle), (middle + 1, last)]
-
-
-def _size(conn, ctx: JobContext, part: IdRange) -> tuple[int, str]:
-    n, first, last = _due_ids(conn, ctx, part)
-    return int(n), f"{n} tasks among ids {first}..{last}"
-
-
 def run(ctx: JobContext) -> Counts:
     refused = Refused()
     planned = recurring.plan(ctx, refused)
     with ctx.engine.begin() as conn:
         written = write_isolated(conn, (None, None), lambda c, p: _reset_default(c, ctx, p),
-                                 lambda c, p: _split(c, ctx, p), lambda c, p: _size(c, ctx, p), refused)
+                                 lambda c, p: range_halves(c, Task.id, _due(ctx), p),
+                                 lambda c, p: range_size(c, Task.id, _due(ctx), p, "tasks"), refused)
     reset, notified = sum(r for r, _ in written), sum(n for _, n in written)
     rule_reset, rule_notified = recurring.reset_due(ctx, refused)
     with read_only(ctx.engine).connect() as conn:
