@@ -35,6 +35,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import utc_timestamp_to_datetime
 from sqlalchemy import and_, null, select
 
+from console.domain.text import printable
+
 log = logging.getLogger("console.scheduler")
 
 
@@ -191,5 +193,5 @@ class SafeJobStore(SQLAlchemyJobStore):
 
 def _plain(text: str, limit: int = 300) -> str:
     # The reason quotes what the row holds: no control characters from it reach a log or a screen.
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    text = printable(text)
     return text if len(text) <= limit else text[:limit] + "..."

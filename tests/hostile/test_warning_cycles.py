@@ -9,7 +9,6 @@ ledger rows of the old key is upgraded; on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -21,7 +20,7 @@ from console.service.dashboard import warning_stats
 from console.service.near import near_tasks
 from console.settings import Settings
 from tests.conftest import NOW
-from tests.integration.helpers import ledger, notifications, run_job, task
+from tests.integration.helpers import ledger, notifications, run_job, task, together
 
 CHECK = "check_task_warnings"
 
@@ -143,25 +142,6 @@ def test_a_task_the_task_system_reopens_itself_stays_in_its_cycle(db, rows, sett
     assert _sent(db.engine) == [(task_id, 5, 0, 0), (task_id, 5, 0, 1)]
 
 
-def _together(target, n: int = 4) -> None:
-    barrier = threading.Barrier(n)
-    errors: list[BaseException] = []
-
-    def go(i: int) -> None:
-        try:
-            barrier.wait()
-            target(i)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
-
-
 def test_concurrent_runs_after_moves_and_resets_send_each_warning_once(db, rows, settings):
     handler = rows.user()
     ids = [rows.processing(time_pct=96, progress=10, handler=handler, hours=1000) for _ in range(30)]
@@ -171,7 +151,7 @@ def test_concurrent_runs_after_moves_and_resets_send_each_warning_once(db, rows,
     for task_id in ids[:10]:
         _set(db.engine, task_id, last_reset_run_id=9000 + task_id)
     later = NOW + timedelta(hours=1)
-    _together(lambda i: run_job(CHECK, db.engine, settings, later, run_id=7000 + i))
+    together(lambda i: run_job(CHECK, db.engine, settings, later, run_id=7000 + i))
     with db.engine.connect() as conn:
         per_task = dict(conn.execute(select(Notification.task_id, func.count()).group_by(Notification.task_id)).all())
     assert per_task == {task_id: 2 if task_id in ids[:10] else 1 for task_id in ids}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from contextlib import contextmanager
 import os
 import subprocess
@@ -84,3 +85,23 @@ def failing_inserts_into(engine: Engine, table: str):
         yield
     finally:
         event.remove(engine, "before_cursor_execute", fail)
+
+
+def together(target, n: int = 4) -> None:
+    """Calls ``target(i)`` for i in 0..n-1 on n threads released at once; fails with their errors."""
+    barrier = threading.Barrier(n)
+    errors = []
+
+    def go(i):
+        try:
+            barrier.wait()
+            target(i)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors

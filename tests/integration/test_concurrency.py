@@ -5,35 +5,14 @@ bypassing the per-job lock, so the database's own guarantees are what is tested:
 ledger's unique key, and the reset's re-checked WHERE.
 """
 
-import threading
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from console.db.models import Notification, Task, WarningSent
 from tests.conftest import NOW
-from tests.integration.helpers import run_job
+from tests.integration.helpers import run_job, together
 
-THREADS = 4
-
-
-def together(target, n=THREADS):
-    barrier = threading.Barrier(n)
-    errors = []
-
-    def go(i):
-        try:
-            barrier.wait()
-            target(i)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
 
 
 def test_concurrent_warning_runs_send_each_warning_once(db, rows, settings):
