@@ -19,14 +19,19 @@ from sqlalchemy import Engine, create_engine, insert, text
 
 from console.db import schema
 from console.db.engine import make_engine
-from console.db.models import Task, User
+from console.db.models import Task, TaskState, User
+from console.db.task_tables import TaskSystemSettings, build_tables
 from console.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("TASKCONSOLE_TEST_PG", "postgresql+psycopg2://root@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TASKCONSOLE_TEST_REDIS", "redis://127.0.0.1:6379/15")
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)  # 16:00 in Asia/Shanghai
-TABLES = ("warning_ledger", "warning_watch", "notifications", "tasks", "users", "job_runs", "audit_log", "apscheduler_jobs", "scheduler_nodes",
-          "scheduler_commands", "scheduler_pause")
+TABLES = ("warning_ledger", "warning_watch", "task_state", "notifications", "tasks", "users", "job_runs", "audit_log",
+          "apscheduler_jobs", "scheduler_nodes", "scheduler_commands", "scheduler_pause")
+# The demo schema's tables as the jobs see them (the default mapping).
+DEMO_TABLES = build_tables(TaskSystemSettings())
+# taskconsole's state about a task, kept in task_state (migration 0010); Rows.task writes it there.
+STATE_COLUMNS = ("last_reset_run_id", "next_reset_at", "reset_planned_from", "recurrence_error")
 
 
 def unavailable(what: str, why: str) -> None:
@@ -147,8 +152,16 @@ class Rows:
             current_handler_id=None, created_at=self.now - timedelta(days=30), updated_at=self.now - timedelta(days=1),
         )
         row.update(values)
+        state = {k: row.pop(k) for k in STATE_COLUMNS if k in row}
         with self.engine.begin() as conn:
-            return conn.execute(insert(Task).values(**row).returning(Task.id)).scalar_one()
+            task_id = conn.execute(insert(Task).values(**row).returning(Task.id)).scalar_one()
+            if any(v is not None for v in state.values()):
+                conn.execute(insert(TaskState).values(task_id=task_id, **state))
+            return task_id
+
+    def state(self, task_id: int, **values) -> None:
+        """Set taskconsole's state about a task (task_state), as the reset job or a plan writes it."""
+        set_state(self.engine, task_id, **values)
 
     def processing(self, *, time_pct: float, progress: float, handler: int | None, hours: float = 100.0,
                    **values) -> int:
@@ -158,6 +171,17 @@ class Rows:
         values.setdefault("status", "processing")
         return self.task(progress=progress, expected_start_time=start, expected_end_time=start + length,
                          current_handler_id=handler, **values)
+
+
+def set_state(engine: Engine, task_id: int, **values) -> None:
+    """Upsert ``values`` (task_state columns) into the task's task_state row."""
+    from sqlalchemy import select, update
+
+    with engine.begin() as conn:
+        if conn.execute(select(TaskState.task_id).where(TaskState.task_id == task_id)).first() is None:
+            conn.execute(insert(TaskState).values(task_id=task_id, **values))
+        else:
+            conn.execute(update(TaskState).where(TaskState.task_id == task_id).values(**values))
 
 
 @pytest.fixture

@@ -12,12 +12,13 @@ from typing import Callable
 
 from console.cli import output
 from console.db import schema
-from console.db.demo import DemoError, existing_tasks, load_demo
+from console.db.demo import DemoError, existing_tasks, load_demo, vocabulary_yaml
 from console.db.engine import DatabaseError, DatabaseUnreachable, describe_error, make_engine
 from console.scheduler.runner import AlreadyRunning, UnknownJob
 from console.service import Service, open_service
 from console.domain.recurrence import RecurrenceError
 from console.service.facade import DisabledJob, RunNotStarted
+from console.service.db_tuning import TuneRefused
 from console.service.recurrence import UnknownTask
 from console.domain.text import printable
 from console.settings import Settings, SettingsError, redact_url
@@ -25,7 +26,7 @@ from console.settings import Settings, SettingsError, redact_url
 log = logging.getLogger("console.cli")
 
 KNOWN_ERRORS = (DatabaseError, schema.SchemaError, UnknownJob, DisabledJob, DemoError, UnknownTask,
-                RecurrenceError)
+                RecurrenceError, TuneRefused)
 
 
 def explain(exc: BaseException) -> str:
@@ -117,7 +118,11 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database.url)
-    before, after = schema.upgrade(engine)
+
+    def progress(name: str) -> None:
+        sys.stderr.write(f"tuning the task tables taskconsole created: {name}\n")
+
+    before, after = schema.upgrade(engine, settings, progress=progress)
     if before == after:
         print(f"schema is up to date (revision {after})")
     else:
@@ -141,9 +146,43 @@ def cmd_db_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_db_tune(args: argparse.Namespace, settings: Settings, *, undo: bool = False) -> int:
+    from console.service import db_tuning
+
+    verb = "untune" if undo else "tune"
+    if not args.apply:
+        planned = db_tuning.plan(settings, undo=undo)
+        for change in planned:
+            state = ("there" if change.present else "not there") if not undo else \
+                ("there: would be removed" if change.present else "not there")
+            if change.refused and not undo:
+                state = f"cannot be made here: {change.refused}"
+            print(f"{change.name} ({state})")
+            print(f"  for:  {change.what}")
+            print(f"  cost: {change.cost}")
+            for statement in change.statements:
+                print("  " + " ".join(statement.split()) + ";")
+        todo = sum(1 for c in planned if c.present == undo and not (c.refused and not undo))
+        print(f"{todo} of {len(planned)} changes to make; run `taskconsole db {verb} --apply` to make them"
+              if todo else f"nothing to {verb}: every change is {'gone' if undo else 'there'}")
+        return 0
+
+    def progress(name: str) -> None:
+        sys.stderr.write(f"{'removing' if undo else 'making'} {name} ...\n")
+        sys.stderr.flush()
+
+    done = db_tuning.apply(settings, undo=undo, progress=progress)
+    print(f"{len(done)} changes {'removed' if undo else 'made'}" if done else f"nothing to {verb}")
+    return 0
+
+
+def cmd_db_untune(args: argparse.Namespace, settings: Settings) -> int:
+    return cmd_db_tune(args, settings, undo=True)
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database.url)
-    schema.upgrade(engine)
+    schema.upgrade(engine, settings)
     existing = existing_tasks(engine)
     if existing and not args.replace:
         # Re-running the README's command must not fail, nor touch data that is already there.
@@ -160,11 +199,15 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             sys.stderr.flush()
             last[0] = now
 
-    result = load_demo(engine, args.tasks, replace=args.replace, progress=progress)
+    result = load_demo(engine, args.tasks, replace=args.replace, progress=progress, vocabulary=args.vocabulary)
     if args.tasks:
         sys.stderr.write("\n")
     print(f"demo loaded into {redact_url(settings.database.url)}: {result.users} users, {result.tasks:,} tasks, "
           f"{result.notifications:,} notifications in {time.perf_counter() - began:.1f} s")
+    section = vocabulary_yaml(args.vocabulary)
+    if section and settings.task_system.values.status.processing[0] != "处理中":
+        print("the tasks carry Chinese status and category words; the jobs see them once the settings file "
+              "holds this section (`taskconsole db check` confirms):\n" + section, end="")
     return 0
 
 

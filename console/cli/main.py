@@ -97,11 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
                 "what the database has and whether taskconsole can use it, and the status and category words "
                 "the mapping does not name; exit 2 naming every problem", db_sub)
     p.add_argument("--json", action="store_true", help="JSON for scripts")
+    p = command("tune", "the indexes, fillfactor and warning-watch triggers that make the jobs fast at a million "
+                "tasks, on the task system's own tables: print each with what it costs the task system "
+                "(nothing is changed without --apply)", db_sub)
+    p.add_argument("--apply", action="store_true", help="make the changes not yet made (PostgreSQL builds the "
+                   "indexes CONCURRENTLY: the task system keeps writing)")
+    p = command("untune", "what `db tune` made, to remove: print it (nothing is changed without --apply)", db_sub)
+    p.add_argument("--apply", action="store_true", help="remove what tune made")
 
     demo = command("demo", "load demo users, tasks and notifications (creates the schema if needed)")
     demo.add_argument("--tasks", type=_whole_number(DEMO_TASKS), default=10_000, metavar="N",
                       help=f"number of tasks, {_range(DEMO_TASKS)} (default 10000)")
     demo.add_argument("--replace", action="store_true", help="empty users, tasks and notifications first")
+    demo.add_argument("--vocabulary", choices=("en", "zh"), default="en",
+                      help="the status and category words the tasks carry: en (the default mapping's) or zh "
+                      "(处理中, 已完成, 定时周期任务 ...; prints the task_system section the settings then need)")
 
     jobs = sub.add_parser("jobs", help="list, run, pause, resume jobs and show their history",
                           description="List, run, pause and resume jobs; show their run history.")

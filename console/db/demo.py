@@ -35,6 +35,14 @@ DEMO_RULES = {10: "FREQ=DAILY;BYHOUR=9;BYMINUTE=0", 30: "FREQ=WEEKLY;BYDAY=MO;BY
 NOTE_COLUMNS = ("id", "user_id", "type", "title", "content", "task_id", "is_read", "created_at")
 USER_COLUMNS = ("id", "name", "is_admin")
 
+# The words a demo's tasks carry: the default mapping's, or the design document's Chinese ones
+# (``demo --vocabulary zh``; the settings then need the matching task_system.values).
+VOCABULARIES = {
+    "en": {},
+    "zh": {"new": "新建", "processing": "处理中", "completed": "已完成", "closed": "已关闭",
+           "periodic": "定时周期任务", "normal": "普通任务"},
+}
+
 _SUBJECTS = ("季度报表整理", "服务器补丁升级", "客户回访", "合同审核", "Release checklist", "Backup restore drill",
              "安全巡检", "数据库索引优化", "Onboarding docs", "发票核对", "周会纪要", "库存盘点")
 _NAMES = ("张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄强", "Alice", "Bob", "Carol", "Dave")
@@ -231,17 +239,41 @@ def existing_tasks(engine: Engine) -> int:
         return int(conn.execute(select(func.count()).select_from(Task)).scalar_one())
 
 
+def vocabulary_yaml(vocabulary: str) -> str:
+    """The settings section that maps the words of ``vocabulary`` (empty for the default words)."""
+    words = VOCABULARIES[vocabulary]
+    if not words:
+        return ""
+    status = ", ".join(f"{s}: {words[s]}" for s in ("new", "processing", "completed", "closed"))
+    return (f"task_system:\n  values:\n    status: {{{status}}}\n"
+            f"    category: {{periodic: {words['periodic']}}}\n")
+
+
+def _in_words(rows: Iterator[tuple], vocabulary: str) -> Iterator[tuple]:
+    """Task rows with their category and status (the third and fourth fields) in ``vocabulary``."""
+    words = VOCABULARIES[vocabulary]
+    if not words:
+        yield from rows
+        return
+    for row in rows:
+        yield row[:2] + (words.get(row[2], row[2]), words.get(row[3], row[3])) + row[4:]
+
+
 def load_demo(engine: Engine, tasks: int, *, replace: bool = False, now: datetime | None = None,
-              seed: int = 20261128, progress: Callable[[int, int], None] | None = None) -> DemoResult:
-    """Load ``tasks`` demo tasks (and users, notifications); ``replace`` empties the tables first."""
+              seed: int = 20261128, progress: Callable[[int, int], None] | None = None,
+              vocabulary: str = "en") -> DemoResult:
+    """Load ``tasks`` demo tasks (and users, notifications) whose words are ``vocabulary``'s;
+    ``replace`` empties the tables first."""
     if tasks < 0:
         raise DemoError("--tasks must be zero or more")
+    if vocabulary not in VOCABULARIES:
+        raise DemoError(f"unknown vocabulary {vocabulary!r}; one of: {', '.join(VOCABULARIES)}")
     now = now or datetime.now(timezone.utc)
     writer = _Writer(engine)
     if existing_tasks(engine) and not replace:
         raise DemoError("the database already has tasks; use --replace to empty it and load the demo")
     with engine.begin() as conn:
-        tables = ("warning_ledger", "warning_watch", "notifications", "tasks", "users")
+        tables = ("warning_ledger", "warning_watch", "task_state", "notifications", "tasks", "users")
         if writer.pg:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
@@ -251,7 +283,8 @@ def load_demo(engine: Engine, tasks: int, *, replace: bool = False, now: datetim
         writer.write(conn, User.__tablename__, USER_COLUMNS, users)
     handlers = [u[0] for u in users if not u[2]]
     done = 0
-    for count, payload in _pipelined(_chunks(_task_rows(1, tasks, handlers, now, seed), CHUNK), writer.prepare):
+    rows = _in_words(_task_rows(1, tasks, handlers, now, seed), vocabulary)
+    for count, payload in _pipelined(_chunks(rows, CHUNK), writer.prepare):
         with engine.begin() as conn:
             writer.send(conn, Task.__tablename__, TASK_COLUMNS, payload)
         done += count

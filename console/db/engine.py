@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from console.db.types import sqlite_wall_epoch
 from console.settings import UNPARSABLE_URL, url_secrets
 
 _READ_ONLY = "taskconsole_read_only"
@@ -60,6 +61,8 @@ def _utc_session(dbapi_conn, _record) -> None:
     # cannot read; set here rather than in the startup options, which PGTZ would override.
     cursor = dbapi_conn.cursor()
     cursor.execute("SET TIME ZONE 'UTC'")
+    # The mapping's words are written into statements as literals (console.db.task_tables.word).
+    cursor.execute("SET standard_conforming_strings = on")
     cursor.close()
     dbapi_conn.commit()
 
@@ -92,6 +95,8 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+        # A task system's naive local timestamps: SQLite has no zone database (console.db.types).
+        dbapi_conn.create_function("tc_wall_epoch", 2, sqlite_wall_epoch, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):

@@ -190,8 +190,11 @@ def _unnamed(conn: Connection, column, named: tuple[str, ...], label: str) -> Un
     return UnnamedValues(label, [{"value": value, "rows": int(n)} for value, n in found], more)
 
 
-def check_mapping(engine: Engine, settings: Settings) -> MappingCheck:
-    """Compare ``settings.task_system`` with the database behind ``engine``; writes nothing."""
+def check_mapping(engine: Engine, settings: Settings, *, structure_only: bool = False) -> MappingCheck:
+    """Compare ``settings.task_system`` with the database behind ``engine``; writes nothing.
+
+    ``structure_only``: tables, columns and types alone, the check every command makes at its start
+    (no scan of the data for unnamed words, no trial insert)."""
     mapping = settings.task_system
     wall_clock = "UTC" if mapping.naive_timestamps == "utc" else settings.timezone
     with read_only(engine).connect() as conn, conn.begin():
@@ -224,7 +227,7 @@ def check_mapping(engine: Engine, settings: Settings) -> MappingCheck:
             width = getattr(found["type"] if found else None, "length", None)
             problems += notification_type_misfits(settings, width, f"{mapping.tables.notifications}."
                                                                    f"{mapping.columns.notifications.type}")
-        if "notifications" in live_by_table:
+        if "notifications" in live_by_table and not structure_only:
             problems += _insert_problems(conn, settings, mapping.tables.notifications, live_by_table["notifications"])
         tt = build_tables(mapping, reflect_types(conn, mapping, settings.timezone))
         if ("tasks", "status") in usable:
@@ -236,9 +239,9 @@ def check_mapping(engine: Engine, settings: Settings) -> MappingCheck:
                                 f"{status_width} the database's {mapping.tables.tasks}.{mapping.columns.tasks.status} "
                                 "column holds (a reset writes it)")
         status = (_unnamed(conn, tt.tasks.c.status, status_words(tt), "tasks.status")
-                  if ("tasks", "status") in usable else None)
+                  if ("tasks", "status") in usable and not structure_only else None)
         category = (_unnamed(conn, tt.tasks.c.category, mapping.values.category.periodic, "tasks.category")
-                    if ("tasks", "category") in usable else None)
+                    if ("tasks", "category") in usable and not structure_only else None)
     longest = max(len(getattr(settings.notifications, n).type) for n in ("reset", "warning", "job_failure"))
     return MappingCheck(dialect=engine.dialect.name, naive_timestamps=mapping.naive_timestamps,
                         wall_clock=wall_clock, tables=tables, status=status, category=category,

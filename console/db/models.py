@@ -1,6 +1,12 @@
-"""SQLAlchemy models. Table and column names of tasks, users and notifications are the contract.
+"""SQLAlchemy models: taskconsole's own tables, and the demo schema of the task system's three.
 
-Indexes are chosen for the jobs' statements and the console's panels; each says which.
+``users``, ``tasks`` and ``notifications`` here are the demo's (and a greenfield start's) shape of
+the task system's tables; the jobs reach whatever the task system really has through the mapping
+(``console.db.task_tables``), never through these classes. Their indexes and the warning-watch
+triggers belong to ``db tune`` (``console.db.tuning``), which ``db upgrade`` applies itself only to
+tables it created. Everything taskconsole keeps per task lives in its own tables (``task_state``,
+the ledgers), keyed by the task id with no foreign key into the task system's tables: no statement
+of the task system's can fail because of them.
 """
 
 from __future__ import annotations
@@ -49,17 +55,6 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
-    # Failure alerts go to every admin.
-    __table_args__ = (Index("ix_users_admin", "id", postgresql_where=text("is_admin"), sqlite_where=text("is_admin")),)
-
-
-# Processing rows the jobs skip, and those without a handler (migration 0004): counted often.
-PROCESSING_BAD = ("status = 'processing' AND (expected_start_time IS NULL OR expected_end_time IS NULL "
-                  "OR expected_end_time <= expected_start_time OR progress IS NULL OR progress < 0 OR progress > 100)")
-PROCESSING_NO_HANDLER = "status = 'processing' AND current_handler_id IS NULL"
-_RULED = "category = 'periodic' AND status IN ('completed', 'closed') AND recurrence IS NOT NULL"
-_UNPLANNED = f"{_RULED} AND (reset_planned_from IS NULL OR reset_planned_from <> actual_end_time)"
-
 
 class Task(Base):
     __tablename__ = "tasks"
@@ -81,54 +76,10 @@ class Task(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Which run reset the task last: the reset's notifications are selected by it, so a reset
-    # and its notifications are written by two set-based statements in one transaction.
-    last_reset_run_id: Mapped[int | None] = mapped_column(BigId)
     # Per-task recurrence (empty: the settings' default period); see console.domain.recurrence.
     recurrence: Mapped[str | None] = mapped_column(String(500))
-    # When a finished rule-driven task is due, and the actual_end_time that plan was made from
-    # (a task finished again needs a new plan). recurrence_error holds why a stored rule is unusable.
-    next_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    reset_planned_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    recurrence_error: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (
-        # Warning check, progress update, near-threshold panel: processing tasks only.
-        Index(
-            "ix_tasks_processing_window",
-            "expected_end_time",
-            "expected_start_time",
-            "id",
-            postgresql_where=text("status = 'processing'"),
-            sqlite_where=text("status = 'processing'"),
-        ),
-        # Reset: finished periodic tasks by end time.
-        Index(
-            "ix_tasks_periodic_finished",
-            "actual_end_time",
-            postgresql_where=text("category = 'periodic' AND status IN ('completed', 'closed')"),
-            sqlite_where=text("category = 'periodic' AND status IN ('completed', 'closed')"),
-        ),
-        # Cleanup: closed tasks by last update.
-        Index(
-            "ix_tasks_closed_updated",
-            "updated_at",
-            postgresql_where=text("status = 'closed'"),
-            sqlite_where=text("status = 'closed'"),
-        ),
-        Index("ix_tasks_current_handler_id", "current_handler_id"),
-        Index("ix_tasks_last_reset_run_id", "last_reset_run_id"),
-        Index("ix_tasks_processing_bad", "id", postgresql_where=text(PROCESSING_BAD),
-              sqlite_where=text(PROCESSING_BAD)),
-        Index("ix_tasks_processing_no_handler", "id", postgresql_where=text(PROCESSING_NO_HANDLER),
-              sqlite_where=text(PROCESSING_NO_HANDLER)),
-        # (Each status filter has a partial index; PostgreSQL keeps fillfactor 45, migrations 0003 and 0005,
-        # and has ix_tasks_warn_from, an expression index on the 80 % instant, migration 0005.)
-        Index("ix_tasks_rule_due", "next_reset_at", postgresql_where=text(_RULED), sqlite_where=text(_RULED)),
-        Index("ix_tasks_rule_unplanned", "id", postgresql_where=text(_UNPLANNED), sqlite_where=text(_UNPLANNED)),
-        Index("ix_tasks_rule_invalid", "id", postgresql_where=text("recurrence_error IS NOT NULL"),
-              sqlite_where=text("recurrence_error IS NOT NULL")),
-    )
+    # Indexes: ``db tune`` (console.db.tuning) holds them, built from the mapping.
 
 
 class Notification(Base):
@@ -139,22 +90,12 @@ class Notification(Base):
     type: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(Text)
     content: Mapped[str] = mapped_column(Text)
-    # SET NULL: cleanup deletes old tasks without failing on their notifications.
+    # SET NULL: a task system's own key may say otherwise; cleanup deletes a task's notifications with it.
     task_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tasks.id", ondelete="SET NULL"))
     is_read: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (
-        Index("ix_notifications_task_id", "task_id"),
-        Index("ix_notifications_user_id", "user_id"),
-        # Cleanup: read notifications by age.
-        Index(
-            "ix_notifications_read_created",
-            "created_at",
-            postgresql_where=text("is_read"),
-            sqlite_where=text("is_read"),
-        ),
-    )
+    # Indexes: ``db tune`` (console.db.tuning).
 
 
 class WarningSent(Base):
@@ -164,12 +105,13 @@ class WarningSent(Base):
     __tablename__ = "warning_ledger"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("tasks.id", ondelete="CASCADE"))
+    # No foreign key: the task system's tasks are not ours to constrain; cleanup deletes the rows.
+    task_id: Mapped[int] = mapped_column(BigId)
     level: Mapped[int] = mapped_column(Integer)
     # The window warned of, for the record; not part of the key (migration 0008).
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The task's cycle when sent: the id of the run that last reset it (tasks.last_reset_run_id),
+    # The task's cycle when sent: the id of the run that last reset it (task_state.last_reset_run_id),
     # 0 before any reset, -1 for a row of an earlier cycle kept from before migration 0008.
     cycle: Mapped[int] = mapped_column(BigId, default=0, server_default=text("0"))
     # 0 for the first send in a cycle; n for the n-th repeat after ``repeat_after``.
@@ -183,6 +125,46 @@ class WarningSent(Base):
         Index("ix_warning_ledger_run_id", "run_id"),
         Index("ix_warning_ledger_sent_at_level", "sent_at", "level"),  # warning panel, per hour
     )
+
+
+class TaskState(Base):
+    """What taskconsole keeps per task, in a table of its own (migration 0010): the task system's
+    tables stay as that system made them. A row exists only for a task that has some state."""
+
+    __tablename__ = "task_state"
+
+    task_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    # Which run reset the task last: its warning cycle, and how a reset's notifications find the
+    # tasks it reset.
+    last_reset_run_id: Mapped[int | None] = mapped_column(BigId)
+    # The task's rule, where the task system has no column for it (task_system.columns.tasks.recurrence: null).
+    recurrence: Mapped[str | None] = mapped_column(String(500))
+    # When a finished rule-driven task is due, and the actual_end_time that plan was made from
+    # (a task finished again needs a new plan). recurrence_error holds why a stored rule is unusable.
+    next_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reset_planned_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recurrence_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_task_state_last_reset_run_id", "last_reset_run_id"),
+        # The rule poll and the reset: plans that have come due, rules that cannot be used.
+        Index("ix_task_state_due", "next_reset_at", postgresql_where=text("next_reset_at IS NOT NULL"),
+              sqlite_where=text("next_reset_at IS NOT NULL")),
+        Index("ix_task_state_invalid", "task_id", postgresql_where=text("recurrence_error IS NOT NULL"),
+              sqlite_where=text("recurrence_error IS NOT NULL")),
+    )
+
+
+class TaskTablesOrigin(Base):
+    """Whether taskconsole created the task system's three tables (one row, id 1; migration 0010).
+
+    Only then may ``db upgrade`` apply ``db tune``'s indexes and triggers to them by itself."""
+
+    __tablename__ = "task_tables_origin"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    created_by_taskconsole: Mapped[bool] = mapped_column(Boolean)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class WarningWatch(Base):

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Callable
 
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import URL
 
 from console.db.engine import DatabaseUnreachable, describe_error, sqlite_file_missing
+from console.db import tuning
+from console.db.task_tables import forget_live_tables, tables_for
 from console.domain.text import printable
 from console.settings import Settings, SettingsError
 
@@ -21,9 +24,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration. Every command checks the schema, and reading the revision with plain SQL
 # against this constant spares them Alembic's import (a quarter of a second); a test keeps it
 # equal to Alembic's head.
-HEAD = "0009"
+HEAD = "0010"
 # Revisions this code knows; a database at any other revision is newer than the code.
-KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
+KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010")
+TASK_TABLES = ("tasks", "users", "notifications")
 
 
 class SchemaError(Exception):
@@ -57,18 +61,87 @@ def current_revision(engine: Engine) -> str | None:
         raise DatabaseUnreachable(f"cannot open the database: {describe_error(exc, engine.url)}") from None
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Bring the schema to the newest revision; returns (before, after)."""
+def upgrade(engine: Engine, settings: Settings | None = None,
+            progress: Callable[[str], None] = lambda line: None) -> tuple[str | None, str]:
+    """Bring taskconsole's schema to the newest revision; returns (before, after).
+
+    The task system's three tables (named by ``settings.task_system``) are created only where none
+    of them exists; where all three do, they are adopted as they are: taskconsole's own tables are
+    created beside them and nothing of theirs is altered. Where taskconsole created them, an upgrade
+    to a new revision applies ``db tune``'s changes to them too (``progress`` hears of each)."""
     from alembic import command
 
+    settings = settings or Settings()
     before = current_revision(engine)
     if before is not None and before not in KNOWN:
         raise SchemaError(f"the database schema (revision {before}) is newer than this taskconsole; upgrade taskconsole")
     cfg = _config()
+    adopt = before is None and _task_tables_present(engine, settings)
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        if adopt:
+            _create_own_tables(conn)
+            cfg.attributes["connection"] = conn
+            command.stamp(cfg, "head")
+        else:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    forget_live_tables()
+    # Only on the way up (a fresh schema, or a new revision): an operator's `db untune` stays.
+    if before != HEAD and owns_task_tables(engine):
+        tuning.apply(engine, tables_for(engine, settings), progress=lambda change: progress(change.name))
     return before, head_revision()
+
+
+def _task_tables_present(engine: Engine, settings: Settings) -> bool:
+    """Whether the task system's tables are there already (all three), or none is (False); refuses
+    a database with some of them, and a mapping that renames tables nobody has created."""
+    names = {t: getattr(settings.task_system.tables, t) for t in TASK_TABLES}
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        found = {t: inspector.has_table(name) for t, name in names.items()}
+    if all(found.values()):
+        return True
+    missing = [printable(names[t]) for t in TASK_TABLES if not found[t]]
+    if any(found.values()):
+        raise SchemaError(f"the task system's table {', '.join(missing)} is missing (task_system.tables names "
+                          f"{', '.join(printable(n) for n in names.values())}); check the mapping")
+    if any(name != t for t, name in names.items()):
+        raise SchemaError(f"the task system's tables {', '.join(missing)} do not exist; taskconsole creates them "
+                          "only under their default names (tasks, users, notifications), for a new system; "
+                          "check task_system.tables and database.url")
+    return False
+
+
+def _create_own_tables(conn: Connection) -> None:
+    """taskconsole's own tables at the head revision, beside the task system's (which stay as they are)."""
+    from console.db.models import Base
+
+    own = [table for name, table in Base.metadata.tables.items() if name not in TASK_TABLES]
+    Base.metadata.create_all(conn, tables=own)
+    # What the migrations give warning_watch beyond its columns (0007, 0008).
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE warning_watch SET (autovacuum_vacuum_scale_factor = 0.01, "
+                             "autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.05)")
+        conn.exec_driver_sql("ALTER TABLE warning_ledger SET (autovacuum_vacuum_insert_scale_factor = 0.01)")
+        conn.exec_driver_sql(f"CREATE INDEX ix_warning_watch_from ON warning_watch ({WATCH_FROM}) "
+                             "INCLUDE (start_s, end_s, progress, warned_level)")
+    else:
+        conn.exec_driver_sql(f"CREATE INDEX ix_warning_watch_from ON warning_watch ({WATCH_FROM}, start_s, end_s, "
+                             "progress, warned_level)")
+    conn.execute(text("INSERT INTO task_tables_origin (id, created_by_taskconsole, recorded_at) "
+                      "VALUES (1, :no, CURRENT_TIMESTAMP)"), {"no": False})
+
+
+# warning_watch's threshold instant as migration 0007 indexed it (console.db.task_sql.watch_warn_from).
+WATCH_FROM = "(start_s + (end_s - start_s) * 0.8)"
+
+
+def owns_task_tables(engine: Engine) -> bool:
+    """Whether taskconsole created the task system's tables (migration 0010's record)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("task_tables_origin"):
+            return False
+        return bool(conn.execute(text("SELECT created_by_taskconsole FROM task_tables_origin WHERE id = 1")).scalar())
 
 
 def require_database(url: str | URL) -> None:
@@ -131,9 +204,11 @@ def check_notification_types(engine: Engine, settings: Settings) -> None:
     """Refuse, naming the key, a notification type the live ``notifications.type`` column cannot
     hold: every notification the jobs write would fail, and with it every run. (Titles and
     contents are cut to fit where they are written instead: they are made from task data.)"""
+    mapping = settings.task_system
+    table, column = mapping.tables.notifications, mapping.columns.notifications.type
     with engine.connect() as conn:
-        width = text_widths(conn, "notifications", ("type",))["type"]
-    misfits = notification_type_misfits(settings, width)
+        width = text_widths(conn, table, (column,))[column]
+    misfits = notification_type_misfits(settings, width, f"{table}.{column}")
     if misfits:
         raise SettingsError(misfits[0])
 

@@ -17,55 +17,20 @@ and say which word to write (``status_word``, ``periodic_word``), so no caller s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, Column, Connection, DateTime, MetaData, Table, inspect
+from sqlalchemy import Boolean, Column, Connection, DateTime, MetaData, String, Table, inspect, literal_column, or_
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
+from sqlalchemy.types import NullType, TypeEngine
 
-from console.db.types import UTCDateTime
+from console.db.engine import read_only
+from console.db.types import UTCDateTime, WallClockDateTime  # noqa: F401 - WallClockDateTime: re-exported
 from console.settings import Settings
 from console.settings_task_system import STATUS_NAMES, TaskSystemSettings
 
 TABLES = ("tasks", "users", "notifications")
 # The primary key of each table (integer, as the jobs compare and join on it).
 _KEYS = {"tasks": "id", "users": "id", "notifications": "id"}
-
-
-class WallClockDateTime(TypeDecorator[datetime]):
-    """A ``timestamp without time zone`` read and written as the wall clock of ``zone``.
-
-    Python sees aware datetimes (in UTC), as with ``UTCDateTime``; the column holds the naive
-    wall-clock time of ``zone``, as a task system that writes ``datetime.now()`` stores it."""
-
-    impl = DateTime(timezone=False)
-    cache_ok = True
-
-    def __init__(self, zone: str = "UTC"):
-        super().__init__()
-        self.zone = zone
-
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("naive datetime given to a wall-clock column; attach a timezone")
-        return value.astimezone(_zone(self.zone)).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=_zone(self.zone))
-        return value.astimezone(timezone.utc)
-
-
-@lru_cache(maxsize=16)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 @dataclass(frozen=True)
@@ -171,6 +136,28 @@ def live_tables(conn: Connection, settings: Settings) -> TaskTables:
     return build_tables(mapping, reflect_types(conn, mapping, settings.timezone))
 
 
+_LIVE: dict[tuple, TaskTables] = {}
+
+
+def tables_for(engine, settings: Settings) -> TaskTables:
+    """``live_tables`` of ``engine``'s database, read once per database, mapping and zone. Until
+    the tables exist (before ``db upgrade``) the demo schema's types stand in, and are read again."""
+    key = (engine.url.render_as_string(hide_password=False), settings.task_system, settings.timezone)
+    found = _LIVE.get(key)
+    if found is None:
+        with read_only(engine).connect() as conn:
+            found = live_tables(conn, settings)
+            complete = all(inspect(conn).has_table(getattr(settings.task_system.tables, t)) for t in TABLES)
+        if complete:
+            _LIVE[key] = found
+    return found
+
+
+def forget_live_tables() -> None:
+    """Drop what ``tables_for`` read (after a schema change: ``db upgrade``, a test's new table)."""
+    _LIVE.clear()
+
+
 def has_column(tables: TaskTables, table: str, key: str) -> bool:
     """Whether the mapping gives ``table`` a column ``key`` (an optional one may be null)."""
     return key in tables.table(table).c
@@ -190,16 +177,30 @@ def status_words(tables: TaskTables, *statuses: str) -> tuple[str, ...]:
     return tables.mapping.values.status.words(*_statuses(statuses))
 
 
+def word(value: str) -> ColumnElement[str]:
+    """A word of the mapping as an SQL string literal. Quotes are doubled; backslashes are plain
+    characters on both backends (PostgreSQL sessions run with standard_conforming_strings on)."""
+    return literal_column("'" + value.replace("'", "''") + "'", String())
+
+
+def words_in(column: ColumnElement[Any], words: tuple[str, ...]) -> ColumnElement[bool]:
+    """``column`` holds one of ``words``, written into the SQL as literals, not parameters: a partial
+    index (``db tune``) is used only for a query whose condition is its own, literally on SQLite; a
+    trigger body has no parameters; and an executemany cannot expand a list."""
+    literals = [word(w) for w in words]
+    return column == literals[0] if len(literals) == 1 else or_(*[column == lit for lit in literals])
+
+
 def status_in(tables: TaskTables, *statuses: str) -> ColumnElement[bool]:
     """``tasks.status`` is one of the words of ``statuses``: ``status_in(t, "completed", "closed")``."""
     if not statuses:
         raise ValueError("name at least one status")
-    return tables.tasks.c.status.in_(status_words(tables, *statuses))
+    return words_in(tables.tasks.c.status, status_words(tables, *statuses))
 
 
 def known_status(tables: TaskTables) -> ColumnElement[bool]:
     """``tasks.status`` is a word the mapping names (NULL and any other word are not)."""
-    return tables.tasks.c.status.in_(status_words(tables))
+    return words_in(tables.tasks.c.status, status_words(tables))
 
 
 def status_word(tables: TaskTables, status: str) -> str:
@@ -209,7 +210,7 @@ def status_word(tables: TaskTables, status: str) -> str:
 
 def is_periodic(tables: TaskTables) -> ColumnElement[bool]:
     """``tasks.category`` marks a periodic task."""
-    return tables.tasks.c.category.in_(tables.mapping.values.category.periodic)
+    return words_in(tables.tasks.c.category, tables.mapping.values.category.periodic)
 
 
 def periodic_word(tables: TaskTables) -> str:

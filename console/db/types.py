@@ -7,6 +7,8 @@ on SQLite a fixed-width UTC text that sorts and compares in time order.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, Float
 from sqlalchemy.ext.compiler import compiles
@@ -36,6 +38,101 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+class WallClockDateTime(TypeDecorator[datetime]):
+    """A ``timestamp without time zone`` of the task system's, read and written as the wall clock
+    of ``zone``.
+
+    Python sees aware datetimes (in UTC), as with ``UTCDateTime``; the column holds the naive
+    wall-clock time of ``zone``, as a task system that writes ``datetime.now()`` stores it."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def __init__(self, zone: str = "UTC"):
+        super().__init__()
+        self.zone = zone
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime given to a wall-clock column; attach a timezone")
+        return value.astimezone(zone_info(self.zone)).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=zone_info(self.zone))
+        return value.astimezone(timezone.utc)
+
+
+@lru_cache(maxsize=16)
+def zone_info(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def wall_clock_zone(column) -> str | None:
+    """The zone a column's naive values are wall-clock times of, other than UTC (None: UTC or aware)."""
+    kind = getattr(column, "type", None)
+    return kind.zone if isinstance(kind, WallClockDateTime) and kind.zone != "UTC" else None
+
+
+def epoch_of(column, *, indexable: bool = False):
+    """Seconds since 1970 of a timestamp column, whatever wall clock it is kept in: the one form the
+    jobs, the panels and ``db tune``'s indexes and triggers all use."""
+    zone = wall_clock_zone(column)
+    if zone is not None:
+        return wall_epoch_seconds(column, zone, indexable)
+    return indexable_epoch_seconds(column) if indexable else epoch_seconds(column)
+
+
+def sqlite_wall_epoch(value, zone: str):
+    """SQLite function ``tc_wall_epoch(text, zone)``: epoch seconds of a naive wall-clock text (SQLite
+    has no time zone database). NULL for what is not a timestamp."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone_info(zone))
+    try:
+        return parsed.timestamp()
+    except (OverflowError, ValueError):
+        return None
+
+
+class wall_epoch_seconds(FunctionElement[float]):
+    """``epoch_seconds`` of a naive column holding wall-clock times of a zone."""
+
+    type = Float()
+    inherit_cache = True
+    name = "wall_epoch_seconds"
+
+    def __init__(self, column, zone: str, indexable: bool = False):
+        self.zone = zone
+        self.indexable = indexable
+        super().__init__(column)
+
+
+@compiles(wall_epoch_seconds, "postgresql")
+def _wall_epoch_pg(element, compiler, **kw):
+    col = compiler.process(element.clauses, **kw)
+    zone = element.zone.replace("'", "''")
+    local = f"timezone('{zone}', {col})"  # the instant whose wall clock in the zone is col
+    # timezone(zone, timestamp) and timezone('UTC', timestamptz) are IMMUTABLE; date_part of a
+    # timestamptz is only STABLE, hence the extra step in an index's form.
+    return f"date_part('epoch', timezone('UTC', {local}))" if element.indexable else f"date_part('epoch', {local})"
+
+
+@compiles(wall_epoch_seconds, "sqlite")
+def _wall_epoch_sqlite(element, compiler, **kw):
+    zone = element.zone.replace("'", "''")
+    return f"tc_wall_epoch({compiler.process(element.clauses, **kw)}, '{zone}')"
 
 
 class epoch_seconds(FunctionElement[float]):

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Engine
 
+from console.db.task_tables import TaskTables, tables_for
 from console.settings import Settings
 
 Counts = dict[str, int]
@@ -25,6 +26,12 @@ class JobContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("console.jobs"))
     # Long jobs check this between batches so that a graceful stop does not wait for them.
     should_stop: Callable[[], bool] = lambda: False
+    # The task system's tables under the settings' mapping, with their live types.
+    tables: TaskTables | None = None
+
+    def __post_init__(self) -> None:
+        if self.tables is None:
+            self.tables = tables_for(self.engine, self.settings)
 
 
 class RowsRefused(Exception):

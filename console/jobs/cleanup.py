@@ -9,8 +9,8 @@ ahead, so that a stretch of young tasks costs a few short scans, never one long 
 A task system's ``notifications.task_id`` often references ``tasks(id)`` with no ``ON DELETE``
 action, so a task is only deletable without its notifications. A batch therefore deletes, in
 this order and in one transaction, the notifications of its tasks (read or not: they are about a
-task that is gone), taskconsole's own rows about them (warning ledger and watch, whatever their
-keys say), then the tasks. A row the database still refuses to delete (a table of the task
+task that is gone), taskconsole's own rows about them (warning ledger, watch and task state, which
+no key ties to the task), then the tasks. A row the database still refuses to delete (a table of the task
 system's own that references the task with no cascade, a trigger) is isolated by bisecting
 savepoints (``console.jobs.isolate``): the rest of the batch is deleted, the refused row is kept
 with its notifications, named in a warning and counted ``skipped_referenced``, and the run
@@ -26,39 +26,43 @@ from datetime import datetime
 from sqlalchemy import and_, delete, exists, func, select, true
 
 from console.db.engine import read_only
-from console.db.models import Notification, Task, WarningSent, WarningWatch
+from console.db.models import WarningSent, WarningWatch
+from console.db.task_sql import STATE, count_if, old_closed
+from console.db.task_tables import has_column, is_set
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.isolate import IdRange, Refused, in_range, range_halves, range_size, write_isolated
-from console.jobs.sql import count_if
 
 # How far past its first id a batch looks, in batch sizes: bounds each batch's scan where the rows
 # to delete are sparse (the planner may walk the primary key and filter).
 SPAN = 16
-# taskconsole's own rows about a task, deleted with it (before it, should a key say otherwise).
-TASK_DEPENDENTS = ((WarningSent, WarningSent.task_id), (WarningWatch, WarningWatch.task_id))
+# taskconsole's own rows about a task, deleted with it (no key ties them to the task system's tasks).
+TASK_DEPENDENTS = tuple((table, table.c.task_id) for table in (WarningSent.__table__, WarningWatch.__table__, STATE))
 
 
 def _old_closed(ctx: JobContext):
-    return and_(Task.status == "closed", Task.updated_at < ctx.now - ctx.settings.cleanup.closed_task_age)
+    return old_closed(ctx.tables, ctx.now - ctx.settings.cleanup.closed_task_age)
 
 
 def _old_read(ctx: JobContext):
-    return and_(
-        Notification.is_read.is_(True),
-        Notification.created_at < ctx.now - ctx.settings.cleanup.read_notification_age,
-    )
+    n = ctx.tables.notifications.c
+    return and_(is_set(n.is_read), n.created_at < ctx.now - ctx.settings.cleanup.read_notification_age)
+
+
+def _ages_notifications(ctx: JobContext) -> bool:
+    """Read notifications are deleted by age only where the mapping gives them a created_at."""
+    return has_column(ctx.tables, "notifications", "created_at")
 
 
 @dataclass
 class _Phase:
-    """One kind of row to delete: ``model`` rows where ``condition`` holds, and rows of other
+    """One kind of row to delete: ``table`` rows where ``condition`` holds, and rows of other
     tables pointing at them, deleted first in the same transaction."""
 
-    model: type
+    table: object
     condition: object
     noun: str  # singular, for the refusal message
     what: str  # plural, for the log
-    dependents: tuple = ()  # (model, column referencing model.id)
+    dependents: tuple = ()  # (table, column referencing table.c.id)
 
 
 @dataclass
@@ -72,25 +76,25 @@ class _Outcome:
 
 def _delete_part(conn, phase: _Phase, part: IdRange) -> tuple[int, int]:
     """Delete the rows of ``part`` and what points at them; (rows, rows of the first dependent)."""
-    key = phase.model.id
+    key = phase.table.c.id
     first = 0
-    for i, (model, column) in enumerate(phase.dependents):
+    for i, (table, column) in enumerate(phase.dependents):
         # Each table is read by its index on the key over the part's range alone, and each row found
         # checked against its task (correlated: SQLite would otherwise collect the tasks first, every time).
         chosen = exists().where(key == column, phase.condition)
-        gone = conn.execute(delete(model).where(in_range(column, part), chosen)
+        gone = conn.execute(delete(table).where(in_range(column, part), chosen)
                             .execution_options(synchronize_session=False))
         if i == 0:
             first = gone.rowcount
     rows = conn.execute(
-        delete(phase.model).where(phase.condition, in_range(key, part)).execution_options(synchronize_session=False)
+        delete(phase.table).where(phase.condition, in_range(key, part)).execution_options(synchronize_session=False)
     ).rowcount
     return rows, first
 
 
 def _delete_in_batches(ctx: JobContext, phase: _Phase) -> _Outcome:
     size = ctx.settings.cleanup.batch_size
-    key = phase.model.id
+    key = phase.table.c.id
     out = _Outcome()
     with read_only(ctx.engine).connect() as conn:
         # Two scalar subqueries: SQLite answers each from the key's index, not a pair in one scan.
@@ -107,7 +111,7 @@ def _delete_in_batches(ctx: JobContext, phase: _Phase) -> _Outcome:
             out.stopped = True
             break
         limit = min(after + size * SPAN, high)
-        batch = (select(key).where(phase.condition, key > after, key <= limit)
+        batch = (select(key.label("id")).where(phase.condition, key > after, key <= limit)
                  .order_by(key).limit(size).with_for_update().subquery())
         with ctx.engine.begin() as conn:
             found, last = conn.execute(select(func.count(), func.max(batch.c.id))).one()
@@ -135,12 +139,12 @@ def _delete_in_batches(ctx: JobContext, phase: _Phase) -> _Outcome:
 
 
 def run(ctx: JobContext) -> Counts:
-    tasks = _delete_in_batches(ctx, _Phase(Task, _old_closed(ctx), "closed task", "closed tasks",
-                                           ((Notification, Notification.task_id),) + TASK_DEPENDENTS))
+    n = ctx.tables.notifications
+    tasks = _delete_in_batches(ctx, _Phase(ctx.tables.tasks, _old_closed(ctx), "closed task", "closed tasks",
+                                           ((n, n.c.task_id),) + TASK_DEPENDENTS))
     notes = _Outcome()
-    if not tasks.stopped:
-        notes = _delete_in_batches(ctx, _Phase(Notification, _old_read(ctx), "read notification",
-                                               "read notifications"))
+    if not tasks.stopped and _ages_notifications(ctx):
+        notes = _delete_in_batches(ctx, _Phase(n, _old_read(ctx), "read notification", "read notifications"))
     counts = {
         "deleted_tasks": tasks.rows,
         "deleted_task_notifications": tasks.dependents,
@@ -156,19 +160,21 @@ def run(ctx: JobContext) -> Counts:
 
 
 def preview(ctx: JobContext) -> Preview:
+    t = ctx.tables
+    c, n = t.tasks.c, t.notifications
     with read_only(ctx.engine).connect() as conn:
-        tasks = int(conn.execute(select(count_if(true())).select_from(Task).where(_old_closed(ctx))).scalar_one())
+        tasks = int(conn.execute(select(count_if(true())).select_from(t.tasks).where(_old_closed(ctx))).scalar_one())
         task_notes = int(conn.execute(
-            select(count_if(true())).select_from(Notification)
-            .where(Notification.task_id.in_(select(Task.id).where(_old_closed(ctx))))
+            select(count_if(true())).select_from(n)
+            .where(n.c.task_id.in_(select(c.id).where(_old_closed(ctx))))
         ).scalar_one())
         notes = int(
-            conn.execute(select(count_if(true())).select_from(Notification).where(_old_read(ctx))).scalar_one()
-        )
+            conn.execute(select(count_if(true())).select_from(n).where(_old_read(ctx))).scalar_one()
+        ) if _ages_notifications(ctx) else 0
         samples = conn.execute(
-            select(Task.id.label("task_id"), Task.title, Task.updated_at)
+            select(c.id.label("task_id"), c.title, c.updated_at)
             .where(_old_closed(ctx))
-            .order_by(Task.updated_at, Task.id)
+            .order_by(c.updated_at, c.id)
             .limit(10)
         ).mappings().all()
     return Preview(

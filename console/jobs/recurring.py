@@ -9,7 +9,7 @@ through Python, but only those that need it, a batch at a time, read through par
   without a handler is reset without a notification.
 So the cost follows the tasks that finished or fell due, not the number of periodic tasks. Each
 evaluation of a rule is bounded (``console.domain.rrules``); a rule that cannot be used is
-recorded on its task and counted, never fails the run. Both phases walk the tasks by key, so a row
+recorded in its task_state row and counted, never fails the run. Both phases walk the tasks by key, so a row
 the database refuses (isolated by ``console.jobs.isolate``) is not read again in the same run.
 """
 
@@ -18,36 +18,38 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, func, null, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from console.db.engine import read_only
-from console.db.models import JobRun, Task
+from console.db.models import JobRun
+from console.db.task_sql import STATE, finished_periodic, has_handler, rule_column, with_state
+from console.db.task_tables import TaskTables, status_in
 from console.db.types import UTCDateTime
 from console.domain.recurrence import (NO_OCCURRENCE, OUT_OF_RANGE, RecurrenceError, due_at, new_window,
                                        parse_recurrence)
-from console.domain.rules import PERIODIC, RESETTABLE
 from console.jobs.base import JobContext
 from console.jobs.isolate import Refused, batch_size, halves, write_isolated
-from console.jobs.sql import has_handler
+from console.jobs.task_state import reset_values, stamp_reset, upsert_statement
 from console.notify.notifications import insert_notifications
 
 BATCH = 1000
 log = logging.getLogger("console.jobs")
 
 
-def ruled():
-    """Finished periodic tasks with a rule of their own (the partial indexes' predicate)."""
-    # No IN (...): these conditions also guard executemany UPDATEs, which cannot expand a list.
-    finished = or_(*[Task.status == status for status in RESETTABLE])
-    return and_(Task.category == PERIODIC, finished, Task.recurrence.is_not(None))
+def ruled(t: TaskTables):
+    """Finished periodic tasks with a rule of their own (reads select from ``with_state(t)``)."""
+    return and_(finished_periodic(t), rule_column(t).is_not(None))
 
 
-def unplanned():
-    return and_(ruled(), or_(Task.reset_planned_from.is_(None), Task.reset_planned_from != Task.actual_end_time))
+def unplanned(t: TaskTables):
+    """Ruled tasks finished since their last plan (the plan remembers the end it was made from,
+    copied from the task's own column, so the two compare in the task system's own form)."""
+    return and_(ruled(t), or_(STATE.c.reset_planned_from.is_(None),
+                              STATE.c.reset_planned_from != t.tasks.c.actual_end_time))
 
 
-def due(now: datetime):
-    return and_(ruled(), Task.next_reset_at <= now, Task.recurrence_error.is_(None))
+def due(t: TaskTables, now: datetime):
+    return and_(ruled(t), STATE.c.next_reset_at <= now, STATE.c.recurrence_error.is_(None))
 
 
 def _unusable(row, exc: Exception) -> str:
@@ -75,33 +77,33 @@ def plan_for(row, ctx: JobContext) -> tuple[datetime | None, str | None]:
 
 def plan(ctx: JobContext, refused: Refused | None = None) -> int:
     """Plan every newly finished rule-driven task; returns how many were planned."""
+    t = ctx.tables
+    c = t.tasks.c
     refused = refused if refused is not None else Refused()
     planned, last_id = 0, None
-    stmt = (
-        update(Task)
-        .where(Task.id == bindparam("b_id"))
-        .values(next_reset_at=bindparam("b_due", type_=UTCDateTime()),
-                reset_planned_from=bindparam("b_from", type_=UTCDateTime()),
-                recurrence_error=bindparam("b_error"))
-        .execution_options(synchronize_session=False)
-    )
+    # One upsert per task, as an executemany; the plan's "from" is copied from the task's column.
+    stmt_rows = select(c.id).where(c.id == bindparam("b_id"))
+    values = {"next_reset_at": bindparam("b_due", type_=UTCDateTime()),
+              "reset_planned_from": select(c.actual_end_time).where(c.id == bindparam("b_id")).scalar_subquery(),
+              "recurrence_error": bindparam("b_error")}
 
     def write(conn: Connection, params: list[dict]) -> int:
-        conn.execute(stmt, params)
+        conn.execute(upsert_statement(conn, stmt_rows, values), params)
         return len(params)
 
     while not ctx.should_stop():
         with ctx.engine.begin() as conn:
-            query = select(Task.id, Task.recurrence, Task.expected_start_time, Task.actual_end_time).where(unplanned())
+            query = (select(c.id, rule_column(t).label("recurrence"), c.expected_start_time, c.actual_end_time)
+                     .select_from(with_state(t)).where(unplanned(t)))
             if last_id is not None:  # by key: a row the database refused is not read again
-                query = query.where(Task.id > last_id)
-            rows = conn.execute(query.order_by(Task.id).limit(BATCH)).all()
+                query = query.where(c.id > last_id)
+            rows = conn.execute(query.order_by(c.id).limit(BATCH)).all()
             if not rows:
                 break
             params = []
             for row in rows:
                 when, error = plan_for(row, ctx)
-                params.append({"b_id": row.id, "b_due": when, "b_from": row.actual_end_time, "b_error": error})
+                params.append({"b_id": row.id, "b_due": when, "b_error": error})
             planned += sum(write_isolated(conn, params, write, lambda c, p: halves(p), lambda c, p: batch_size(p),
                                           refused))
         if len(rows) < BATCH:
@@ -129,46 +131,49 @@ def _new_windows(ctx: JobContext, rows) -> tuple[list[dict], list[dict]]:
 
 def reset_due(ctx: JobContext, refused: Refused | None = None) -> tuple[int, int]:
     """Reset rule-driven tasks that fell due, a batch per transaction; (reset, notified)."""
+    t = ctx.tables
+    c = t.tasks.c
     refused = refused if refused is not None else Refused()
     reset = notified = 0
+    one = select(c.id).where(c.id == bindparam("b_id"))
     stmt = (
-        update(Task)
-        .where(Task.id == bindparam("b_id"), due(ctx.now))  # re-checked: a concurrent run may have won
-        .values(status="new", progress=0, time_progress=0, actual_start_time=null(), actual_end_time=null(),
-                expected_start_time=bindparam("b_start", type_=UTCDateTime()),
-                expected_end_time=bindparam("b_end", type_=UTCDateTime()),
-                next_reset_at=null(), reset_planned_from=null(), updated_at=ctx.now, last_reset_run_id=ctx.run_id)
+        update(t.tasks)
+        .where(c.id == bindparam("b_id"), finished_periodic(t))  # the rows are locked: still finished
+        .values(reset_values(t, ctx.now, bindparam("b_start", type_=c.expected_start_time.type),
+                             bindparam("b_end", type_=c.expected_end_time.type)))
         .execution_options(synchronize_session=False)
     )
-    flag = (update(Task).where(Task.id == bindparam("b_id")).values(recurrence_error=bindparam("b_error"))
-            .execution_options(synchronize_session=False))
 
     def write(conn: Connection, items: list[dict]) -> tuple[int, int]:
         resets = [i for i in items if "b_error" not in i]
         unusable = [i for i in items if "b_error" in i]
         if unusable:  # no longer due: counted as skipped_invalid_rule from now on
-            conn.execute(flag, unusable)
+            conn.execute(upsert_statement(conn, one, {"recurrence_error": bindparam("b_error")}), unusable)
         if resets:
             conn.execute(stmt, resets)
-        ids = [i["b_id"] for i in items]
+        ids = [i["b_id"] for i in resets]
+        done = select(c.id).where(c.id.in_(ids), status_in(t, "new"))
+        stamped = stamp_reset(conn, done, ctx.run_id) if ids else 0
         sent = insert_notifications(
-            conn, ctx.settings.notifications.reset,
-            select(Task.id).where(Task.last_reset_run_id == ctx.run_id, Task.id.in_(ids), has_handler()),
-            {"title": Task.title, "task_id": Task.id},
-            user_id=Task.current_handler_id, task_id=Task.id, now=ctx.now,
-        )
-        return _stamped(conn, ctx, ids), sent
+            conn, t, ctx.settings.notifications.reset,
+            select(c.id).where(c.id.in_(ids), status_in(t, "new"), has_handler(t)),
+            {"title": c.title, "task_id": c.id},
+            user_id=c.current_handler_id, task_id=c.id, now=ctx.now,
+        ) if ids else 0
+        return stamped, sent
 
     after = None  # (next_reset_at, id) of the last task read: refused ones are not read again
     while not ctx.should_stop():
         with ctx.engine.begin() as conn:
-            query = select(Task.id, Task.recurrence, Task.expected_start_time, Task.expected_end_time,
-                           Task.next_reset_at).where(due(ctx.now))
+            query = (select(c.id, rule_column(t).label("recurrence"), c.expected_start_time, c.expected_end_time,
+                            STATE.c.next_reset_at)
+                     .select_from(_with_plan(t)).where(due(t, ctx.now)))
             if after is not None:
-                query = query.where(or_(Task.next_reset_at > after[0],
-                                        and_(Task.next_reset_at == after[0], Task.id > after[1])))
+                query = query.where(or_(STATE.c.next_reset_at > after[0],
+                                        and_(STATE.c.next_reset_at == after[0], c.id > after[1])))
             rows = conn.execute(
-                query.order_by(Task.next_reset_at, Task.id).limit(BATCH).with_for_update(skip_locked=True)
+                query.order_by(STATE.c.next_reset_at, c.id).limit(BATCH)
+                .with_for_update(skip_locked=True, of=t.tasks)
             ).all()
             if not rows:
                 break
@@ -183,24 +188,23 @@ def reset_due(ctx: JobContext, refused: Refused | None = None) -> tuple[int, int
     return reset, notified
 
 
-def _stamped(conn: Connection, ctx: JobContext, ids: list[int]) -> int:
-    return int(conn.execute(
-        select(func.count()).where(Task.last_reset_run_id == ctx.run_id, Task.id.in_(ids))
-    ).scalar_one())
+def _with_plan(t: TaskTables):
+    """tasks JOIN task_state: the tasks that have a plan (or a rule error) at all."""
+    return t.tasks.join(STATE, STATE.c.task_id == t.tasks.c.id)
 
 
-def counts(conn: Connection) -> dict[str, int]:
+def counts(conn: Connection, t: TaskTables) -> dict[str, int]:
     """Rule-driven tasks skipped: an unusable rule."""
     invalid = conn.execute(
-        select(func.count()).where(ruled(), Task.recurrence_error.is_not(None))
+        select(func.count()).select_from(_with_plan(t)).where(ruled(t), STATE.c.recurrence_error.is_not(None))
     ).scalar_one()
     return {"skipped_invalid_rule": int(invalid)}
 
 
-def pending_on(engine, now: datetime) -> bool:
+def pending_on(engine, t: TaskTables, now: datetime) -> bool:
     """``work_pending`` on a read-only connection of ``engine``."""
     with read_only(engine).connect() as conn:
-        return work_pending(conn, now, since=_refused_since(conn))
+        return work_pending(conn, t, now, since=_refused_since(conn))
 
 
 def _refused_since(conn: Connection) -> datetime | None:
@@ -213,18 +217,19 @@ def _refused_since(conn: Connection) -> datetime | None:
     return last.started_at if last is not None and (last.counts or {}).get("refused") else None
 
 
-def work_pending(conn: Connection, now: datetime, since: datetime | None = None) -> bool:
+def work_pending(conn: Connection, t: TaskTables, now: datetime, since: datetime | None = None) -> bool:
     """Whether a rule-driven task is due or waits to be planned (two indexed lookups).
 
     With ``since`` (the start of a run in which the database refused rows), only tasks that
     finished or fell due after it count: a refused task stays due, and polling for it would fail
     a run and alert the admins every minute; it waits for the next scheduled run instead.
     """
-    waiting = select(Task.id).where(unplanned())
-    falling_due = select(Task.id).where(due(now))
+    c = t.tasks.c
+    waiting = select(c.id).select_from(with_state(t)).where(unplanned(t))
+    falling_due = select(c.id).select_from(_with_plan(t)).where(due(t, now))
     if since is not None:
-        waiting = waiting.where(Task.actual_end_time > since)
-        falling_due = falling_due.where(Task.next_reset_at > since)
+        waiting = waiting.where(c.actual_end_time > since)
+        falling_due = falling_due.where(STATE.c.next_reset_at > since)
     if conn.execute(waiting.limit(1)).first() is not None:
         return True
     return conn.execute(falling_due.limit(1)).first() is not None

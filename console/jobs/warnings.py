@@ -7,7 +7,7 @@ for exactly the ledger rows this run inserted. Both commit together, with the ma
 warning_watch that tell the console's panel these tasks are warned of.
 
 A level is sent once per task and cycle, and again after ``warnings.repeat_after`` (0: never).
-A task's cycle is the run that last reset it (``tasks.last_reset_run_id``; 0 before any reset):
+A task's cycle is the run that last reset it (``task_state.last_reset_run_id``; 0 before any reset):
 a reset starts a new cycle, a moved deadline does not, whatever the window now (migration 0008).
 """
 
@@ -18,23 +18,24 @@ from sqlalchemy import Column, Integer, MetaData, Table, and_, delete, exists, f
 from sqlalchemy.sql.expression import Select
 
 from console.db.engine import read_only
-from console.db.models import BigId, Task, WarningSent
-from console.db.types import UTCDateTime
-from console.jobs.base import Counts, JobContext, JobSpec, Preview
-from console.jobs.dialect import insert_or_skip
-from console.jobs.sql import (
+from console.db.models import BigId, WarningSent
+from console.db.task_sql import (
+    count_unknown_status,
     has_handler,
     is_processing,
     level_of,
     past_lowest_threshold,
     progress_ok,
     raw_time_progress,
-    window_ok,
     skipped_rows,
     task_cycle,
     time_progress,
+    window_ok,
 )
-from console.jobs.watch import finish_marks, keep_visible, mark_in_run
+from console.db.types import UTCDateTime
+from console.jobs.base import Counts, JobContext, JobSpec, Preview
+from console.jobs.dialect import insert_or_skip
+from console.jobs.watch import finish_marks, keep_visible, mark_in_run, watch_installed
 from console.notify.notifications import as_whole_number, insert_notifications
 
 W = WarningSent
@@ -50,13 +51,15 @@ def _staging_table() -> Table:
 def _pending(ctx: JobContext) -> Select:
     """Tasks that reached a level whose warning is not yet sent (or is due again)."""
     levels = ctx.settings.warnings.levels
+    t = ctx.tables
+    c = t.tasks.c
     # Time progress is computed once per row in an inner query (OFFSET 0 keeps the database from
     # inlining it and recomputing it in every test of the level expression).
     timed = (
-        select(Task.id, Task.progress, Task.expected_start_time, Task.expected_end_time,
-               task_cycle().label("cycle"), raw_time_progress(ctx.now).label("tp"))
-        .where(is_processing(), window_ok(), progress_ok(), Task.current_handler_id.is_not(None),
-               past_lowest_threshold(ctx.now, levels))  # read through ix_tasks_warn_from
+        select(c.id, c.progress, c.expected_start_time, c.expected_end_time,
+               task_cycle(t).label("cycle"), raw_time_progress(t, ctx.now).label("tp"))
+        .where(is_processing(t), window_ok(t), progress_ok(t), c.current_handler_id.is_not(None),
+               past_lowest_threshold(t, ctx.now, levels))  # read through ix_tasks_warn_from (db tune)
         .offset(0)
         .subquery("timed")
     )
@@ -94,7 +97,9 @@ def _pending(ctx: JobContext) -> Select:
 
 
 def _skipped(conn, ctx: JobContext) -> Counts:
-    return skipped_rows(conn, ctx.now, ctx.settings.warnings.levels)
+    counts = skipped_rows(conn, ctx.tables, ctx.now, ctx.settings.warnings.levels)
+    counts["skipped_unknown_status"] = count_unknown_status(conn, ctx.tables)
+    return counts
 
 
 def run(ctx: JobContext) -> Counts:
@@ -104,6 +109,8 @@ def run(ctx: JobContext) -> Counts:
         # INSERT ... SELECT the per-task ledger lookups run while the ledger grows, and a planner
         # that saw the ledger (nearly) empty scans it for each: 100,000 new warnings then took
         # 132 s instead of 4 (PostgreSQL, a ledger analyzed while empty).
+        t = ctx.tables
+        c = t.tasks.c
         pending = _staging_table()
         pending.create(conn)
         conn.execute(insert(pending).from_select([c.name for c in pending.columns], _pending(ctx)))
@@ -125,17 +132,17 @@ def run(ctx: JobContext) -> Counts:
         )
         sent = conn.execute(stmt).rowcount
         pending.drop(conn)
-        rows = (select(Task.id).select_from(W).join(Task, Task.id == W.task_id)
-                .where(W.run_id == ctx.run_id, has_handler()))
+        rows = (select(c.id).select_from(W).join(t.tasks, c.id == W.task_id)
+                .where(W.run_id == ctx.run_id, has_handler(t)))
         template = ctx.settings.notifications.warning
         fields = {
-            "title": Task.title,
-            "task_id": Task.id,
+            "title": c.title,
+            "task_id": c.id,
             "level": W.level,
-            "progress": as_whole_number(Task.progress),
+            "progress": as_whole_number(c.progress),
         }
         notified = insert_notifications(
-            conn, template, rows, fields, user_id=Task.current_handler_id, task_id=Task.id, now=ctx.now
+            conn, t, template, rows, fields, user_id=c.current_handler_id, task_id=c.id, now=ctx.now
         )
         removed = 0
         if notified < sent:
@@ -143,17 +150,19 @@ def run(ctx: JobContext) -> Counts:
             # reach them, so their ledger rows go too; they are counted with the tasks without one.
             removed = conn.execute(
                 delete(W).where(W.run_id == ctx.run_id,
-                                exists(select(Task.id).where(Task.id == W.task_id, ~has_handler())))
+                                exists(select(c.id).where(c.id == W.task_id, ~has_handler(t))))
                 .execution_options(synchronize_session=False)
             ).rowcount
             counts["skipped_no_handler"] += removed
-        marked = mark_in_run(conn, ctx.run_id) if sent else 0
+        watching = watch_installed(conn, t)
+        marked = mark_in_run(conn, ctx.run_id) if sent and watching else 0
         by_level = dict(
             conn.execute(select(W.level, func.count()).where(W.run_id == ctx.run_id).group_by(W.level)).all()
         )
-    if marked is None or marked < sent - removed:
-        finish_marks(ctx)  # some rows were held by a writer of tasks, or left the cycle warned of
-    keep_visible(ctx)
+    if watching:
+        if marked is None or marked < sent - removed:
+            finish_marks(ctx)  # some rows were held by a writer of tasks, or left the cycle warned of
+        keep_visible(ctx)
     counts["notified"] = notified
     for lv in ctx.settings.warnings.levels:
         counts[f"level_{lv.level}"] = int(by_level.get(lv.level, 0))
@@ -165,11 +174,13 @@ def run(ctx: JobContext) -> Counts:
 def preview(ctx: JobContext) -> Preview:
     with read_only(ctx.engine).connect() as conn:
         counts = _skipped(conn, ctx)
+        t = ctx.tables
+        c = t.tasks.c
         pending = _pending(ctx).subquery("pending")
-        handler_gone = select(func.count()).select_from(pending).join(Task, Task.id == pending.c.task_id)
-        counts["skipped_no_handler"] += int(conn.execute(handler_gone.where(~has_handler())).scalar_one())
+        handler_gone = select(func.count()).select_from(pending).join(t.tasks, c.id == pending.c.task_id)
+        counts["skipped_no_handler"] += int(conn.execute(handler_gone.where(~has_handler(t))).scalar_one())
         by_level = dict(conn.execute(
-            select(pending.c.level, func.count()).join(Task, Task.id == pending.c.task_id).where(has_handler())
+            select(pending.c.level, func.count()).join(t.tasks, c.id == pending.c.task_id).where(has_handler(t))
             .group_by(pending.c.level)
         ).all())
         for lv in ctx.settings.warnings.levels:
@@ -177,16 +188,17 @@ def preview(ctx: JobContext) -> Preview:
         counts["would_notify"] = sum(int(v) for v in by_level.values())
         samples = conn.execute(
             select(
-                Task.id.label("task_id"),
-                Task.title,
+                c.id.label("task_id"),
+                c.title,
                 pending.c.level,
-                Task.progress,
-                time_progress(ctx.now).label("time_progress"),
-                Task.current_handler_id.label("handler_id"),
+                c.progress,
+                time_progress(t, ctx.now).label("time_progress"),
+                c.current_handler_id.label("handler_id"),
             )
-            .join(Task, Task.id == pending.c.task_id)
-            .where(has_handler())
-            .order_by(pending.c.level, Task.id)
+            .select_from(pending)
+            .join(t.tasks, c.id == pending.c.task_id)
+            .where(has_handler(t))
+            .order_by(pending.c.level, c.id)
             .limit(10)
         ).mappings().all()
     return Preview(counts=counts, samples=[dict(r) for r in samples])

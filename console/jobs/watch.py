@@ -1,5 +1,8 @@
 """warning_watch's side of the warning check: marking what a run warned of, and keeping the
-table's pages all-visible so that the warning panels read its index alone (migration 0007)."""
+table's pages all-visible so that the warning panels read its index alone (migration 0007).
+
+warning_watch is kept by triggers on the task system's tasks table, which only ``db tune``
+installs (``console.db.tuning``); without them the check marks nothing and the panels read tasks."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.expression import ColumnElement
 
 from console.db.engine import describe_error, outside_transaction
+from console.db.tuning import watch_installed  # noqa: F401 - the jobs ask here whether to mark
 from console.db.models import WarningSent as W
 from console.db.models import WarningWatch
 from console.jobs.base import JobContext

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Integer, String, cast, false, func, insert, literal, select
+from sqlalchemy import Connection, Integer, String, cast, func, insert, literal, select
 from sqlalchemy.sql.expression import ColumnElement, Select
 
-from console.db.models import Notification, User
 from console.db.schema import text_widths
+from console.db.task_tables import TaskTables, flag, has_column, is_set
 from console.domain.templates import render, template_parts
 from console.settings import Template
 
@@ -43,8 +43,28 @@ def as_whole_number(column: ColumnElement) -> ColumnElement:
     return cast(func.round(column), Integer)
 
 
+def _widths(conn: Connection, t: TaskTables) -> tuple[int | None, int | None]:
+    n = t.notifications
+    widths = text_widths(conn, n.name, (n.c.title.name, n.c.content.name))
+    return widths[n.c.title.name], widths[n.c.content.name]
+
+
+def _target(t: TaskTables) -> list[str]:
+    """The notification columns written, by key; ``created_at`` only where the mapping has it
+    (else the database's default fills it)."""
+    keys = ["user_id", "type", "title", "content", "task_id", "is_read"]
+    return keys + (["created_at"] if has_column(t, "notifications", "created_at") else [])
+
+
+def _values(t: TaskTables, now: datetime) -> list[ColumnElement]:
+    n = t.notifications.c
+    unread = literal(flag(n.is_read, False), n.is_read.type)
+    return [unread] + ([literal(now, n.created_at.type)] if "created_at" in n else [])
+
+
 def insert_notifications(
     conn: Connection,
+    t: TaskTables,
     template: Template,
     rows: Select,
     fields: dict[str, ColumnElement],
@@ -53,37 +73,35 @@ def insert_notifications(
     task_id: ColumnElement | None,
     now: datetime,
 ) -> int:
-    """Insert one notification per row of ``rows`` (a select whose columns ``fields`` name)."""
-    widths = text_widths(conn, "notifications", ("title", "content"))
+    """Insert one notification per row of ``rows`` (a select whose columns ``fields`` name) into
+    the task system's notifications table."""
+    title_width, content_width = _widths(conn, t)
     source = rows.with_only_columns(
         user_id,
         literal(template.type, String),
-        _fit(render_sql(template.title, fields), widths["title"]),
-        _fit(render_sql(template.content, fields), widths["content"]),
+        _fit(render_sql(template.title, fields), title_width),
+        _fit(render_sql(template.content, fields), content_width),
         task_id if task_id is not None else literal(None, Integer),
-        false(),
-        literal(now, Notification.__table__.c.created_at.type),
+        *_values(t, now),
     )
-    stmt = insert(Notification).from_select(
-        ["user_id", "type", "title", "content", "task_id", "is_read", "created_at"], source
-    )
+    n = t.notifications
+    stmt = insert(n).from_select([n.c[k] for k in _target(t)], source)
     return conn.execute(stmt).rowcount
 
 
-def alert_admins(conn: Connection, template: Template, *, job_id: str, error: str, now: datetime) -> int:
+def alert_admins(conn: Connection, t: TaskTables, template: Template, *, job_id: str, error: str,
+                 now: datetime) -> int:
     """The job-failure notification, to every admin; returns how many were written."""
     values = {"job_id": job_id, "error": error[:500]}
-    widths = text_widths(conn, "notifications", ("title", "content"))
+    title_width, content_width = _widths(conn, t)
+    u = t.users
     source = select(
-        User.id,
+        u.c.id,
         literal(template.type, String),
-        literal(render(template.title, values)[: widths["title"]], String),
-        literal(render(template.content, values)[: widths["content"]], String),
+        literal(render(template.title, values)[:title_width], String),
+        literal(render(template.content, values)[:content_width], String),
         literal(None, Integer),
-        false(),
-        literal(now, Notification.__table__.c.created_at.type),
-    ).where(User.is_admin.is_(True))
-    stmt = insert(Notification).from_select(
-        ["user_id", "type", "title", "content", "task_id", "is_read", "created_at"], source
-    )
-    return conn.execute(stmt).rowcount
+        *_values(t, now),
+    ).where(is_set(u.c.is_admin))
+    n = t.notifications
+    return conn.execute(insert(n).from_select([n.c[k] for k in _target(t)], source)).rowcount

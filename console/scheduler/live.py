@@ -21,6 +21,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 
 from console.scheduler import runner as runner_module
+from console.db.task_tables import tables_for
 from console.jobs.recurring import pending_on
 from console.scheduler.pause import store_pause, stored_pause
 from console.scheduler.runner import AlreadyRunning, JobRunner, RunNotStarted
@@ -74,7 +75,7 @@ class LiveScheduler:
     def _run_due_rules(self) -> None:
         """Runs the reset job now if a task's own rule fell due (the daily trigger is for the rest).
 
-        Polling an indexed instant (``tasks.next_reset_at``) rather than adding a date trigger per
+        Polling an indexed instant (``task_state.next_reset_at``) rather than adding a date trigger per
         occurrence keeps the job store to the four jobs and survives rules edited from outside.
         """
         job_id = "reset_periodic_tasks"
@@ -84,7 +85,8 @@ class LiveScheduler:
         if stored is None or stored.paused:
             return
         try:
-            if not pending_on(self.runner.engine, self.runner.clock()):
+            if not pending_on(self.runner.engine, tables_for(self.runner.engine, self.runner.settings),
+                              self.runner.clock()):
                 return
             log.info("a task's own recurrence rule fell due; running %s", job_id)
             self.runner.execute(job_id, "scheduled", actor="scheduler")

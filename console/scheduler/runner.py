@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from console.db.engine import describe_error
 from console.jobs import JOBS, JobContext, JobSpec
 from console.jobs.base import RowsRefused
+from console.db.task_tables import tables_for
 from console.notify.notifications import alert_admins
 from console.scheduler.bus import EventBus
 from console.scheduler.ledger import RunLedger, os_user, utcnow
@@ -247,8 +248,9 @@ class JobRunner:
 
     def _alert(self, job_id: str, error: str) -> None:
         try:
+            tables = tables_for(self.engine, self.settings)
             with self.engine.begin() as conn:
-                sent = alert_admins(conn, self.settings.notifications.job_failure, job_id=job_id,
+                sent = alert_admins(conn, tables, self.settings.notifications.job_failure, job_id=job_id,
                                     error=error, now=self.clock())
             log.error("job %s failed for good; %d admin(s) alerted", job_id, sent)
         except Exception as exc:  # noqa: BLE001 - the database may be what failed

@@ -15,10 +15,14 @@ from typing import Any
 from sqlalchemy import Engine, Text, and_, case, cast, func, null, or_, select
 
 from console.db.engine import read_only
+from console.db.models import WarningSent, WarningWatch
 from console.db.readable import all_readable, epochs_readable, readable
-from console.db.models import Notification, Task, User, WarningSent, WarningWatch
-from console.jobs.sql import (count_if, is_processing, progress_ok, time_progress, warning_level,
-                              watch_past_lowest_threshold, watched_level)
+from console.db.task_sql import (count_if, count_unknown_status, is_processing, level_of, past_lowest_threshold, progress_ok,
+                                 raw_time_progress, task_cycle, time_progress, warning_level,
+                                 watch_past_lowest_threshold, watched, watched_level, window_ok)
+from console.db.task_tables import TaskTables
+from console.db.tuning import watch_installed
+from console.service.near import handler_name
 from console.settings import WarningLevel
 
 HOURS = 24
@@ -42,21 +46,42 @@ class WarningStats:
     per_hour: list[int]  # warnings sent in each of the last 24 hours, oldest first
 
 
-def warning_stats(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...]) -> WarningStats:
-    # warning_watch (migration 0007) holds each watched task's window, progress and the level last
-    # warned of in its cycle (0008), and its index on the lowest-threshold instant carries them all:
-    # the counts are one index-only scan over the tasks past that instant, with no read of tasks or
-    # the ledger. The level is computed once per row (OFFSET 0 keeps PostgreSQL from inlining it into
-    # the grouping and the count again).
-    reached = (
+def _reached_from_watch(now: datetime, levels: tuple[WarningLevel, ...]):
+    # warning_watch (kept by db tune's triggers) holds each watched task's window, progress and the
+    # level last warned of in its cycle, and its index on the lowest-threshold instant carries them
+    # all: the counts are one index-only scan over the tasks past that instant, with no read of tasks
+    # or the ledger. The level is computed once per row (OFFSET 0 keeps PostgreSQL from inlining it
+    # into the grouping and the count again).
+    return (
         select(watched_level(now, levels).label("level"), WarningWatch.warned_level)
         .where(watch_past_lowest_threshold(now, levels), epochs_readable(WarningWatch.start_s, WarningWatch.end_s))
         .offset(0)
         .subquery()
     )
-    not_warned = or_(reached.c.warned_level.is_(None), reached.c.warned_level != reached.c.level)
+
+
+def _reached_from_tasks(t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]):
+    # Without the triggers: the same rows from the tasks the warning check watches, past the lowest
+    # threshold, with the level last warned of in the task's cycle read from the ledger.
+    c = t.tasks.c
+    w = WarningSent
+    last_warned = (select(w.level).where(w.task_id == c.id, w.cycle == task_cycle(t))
+                   .order_by(w.id.desc()).limit(1).scalar_subquery())
+    timed = (
+        select(c.id, c.progress, raw_time_progress(t, now).label("tp"), last_warned.label("warned_level"))
+        .where(watched(t), past_lowest_threshold(t, now, levels),
+               all_readable(c.expected_start_time, c.expected_end_time))
+        .offset(0)
+        .subquery()
+    )
+    return select(level_of(timed.c.tp, timed.c.progress, levels).label("level"), timed.c.warned_level).subquery()
+
+
+def warning_stats(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]) -> WarningStats:
     since = now - timedelta(hours=HOURS)
     with read_only(engine).connect() as conn:
+        reached = _reached_from_watch(now, levels) if watch_installed(conn, t) else _reached_from_tasks(t, now, levels)
+        not_warned = or_(reached.c.warned_level.is_(None), reached.c.warned_level != reached.c.level)
         current = {
             lv: (n, pending)
             for lv, n, pending in conn.execute(
@@ -82,6 +107,12 @@ def warning_stats(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...
         for lv in sorted(levels, key=lambda lv: lv.at)
     ]
     return WarningStats(stats, per_hour)
+
+
+def count_unclassified(engine: Engine, t: TaskTables) -> int:
+    """Tasks whose status the mapping names no meaning for (``db check`` lists the words)."""
+    with read_only(engine).connect() as conn:
+        return count_unknown_status(conn, t)
 
 
 class OutOfRange(str):
@@ -121,25 +152,25 @@ class TaskDetail:
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
 
-def task_detail(engine: Engine, task_id: int, now: datetime, levels: tuple[WarningLevel, ...]) -> TaskDetail | None:
+def task_detail(engine: Engine, t: TaskTables, task_id: int, now: datetime,
+                levels: tuple[WarningLevel, ...]) -> TaskDetail | None:
+    c, u, n = t.tasks.c, t.users.c, t.notifications.c
     with read_only(engine).connect() as conn:
-        plain = [Task.__table__.c[c] for c in ("id", "title", "category", "status", "progress", "time_progress",
-                                               "current_handler_id")]
+        plain = [c[k] if k in c else null().label(k) for k in ("id", "title", "category", "status", "progress",
+                                                               "time_progress", "current_handler_id")]
+        times = [part for name in TASK_TIMES
+                 for part in (_timestamp(c[name]) if name in c else (null().label(name), null().label(f"{name}__stored")))]
         row = conn.execute(
-            select(*plain, *[part for name in TASK_TIMES for part in _timestamp(Task.__table__.c[name])],
-                   User.name.label("handler"))
-            .outerjoin(User, User.id == Task.current_handler_id)
-            .where(Task.id == task_id)
+            select(*plain, *times, handler_name(t).label("handler"))
+            .select_from(t.tasks).outerjoin(t.users, u.id == c.current_handler_id)
+            .where(c.id == task_id)
         ).mappings().first()
         if row is None:
             return None
         live = conn.execute(
-            select(time_progress(now), warning_level(now, levels)).where(
-                Task.id == task_id,
-                Task.expected_start_time.is_not(None),
-                Task.expected_end_time > Task.expected_start_time,
-                all_readable(Task.expected_start_time, Task.expected_end_time),
-                and_(is_processing(), progress_ok()),
+            select(time_progress(t, now), warning_level(t, now, levels)).where(
+                c.id == task_id, window_ok(t), all_readable(c.expected_start_time, c.expected_end_time),
+                and_(is_processing(t), progress_ok(t)),
             )
         ).first()
         warnings = conn.execute(
@@ -147,11 +178,12 @@ def task_detail(engine: Engine, task_id: int, now: datetime, levels: tuple[Warni
                    WarningSent.repeat_no, *_timestamp(WarningSent.sent_at), WarningSent.run_id)
             .where(WarningSent.task_id == task_id).order_by(WarningSent.sent_at.desc()).limit(50)
         ).mappings().all()
+        created = _timestamp(n.created_at) if "created_at" in n else (null().label("created_at"),
+                                                                       null().label("created_at__stored"))
         notes = conn.execute(
-            select(*_timestamp(Notification.created_at), Notification.type, Notification.title, Notification.content,
-                   Notification.is_read, User.name.label("to"))
-            .outerjoin(User, User.id == Notification.user_id)
-            .where(Notification.task_id == task_id).order_by(Notification.id.desc()).limit(50)
+            select(*created, n.type, n.title, n.content, n.is_read, handler_name(t).label("to"))
+            .select_from(t.notifications).outerjoin(t.users, u.id == n.user_id)
+            .where(n.task_id == task_id).order_by(n.id.desc()).limit(50)
         ).mappings().all()
     task = _timestamps(row, TASK_TIMES)
     handler = task.pop("handler")

@@ -19,6 +19,8 @@ from sqlalchemy import Engine
 
 from console.db import schema
 from console.db.engine import describe_error, make_engine
+from console.db.mapping_check import check_mapping
+from console.db.task_tables import TaskTables, tables_for
 from console.jobs import JOBS, JobContext
 from console.jobs.base import Preview
 from console.scheduler.bus import EventBus
@@ -32,11 +34,12 @@ from console.scheduler.runner import INTERRUPTED, AlreadyRunning, JobRunner, Run
 from console.scheduler.store import JobStore
 from console.scheduler.triggers import build_trigger, describe
 from console.service import recurrence
-from console.service.dashboard import TaskDetail, WarningStats, task_detail, warning_stats
+from console.service.dashboard import TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats
 from console.service.near import NearTask, near_tasks
 from console.settings import Settings
 
 log = logging.getLogger("console.service")
+UNCLASSIFIED_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Dashboard:
     near: list[NearTask] = field(default_factory=list)
     error: str | None = None
     leader: NodeInfo | None = None  # the process leading the scheduler, wherever it runs
+    # Tasks whose status task_system.values does not name: no job touches them (counted once a minute).
+    unclassified: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class Service:
         self.runner = JobRunner(settings, engine, bus=self.bus, clock=clock)
         self.node: Node | None = None
         self._store: JobStore | None = None
+        self._unclassified: tuple[float, int] | None = None  # (monotonic time read, count)
         self.commands = CommandQueue(engine)
 
     # -- the scheduler in this process -------------------------------------------------------
@@ -107,6 +113,11 @@ class Service:
     @property
     def live(self) -> LiveScheduler | None:
         return self.node.live if self.node is not None else None
+
+    @property
+    def tables(self) -> TaskTables:
+        """The task system's tables under the settings' mapping (read from the live schema once)."""
+        return tables_for(self.engine, self.settings)
 
     @property
     def attached(self) -> bool:
@@ -293,7 +304,7 @@ class Service:
 
     # -- tasks ----------------------------------------------------------------------------------
     def near_tasks(self, limit: int = 20) -> list[NearTask]:
-        return near_tasks(self.engine, self.clock(), self.settings.warnings.levels, limit)
+        return near_tasks(self.engine, self.tables, self.clock(), self.settings.warnings.levels, limit)
 
     def dashboard(self, near_limit: int = 50) -> Dashboard:
         """The main screen's data; a database outage gives an empty snapshot saying so."""
@@ -302,21 +313,29 @@ class Service:
         try:
             stats = self.warning_stats()
             in_level = {lv.level: lv.in_level for lv in stats.levels}
-            near = near_tasks(self.engine, now, self.settings.warnings.levels, near_limit, in_level)
+            near = near_tasks(self.engine, self.tables, now, self.settings.warnings.levels, near_limit, in_level)
             leader, _ = self.cluster()
             return Dashboard(
                 now=now, scheduler_state=self.scheduler_state, database="ok", redis=redis, jobs=self.jobs(),
-                warnings=stats, near=near, leader=leader,
+                warnings=stats, near=near, leader=leader, unclassified=self.unclassified_tasks(),
             )
         except Exception as exc:  # noqa: BLE001 - shown on screen, the console keeps going
             return Dashboard(now=now, scheduler_state=self.scheduler_state, database="down", redis=redis,
                              error=describe_error(exc, self.settings.database.url))
 
+    def unclassified_tasks(self) -> int:
+        """Tasks whose status the mapping does not name. One count over the tasks (a scan where
+        ``db tune`` has not been applied), so read at most once a minute."""
+        now = time.monotonic()
+        if self._unclassified is None or now - self._unclassified[0] >= UNCLASSIFIED_EVERY_S:
+            self._unclassified = (now, count_unclassified(self.engine, self.tables))
+        return self._unclassified[1]
+
     def warning_stats(self) -> WarningStats:
-        return warning_stats(self.engine, self.clock(), self.settings.warnings.levels)
+        return warning_stats(self.engine, self.tables, self.clock(), self.settings.warnings.levels)
 
     def task_detail(self, task_id: int) -> TaskDetail | None:
-        return task_detail(self.engine, task_id, self.clock(), self.settings.warnings.levels)
+        return task_detail(self.engine, self.tables, task_id, self.clock(), self.settings.warnings.levels)
 
     # -- per-task rules -------------------------------------------------------------------------
     def set_recurrence(self, task_id: int, rule: str | None, *, actor: str | None = None) -> str:
@@ -362,7 +381,17 @@ def open_service(settings: Settings, *, check_schema: bool = True) -> Service:
     engine = make_engine(settings.database.url, pool_size=pool)
     if check_schema:
         schema.check(engine)
+        check_fits(engine, settings)
     return Service(settings, engine)
+
+
+def check_fits(engine: Engine, settings: Settings) -> None:
+    """Refuse, naming the first problem, a task_system mapping the live tables do not fit: every
+    job would fail on it (``db check`` names them all)."""
+    problems = check_mapping(engine, settings, structure_only=True).problems
+    if problems:
+        raise schema.SchemaError(f"the task_system mapping does not fit the database: {problems[0]} "
+                                 "(`taskconsole db check` lists every problem)")
 
 
 __all__ = ["AlreadyRunning", "DisabledJob", "NoScheduler", "JobInfo", "PauseState", "RunNotStarted", "Service",

@@ -10,22 +10,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, and_, case, literal, null, select, text, union_all
+from sqlalchemy import Engine, String, and_, case, cast, literal, null, select, union_all
 from sqlalchemy.sql.expression import ColumnElement
 
 from console.db.engine import read_only
+from console.db.models import WarningSent, WarningWatch
 from console.db.readable import all_readable, epochs_readable
-from console.db.models import PROCESSING_NO_HANDLER, Task, User, WarningSent, WarningWatch
-from console.db.types import epoch_seconds
-from console.jobs.sql import (is_processing, progress_ok, time_progress, watch_past_lowest_threshold, warning_level,
-                              watched_level, window_ok)
+from console.db.task_sql import (is_processing, past_lowest_threshold, processing_no_handler, progress_ok,
+                                 task_cycle, time_progress, warning_level, watch_past_lowest_threshold,
+                                 watched_level, window_ok)
+from console.db.task_tables import TaskTables
+from console.db.tuning import watch_installed
+from console.db.types import epoch_of
 from console.settings import WarningLevel
 
 
 # How much of the deadline order a level is looked for in before its own index read (see below).
 PREFIX = 5000
-# Deadline order: soonest end first, ties by start, then id (the window index's order).
-DEADLINE = (Task.expected_end_time, Task.expected_start_time, Task.id)
+
+
+def _deadline(t: TaskTables) -> tuple:
+    """Deadline order: soonest end first, ties by start, then id (the window index's order)."""
+    c = t.tasks.c
+    return (c.expected_end_time, c.expected_start_time, c.id)
 
 
 @dataclass(frozen=True)
@@ -50,35 +57,36 @@ class NearTasks(list):
     skipped: int = 0
 
 
-def _next_threshold_epoch(now: datetime, levels: tuple[WarningLevel, ...]):
-    start = epoch_seconds(Task.expected_start_time)
-    end = epoch_seconds(Task.expected_end_time)
-    tp = time_progress(now)
+def _next_threshold_epoch(t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]):
+    c = t.tasks.c
+    start = epoch_of(c.expected_start_time)
+    end = epoch_of(c.expected_end_time)
+    tp = time_progress(t, now)
     ordered = sorted(levels, key=lambda lv: lv.at)
     instant = case(
-        *[(and_(tp < lv.at, Task.progress < lv.at), start + (end - start) * (lv.at / 100.0)) for lv in ordered],
+        *[(and_(tp < lv.at, c.progress < lv.at), start + (end - start) * (lv.at / 100.0)) for lv in ordered],
         else_=literal(None),
     )
     level = case(
-        *[(and_(tp < lv.at, Task.progress < lv.at), literal(lv.level)) for lv in ordered],
+        *[(and_(tp < lv.at, c.progress < lv.at), literal(lv.level)) for lv in ordered],
         else_=literal(None),
     )
     return instant, level
 
 
-def _window_readable() -> ColumnElement[bool]:
-    return all_readable(Task.expected_start_time, Task.expected_end_time)
+def _window_readable(t: TaskTables) -> ColumnElement[bool]:
+    return all_readable(t.tasks.c.expected_start_time, t.tasks.c.expected_end_time)
 
 
-def _in_level_ids(conn, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
+def _in_level_ids(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
                   limit: int, readable_only: bool = False, known_empty: frozenset[int] = frozenset()) -> list[int]:
     """The ids of up to ``limit`` tasks in a level: most severe level first, then by deadline.
     A level in ``known_empty`` is not read on its own (the prefix may still hold rows of it)."""
-    level = warning_level(now, levels)
-    guard = [_window_readable()] if readable_only else []
-    prefix = (select(Task.id, level.label("level"))
-              .where(is_processing(), window_ok(), progress_ok(), *guard)
-              .order_by(*DEADLINE).limit(PREFIX).subquery())
+    level = warning_level(t, now, levels)
+    guard = [_window_readable(t)] if readable_only else []
+    prefix = (select(t.tasks.c.id, level.label("level"))
+              .where(is_processing(t), window_ok(t), progress_ok(t), *guard)
+              .order_by(*_deadline(t)).limit(PREFIX).subquery())
     seen: dict[int, list[int]] = {}
     for task_id, lv in conn.execute(select(prefix.c.id, prefix.c.level).where(prefix.c.level.is_not(None))):
         if len(seen.setdefault(lv, [])) < limit:
@@ -97,7 +105,7 @@ def _in_level_ids(conn, now: datetime, levels: tuple[WarningLevel, ...], by_seve
     if sparse:
         for lv in sparse:
             seen[lv] = []  # read again, whole, below
-        for task_id, lv in conn.execute(_sparse_levels(now, levels, sparse, limit, readable_only)):
+        for task_id, lv in conn.execute(_sparse_levels(conn, t, now, levels, sparse, limit, readable_only)):
             seen[lv].append(task_id)
     ids: list[int] = []
     for lv in by_severity:
@@ -105,22 +113,30 @@ def _in_level_ids(conn, now: datetime, levels: tuple[WarningLevel, ...], by_seve
     return ids
 
 
-def _sparse_levels(now: datetime, levels: tuple[WarningLevel, ...], sparse: list[int], limit: int,
-                   readable_only: bool = False):
+def _sparse_levels(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], sparse: list[int],
+                   limit: int, readable_only: bool = False):
     """Up to ``limit`` tasks of the ``sparse`` levels, in severity then deadline order, read among
-    the tasks past the lowest threshold: those with a handler from warning_watch's index alone,
-    those without one through ix_tasks_processing_no_handler."""
-    ww = WarningWatch
-    watched = (select(ww.task_id.label("id"), watched_level(now, levels).label("level"), ww.end_s.label("end_s"),
-                      ww.start_s.label("start_s"))
-               .where(watch_past_lowest_threshold(now, levels),
-                      *([epochs_readable(ww.start_s, ww.end_s)] if readable_only else [])))
-    level = warning_level(now, levels)
-    no_handler = (select(Task.id, level.label("level"), epoch_seconds(Task.expected_end_time).label("end_s"),
-                         epoch_seconds(Task.expected_start_time).label("start_s"))
-                  .where(text(PROCESSING_NO_HANDLER), window_ok(), progress_ok(),
-                         *([_window_readable()] if readable_only else [])))
-    both = union_all(watched, no_handler).subquery()
+    the tasks past the lowest threshold: with ``db tune``'s triggers, those with a handler from
+    warning_watch's index alone and those without one through its partial index on them; without
+    them, every processing task past the threshold from the tasks table."""
+    c = t.tasks.c
+    level = warning_level(t, now, levels)
+    guard = [_window_readable(t)] if readable_only else []
+
+    def from_tasks(*where):
+        return (select(c.id, level.label("level"), epoch_of(c.expected_end_time).label("end_s"),
+                       epoch_of(c.expected_start_time).label("start_s"))
+                .where(*where, window_ok(t), progress_ok(t), *guard))
+
+    if watch_installed(conn, t):
+        ww = WarningWatch
+        watched = (select(ww.task_id.label("id"), watched_level(now, levels).label("level"), ww.end_s.label("end_s"),
+                          ww.start_s.label("start_s"))
+                   .where(watch_past_lowest_threshold(now, levels),
+                          *([epochs_readable(ww.start_s, ww.end_s)] if readable_only else [])))
+        both = union_all(watched, from_tasks(processing_no_handler(t))).subquery()
+    else:
+        both = from_tasks(is_processing(t), past_lowest_threshold(t, now, levels)).subquery()
     rank = case(*[(both.c.level == lv, literal(i)) for i, lv in enumerate(sparse)])
     # OFFSET 0: the level is computed once per row, and the planner does not walk the whole
     # deadline order looking for a sparse level.
@@ -130,7 +146,7 @@ def _sparse_levels(now: datetime, levels: tuple[WarningLevel, ...], sparse: list
             .order_by(found.c.rank, found.c.end_s, found.c.start_s, found.c.id).limit(limit))
 
 
-def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], limit: int = 20,
+def near_tasks(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], limit: int = 20,
                in_level: dict[int, int] | None = None) -> NearTasks:
     """Tasks in a warning level first (most severe first), then those with a threshold still ahead.
 
@@ -153,13 +169,13 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
     by_severity = [lv.level for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)]
     known_empty = frozenset(lv for lv in by_severity if in_level is not None and not in_level.get(lv))
     with read_only(engine).connect() as conn:
-        rows = _chosen(conn, now, levels, by_severity, known_empty, limit, readable_only=False)
+        rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=False)
         skipped = sum(1 for r in rows if not r.readable)
         if skipped:
-            rows = _chosen(conn, now, levels, by_severity, known_empty, limit, readable_only=True)
+            rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=True)
         ids = [r.id for r in rows]
         notified: dict[tuple, set[int]] = {}
-        if ids:  # the levels sent in each task's cycle (console.jobs.sql.task_cycle), whatever its window
+        if ids:  # the levels sent in each task's cycle (console.db.task_sql.task_cycle), whatever its window
             for task_id, lv, cycle in conn.execute(
                 select(WarningSent.task_id, WarningSent.level, WarningSent.cycle).where(WarningSent.task_id.in_(ids))
             ):
@@ -170,7 +186,7 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
             time_progress=round(float(r.tp), 2), level=r.level, next_level=r.next_level,
             next_at=datetime.fromtimestamp(r.next_epoch, timezone.utc) if r.next_epoch is not None else None,
             window_start=r.expected_start_time, window_end=r.expected_end_time,
-            notified_levels=sorted(notified.get((r.id, r.last_reset_run_id or 0), set())),
+            notified_levels=sorted(notified.get((r.id, r.cycle), set())),
         )
         for r in rows
     )
@@ -178,34 +194,42 @@ def near_tasks(engine: Engine, now: datetime, levels: tuple[WarningLevel, ...], 
     return shown
 
 
-def _chosen(conn, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
+def handler_name(t: TaskTables) -> ColumnElement:
+    """What the console shows for a task's handler: the user's name, or its id where the mapping
+    gives users no name column."""
+    u = t.users.c
+    return u.name if "name" in u else cast(u.id, String)
+
+
+def _chosen(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
             known_empty: frozenset[int], limit: int, *, readable_only: bool) -> list:
     """The rows to show, whole: those in a level, then those with a threshold ahead. Each row says
     whether its window is ``readable``; an unreadable one's window is read as NULL."""
-    level = warning_level(now, levels)
-    next_epoch, next_level = _next_threshold_epoch(now, levels)
-    readable = _window_readable()
+    c, u = t.tasks.c, t.users.c
+    level = warning_level(t, now, levels)
+    next_epoch, next_level = _next_threshold_epoch(t, now, levels)
+    readable = _window_readable(t)
 
     def window(column) -> ColumnElement:
         return case((readable, column), else_=null()).label(column.key)
 
     columns = select(
-        Task.id, Task.title, User.name.label("handler"), Task.progress,
-        time_progress(now).label("tp"), level.label("level"), next_level.label("next_level"),
-        next_epoch.label("next_epoch"), window(Task.expected_start_time), window(Task.expected_end_time),
-        Task.last_reset_run_id, readable.label("readable"),
-    ).select_from(Task).outerjoin(User, User.id == Task.current_handler_id).where(
-        is_processing(), window_ok(), progress_ok(), *([readable] if readable_only else [])
+        c.id, c.title, handler_name(t).label("handler"), c.progress,
+        time_progress(t, now).label("tp"), level.label("level"), next_level.label("next_level"),
+        next_epoch.label("next_epoch"), window(c.expected_start_time), window(c.expected_end_time),
+        task_cycle(t).label("cycle"), readable.label("readable"),
+    ).select_from(t.tasks).outerjoin(t.users, u.id == c.current_handler_id).where(
+        is_processing(t), window_ok(t), progress_ok(t), *([readable] if readable_only else [])
     )
     rows: list = []
     if by_severity:
-        chosen = _in_level_ids(conn, now, levels, by_severity, limit, readable_only, known_empty)
+        chosen = _in_level_ids(conn, t, now, levels, by_severity, limit, readable_only, known_empty)
         if chosen:
-            found = {r.id: r for r in conn.execute(columns.where(Task.id.in_(chosen)))}
+            found = {r.id: r for r in conn.execute(columns.where(c.id.in_(chosen)))}
             rows = [found[i] for i in chosen if i in found]
     if len(rows) < limit:
         ahead = conn.execute(
-            columns.where(level.is_(None), next_epoch.is_not(None)).order_by(*DEADLINE).limit(limit - len(rows))
+            columns.where(level.is_(None), next_epoch.is_not(None)).order_by(*_deadline(t)).limit(limit - len(rows))
         ).all()
         rows += sorted(ahead, key=lambda r: r.next_epoch)
     return rows

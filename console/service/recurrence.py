@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, case, null, select, update
+from sqlalchemy import Engine, case, literal, null, select, update
 
 from console.db.engine import read_only
 from console.db.readable import readable
-from console.db.models import Task
+from console.db.task_sql import STATE, rule_column, with_state
+from console.db.task_tables import has_column, tables_for
+from console.db.types import UTCDateTime
+from console.jobs.task_state import upsert
 from console.domain.recurrence import (HORIZON, HORIZON_WORDS, OUT_OF_RANGE, RecurrenceError, check_occurs, describe,
                                        next_windows, parse_recurrence)
 from console.settings import Settings
@@ -43,32 +46,41 @@ def set_recurrence(engine: Engine, settings: Settings, task_id: int, rule: str |
     now = now or datetime.now(timezone.utc)
     text = None if rule is None or rule.strip().lower() in ("", "none", "default") else rule.strip()
     parsed = parse_recurrence(text, settings.periodic.default_period)  # RecurrenceError on garbage
-    cycle_start = _task(engine, task_id).expected_start_time
+    cycle_start = _task(engine, settings, task_id).expected_start_time
     anchors = [now]
     if cycle_start is not None and now - HORIZON <= cycle_start <= now + HORIZON:
         anchors.append(cycle_start)
     for anchor in anchors:
         check_occurs(parsed, anchor=anchor, tz=settings.tz)
+    t = tables_for(engine, settings)
+    key = t.tasks.c.id
+    # A new rule needs a new plan: the reset job makes it on its next run.
+    plan = {"next_reset_at": literal(None, UTCDateTime()), "reset_planned_from": literal(None, UTCDateTime()),
+            "recurrence_error": literal(None, STATE.c.recurrence_error.type)}
     with engine.begin() as conn:
-        changed = conn.execute(
-            update(Task).where(Task.id == task_id)
-            # A new rule needs a new plan: the reset job makes it on its next run.
-            .values(recurrence=text, next_reset_at=null(), reset_planned_from=null(), recurrence_error=null())
-        ).rowcount
+        if has_column(t, "tasks", "recurrence"):
+            changed = conn.execute(update(t.tasks).where(key == task_id).values({t.tasks.c.recurrence: text})).rowcount
+        else:
+            plan["recurrence"] = literal(text, STATE.c.recurrence.type)
+            changed = conn.execute(select(key).where(key == task_id)).first() is not None
+        if changed:
+            upsert(conn, select(key).where(key == task_id), plan)
     if not changed:
         raise UnknownTask(task_id)
     return describe(parsed)
 
 
-def _task(engine: Engine, task_id: int):
+def _task(engine: Engine, settings: Settings, task_id: int):
     # A timestamp Python cannot hold ('infinity', year 200000, text on SQLite) is read as missing
     # (console.db.readable), so a task's screen still opens.
-    times = [case((readable(c), c), else_=null()).label(c.key)
-             for c in (Task.expected_start_time, Task.expected_end_time, Task.actual_end_time)]
+    t = tables_for(engine, settings)
+    c = t.tasks.c
+    times = [case((readable(col), col), else_=null()).label(col.key)
+             for col in (c.expected_start_time, c.expected_end_time, c.actual_end_time)]
     with read_only(engine).connect() as conn:
         row = conn.execute(
-            select(Task.id, Task.category, Task.status, Task.recurrence, Task.recurrence_error, *times)
-            .where(Task.id == task_id)
+            select(c.id, c.category, c.status, rule_column(t).label("recurrence"), STATE.c.recurrence_error, *times)
+            .select_from(with_state(t)).where(c.id == task_id)
         ).first()
     if row is None:
         raise UnknownTask(task_id)
@@ -78,7 +90,7 @@ def _task(engine: Engine, task_id: int):
 def windows(engine: Engine, settings: Settings, task_id: int, count: int, now: datetime):
     """The task's next ``count`` windows; RecurrenceError if its stored rule is unusable or has no
     occurrence within the horizon."""
-    row = _task(engine, task_id)
+    row = _task(engine, settings, task_id)
     rule = parse_recurrence(row.recurrence, settings.periodic.default_period)
     found = _next_windows(rule, row, settings, count, now)
     if not found:
@@ -100,8 +112,8 @@ def _next_windows(rule, row, settings: Settings, count: int, now: datetime):
 
 def rule_info(engine: Engine, settings: Settings, task_id: int, now: datetime) -> RuleInfo | None:
     """The rule of a periodic task, in words, with its next window; None for other tasks."""
-    row = _task(engine, task_id)
-    if row.category != "periodic":
+    row = _task(engine, settings, task_id)
+    if row.category not in settings.task_system.values.category.periodic:
         return None
     try:
         rule = parse_recurrence(row.recurrence, settings.periodic.default_period)

@@ -52,6 +52,9 @@ class StatusBar(Static):
         skipped = getattr(dashboard.near, "skipped", 0)
         if skipped:
             text.append(f"  {skipped} {words('skipped (timestamp out of range)')}", style="yellow")
+        if dashboard.unclassified:
+            text.append(f"  {dashboard.unclassified} {words('unclassified (status not in task_system.values)')}",
+                        style="yellow")
         if read_only:
             text.append(f"  [{words('read-only')}]", style="bold magenta")
         self.update(text)

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, text
 
 HANDLERS = 200
-TABLES = ("warning_ledger", "warning_watch", "notifications", "tasks", "users", "job_runs", "audit_log")
+TABLES = ("warning_ledger", "warning_watch", "task_state", "notifications", "tasks", "users", "job_runs", "audit_log")
 
 
 def _series(engine: Engine, n: int) -> str:

@@ -21,6 +21,9 @@ from tests.faults.data import BLOCKER, HANDLERS, load_cleanup_material, load_per
 
 
 RESET_TYPE = Settings().notifications.reset.type
+# tasks with taskconsole's stamp and plan beside each (task_state, migration 0010)
+WITH_STATE = ("(SELECT t.*, s.last_reset_run_id, s.next_reset_at FROM tasks t "
+              "LEFT JOIN task_state s ON s.task_id = t.id) tasks")
 
 
 def reset_notifications_by_task(pg: FaultDb) -> dict[int, int]:
@@ -30,14 +33,14 @@ def reset_notifications_by_task(pg: FaultDb) -> dict[int, int]:
 def assert_each_reset_task_has_one_notification_and_no_other_has_any(pg: FaultDb) -> set[int]:
     """Every task stamped by a reset is new and has exactly one reset notification, to its handler;
     no other task has one. Returns the ids of the tasks reset."""
-    reset = {r.id for r in pg.rows("SELECT id FROM tasks WHERE last_reset_run_id IS NOT NULL")}
+    reset = {r.id for r in pg.rows("SELECT id FROM " + WITH_STATE + " WHERE last_reset_run_id IS NOT NULL")}
     notes = reset_notifications_by_task(pg)
     assert set(notes) == reset, (f"{len(reset - set(notes))} reset tasks have no notification, "
                                  f"{len(set(notes) - reset)} notified tasks were not reset")
     assert all(n == 1 for n in notes.values()), "a reset task has more than one notification"
     assert pg.scalar("SELECT count(*) FROM notifications n JOIN tasks t ON t.id = n.task_id "
                      "WHERE n.user_id IS DISTINCT FROM t.current_handler_id") == 0
-    assert pg.scalar("SELECT count(*) FROM tasks WHERE last_reset_run_id IS NOT NULL AND status <> 'new'") == 0
+    assert pg.scalar("SELECT count(*) FROM " + WITH_STATE + " WHERE last_reset_run_id IS NOT NULL AND status <> 'new'") == 0
     return reset
 
 
@@ -69,7 +72,7 @@ def test_kill_9_inside_the_default_reset_transaction_leaves_no_task_reset_and_th
              what="the reset transaction to wait in its notification INSERT")
     kill_9(proc, pg, release=lock)
 
-    assert pg.scalar("SELECT count(*) FROM tasks WHERE last_reset_run_id IS NOT NULL") == 0
+    assert pg.scalar("SELECT count(*) FROM " + WITH_STATE + " WHERE last_reset_run_id IS NOT NULL") == 0
     assert pg.scalar("SELECT count(*) FROM tasks WHERE status = 'completed' AND actual_end_time IS NOT NULL") \
         == due + not_due
     assert pg.scalar("SELECT count(*) FROM notifications") == 0
@@ -80,7 +83,7 @@ def test_kill_9_inside_the_default_reset_transaction_leaves_no_task_reset_and_th
     assert pg.run_status(run_id) == "abandoned"
     reset = assert_each_reset_task_has_one_notification_and_no_other_has_any(pg)
     assert reset == set(range(1, due + 1))
-    assert {r[0] for r in pg.rows("SELECT DISTINCT last_reset_run_id FROM tasks WHERE id <= :d", d=due)} \
+    assert {r[0] for r in pg.rows("SELECT DISTINCT last_reset_run_id FROM " + WITH_STATE + " WHERE id <= :d", d=due)} \
         == {result["run_id"]}
     assert pg.scalar("SELECT count(*) FROM tasks WHERE id > :d AND status = 'completed'", d=due) == not_due
 
@@ -102,21 +105,21 @@ def test_kill_9_between_rule_reset_batches_keeps_whole_batches_each_notified_onc
     proc = taskconsole("jobs", "run", "reset_periodic_tasks")
     run_id = wait_for(lambda: pg.running_run("reset_periodic_tasks"), timeout=30, what="the run to start",
                       proc=proc)
-    wait_for(lambda: pg.scalar("SELECT count(*) FROM tasks WHERE last_reset_run_id = :r AND recurrence IS NOT NULL",
+    wait_for(lambda: pg.scalar("SELECT count(*) FROM " + WITH_STATE + " WHERE last_reset_run_id = :r AND recurrence IS NOT NULL",
                                r=run_id), timeout=30, proc=proc, what="a batch of rule-driven resets to commit")
     wait_for(lambda: pg.waiting_on_lock("INSERT INTO notifications"), timeout=30, proc=proc,
              what="a later batch to wait in its notification INSERT")
     kill_9(proc, pg, release=lock)
 
     reset = assert_each_reset_task_has_one_notification_and_no_other_has_any(pg)
-    assert pg.scalar("SELECT count(*) FROM tasks WHERE last_reset_run_id <> :r", r=run_id) == 0
-    ruled_reset = pg.scalar("SELECT count(*) FROM tasks WHERE last_reset_run_id = :r AND recurrence IS NOT NULL",
+    assert pg.scalar("SELECT count(*) FROM " + WITH_STATE + " WHERE last_reset_run_id <> :r", r=run_id) == 0
+    ruled_reset = pg.scalar("SELECT count(*) FROM " + WITH_STATE + " WHERE last_reset_run_id = :r AND recurrence IS NOT NULL",
                             r=run_id)
     # Whole batches only: the batch the kill interrupted left no trace.
     assert 0 < ruled_reset < ruled and ruled_reset % RULE_BATCH == 0, ruled_reset
     assert set(range(1, default_due + 1)) <= reset  # the default-rule transaction had committed
     untouched = pg.rows("SELECT status, actual_end_time IS NOT NULL AS ended, next_reset_at IS NOT NULL AS planned "
-                        "FROM tasks WHERE last_reset_run_id IS NULL")
+                        "FROM " + WITH_STATE + " WHERE last_reset_run_id IS NULL")
     assert len(untouched) == ruled - ruled_reset
     assert all(r.status == "completed" and r.ended and r.planned for r in untouched)
     assert pg.run_status(run_id) == "running"
@@ -126,7 +129,7 @@ def test_kill_9_between_rule_reset_batches_keeps_whole_batches_each_notified_onc
     assert pg.run_status(run_id) == "abandoned"
     assert assert_each_reset_task_has_one_notification_and_no_other_has_any(pg) == set(range(1, first + ruled))
     # Those the killed run reset kept its stamp: nothing was reset twice.
-    assert pg.scalar("SELECT count(*) FROM tasks WHERE last_reset_run_id = :r", r=run_id) == default_due + ruled_reset
+    assert pg.scalar("SELECT count(*) FROM " + WITH_STATE + " WHERE last_reset_run_id = :r", r=run_id) == default_due + ruled_reset
 
 
 def test_kill_9_during_cleanup_deletes_whole_batches_with_their_notifications_and_the_rerun_finishes(

@@ -28,7 +28,7 @@ from console.tui.app import create_app
 from console.tui.format import local_time, safe
 from console.tui.inspect import TaskScreen
 from console.tui.widgets import NearTable, StatusBar
-from tests.conftest import NOW, Rows
+from tests.conftest import DEMO_TABLES, NOW, Rows
 from tests.tui.conftest import loaded, settle
 
 UTC = timezone.utc
@@ -81,13 +81,13 @@ def seen(bad: dict[str, int]) -> int:
 
 def test_near_tasks_leaves_out_and_counts_windows_python_cannot_read(db, rows):
     healthy, bad = bad_windows(db, rows, NOW)
-    shown = near_tasks(db.engine, NOW, LEVELS, 20)
+    shown = near_tasks(db.engine, DEMO_TABLES, NOW, LEVELS, 20)
     assert [t.task_id for t in shown] == [healthy]
     assert shown.skipped == seen(bad) > 0
     # The healthy case pays nothing: no bad row, nothing skipped.
     with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM tasks WHERE id <> :i"), {"i": healthy})
-    again = near_tasks(db.engine, NOW, LEVELS, 20)
+    again = near_tasks(db.engine, DEMO_TABLES, NOW, LEVELS, 20)
     assert [t.task_id for t in again] == [healthy] and again.skipped == 0
 
 
@@ -96,7 +96,7 @@ def test_near_tasks_fills_its_places_with_readable_tasks_when_bad_ones_come_firs
     healthy, bad = bad_windows(db, rows, NOW)
     handler = rows.user()
     good = [rows.processing(time_pct=pct, progress=0, handler=handler) for pct in (10, 20, 30)]
-    shown = near_tasks(db.engine, NOW, LEVELS, 3)
+    shown = near_tasks(db.engine, DEMO_TABLES, NOW, LEVELS, 3)
     assert [t.task_id for t in shown] == [healthy, good[2], good[1]]  # in a level, then the soonest thresholds
     assert 0 < shown.skipped <= seen(bad)  # those that would have taken one of the 3 places
 
@@ -122,7 +122,7 @@ def test_the_warning_panel_leaves_out_windows_python_cannot_read(pg):
                    expected_end_time=NOW + timedelta(days=1))
     with pg.begin() as conn:  # 99.99 % of a window from 4000 BC: level 5, had its date been readable
         conn.execute(text("UPDATE tasks SET expected_start_time = '4000-01-01 BC' WHERE id = :i"), {"i": bc})
-    stats = {s.level: s.in_level for s in warning_stats(pg, NOW, LEVELS).levels}
+    stats = {s.level: s.in_level for s in warning_stats(pg, DEMO_TABLES, NOW, LEVELS).levels}
     assert stats == {20: 0, 10: 1, 5: 0}
 
 
@@ -137,7 +137,7 @@ def test_a_tasks_own_screen_shows_unreadable_timestamps_as_stored(db, rows):
         conn.execute(insert(Notification).values(user_id=handler, type="t", title="n", content="c", task_id=task_id,
                                                  is_read=False, created_at=NOW))
         conn.execute(text(f"UPDATE notifications SET created_at = {stored[1]} WHERE task_id = :i"), {"i": task_id})
-    detail = task_detail(db.engine, task_id, NOW, LEVELS)
+    detail = task_detail(db.engine, DEMO_TABLES, task_id, NOW, LEVELS)
     assert detail.task["expected_start_time"] == NOW
     end, actual = detail.task["expected_end_time"], detail.task["actual_end_time"]
     assert isinstance(end, OutOfRange) and isinstance(actual, OutOfRange)

@@ -24,7 +24,7 @@ from console.db.models import JobRun, Notification, Task
 from console.jobs import isolate
 from console.scheduler.runner import JobRunner
 from console.settings import Settings
-from tests.conftest import NOW
+from tests.conftest import DEMO_TABLES, NOW
 from tests.integration.helpers import assert_one_clean_error, notifications, preview_job, run_job, task
 
 JOB = "reset_periodic_tasks"
@@ -126,9 +126,8 @@ def test_a_bad_rule_planned_by_an_older_version_is_flagged_at_reset_not_fatal(db
     handler = rows.user()
     bad = finished(rows, handler, recurrence="FREQ=HOURLY;BYHOUR=25")
     good = finished(rows, handler, days_ago=2, recurrence="P1D")
-    with db.engine.begin() as conn:
-        end = NOW - timedelta(days=8)
-        conn.execute(update(Task).where(Task.id == bad).values(next_reset_at=end, reset_planned_from=end))
+    end = NOW - timedelta(days=8)
+    rows.state(bad, next_reset_at=end, reset_planned_from=end)
     counts = run_job(JOB, db.engine, settings, NOW)
     assert (counts["rule_reset"], counts["skipped_invalid_rule"]) == (1, 1)
     assert "BYHOUR=25" in task(db.engine, bad).recurrence_error
@@ -340,13 +339,13 @@ def test_a_refused_rule_driven_task_does_not_make_the_rule_poll_fail_a_run_every
     refused = rows.task(category="periodic", status="completed", expected_start_time=end - timedelta(hours=8),
                         expected_end_time=end, actual_end_time=end, current_handler_id=handler, recurrence="P1D")
     refuse_reopening(db, [refused])
-    assert pending_on(db.engine, now)  # due: the poll runs the job
+    assert pending_on(db.engine, DEMO_TABLES, now)  # due: the poll runs the job
     result = JobRunner(Settings(), db.engine).execute(JOB, retries=0)
     assert result.status == "failed" and result.counts["refused"] == 1
-    assert not pending_on(db.engine, now + timedelta(minutes=1))  # still due, but refused: not again
+    assert not pending_on(db.engine, DEMO_TABLES, now + timedelta(minutes=1))  # still due, but refused: not again
     done = datetime.now(timezone.utc)
     later = rows.task(category="periodic", status="completed", expected_start_time=done - timedelta(hours=2),
                       expected_end_time=done, actual_end_time=done, current_handler_id=handler, recurrence="PT1M")
-    assert pending_on(db.engine, done + timedelta(minutes=2))  # a task finished since: the poll runs
+    assert pending_on(db.engine, DEMO_TABLES, done + timedelta(minutes=2))  # a task finished since: the poll runs
     JobRunner(Settings(), db.engine, clock=lambda: done + timedelta(minutes=2)).execute(JOB, retries=0)
     assert task(db.engine, later).status == "new" and task(db.engine, refused).status == "completed"

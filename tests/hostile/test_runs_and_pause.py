@@ -189,8 +189,9 @@ def test_a_stop_that_arrives_while_an_attempt_fails_does_not_alert_either(db):
 def test_sigterm_to_run_during_a_retry_wait_exits_0_records_stopped_and_sends_no_alert(sqlite_db, tmp_path):
     engine = sqlite_db.engine
     admin(engine)
-    with engine.begin() as conn:  # update_time_progress fails for real: its table is away
-        conn.execute(text("ALTER TABLE tasks RENAME TO tasks_away"))
+    processing_tasks(engine, 3)
+    with engine.begin() as conn:  # update_time_progress fails for real: the database refuses its writes
+        conn.execute(text("CREATE TRIGGER frozen BEFORE UPDATE ON tasks BEGIN SELECT RAISE(ABORT, 'tasks are frozen'); END"))
     config = only("update_time_progress", trigger={"every": 2}, retries=3, retry_delay=600)
     proc, log = start(["run"], url=sqlite_db.url, cwd=tmp_path, name="run", config=config)
     try:

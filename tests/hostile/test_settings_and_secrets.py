@@ -35,7 +35,7 @@ from console.db.engine import describe_error, make_engine
 from console.db.models import Notification
 from console.notify.notifications import alert_admins
 from console.settings import MAX_SETTINGS_BYTES, Settings, SettingsError, load_settings, redact_url
-from tests.conftest import NOW, Rows
+from tests.conftest import DEMO_TABLES, NOW, Rows
 from tests.integration.helpers import assert_one_clean_error, run_job
 
 HOUR_ZERO = "PT0S"  # repeat_after 0: never again, the one duration that may be zero
@@ -151,7 +151,7 @@ def test_titles_and_contents_longer_than_their_columns_are_cut_to_fit(narrow_not
     counts = run_job("reset_periodic_tasks", narrow_notifications, Settings(), NOW)
     assert counts["reset"] == 1 and counts["notified"] == 1, counts
     with narrow_notifications.begin() as conn:
-        assert alert_admins(conn, Settings().notifications.job_failure, job_id="cleanup_old_data", error="x" * 900,
+        assert alert_admins(conn, DEMO_TABLES, Settings().notifications.job_failure, job_id="cleanup_old_data", error="x" * 900,
                             now=NOW) == 1
         written = conn.execute(select(Notification.user_id, Notification.title, Notification.content)
                                .order_by(Notification.id)).all()

@@ -19,15 +19,20 @@ from console.db.types import UTCDateTime
 from console.service.dashboard import warning_stats
 from console.service.near import near_tasks
 from console.settings import Settings
-from tests.conftest import NOW
+from tests.conftest import DEMO_TABLES, NOW, STATE_COLUMNS, set_state
 from tests.integration.helpers import ledger, notifications, run_job, task, together
 
 CHECK = "check_task_warnings"
 
 
 def _set(engine, task_id: int, **values) -> None:
-    with engine.begin() as conn:
-        conn.execute(update(Task).where(Task.id == task_id).values(**values))
+    """Write the task's columns, and its stamp in task_state (as the reset job would, first)."""
+    state = {k: values.pop(k) for k in STATE_COLUMNS if k in values}
+    if state:
+        set_state(engine, task_id, **state)
+    if values:
+        with engine.begin() as conn:
+            conn.execute(update(Task).where(Task.id == task_id).values(**values))
 
 
 def _move(engine, task_id: int, *, start: timedelta = timedelta(0), end: timedelta = timedelta(0)) -> None:
@@ -42,7 +47,7 @@ def _sent(engine) -> list[tuple[int, int, int, int]]:
 
 def _panel(engine, now, settings) -> dict[int, tuple[int, int]]:
     """level -> (tasks in it, of which pending) as the console's warning panel shows it."""
-    return {s.level: (s.in_level, s.pending) for s in warning_stats(engine, now, settings.warnings.levels).levels}
+    return {s.level: (s.in_level, s.pending) for s in warning_stats(engine, DEMO_TABLES, now, settings.warnings.levels).levels}
 
 
 MOVES = {  # a 10,000-hour window 96 % gone: each move leaves the task in level 5
@@ -64,7 +69,7 @@ def test_a_moved_deadline_is_not_warned_again_within_repeat_after_and_once_after
     assert _sent(db.engine) == [(task_id, 5, 0, 0)]
     # The console agrees: warned in this cycle, not pending, whatever the window now.
     assert _panel(db.engine, later, settings)[5] == (1, 0)
-    [near] = near_tasks(db.engine, later, settings.warnings.levels)
+    [near] = near_tasks(db.engine, DEMO_TABLES, later, settings.warnings.levels)
     assert (near.task_id, near.level, near.notified_levels) == (task_id, 5, [5])
 
     # repeat_after (24 h) after the first send: once more, as a repeat in the same cycle.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from console.db.models import Notification, Task, WarningSent
+from console.db.models import Notification, Task, TaskState, WarningSent
 from console.jobs import JOBS, JobContext
 from console.settings import Settings
 
@@ -44,9 +44,16 @@ def ledger(engine: Engine) -> list:
         return conn.execute(select(WarningSent).order_by(WarningSent.id)).all()
 
 
+STATE_COLUMNS = ("last_reset_run_id", "next_reset_at", "reset_planned_from", "recurrence_error")
+
+
 def task(engine: Engine, task_id: int):
+    """A task's row with taskconsole's state about it (task_state's columns; NULL where it has none)."""
+    state = [TaskState.__table__.c[c] for c in STATE_COLUMNS]
     with engine.connect() as conn:
-        return conn.execute(select(Task).where(Task.id == task_id)).one()
+        return conn.execute(select(*Task.__table__.c, *state)
+                            .select_from(Task.__table__.outerjoin(TaskState, TaskState.task_id == Task.id))
+                            .where(Task.id == task_id)).one()
 
 
 def count(engine: Engine, model) -> int:

@@ -19,10 +19,10 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import create_engine, delete, func, select, text
 
-from console.db.models import JobRun, Task, User
+from console.db.models import JobRun, Task, TaskState, User
 from console.settings import SettingsError, load_settings
 from tests.conftest import NOW, Rows, fresh_pg_database
-from tests.integration.helpers import assert_one_clean_error, invoke, ledger, notifications, preview_job, run_job
+from tests.integration.helpers import STATE_COLUMNS, assert_one_clean_error, invoke, ledger, notifications, preview_job, run_job
 
 UTC = timezone.utc
 Y1 = datetime(1, 1, 1, tzinfo=UTC)
@@ -32,8 +32,13 @@ JOBS = ("check_task_warnings", "update_time_progress", "reset_periodic_tasks", "
 
 
 def snapshot(engine, ids) -> dict[int, dict]:
+    """Each task's row with its task_state columns (a task that is gone: no entry)."""
+    state = [TaskState.__table__.c[c] for c in STATE_COLUMNS]
     with engine.connect() as conn:
-        return {r.id: dict(r._mapping) for r in conn.execute(select(Task.__table__).where(Task.id.in_(list(ids))))}
+        found = conn.execute(select(*Task.__table__.c, *state)
+                             .select_from(Task.__table__.outerjoin(TaskState, TaskState.task_id == Task.id))
+                             .where(Task.id.in_(list(ids))))
+        return {r.id: dict(r._mapping) for r in found}
 
 
 def run_all(db, settings, now=NOW) -> dict[str, dict]:

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, text, update
 
 from console.db.models import AuditEntry, JobRun, Notification, Task, WarningSent
 from console.settings import JOB_IDS
-from tests.conftest import Rows, fresh_pg_database
+from tests.conftest import NOW, Rows, fresh_pg_database
 from tests.integration.helpers import assert_one_clean_error, invoke
 
 SHANGHAI = timedelta(hours=8)
@@ -107,23 +107,39 @@ def test_jobs_run_json_is_recorded_in_history_as_manual(cli, db, live_rows):
 
 
 def test_jobs_run_of_a_failing_job_exits_1_and_records_the_error(cli, db):
-    # cleanup_old_data deletes from notifications; without that table it fails for real.
+    # cleanup_old_data deletes an old closed task's warning-ledger rows with it; without that table
+    # (taskconsole's own: a missing task-system table is refused before any job starts) it fails for real.
+    Rows(db.engine).task(status="closed", updated_at=NOW - timedelta(days=200))
     with db.engine.begin() as conn:
-        conn.execute(text("ALTER TABLE notifications RENAME TO notifications_away"))
+        conn.execute(text("ALTER TABLE warning_ledger RENAME TO warning_ledger_away"))
     try:
         proc = cli("jobs", "run", "cleanup_old_data", "--json")
         assert proc.returncode == 1, proc.stderr
         result = json.loads(proc.stdout)
         assert result["status"] == "failed"
-        assert result["error"] and "notifications" in result["error"]
+        assert result["error"] and "warning_ledger" in result["error"]
         assert "Traceback" not in proc.stderr
         history = ok_json(cli("jobs", "history", "--json"))
     finally:
         with db.engine.begin() as conn:
-            conn.execute(text("ALTER TABLE notifications_away RENAME TO notifications"))
+            conn.execute(text("ALTER TABLE warning_ledger_away RENAME TO warning_ledger"))
     assert [(r["job_id"], r["trigger_kind"], r["status"]) for r in history] == [
         ("cleanup_old_data", "manual", "failed")]
     assert history[0]["error"] == result["error"]
+
+
+def test_a_task_table_the_mapping_names_but_the_database_lacks_stops_every_command_at_start(cli, db):
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE notifications RENAME TO notifications_away"))
+    try:
+        for args in (("jobs", "run", "cleanup_old_data"), ("jobs", "list"), ("tasks", "near")):
+            line = assert_one_clean_error(cli(*args))
+            assert "task_system mapping does not fit" in line and "'notifications' not found" in line, line
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE notifications_away RENAME TO notifications"))
+    with db.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(JobRun)).scalar_one() == 0  # nothing started
 
 
 def test_preview_check_task_warnings_counts_level_5_and_writes_nothing(cli, db, live_rows):

@@ -11,7 +11,7 @@ import pytest
 from console.domain.rules import warning_level
 from console.service import near as near_module
 from console.service.near import near_tasks
-from tests.conftest import NOW
+from tests.conftest import DEMO_TABLES, NOW
 
 
 @pytest.mark.parametrize("prefix", [3, 40, 5000])
@@ -35,9 +35,9 @@ def test_tasks_in_a_level_come_most_severe_first_then_by_deadline_whatever_path_
             expected.append((rank, end_hours, task_id))
     expected.sort()
     assert len({e[0] for e in expected}) == 3  # every level has tasks, some sparse in deadline order
-    found = near_tasks(db.engine, NOW, levels, limit=len(expected) + 5)
+    found = near_tasks(db.engine, DEMO_TABLES, NOW, levels, limit=len(expected) + 5)
     in_level = [t for t in found if t.level is not None]
     assert [t.task_id for t in in_level] == [task_id for _, _, task_id in expected]
     assert all(t.level is None and t.next_level is not None for t in found[len(in_level):])
     # A smaller limit is a prefix of the same answer.
-    assert [t.task_id for t in near_tasks(db.engine, NOW, levels, limit=7)] == [t.task_id for t in found[:7]]
+    assert [t.task_id for t in near_tasks(db.engine, DEMO_TABLES, NOW, levels, limit=7)] == [t.task_id for t in found[:7]]

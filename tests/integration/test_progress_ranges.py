@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import event, select, text
 
 from console.db.models import Task
+from console.db.task_tables import TaskSystemSettings, build_tables
 from console.domain.rules import time_progress
 from console.jobs import progress
 from console.settings import Settings
@@ -18,6 +19,7 @@ from tests.conftest import NOW
 from tests.integration.helpers import run_job
 
 TASKS = 3000
+DEMO = build_tables(TaskSystemSettings())  # the demo schema's tables
 
 
 def _load(engine) -> None:
@@ -75,8 +77,8 @@ def _ids_in(ranges, k: int, ids) -> set[int]:
 def test_ranges_cut_the_ids_into_adjacent_pieces_the_ends_open(pg, small_ranges):
     _load(pg)
     with pg.connect() as conn:
-        ranges = progress.id_ranges(conn, 4)
-        one = progress.id_ranges(conn, 1)
+        ranges = progress.id_ranges(conn, DEMO, 4)
+        one = progress.id_ranges(conn, DEMO, 1)
     assert len(ranges) == 4 and one == [(None, None)]
     assert ranges[0][0] is None and ranges[-1][1] is None
     assert all(ranges[i][1] == ranges[i + 1][0] for i in range(3))
@@ -87,7 +89,7 @@ def test_ranges_cut_the_ids_into_adjacent_pieces_the_ends_open(pg, small_ranges)
 def test_small_table_is_written_by_one_connection(pg):
     _load(pg)  # about a hundred pages: far below a range's worth
     with pg.connect() as conn:
-        assert progress.id_ranges(conn, 4) == [(None, None)]
+        assert progress.id_ranges(conn, DEMO, 4) == [(None, None)]
 
 
 def test_every_row_is_written_once_by_one_update_per_range(pg, small_ranges):
@@ -119,7 +121,7 @@ def test_ranges_run_at_once_and_commit_apart(pg, small_ranges):
     expected = _expected(pg)
     changing = [i for i in sorted(expected) if expected[i] != 0]
     with pg.connect() as conn:
-        in_first = _ids_in(progress.id_ranges(conn, 3), 0, expected)
+        in_first = _ids_in(progress.id_ranges(conn, DEMO, 3), 0, expected)
     held = max(i for i in changing if i in in_first)
     last = changing[-1]
     with _held(pg, held):
@@ -137,7 +139,7 @@ def test_a_failed_range_fails_the_run_and_leaves_the_other_ranges_written(pg, sm
     _load(pg)
     expected = _expected(pg)
     with pg.connect() as conn:
-        in_middle = _ids_in(progress.id_ranges(conn, 3), 1, expected)
+        in_middle = _ids_in(progress.id_ranges(conn, DEMO, 3), 1, expected)
     victim = max(i for i in in_middle if expected[i] != 0)  # a row the run writes
     with pg.begin() as conn:  # a real failure inside one range's UPDATE
         conn.execute(text("CREATE FUNCTION fail_one() RETURNS trigger LANGUAGE plpgsql AS "
@@ -159,7 +161,7 @@ def test_a_failed_range_fails_the_run_and_leaves_the_other_ranges_written(pg, sm
 
 def test_sqlite_ignores_parallel(sqlite_db):
     with sqlite_db.engine.connect() as conn:
-        assert progress.id_ranges(conn, 8) == [(None, None)]
+        assert progress.id_ranges(conn, DEMO, 8) == [(None, None)]
 
 
 def test_rows_another_writer_moves_meanwhile_are_still_written(pg, small_ranges):
@@ -170,7 +172,7 @@ def test_rows_another_writer_moves_meanwhile_are_still_written(pg, small_ranges)
     _load(pg)
     expected = _expected(pg)
     with pg.connect() as conn:
-        first = sorted(_ids_in(progress.id_ranges(conn, 2), 0, expected))
+        first = sorted(_ids_in(progress.id_ranges(conn, DEMO, 2), 0, expected))
     held = next(i for i in first if expected[i] != 0)
     with _held(pg, held):
         job = _start_job(pg, parallel=2)

@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select, text, update
 
-from console.db.models import Task, WarningSent, WarningWatch
+from console.db.models import Task, TaskState, WarningSent, WarningWatch
 from console.jobs.watch import mark_warned
 from tests.conftest import NOW, Rows
 
@@ -28,7 +28,9 @@ RUN_ID = 77
 
 def _warn(conn, task_id: int, *, mark: bool = True) -> None:
     """What a warning check does for one task: a ledger row, then the mark."""
-    t = conn.execute(select(Task).where(Task.id == task_id)).one()
+    t = conn.execute(select(Task.expected_start_time, Task.expected_end_time, TaskState.last_reset_run_id)
+                     .select_from(Task.__table__.outerjoin(TaskState, TaskState.task_id == Task.id))
+                     .where(Task.id == task_id)).one()
     conn.execute(insert(WarningSent).values(task_id=task_id, level=20, window_start=t.expected_start_time,
                                             window_end=t.expected_end_time, cycle=t.last_reset_run_id or 0,
                                             repeat_no=0, sent_at=NOW, run_id=RUN_ID))

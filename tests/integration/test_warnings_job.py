@@ -8,7 +8,8 @@ from sqlalchemy import select
 from console.db.models import Task
 from console.domain.rules import time_progress as py_time_progress
 from console.domain.rules import warning_level as py_warning_level
-from console.jobs.sql import warning_level as sql_warning_level
+from console.db.task_sql import warning_level as sql_warning_level
+from console.db.task_tables import TaskSystemSettings, build_tables
 from console.settings import Settings
 from tests.conftest import NOW
 from tests.integration.helpers import failing_inserts_into, ledger, notifications, preview_job, run_job
@@ -77,8 +78,7 @@ def test_a_moved_deadline_is_not_warned_afresh_but_a_new_cycle_is(db, rows, sett
         conn.execute(Task.__table__.update().where(Task.id == task_id).values(
             expected_end_time=NOW + timedelta(hours=1)))  # new end: 96 h of 97 h elapsed, still level 5
     assert run_job(JOB, db.engine, settings, NOW)["notified"] == 0
-    with db.engine.begin() as conn:  # what the reset job stamps, straight back to processing
-        conn.execute(Task.__table__.update().where(Task.id == task_id).values(last_reset_run_id=999))
+    rows.state(task_id, last_reset_run_id=999)  # what the reset job stamps, straight back to processing
     assert run_job(JOB, db.engine, settings, NOW)["notified"] == 1
     assert [(r.level, r.cycle, r.repeat_no) for r in ledger(db.engine)] == [(5, 0, 0), (5, 999, 0)]
 
@@ -139,8 +139,10 @@ def test_sql_rules_agree_with_the_domain_rules(db, rows, settings):
             rows.processing(time_pct=pct, progress=progress, handler=handler, hours=1000)
     levels = settings.warnings.levels
     with db.engine.connect() as conn:
-        got = conn.execute(select(Task.expected_start_time, Task.expected_end_time, Task.progress,
-                                  sql_warning_level(NOW, levels))).all()
+        t = build_tables(TaskSystemSettings())
+        c = t.tasks.c
+        got = conn.execute(select(c.expected_start_time, c.expected_end_time, c.progress,
+                                  sql_warning_level(t, NOW, levels))).all()
     assert len(got) == 90
     mismatches = [
         (py_time_progress(start, end, NOW), progress, sql_level)
