@@ -82,7 +82,10 @@ def has_handler(t: TaskTables) -> ColumnElement[bool]:
 def task_cycle(t: TaskTables) -> ColumnElement[int]:
     """The task's warning cycle: the run that last reset it, 0 before any reset (migration 0008).
     A level is warned of once per cycle: a reset starts a new one, a moved deadline does not."""
-    stamp = select(STATE.c.last_reset_run_id).where(STATE.c.task_id == t.tasks.c.id).scalar_subquery()
+    # Correlated to the tasks table explicitly: nested in another subquery (the ledger's), SQLAlchemy
+    # would otherwise put tasks into this one's FROM and return every task's stamp.
+    stamp = (select(STATE.c.last_reset_run_id).where(STATE.c.task_id == t.tasks.c.id)
+             .correlate(t.tasks).scalar_subquery())
     return func.coalesce(stamp, 0)
 
 

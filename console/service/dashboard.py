@@ -66,7 +66,7 @@ def _reached_from_tasks(t: TaskTables, now: datetime, levels: tuple[WarningLevel
     c = t.tasks.c
     w = WarningSent
     last_warned = (select(w.level).where(w.task_id == c.id, w.cycle == task_cycle(t))
-                   .order_by(w.id.desc()).limit(1).scalar_subquery())
+                   .order_by(w.id.desc()).limit(1).correlate(t.tasks).scalar_subquery())
     timed = (
         select(c.id, c.progress, raw_time_progress(t, now).label("tp"), last_warned.label("warned_level"))
         .where(watched(t), past_lowest_threshold(t, now, levels),

@@ -285,3 +285,19 @@ def test_demo_in_chinese_words_runs_once_the_settings_name_them(tmp_path):
     # without the section every task's status is a word the default mapping does not name
     default = invoke(["jobs", "run", "check_task_warnings", "--json"], url=url, cwd=tmp_path)
     assert json.loads(default.stdout)["counts"]["skipped_unknown_status"] == 2000
+
+
+def test_untuned_warning_panel_reads_each_tasks_own_cycle(seed):
+    from console.service.dashboard import warning_stats
+
+    ids = _seed_rows(seed)
+    settings = seed.settings
+    run_job("check_task_warnings", seed.engine, settings, NOW)  # "late" warned at 5 % in cycle 0
+    t = tables_for(seed.engine, settings)
+    seed.run("INSERT INTO task_state (task_id, last_reset_run_id) VALUES (:a, 7), (:b, 8), (:c, 9)",
+             {"a": ids["late"], "b": ids["halfway"], "c": ids["periodic"]})
+    stats = {s.level: (s.in_level, s.pending) for s in warning_stats(seed.engine, t, NOW, settings.warnings.levels).levels}
+    assert stats == {20: (0, 0), 10: (0, 0), 5: (1, 1)}  # a new cycle (7): the 5 % warning is due again
+    seed.run("UPDATE task_state SET last_reset_run_id = NULL WHERE task_id = :a", {"a": ids["late"]})
+    stats = {s.level: (s.in_level, s.pending) for s in warning_stats(seed.engine, t, NOW, settings.warnings.levels).levels}
+    assert stats == {20: (0, 0), 10: (0, 0), 5: (1, 0)}  # back in cycle 0, where it was sent
