@@ -109,6 +109,12 @@ def warning_stats(engine: Engine, t: TaskTables, now: datetime, levels: tuple[Wa
     return WarningStats(stats, per_hour)
 
 
+def watching(engine: Engine, t: TaskTables) -> bool:
+    """Whether db tune's warning-watch triggers keep warning_watch (the panels read it, not tasks)."""
+    with read_only(engine).connect() as conn:
+        return watch_installed(conn, t)
+
+
 def count_unclassified(engine: Engine, t: TaskTables) -> int:
     """Tasks whose status the mapping names no meaning for (``db check`` lists the words)."""
     with read_only(engine).connect() as conn:

@@ -34,12 +34,14 @@ from console.scheduler.runner import INTERRUPTED, AlreadyRunning, JobRunner, Run
 from console.scheduler.store import JobStore
 from console.scheduler.triggers import build_trigger, describe
 from console.service import recurrence
-from console.service.dashboard import TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats
+from console.service.dashboard import (TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats,
+                                       watching)
 from console.service.near import NearTask, near_tasks
 from console.settings import Settings
 
 log = logging.getLogger("console.service")
 UNCLASSIFIED_EVERY_S = 60.0
+UNTUNED_STATS_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Dashboard:
     leader: NodeInfo | None = None  # the process leading the scheduler, wherever it runs
     # Tasks whose status task_system.values does not name: no job touches them (counted once a minute).
     unclassified: int = 0
+    # How often the warning counts are read, where not at every refresh (no db tune: from tasks).
+    warnings_every_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class Service:
         self.node: Node | None = None
         self._store: JobStore | None = None
         self._unclassified: tuple[float, int] | None = None  # (monotonic time read, count)
+        self._stats: tuple[float, WarningStats] | None = None  # the main screen's warning counts, when read
+        self._watching = True
         self.commands = CommandQueue(engine)
 
     # -- the scheduler in this process -------------------------------------------------------
@@ -311,17 +317,31 @@ class Service:
         now = self.clock()
         redis = self.redis_health()
         try:
-            stats = self.warning_stats()
-            in_level = {lv.level: lv.in_level for lv in stats.levels}
+            stats, fresh = self._panel_warning_stats()
+            # Counts read a while ago may call a level empty that no longer is: not a hint then.
+            in_level = {lv.level: lv.in_level for lv in stats.levels} if fresh else None
             near = near_tasks(self.engine, self.tables, now, self.settings.warnings.levels, near_limit, in_level)
             leader, _ = self.cluster()
             return Dashboard(
                 now=now, scheduler_state=self.scheduler_state, database="ok", redis=redis, jobs=self.jobs(),
                 warnings=stats, near=near, leader=leader, unclassified=self.unclassified_tasks(),
+                warnings_every_s=None if self._watching else UNTUNED_STATS_EVERY_S,
             )
         except Exception as exc:  # noqa: BLE001 - shown on screen, the console keeps going
             return Dashboard(now=now, scheduler_state=self.scheduler_state, database="down", redis=redis,
                              error=describe_error(exc, self.settings.database.url))
+
+    def _panel_warning_stats(self) -> tuple[WarningStats, bool]:
+        """The warning counts for the main screen, and whether they were read just now. Without
+        db tune's warning-watch triggers they are read from the tasks table (about a second at a
+        million tasks), so at most every UNTUNED_STATS_EVERY_S, not at every refresh."""
+        now = time.monotonic()
+        self._watching = watching(self.engine, self.tables)
+        if not self._watching and self._stats is not None and now - self._stats[0] < UNTUNED_STATS_EVERY_S:
+            return self._stats[1], False
+        stats = self.warning_stats()
+        self._stats = (now, stats)
+        return stats, True
 
     def unclassified_tasks(self) -> int:
         """Tasks whose status the mapping does not name. One count over the tasks (a scan where

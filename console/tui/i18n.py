@@ -49,6 +49,7 @@ _ZH = {
     "warnings sent per hour, last 24 h": "近24小时每小时预警数",
     "Yes": "是",
     "No": "否",
+    "warning counts every": "预警计数每隔",
     "skipped (timestamp out of range)": "个任务已跳过（时间超出范围）",
     "unclassified (status not in task_system.values)": "个任务状态未映射（task_system.values）",
 }

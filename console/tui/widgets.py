@@ -52,6 +52,8 @@ class StatusBar(Static):
         skipped = getattr(dashboard.near, "skipped", 0)
         if skipped:
             text.append(f"  {skipped} {words('skipped (timestamp out of range)')}", style="yellow")
+        if dashboard.warnings_every_s:
+            text.append(f"  {words('warning counts every')} {dashboard.warnings_every_s:.0f} s (db tune)", style="yellow")
         if dashboard.unclassified:
             text.append(f"  {dashboard.unclassified} {words('unclassified (status not in task_system.values)')}",
                         style="yellow")

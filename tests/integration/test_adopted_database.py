@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import inspect, text
 
-from console.db import schema
+from console.db import schema, tuning
 from console.db.task_tables import forget_live_tables, tables_for
 from console.settings import load_settings
 from tests.conftest import NOW
@@ -301,3 +301,18 @@ def test_untuned_warning_panel_reads_each_tasks_own_cycle(seed):
     seed.run("UPDATE task_state SET last_reset_run_id = NULL WHERE task_id = :a", {"a": ids["late"]})
     stats = {s.level: (s.in_level, s.pending) for s in warning_stats(seed.engine, t, NOW, settings.warnings.levels).levels}
     assert stats == {20: (0, 0), 10: (0, 0), 5: (1, 0)}  # back in cycle 0, where it was sent
+
+
+def test_without_tune_the_main_screen_reads_warning_counts_from_tasks_at_most_every_30_s(seed):
+    from console.service import Service
+
+    _seed_rows(seed)
+    service = Service(seed.settings, seed.engine, clock=lambda: NOW)
+    first, second = service.dashboard(), service.dashboard()
+    assert first.warnings_every_s == 30 and second.warnings is first.warnings  # not read again
+    assert [s.in_level for s in first.warnings.levels] == [0, 0, 1]
+    if seed.backend == "postgresql":  # with db tune's triggers: read from warning_watch at every refresh
+        tuning.apply(seed.engine, tables_for(seed.engine, seed.settings))
+        third, fourth = service.dashboard(), service.dashboard()
+        assert third.warnings_every_s is None and fourth.warnings is not third.warnings
+        assert [s.in_level for s in fourth.warnings.levels] == [0, 0, 1]
