@@ -163,7 +163,8 @@ def cmd_db_tune(args: argparse.Namespace, settings: Settings, *, undo: bool = Fa
             for statement in change.statements:
                 print("  " + " ".join(statement.split()) + ";")
         todo = sum(1 for c in planned if c.present == undo and not (c.refused and not undo))
-        print(f"{todo} of {len(planned)} changes to make; run `taskconsole db {verb} --apply` to make them"
+        doing = "remove" if undo else "make"
+        print(f"{todo} of {len(planned)} changes to {doing}; run `taskconsole db {verb} --apply` to {doing} them"
               if todo else f"nothing to {verb}: every change is {'gone' if undo else 'there'}")
         return 0
 
