@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, DateTime, Integer, Interval, and_, case, exists, func, literal, literal_column, or_, select
+from sqlalchemy import (Boolean, DateTime, Integer, Interval, and_, case, exists, func, literal, literal_column, or_,
+                        select, true)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -195,7 +196,9 @@ def past_lowest_threshold(t: TaskTables, now: datetime, levels: tuple[WarningLev
     share = (c.expected_end_time - c.expected_start_time).self_group().op("*", return_type=Interval())(
         literal_column(repr(lowest)))
     cheap = c.expected_start_time + share <= clock
-    return and_(postgresql_only(cheap), exact)
+    # 'infinity' has no arithmetic (PostgreSQL refuses it): such a window is left to the exact test.
+    finite = and_(func.isfinite(c.expected_start_time), func.isfinite(c.expected_end_time))
+    return and_(postgresql_only(case((finite, cheap), else_=true())), exact)
 
 
 def watched_level(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[int]:
