@@ -9,7 +9,7 @@ notifications key into tasks with no ON DELETE) and one with every table and col
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
