@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON for scripts (leader is null when none leads)")
     db = sub.add_parser("db", help="database schema", description="Database schema.")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True, parser_class=_Parser)
-    command("upgrade", "create or upgrade the schema to this version", db_sub)
+    command("upgrade", "create or upgrade taskconsole's schema to this version; where the task system's tables "
+            "exist, they are adopted as they are (nothing of theirs is altered), else created", db_sub)
     p = command("check", "compare the settings' task_system mapping with the live tables: per table and column, "
                 "what the database has and whether taskconsole can use it, and the status and category words "
                 "the mapping does not name; exit 2 naming every problem", db_sub)
