@@ -14,15 +14,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import (Boolean, DateTime, Integer, Interval, and_, case, exists, func, literal, literal_column, or_,
-                        select, true)
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import DateTime, Integer, Interval, and_, case, exists, func, literal, literal_column, or_, select, true
 from sqlalchemy.sql.expression import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
 
 from console.db.models import TaskState, WarningWatch
 from console.db.task_tables import TaskTables, has_column, is_periodic, known_status, status_in
-from console.db.types import WallClockDateTime, clamp, epoch_of, wall_clock_zone, zone_info
+from console.db.types import WallClockDateTime, clamp, epoch_of, postgresql_only, wall_clock_zone, zone_info
 from console.settings import WarningLevel
 
 STATE = TaskState.__table__
@@ -39,24 +36,6 @@ def is_finished(t: TaskTables) -> ColumnElement[bool]:
 
 def finished_periodic(t: TaskTables) -> ColumnElement[bool]:
     return and_(is_periodic(t), is_finished(t))
-
-
-class postgresql_only(FunctionElement[bool]):
-    """A condition PostgreSQL tests and SQLite takes as true (it has no timestamp arithmetic)."""
-
-    type = Boolean()
-    inherit_cache = True
-    name = "postgresql_only"
-
-
-@compiles(postgresql_only, "postgresql")
-def _postgresql_only_pg(element, compiler, **kw):
-    return compiler.process(element.clauses, **kw)
-
-
-@compiles(postgresql_only, "sqlite")
-def _postgresql_only_sqlite(element, compiler, **kw):
-    return "1"
 
 
 def window_ok(t: TaskTables) -> ColumnElement[bool]:

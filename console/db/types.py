@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Float
+from sqlalchemy import Boolean, DateTime, Float
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import literal_column
 from sqlalchemy.sql.functions import FunctionElement
@@ -170,6 +170,24 @@ def _epoch_sqlite(element, compiler, **kw):
     # '07:59:59.999999' would come back as 08:00:00 and the fraction be counted twice.
     col = compiler.process(element.clauses, **kw)
     return f"(CAST(strftime('%s', substr({col}, 1, 19)) AS REAL) + CAST(substr({col}, 20) AS REAL))"
+
+
+class postgresql_only(FunctionElement[bool]):
+    """A condition PostgreSQL tests and SQLite takes as true (it has no timestamp arithmetic)."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "postgresql_only"
+
+
+@compiles(postgresql_only, "postgresql")
+def _postgresql_only_pg(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(postgresql_only, "sqlite")
+def _postgresql_only_sqlite(element, compiler, **kw):
+    return "1"
 
 
 class round2(FunctionElement[float]):
