@@ -11,6 +11,7 @@ import time
 from typing import Callable
 
 from console.cli import output
+from console.cli.signals import install_stop_handlers
 from console.db import schema
 from console.db.demo import DemoError, existing_tasks, load_demo, vocabulary_yaml
 from console.db.engine import DatabaseError, DatabaseUnreachable, describe_error, make_engine
@@ -57,8 +58,6 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from console.cli.main import install_stop_handlers
-
     stop = threading.Event()
     install_stop_handlers(stop)
     service = _wait_for_database(settings, stop)
@@ -347,12 +346,33 @@ def _pause_scheduler(settings: Settings, *, paused: bool) -> int:
         time.sleep(0.25)
 
 
+# Every command line, by its words, and the function that carries it out.
+COMMANDS: dict[tuple[str, ...], Callable[[argparse.Namespace, Settings], int]] = {
+    (): cmd_console,
+    ("run",): cmd_run,
+    ("status",): cmd_status,
+    ("db", "upgrade"): cmd_db_upgrade,
+    ("db", "check"): cmd_db_check,
+    ("db", "tune"): cmd_db_tune,
+    ("db", "untune"): cmd_db_untune,
+    ("demo",): cmd_demo,
+    ("jobs", "list"): cmd_jobs_list,
+    ("jobs", "run"): cmd_jobs_run,
+    ("jobs", "pause"): cmd_jobs_pause,
+    ("jobs", "resume"): cmd_jobs_resume,
+    ("jobs", "history"): cmd_jobs_history,
+    ("preview",): cmd_preview,
+    ("tasks", "near"): cmd_tasks_near,
+    ("tasks", "set-recurrence"): cmd_tasks_set_recurrence,
+    ("tasks", "next"): cmd_tasks_next,
+    ("scheduler", "pause"): cmd_scheduler_pause,
+    ("scheduler", "resume"): cmd_scheduler_resume,
+}
+
+
 def dispatch(args: argparse.Namespace) -> Callable[[argparse.Namespace, Settings], int]:
+    """The function for the parsed command line (its command and, for a group, its action)."""
     if args.command is None:
-        return cmd_console
-    if args.command == "db":
-        return globals()[f"cmd_db_{args.db_command}"]
-    if args.command in ("jobs", "tasks", "scheduler"):
-        sub = getattr(args, f"{args.command}_command").replace("-", "_")
-        return globals()[f"cmd_{args.command}_{sub}"]
-    return globals()[f"cmd_{args.command}"]
+        return COMMANDS[()]
+    action = getattr(args, f"{args.command}_command", None)
+    return COMMANDS[(args.command,) if action is None else (args.command, action)]

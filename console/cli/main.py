@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from typing import Callable, Sequence
 
 from console import __version__
@@ -219,15 +217,6 @@ def _fail(message: str) -> int:
     # Messages quote input and data (a rule, a path, a database's words): shown inert.
     sys.stderr.write(f"taskconsole: error: {printable(message)}\n")
     return 2
-
-
-def install_stop_handlers(stop: threading.Event) -> None:
-    def _handler(signum, _frame):
-        log.info("received %s, stopping gracefully", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _handler)
-    signal.signal(signal.SIGINT, _handler)
 
 
 if __name__ == "__main__":
