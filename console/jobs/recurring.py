@@ -129,7 +129,7 @@ def _new_windows(ctx: JobContext, rows) -> tuple[list[dict], list[dict]]:
     return resets, unusable
 
 
-def reset_due(ctx: JobContext, refused: Refused | None = None) -> tuple[int, int]:
+def reset_rule_due(ctx: JobContext, refused: Refused | None = None) -> tuple[int, int]:
     """Reset rule-driven tasks that fell due, a batch per transaction; (reset, notified)."""
     t = ctx.tables
     c = t.tasks.c

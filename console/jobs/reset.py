@@ -92,7 +92,7 @@ def run(ctx: JobContext) -> Counts:
                                  lambda c, p: range_size(c, key, _due(ctx), p, "tasks"), refused)
         staged.drop(conn)
     reset, notified = sum(r for r, _ in written), sum(n for _, n in written)
-    rule_reset, rule_notified = recurring.reset_due(ctx, refused)
+    rule_reset, rule_notified = recurring.reset_rule_due(ctx, refused)
     with read_only(ctx.engine).connect() as conn:
         counts = _skipped(conn, ctx)
         unassigned = conn.execute(

@@ -30,7 +30,7 @@ from sqlalchemy import delete, insert, select, update
 
 from console.db.engine import describe_error, read_only
 from console.db.models import SchedulerNode
-from console.scheduler.commands import Command, CommandQueue
+from console.scheduler.command_queue import Command, CommandQueue
 from console.scheduler.ledger import HOST, audit, utcnow
 from console.scheduler.live import LiveScheduler
 from console.scheduler.locks import JobLocks, LeaderLock

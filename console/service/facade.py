@@ -25,7 +25,7 @@ from console.jobs import JOBS, JobContext
 from console.jobs.base import Preview
 from console.scheduler.bus import EventBus
 from console.scheduler.ledger import RunRecord, audit, os_user, utcnow
-from console.scheduler.commands import Command, CommandQueue
+from console.scheduler.command_queue import Command, CommandQueue
 from console.scheduler.interrupt import run_in_foreground
 from console.scheduler.live import LiveScheduler
 from console.scheduler.node import Node, NodeInfo, cluster

@@ -14,7 +14,7 @@ from console.scheduler.ledger import os_user
 from console.scheduler.runner import AlreadyRunning
 from console.tui.dialogs import Confirm, Help
 from console.tui.format import changed, duration
-from console.tui.inspect import JobScreen, PreviewScreen, TaskScreen
+from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen
 from console.tui.widgets import FilterableTable, JobsTable, NearTable
 
 CHANGING_ACTIONS = {"trigger", "toggle_job", "toggle_scheduler"}

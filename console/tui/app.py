@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 from console.domain.text import printable
 from console.service.facade import Dashboard, Service
 from console.tui.actions import ConsoleActions
-from console.tui.commands import JobCommands
+from console.tui.palette import JobCommands
 from console.tui.i18n import Words, localize_bindings
 from console.tui.logs import ConsoleLogHandler, LogPanel
 from console.tui.messages import DashboardLoaded, LogRecorded, RunEventReceived

@@ -26,7 +26,7 @@ from console.service.near import near_tasks
 from console.settings import Settings
 from console.tui.app import create_app
 from console.tui.format import local_time, safe
-from console.tui.inspect import TaskScreen
+from console.tui.inspect_screens import TaskScreen
 from console.tui.widgets import NearTable, StatusBar
 from tests.conftest import DEMO_TABLES, NOW, Rows
 from tests.tui.conftest import loaded, settle

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from console.db.models import AuditEntry, JobRun
 from console.jobs import JOBS
 from console.tui.dialogs import Confirm, Help
-from console.tui.inspect import JobScreen, PreviewScreen, TaskScreen
+from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen
 from console.tui.messages import DashboardLoaded, RunEventReceived
 from console.tui.widgets import JobsTable, NearTable
 from tests.tui.conftest import loaded, settle
