@@ -17,11 +17,10 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import OperationalError
 
+from console.domain.runs import RunStatus
 from console.db.engine import read_only
 from console.db.models import AuditEntry, JobRun
 
-RUN_STATUSES = ("running", "success", "failed", "missed", "skipped", "abandoned")
-TRIGGER_KINDS = ("scheduled", "manual", "retry")
 HOST = socket.gethostname()
 # About half a minute in all: a PostgreSQL restart takes seconds.
 FINISH_RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 15)
@@ -90,7 +89,7 @@ class RunLedger:
         with self._engine.begin() as conn:
             run_id = conn.execute(
                 insert(JobRun).values(
-                    job_id=job_id, trigger_kind=trigger_kind, status="running", attempt=attempt,
+                    job_id=job_id, trigger_kind=trigger_kind, status=RunStatus.RUNNING, attempt=attempt,
                     scheduled_for=scheduled_for, started_at=started, actor=actor, host=HOST, pid=os.getpid(),
                 ).returning(JobRun.id)
             ).scalar_one()
@@ -125,8 +124,8 @@ class RunLedger:
         with self._engine.begin() as conn:
             return conn.execute(
                 update(JobRun)
-                .where(JobRun.job_id == job_id, JobRun.status == "running")
-                .values(status="abandoned", finished_at=utcnow(), error=reason)
+                .where(JobRun.job_id == job_id, JobRun.status == RunStatus.RUNNING)
+                .values(status=RunStatus.ABANDONED, finished_at=utcnow(), error=reason)
             ).rowcount
 
     def close_interrupted(self, job_id: str, error: str) -> int:
@@ -135,15 +134,15 @@ class RunLedger:
         with self._engine.begin() as conn:
             return conn.execute(
                 update(JobRun)
-                .where(JobRun.job_id == job_id, JobRun.status == "running", JobRun.host == HOST,
+                .where(JobRun.job_id == job_id, JobRun.status == RunStatus.RUNNING, JobRun.host == HOST,
                        JobRun.pid == os.getpid())
-                .values(status="failed", finished_at=utcnow(), error=error)
+                .values(status=RunStatus.FAILED, finished_at=utcnow(), error=error)
             ).rowcount
 
     def running(self, job_id: str) -> RunRecord | None:
         with read_only(self._engine).connect() as conn:
             row = conn.execute(
-                select(JobRun).where(JobRun.job_id == job_id, JobRun.status == "running")
+                select(JobRun).where(JobRun.job_id == job_id, JobRun.status == RunStatus.RUNNING)
                 .order_by(JobRun.id.desc()).limit(1)
             ).first()
         return _record(row) if row else None

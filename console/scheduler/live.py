@@ -20,6 +20,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 
+from console.domain.runs import TriggerKind
 from console.scheduler import runner as runner_module
 from console.db.task_tables import tables_for
 from console.jobs.recurring import pending_on
@@ -89,7 +90,7 @@ class LiveScheduler:
                               self.runner.clock()):
                 return
             log.info("a task's own recurrence rule fell due; running %s", job_id)
-            self.runner.execute(job_id, "scheduled", actor="scheduler")
+            self.runner.execute(job_id, TriggerKind.SCHEDULED, actor="scheduler")
         except (AlreadyRunning, RunNotStarted):
             pass  # recorded and logged by the runner
         except Exception:  # noqa: BLE001 - the next check tries again

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Engine
 
+from console.domain.runs import RunStatus, TriggerKind
 from console.db.engine import describe_error
 from console.jobs import JOBS, JobContext, JobSpec
 from console.jobs.base import RowsRefused
@@ -95,19 +96,19 @@ class JobRunner:
         except KeyError:
             raise UnknownJob(job_id) from None
 
-    def execute(self, job_id: str, trigger_kind: str = "manual", *, actor: str | None = None,
+    def execute(self, job_id: str, trigger_kind: str = TriggerKind.MANUAL, *, actor: str | None = None,
                 retries: int | None = None, scheduled_for: datetime | None = None) -> RunResult:
         """Run ``job_id`` now unless it is running anywhere; raises AlreadyRunning if it is, and
         RunNotStarted (after recording it) if the run cannot begin."""
         spec = self.spec(job_id)
-        actor = actor or (os_user() if trigger_kind == "manual" else "scheduler")
+        actor = actor or (os_user() if trigger_kind == TriggerKind.MANUAL else "scheduler")
         try:
             lock = self.locks.try_acquire(f"job:{job_id}")
         except Exception as exc:  # noqa: BLE001 - a database or lock-file error: recorded, then raised
             raise self._not_started(job_id, trigger_kind, actor, scheduled_for, exc) from None
         if lock is None:
             message = self._already_running_message(job_id)
-            self.ledger.record(job_id, trigger_kind, "skipped", actor=actor, error=message, scheduled_for=scheduled_for)
+            self.ledger.record(job_id, trigger_kind, RunStatus.SKIPPED, actor=actor, error=message, scheduled_for=scheduled_for)
             log.warning("%s: %s", job_id, message)
             raise AlreadyRunning(message)
         self.active.add(job_id)
@@ -132,7 +133,7 @@ class JobRunner:
                     break  # a retry that could not begin (recorded): the run has failed for good
                 if self.interrupted.is_set():
                     return result  # closed "interrupted": no retry, no alert
-                if result.status == "success" or attempt > retries:
+                if result.status == RunStatus.SUCCESS or attempt > retries:
                     break
                 if not self._halted():
                     log.warning("%s: attempt %d failed, retrying in %.0f s", job_id, attempt,
@@ -148,8 +149,8 @@ class JobRunner:
                     # the run did not fail for good, so admins are not alerted.
                     return self._close_halted(result, attempt + 1, actor, scheduled_for)
                 attempt += 1
-                kind = "retry"
-            if result.status == "failed":
+                kind = TriggerKind.RETRY
+            if result.status == RunStatus.FAILED:
                 self._alert(job_id, result.error or "unknown error")
             return result
         finally:
@@ -166,13 +167,13 @@ class JobRunner:
         error = INTERRUPTED if self.interrupted.is_set() else STOPPED
         log.warning("%s: %s before retry %d; not retried, admins not alerted", job_id, error, attempt - 1)
         try:
-            run_id = self.ledger.record(job_id, "retry", "failed", actor=actor, error=error,
+            run_id = self.ledger.record(job_id, TriggerKind.RETRY, RunStatus.FAILED, actor=actor, error=error,
                                         scheduled_for=scheduled_for, attempt=attempt)
         except Exception as exc:  # noqa: BLE001 - the failed attempt is on record; the stop goes on
             log.error("%s: the %s retry could not be recorded: %s", job_id, error, describe_error(exc, self.engine.url))
             run_id = failed.run_id
-        self.bus.publish({"event": "run_finished", "job_id": job_id, "run_id": run_id, "status": "failed"})
-        return RunResult(job_id, run_id, "failed", 0.0, error=error, attempts=attempt - 1)
+        self.bus.publish({"event": "run_finished", "job_id": job_id, "run_id": run_id, "status": RunStatus.FAILED})
+        return RunResult(job_id, run_id, RunStatus.FAILED, 0.0, error=error, attempts=attempt - 1)
 
     def _not_started(self, job_id: str, kind: str, actor: str, scheduled_for: datetime | None,
                      exc: BaseException, attempt: int = 1) -> RunNotStarted:
@@ -181,7 +182,7 @@ class JobRunner:
         log.error("%s could not start: %s", job_id, reason)
         run_id = None
         try:
-            run_id = self.ledger.record(job_id, kind, "failed", actor=actor, error=f"could not start: {reason}",
+            run_id = self.ledger.record(job_id, kind, RunStatus.FAILED, actor=actor, error=f"could not start: {reason}",
                                         scheduled_for=scheduled_for, attempt=attempt)
         except Exception as again:  # noqa: BLE001 - the database that refused the start may refuse this too
             log.error("%s: nor could that be recorded: %s", job_id, describe_error(again, self.engine.url))
@@ -212,39 +213,39 @@ class JobRunner:
             # What was written stays counted; the run is failed so that it is retried and alerted.
             duration = time.perf_counter() - began
             error = INTERRUPTED if self.interrupted.is_set() else describe_error(exc, self.engine.url)
-            self.ledger.finish(run_id, "failed", duration_s=duration, counts=exc.counts, error=error)
+            self.ledger.finish(run_id, RunStatus.FAILED, duration_s=duration, counts=exc.counts, error=error)
             log.error("job %s failed after %.2f s: %s (%s)", spec.id, duration, error, _counts_text(exc.counts))
-            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "failed"})
-            return RunResult(spec.id, run_id, "failed", duration, counts=exc.counts, error=error, attempts=attempt)
+            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": RunStatus.FAILED})
+            return RunResult(spec.id, run_id, RunStatus.FAILED, duration, counts=exc.counts, error=error, attempts=attempt)
         except KeyboardInterrupt:
             # Ctrl-C reached this thread inside the job: its transaction has rolled back on the way
             # out; the run is closed before the process exits rather than left ``running``.
             self.interrupted.set()
             duration = time.perf_counter() - began
-            self.ledger.finish(run_id, "failed", duration_s=duration, error=INTERRUPTED)
+            self.ledger.finish(run_id, RunStatus.FAILED, duration_s=duration, error=INTERRUPTED)
             log.error("job %s interrupted after %.2f s", spec.id, duration)
-            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "failed"})
+            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": RunStatus.FAILED})
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of a job is recorded, never raised
             duration = time.perf_counter() - began
             trace = _scrub(tb.format_exc(), self.engine)
             # Interrupted: the failure is the cancelled statement, not something to look into.
             error = INTERRUPTED if self.interrupted.is_set() else describe_error(exc, self.engine.url)
-            self.ledger.finish(run_id, "failed", duration_s=duration, error=error, traceback=trace)
+            self.ledger.finish(run_id, RunStatus.FAILED, duration_s=duration, error=error, traceback=trace)
             log.error("job %s failed after %.2f s: %s", spec.id, duration, error)
-            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "failed"})
-            return RunResult(spec.id, run_id, "failed", duration, error=error, attempts=attempt)
+            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": RunStatus.FAILED})
+            return RunResult(spec.id, run_id, RunStatus.FAILED, duration, error=error, attempts=attempt)
         duration = time.perf_counter() - began
         if self.interrupted.is_set():
             # Jobs stop between batches when asked: what they did is counted, the rest was not done.
-            self.ledger.finish(run_id, "failed", duration_s=duration, counts=counts, error=INTERRUPTED)
+            self.ledger.finish(run_id, RunStatus.FAILED, duration_s=duration, counts=counts, error=INTERRUPTED)
             log.error("job %s interrupted after %.2f s: %s", spec.id, duration, _counts_text(counts))
-            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "failed"})
-            return RunResult(spec.id, run_id, "failed", duration, counts=counts, error=INTERRUPTED, attempts=attempt)
-        self.ledger.finish(run_id, "success", duration_s=duration, counts=counts)
+            self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": RunStatus.FAILED})
+            return RunResult(spec.id, run_id, RunStatus.FAILED, duration, counts=counts, error=INTERRUPTED, attempts=attempt)
+        self.ledger.finish(run_id, RunStatus.SUCCESS, duration_s=duration, counts=counts)
         log.info("job %s finished in %.2f s: %s", spec.id, duration, _counts_text(counts))
-        self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": "success"})
-        return RunResult(spec.id, run_id, "success", duration, counts=counts, attempts=attempt)
+        self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": RunStatus.SUCCESS})
+        return RunResult(spec.id, run_id, RunStatus.SUCCESS, duration, counts=counts, attempts=attempt)
 
     def _alert(self, job_id: str, error: str) -> None:
         try:
@@ -266,12 +267,12 @@ class JobRunner:
                 f"{running.actor} on {running.host}, since {since})")
 
     def record_missed(self, job_id: str, scheduled_for: datetime) -> None:
-        self.ledger.record(job_id, "scheduled", "missed", actor="scheduler", scheduled_for=scheduled_for,
+        self.ledger.record(job_id, TriggerKind.SCHEDULED, RunStatus.MISSED, actor="scheduler", scheduled_for=scheduled_for,
                            error="missed its firing by more than the misfire grace time")
         log.warning("job %s missed its run scheduled for %s", job_id, scheduled_for.isoformat())
 
     def record_skipped(self, job_id: str, scheduled_for: datetime | None) -> None:
-        self.ledger.record(job_id, "scheduled", "skipped", actor="scheduler", scheduled_for=scheduled_for,
+        self.ledger.record(job_id, TriggerKind.SCHEDULED, RunStatus.SKIPPED, actor="scheduler", scheduled_for=scheduled_for,
                            error="the previous run was still in progress")
         log.warning("job %s skipped: the previous run was still in progress", job_id)
 
@@ -311,6 +312,6 @@ def scheduled_run(job_id: str) -> None:
         log.warning("%s: firing for %s not run here: this process no longer leads", job_id, scheduled_for)
         return
     try:
-        runner.execute(job_id, "scheduled", actor="scheduler", scheduled_for=scheduled_for)
+        runner.execute(job_id, TriggerKind.SCHEDULED, actor="scheduler", scheduled_for=scheduled_for)
     except (AlreadyRunning, RunNotStarted):
         pass  # recorded (skipped, or failed with the reason) and logged
