@@ -93,10 +93,3 @@ def test_no_module_of_console_imports_itself_round_a_loop():
 def test_the_checker_finds_a_loop():
     assert _loops({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
-
-def test_the_run_ledger_writes_only_the_words_of_domain_runs():
-    # The ledger and the runner name statuses and trigger kinds through the enums only.
-    for module in ("scheduler/ledger.py", "scheduler/runner.py"):
-        source = (ROOT / module).read_text(encoding="utf-8")
-        for word in ("running", "success", "failed", "missed", "skipped", "abandoned", "manual", "retry"):
-            assert f'"{word}"' not in source, (module, word)
