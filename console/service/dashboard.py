@@ -77,10 +77,13 @@ def _reached_from_tasks(t: TaskTables, now: datetime, levels: tuple[WarningLevel
     return select(level_of(timed.c.tp, timed.c.progress, levels).label("level"), timed.c.warned_level).subquery()
 
 
-def warning_stats(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]) -> WarningStats:
+def warning_stats(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...],
+                  watching: bool | None = None) -> WarningStats:
+    """``watching``: whether db tune's triggers keep warning_watch, if the caller knows (else asked)."""
     since = now - timedelta(hours=HOURS)
     with read_only(engine).connect() as conn:
-        reached = _reached_from_watch(now, levels) if watch_installed(conn, t) else _reached_from_tasks(t, now, levels)
+        watching = watch_installed(conn, t) if watching is None else watching
+        reached = _reached_from_watch(now, levels) if watching else _reached_from_tasks(t, now, levels)
         not_warned = or_(reached.c.warned_level.is_(None), reached.c.warned_level != reached.c.level)
         current = {
             lv: (n, pending)

@@ -320,7 +320,8 @@ class Service:
             stats, fresh = self._panel_warning_stats()
             # Counts read a while ago may call a level empty that no longer is: not a hint then.
             in_level = {lv.level: lv.in_level for lv in stats.levels} if fresh else None
-            near = near_tasks(self.engine, self.tables, now, self.settings.warnings.levels, near_limit, in_level)
+            near = near_tasks(self.engine, self.tables, now, self.settings.warnings.levels, near_limit, in_level,
+                              watching=self._watching)
             leader, _ = self.cluster()
             return Dashboard(
                 now=now, scheduler_state=self.scheduler_state, database="ok", redis=redis, jobs=self.jobs(),
@@ -339,7 +340,8 @@ class Service:
         self._watching = watching(self.engine, self.tables)
         if not self._watching and self._stats is not None and now - self._stats[0] < UNTUNED_STATS_EVERY_S:
             return self._stats[1], False
-        stats = self.warning_stats()
+        stats = warning_stats(self.engine, self.tables, self.clock(), self.settings.warnings.levels,
+                              watching=self._watching)
         self._stats = (now, stats)
         return stats, True
 

@@ -79,7 +79,7 @@ def _window_readable(t: TaskTables) -> ColumnElement[bool]:
 
 
 def _in_level_ids(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
-                  limit: int, readable_only: bool = False, known_empty: frozenset[int] = frozenset()) -> list[int]:
+                  limit: int, readable_only: bool, known_empty: frozenset[int], watching: bool) -> list[int]:
     """The ids of up to ``limit`` tasks in a level: most severe level first, then by deadline.
     A level in ``known_empty`` is not read on its own (the prefix may still hold rows of it)."""
     level = warning_level(t, now, levels)
@@ -105,7 +105,7 @@ def _in_level_ids(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel
     if sparse:
         for lv in sparse:
             seen[lv] = []  # read again, whole, below
-        for task_id, lv in conn.execute(_sparse_levels(conn, t, now, levels, sparse, limit, readable_only)):
+        for task_id, lv in conn.execute(_sparse_levels(conn, t, now, levels, sparse, limit, readable_only, watching)):
             seen[lv].append(task_id)
     ids: list[int] = []
     for lv in by_severity:
@@ -114,7 +114,7 @@ def _in_level_ids(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel
 
 
 def _sparse_levels(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], sparse: list[int],
-                   limit: int, readable_only: bool = False):
+                   limit: int, readable_only: bool, watching: bool):
     """Up to ``limit`` tasks of the ``sparse`` levels, in severity then deadline order, read among
     the tasks past the lowest threshold: with ``db tune``'s triggers, those with a handler from
     warning_watch's index alone and those without one through its partial index on them; without
@@ -128,7 +128,7 @@ def _sparse_levels(conn, t: TaskTables, now: datetime, levels: tuple[WarningLeve
                        epoch_of(c.expected_start_time).label("start_s"))
                 .where(*where, window_ok(t), progress_ok(t), *guard))
 
-    if watch_installed(conn, t):
+    if watching:
         ww = WarningWatch
         watched = (select(ww.task_id.label("id"), watched_level(now, levels).label("level"), ww.end_s.label("end_s"),
                           ww.start_s.label("start_s"))
@@ -147,7 +147,7 @@ def _sparse_levels(conn, t: TaskTables, now: datetime, levels: tuple[WarningLeve
 
 
 def near_tasks(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], limit: int = 20,
-               in_level: dict[int, int] | None = None) -> NearTasks:
+               in_level: dict[int, int] | None = None, watching: bool | None = None) -> NearTasks:
     """Tasks in a warning level first (most severe first), then those with a threshold still ahead.
 
     No read sorts every processing task, and only the rows shown are read whole. The first
@@ -169,10 +169,11 @@ def near_tasks(engine: Engine, t: TaskTables, now: datetime, levels: tuple[Warni
     by_severity = [lv.level for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)]
     known_empty = frozenset(lv for lv in by_severity if in_level is not None and not in_level.get(lv))
     with read_only(engine).connect() as conn:
-        rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=False)
+        watching = watch_installed(conn, t) if watching is None else watching
+        rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=False, watching=watching)
         skipped = sum(1 for r in rows if not r.readable)
         if skipped:
-            rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=True)
+            rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=True, watching=watching)
         ids = [r.id for r in rows]
         notified: dict[tuple, set[int]] = {}
         if ids:  # the levels sent in each task's cycle (console.db.task_sql.task_cycle), whatever its window
@@ -202,7 +203,7 @@ def handler_name(t: TaskTables) -> ColumnElement:
 
 
 def _chosen(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
-            known_empty: frozenset[int], limit: int, *, readable_only: bool) -> list:
+            known_empty: frozenset[int], limit: int, *, readable_only: bool, watching: bool) -> list:
     """The rows to show, whole: those in a level, then those with a threshold ahead. Each row says
     whether its window is ``readable``; an unreadable one's window is read as NULL."""
     c, u = t.tasks.c, t.users.c
@@ -223,7 +224,7 @@ def _chosen(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]
     )
     rows: list = []
     if by_severity:
-        chosen = _in_level_ids(conn, t, now, levels, by_severity, limit, readable_only, known_empty)
+        chosen = _in_level_ids(conn, t, now, levels, by_severity, limit, readable_only, known_empty, watching)
         if chosen:
             found = {r.id: r for r in conn.execute(columns.where(c.id.in_(chosen)))}
             rows = [found[i] for i in chosen if i in found]
