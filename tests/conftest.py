@@ -21,6 +21,8 @@ from console.db import schema
 from console.db.engine import make_engine
 from console.db.models import Task, TaskState, User
 from console.db.task_tables import TaskSystemSettings, build_tables
+from console.scheduler.schedule_table import ScheduleTable
+from console.scheduler.schedulers import table_scheduler
 from console.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("TASKCONSOLE_TEST_PG", "postgresql+psycopg2://root@127.0.0.1:5432/postgres")
@@ -171,6 +173,11 @@ class Rows:
         values.setdefault("status", "processing")
         return self.task(progress=progress, expected_start_time=start, expected_end_time=start + length,
                          current_handler_id=handler, **values)
+
+
+def schedule_table(settings: Settings, engine: Engine) -> ScheduleTable:
+    """The job store's rows as the command line sees them (no scheduler fires here)."""
+    return ScheduleTable(settings, *table_scheduler(settings, engine))
 
 
 def set_state(engine: Engine, task_id: int, **values) -> None:

@@ -1,7 +1,8 @@
 """The scheduler that runs in this process: start, stop gracefully, pause and resume.
 
-Start-up order matters: the job store is synced with settings first (keeping pause state and
-next run times), then APScheduler starts and reads it. Scheduler events about runs that never
+Start-up order matters: APScheduler starts paused, the job store is synced with settings through
+it (keeping pause state and next run times), and only then does it resume, so no round reads
+the rows before they match settings. Scheduler events about runs that never
 executed (missed, or skipped because the previous run was still going) are written to the run
 ledger here; runs that execute are recorded by the runner itself.
 
@@ -14,19 +15,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 
 from console.domain.runs import TriggerKind
-from console.scheduler import runner as runner_module
 from console.db.task_tables import tables_for
 from console.jobs.recurring import pending_on
 from console.scheduler.pause import store_pause, stored_pause
 from console.scheduler.runner import AlreadyRunning, JobRunner, RunNotStarted
-from console.scheduler.store import JobStore, new_scheduler
+from console.scheduler.schedule_table import ScheduleTable
+from console.scheduler.schedulers import firing_scheduler
 
 log = logging.getLogger("console.scheduler")
 
@@ -39,9 +40,11 @@ class LiveScheduler:
     def __init__(self, runner: JobRunner):
         self.runner = runner
         self.settings = runner.settings
-        self.store = JobStore(runner.settings, runner.engine, runner.clock)
-        self.scheduler = new_scheduler(runner.settings, runner.engine)
-        self.scheduler.may_process = self._may_fire
+        # No firing is handed out once a stop has begun, nor while leadership is in doubt.
+        self.scheduler, job_store = firing_scheduler(
+            runner.settings, runner.engine, runner,
+            may_fire=lambda: not runner.stopping.is_set() and self._may_fire())
+        self.store = ScheduleTable(runner.settings, self.scheduler, job_store, runner.clock)
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         self._waker: threading.Thread | None = None
         self._stop = threading.Event()
@@ -53,9 +56,10 @@ class LiveScheduler:
         """Start firing; ``paused`` (the stored scheduler-wide pause, read by the caller) starts it
         paused, so that not one firing slips through between the start and the pause."""
         self.runner.stopping.clear()  # a process that led before, stood by and leads again
+        self.scheduler.start(paused=True)
         self.store.sync()
-        runner_module.activate(self.runner)
-        self.scheduler.start(paused=paused)
+        if not paused:
+            self.scheduler.resume()
         self._waker = threading.Thread(target=self._wake_loop, name="scheduler-waker", daemon=True)
         self._waker.start()
         log.info("scheduler started (%s)", "paused" if paused else "running")
@@ -99,13 +103,13 @@ class LiveScheduler:
     def stop(self) -> None:
         """Graceful: no new firings, long jobs stop between batches, running ones finish."""
         self._stop.set()
-        self.runner.stopping.set()
+        self.runner.stopping.set()  # the job store hands out no more due jobs
         if self.scheduler.state != STATE_STOPPED:
+            self.scheduler.pause()  # and no round begins
             self.scheduler.shutdown(wait=True)
         if self._waker is not None and self._waker is not threading.current_thread():
             # It may be running the reset job for a due rule: let that finish too.
             self._waker.join()
-        runner_module.activate(None)
         log.info("scheduler stopped")
 
     @property
@@ -140,11 +144,11 @@ class LiveScheduler:
             return stored.paused
 
     def pause_job(self, job_id: str) -> None:
-        self.scheduler.pause_job(job_id)
+        self.store.pause(job_id)
 
     def resume_job(self, job_id: str) -> datetime | None:
-        job = self.scheduler.resume_job(job_id)
-        return job.next_run_time if job else None
+        # The firing clock is the wall clock, whatever clock the runner records runs with.
+        return self.store.resume(job_id, now=datetime.now(timezone.utc))
 
     def _on_event(self, event: JobEvent) -> None:
         # Called on a scheduler thread; only writes to the ledger.

@@ -287,26 +287,13 @@ def _scrub(text: str, engine: Engine) -> str:
     return text
 
 
-# APScheduler's job store keeps a textual reference to the function it calls, so the runner the
-# scheduler uses is registered here when the scheduler starts.
-_active: JobRunner | None = None
+def scheduled_run(job_id: str, *, runner: JobRunner | None = None, scheduled_for: datetime | None = None) -> None:
+    """What each row of the job store names as its function: one firing of ``job_id``.
 
-
-def activate(runner: JobRunner | None) -> None:
-    global _active
-    _active = runner
-
-
-# The firing a scheduler thread is serving now (set by the scheduler's executor).
-firing = threading.local()
-
-
-def scheduled_run(job_id: str) -> None:
-    """What APScheduler calls at each firing."""
-    runner = _active
+    ``FiringExecutor`` (console.scheduler.firing_executor) calls it with this process's runner and
+    the firing it serves; called any other way there is nothing to run it with."""
     if runner is None:
-        raise RuntimeError("no job runner is active in this process")
-    scheduled_for = getattr(firing, "at", None)
+        raise RuntimeError("a firing reaches the job runner through taskconsole's FiringExecutor only")
     if runner.may_fire is not None and not runner.may_fire():
         # Leadership was lost since this firing was due: the new leader serves it.
         log.warning("%s: firing for %s not run here: this process no longer leads", job_id, scheduled_for)

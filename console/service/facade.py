@@ -31,7 +31,8 @@ from console.scheduler.live import LiveScheduler
 from console.scheduler.node import Node, NodeInfo, cluster
 from console.scheduler.pause import PauseState, store_pause, stored_pause
 from console.scheduler.runner import INTERRUPTED, AlreadyRunning, JobRunner, RunNotStarted, RunResult, UnknownJob
-from console.scheduler.store import JobStore
+from console.scheduler.schedule_table import ScheduleTable
+from console.scheduler.schedulers import table_scheduler
 from console.scheduler.triggers import build_trigger, describe
 from console.service import recurrence
 from console.service.dashboard import (TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats,
@@ -84,7 +85,7 @@ class Service:
         self.clock = clock
         self.runner = JobRunner(settings, engine, bus=self.bus, clock=clock)
         self.node: Node | None = None
-        self._store: JobStore | None = None
+        self._store: ScheduleTable | None = None
         self._unclassified: tuple[float, int] | None = None  # (monotonic time read, count)
         self._stats: tuple[float, WarningStats] | None = None  # the main screen's warning counts, when read
         self._watching = True
@@ -131,9 +132,12 @@ class Service:
         return self.node is not None and self.node.live is None and not self.node.stopped
 
     @property
-    def store(self) -> JobStore:
+    def store(self) -> ScheduleTable:
         if self._store is None:
-            self._store = self.live.store if self.live else JobStore(self.settings, self.engine, self.clock)
+            if self.live:
+                self._store = self.live.store
+            else:
+                self._store = ScheduleTable(self.settings, *table_scheduler(self.settings, self.engine), self.clock)
         return self._store
 
     # -- jobs -----------------------------------------------------------------------------------

@@ -33,11 +33,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 
 from console.scheduler.safe_jobstore import _SHAPE, ADMITTED, RefusedJobState, SafeJobStore
-from console.scheduler.store import FUNC, TABLE, JobStore
+from console.scheduler.schedulers import FUNC, TABLE
 from console.scheduler.triggers import signature
 from console.service import Service
 from console.settings import JOB_IDS, Settings
 from tests.faults.conftest import Proc, wait_for
+from tests.conftest import schedule_table
 
 VICTIM = "cleanup_old_data"  # the real job whose row is overwritten
 INTRUDER = "intruder"  # a row added beside the four jobs
@@ -104,7 +105,7 @@ def stored_rows(engine) -> dict[str, bytes]:
 
 
 def seeded(engine, settings: Settings | None = None) -> None:
-    JobStore(settings or Settings(), engine).sync()
+    schedule_table(settings or Settings(), engine).sync()
 
 
 @pytest.fixture
@@ -127,7 +128,7 @@ def test_a_hostile_row_is_refused_named_and_kept_and_the_other_jobs_load(db, can
     write_row(db.engine, VICTIM, payloads(canary)[payload])
     before = stored_rows(db.engine)
 
-    store = JobStore(Settings(), db.engine)
+    store = schedule_table(Settings(), db.engine)
     listed = store.all()
     assert not canary.exists()
     assert stored_rows(db.engine) == before
@@ -168,7 +169,7 @@ def test_a_state_of_admitted_classes_but_not_of_our_jobs_is_refused(db, state, r
     seeded(db.engine)
     blob = pickle.dumps(state)
     write_row(db.engine, VICTIM, blob)
-    store = JobStore(Settings(), db.engine)
+    store = schedule_table(Settings(), db.engine)
     assert VICTIM not in store.all()
     assert reason in store.refused[VICTIM]
     assert stored_rows(db.engine)[VICTIM] == blob
@@ -179,7 +180,7 @@ def test_build_cannot_change_a_class_for_the_whole_process(db):
     blob = b"\x80\x02capscheduler.triggers.cron.fields\nBaseField\nN}X\x04\x00\x00\x00REALK\x07s\x86b."
     seeded(db.engine)
     write_row(db.engine, VICTIM, blob)
-    store = JobStore(Settings(), db.engine)
+    store = schedule_table(Settings(), db.engine)
     assert VICTIM not in store.all()
     assert "sets attributes of <class" in store.refused[VICTIM]
     assert fields.BaseField.REAL is True
@@ -204,7 +205,7 @@ def test_a_refused_due_row_does_not_keep_waking_the_scheduler(db, canary):
 def test_a_fixed_row_is_no_longer_reported(db, canary):
     seeded(db.engine)
     write_row(db.engine, VICTIM, payloads(canary)["os.system"])
-    store = JobStore(Settings(), db.engine)
+    store = schedule_table(Settings(), db.engine)
     store.all()
     assert VICTIM in store.refused
     with db.engine.begin() as conn:
@@ -229,7 +230,7 @@ TRIGGER_VARIANTS = [
 @pytest.mark.parametrize("variant", range(len(TRIGGER_VARIANTS)))
 def test_our_real_jobs_round_trip_through_the_restricted_unpickler(db, variant):
     settings = Settings.model_validate(TRIGGER_VARIANTS[variant])
-    writer = JobStore(settings, db.engine)
+    writer = schedule_table(settings, db.engine)
     writer.sync()
     writer.pause("update_time_progress")  # a paused job: next_run_time None
     written = {job.id: job for job in writer._store.get_all_jobs()}

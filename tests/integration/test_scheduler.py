@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from console.db.models import JobRun
 from console.scheduler.runner import AlreadyRunning
-from console.scheduler.store import JobStore
 from console.service import Service
 from console.settings import JOB_IDS, Settings
+from tests.conftest import schedule_table
 
 
 def settings_for(jobs: dict | None = None, *, only: str | None = None, misfire: int = 3600) -> Settings:
@@ -93,10 +93,8 @@ def test_restart_with_the_same_settings_keeps_pause_state_and_next_run_times(db,
     first.stop_scheduler()
     # Plant a later (still valid) firing, so a kept next run time differs from a recomputed one.
     planted = before["update_time_progress"].next_run_time + timedelta(hours=2)
-    store = JobStore(settings, db.engine)
-    job = store._store.lookup_job("update_time_progress")
-    job._modify(next_run_time=planted)
-    store._store.update_job(job)
+    store = schedule_table(settings, db.engine)
+    store.set_next_run("update_time_progress", planted)
 
     second = services(settings)
     second.start_scheduler()
@@ -149,12 +147,10 @@ def test_a_firing_missed_beyond_the_grace_time_is_recorded_as_missed(db, service
     settings = settings_for({"reset_periodic_tasks": {"trigger": {"cron": far_cron()}}},
                             only="reset_periodic_tasks", misfire=1)
     # The schedule as a previous scheduler left it, with a firing two minutes overdue.
-    store = JobStore(settings, db.engine)
+    store = schedule_table(settings, db.engine)
     store.sync()
     overdue = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=2)
-    job = store._store.lookup_job("reset_periodic_tasks")
-    job._modify(next_run_time=overdue)
-    store._store.update_job(job)
+    store.set_next_run("reset_periodic_tasks", overdue)
 
     service = services(settings)
     service.start_scheduler()
