@@ -25,18 +25,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from console.domain.cron import CronError, normalise_crontab
+from console.domain.runs import JobId
 from console.domain.templates import TemplateError, template_fields
 from console.domain.text import printable
 # Redaction lives in its own module; settings is where the rest of the code finds it.
 from console.redaction import UNPARSABLE_URL, parse_url, redact_url, url_secrets  # noqa: F401
 from console.settings_task_system import TaskSystemSettings
 
-JOB_IDS = (
-    "reset_periodic_tasks",
-    "check_task_warnings",
-    "update_time_progress",
-    "cleanup_old_data",
-)
+JOB_IDS: tuple[str, ...] = tuple(job.value for job in JobId)  # plain words, as settings keys
 
 ENV_CONFIG = "TASKCONSOLE_CONFIG"
 ENV_DATABASE_URL = "TASKCONSOLE_DATABASE_URL"

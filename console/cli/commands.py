@@ -12,21 +12,17 @@ from typing import Callable
 
 from console.cli import output
 from console.cli.signals import install_stop_handlers
-from console.db import schema
-from console.db.demo import DemoError, existing_tasks, load_demo, vocabulary_yaml
-from console.db.engine import DatabaseError, DatabaseUnreachable, describe_error, make_engine
-from console.scheduler.runner import AlreadyRunning, UnknownJob
-from console.service import Service, open_service
 from console.domain.recurrence import RecurrenceError
-from console.service.facade import DisabledJob, RunNotStarted
+from console.service import (AlreadyRunning, DatabaseError, DatabaseUnreachable, DemoError, DisabledJob, RunNotStarted,
+                             SchemaError, Service, UnknownJob, database)
 from console.service.db_tuning import TuneRefused
-from console.service.recurrence import UnknownTask
+from console.service.task_rules import UnknownTask
 from console.domain.text import printable
-from console.settings import Settings, SettingsError, redact_url
+from console.settings import Settings, redact_url
 
 log = logging.getLogger("console.cli")
 
-KNOWN_ERRORS = (DatabaseError, schema.SchemaError, UnknownJob, DisabledJob, DemoError, UnknownTask,
+KNOWN_ERRORS = (DatabaseError, SchemaError, UnknownJob, DisabledJob, DemoError, UnknownTask,
                 RecurrenceError, TuneRefused)
 
 
@@ -35,17 +31,8 @@ def explain(exc: BaseException) -> str:
 
 
 def _service(settings: Settings) -> Service:
-    """The service for a command that opens the database (the console and `run` too): the schema
-    checked, and the settings' notification types checked against the live columns."""
-    try:
-        service = open_service(settings)
-        schema.check_notification_types(service.engine, settings)  # SettingsError: exit 2, naming the key
-        return service
-    except (DatabaseError, schema.SchemaError, SettingsError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - a driver error while connecting
-        raise DatabaseError(f"cannot open the database {redact_url(settings.database.url)}: "
-                            f"{describe_error(exc, settings.database.url)}") from None
+    """The service for a command that opens the database (the console and `run` too)."""
+    return database.open_for_command(settings)
 
 
 def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
@@ -70,7 +57,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     service.start_scheduler(kind="run", on_change=on_change)
     where = f"{redact_url(settings.database.url)} (pid {os.getpid()}); SIGTERM or Ctrl-C stops it"
-    if service.live is not None:
+    if service.leading:
         _log_schedule(service, settings)
         log.info("scheduler leading on %s", where)
     else:
@@ -106,7 +93,7 @@ def _log_schedule(service, settings: Settings) -> None:
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from console.service.status import gather_status
 
-    schema.require_database(settings.database.url)  # a missing SQLite file is bad input, not an outage
+    database.require_database(settings.database.url)  # a missing SQLite file is bad input, not an outage
     status = gather_status(settings)
     if args.json:
         output.emit_json(output.status_json(status, settings.tz))
@@ -116,12 +103,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    engine = make_engine(settings.database.url)
-
     def progress(name: str) -> None:
         sys.stderr.write(f"tuning the task tables taskconsole created: {name}\n")
 
-    before, after = schema.upgrade(engine, settings, progress=progress)
+    before, after = database.upgrade(settings, progress=progress)
     if before == after:
         print(f"schema is up to date (revision {after})")
     else:
@@ -181,14 +166,6 @@ def cmd_db_untune(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    engine = make_engine(settings.database.url)
-    schema.upgrade(engine, settings)
-    existing = existing_tasks(engine)
-    if existing and not args.replace:
-        # Re-running the README's command must not fail, nor touch data that is already there.
-        print(f"the database already has {existing:,} tasks; left them as they are "
-              "(use `taskconsole demo --replace` to empty it and load the demo)")
-        return 0
     began = time.perf_counter()
     last = [0.0]
 
@@ -199,12 +176,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             sys.stderr.flush()
             last[0] = now
 
-    result = load_demo(engine, args.tasks, replace=args.replace, progress=progress, vocabulary=args.vocabulary)
+    outcome = database.demo(settings, args.tasks, replace=args.replace, vocabulary=args.vocabulary, progress=progress)
+    existing, result = outcome.existing, outcome.loaded
+    if result is None:
+        # Re-running the README's command must not fail, nor touch data that is already there.
+        print(f"the database already has {existing:,} tasks; left them as they are "
+              "(use `taskconsole demo --replace` to empty it and load the demo)")
+        return 0
     if args.tasks:
         sys.stderr.write("\n")
     print(f"demo loaded into {redact_url(settings.database.url)}: {result.users} users, {result.tasks:,} tasks, "
           f"{result.notifications:,} notifications in {time.perf_counter() - began:.1f} s")
-    section = vocabulary_yaml(args.vocabulary)
+    section = database.vocabulary_yaml(args.vocabulary)
     if section and settings.task_system.values.status.processing[0] != "处理中":
         print("the tasks carry Chinese status and category words; the jobs see them once the settings file "
               "holds this section (`taskconsole db check` confirms):\n" + section, end="")

@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
         return 0
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback, never a password
-        from console.db.engine import describe_error
+        from console.service import describe_error
 
         if os.environ.get("TASKCONSOLE_DEBUG"):
             raise

@@ -10,11 +10,7 @@ from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from console.domain.text import BIDI, display_width, fit, in_zone, printable
-from console.jobs.base import Preview
-from console.scheduler.ledger import RunRecord
-from console.scheduler.runner import RunResult
-from console.service import JobInfo
-from console.scheduler.node import NodeInfo
+from console.service import JobInfo, NodeInfo, Preview, RunRecord, RunResult
 from console.service.near import NearTask
 from console.service.status import Status
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from console.db.types import sqlite_wall_epoch
+from console.db.column_types import sqlite_wall_epoch
 from console.settings import UNPARSABLE_URL, url_secrets
 
 _READ_ONLY = "taskconsole_read_only"
@@ -95,7 +95,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
-        # A task system's naive local timestamps: SQLite has no zone database (console.db.types).
+        # A task system's naive local timestamps: SQLite has no zone database (console.db.column_types).
         dbapi_conn.create_function("tc_wall_epoch", 2, sqlite_wall_epoch, deterministic=True)
 
     @event.listens_for(engine, "begin")

@@ -24,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType, TypeEngine
 
 from console.db.engine import read_only
-from console.db.types import UTCDateTime, WallClockDateTime  # noqa: F401 - WallClockDateTime: re-exported
+from console.db.column_types import UTCDateTime, WallClockDateTime  # noqa: F401 - WallClockDateTime: re-exported
 from console.settings import Settings
 from console.settings_task_system import STATUS_NAMES, TaskSystemSettings
 

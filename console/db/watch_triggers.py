@@ -18,7 +18,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from console.db.task_sql import is_processing, watched
 from console.db.task_tables import TaskTables
-from console.db.types import epoch_of, wall_clock_zone
+from console.db.column_types import epoch_of, wall_clock_zone
 
 TRIGGER_PREFIX = "taskconsole_watch"
 # Part of the triggers' names: a change to their code (here) makes `db tune` replace them. (A

@@ -21,7 +21,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from console.db.engine import read_only
 from console.db.task_sql import count_if, is_processing, skipped_rows, time_progress, window_ok
 from console.db.task_tables import TaskTables, has_column
-from console.db.types import round2
+from console.db.column_types import round2
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 
 

@@ -5,7 +5,7 @@ staged in a temporary table, their rows locked (``FOR UPDATE``: a concurrent run
 them no longer due), then one UPDATE resets them, one upsert stamps them with this run's id in
 ``task_state`` (their new warning cycle), and one INSERT ... SELECT notifies their handlers. All
 commit together; a second run finds nothing due. Tasks with a rule are planned and reset by
-``console.jobs.recurring``.
+``console.jobs.rule_resets``.
 
 A task with no handler (or one whose user is gone) is reset all the same, without a
 notification, and counted ``reset_unassigned``. A row the database refuses to write is isolated
@@ -21,7 +21,7 @@ from console.db.engine import read_only
 from console.db.task_sql import (STATE, count_if, count_unknown_status, finished_periodic, has_handler, rule_column,
                                  with_state)
 from console.db.task_tables import has_column
-from console.jobs import recurring
+from console.jobs import rule_resets
 from console.jobs.base import Counts, JobContext, JobSpec, Preview, RowsRefused
 from console.jobs.isolate import IdRange, Refused, in_range, range_halves, range_size, write_isolated
 from console.jobs.task_state import reset_values, staging_table, stamp_reset
@@ -49,7 +49,7 @@ def _skipped(conn, ctx: JobContext) -> Counts:
     ).scalar_one()
     return {
         "skipped_no_end_time": int(no_end_time),
-        "skipped_invalid_rule": recurring.counts(conn, ctx.tables)["skipped_invalid_rule"],
+        "skipped_invalid_rule": rule_resets.counts(conn, ctx.tables)["skipped_invalid_rule"],
         "skipped_unknown_status": count_unknown_status(conn, ctx.tables),
     }
 
@@ -84,7 +84,7 @@ def run(ctx: JobContext) -> Counts:
     t = ctx.tables
     key = t.tasks.c.id
     refused = Refused()
-    planned = recurring.plan(ctx, refused)
+    planned = rule_resets.plan(ctx, refused)
     with ctx.engine.begin() as conn:
         staged = staging_table(conn, "reset_staged")
         written = write_isolated(conn, (None, None), lambda c, p: _reset_default(c, ctx, staged, p),
@@ -92,7 +92,7 @@ def run(ctx: JobContext) -> Counts:
                                  lambda c, p: range_size(c, key, _due(ctx), p, "tasks"), refused)
         staged.drop(conn)
     reset, notified = sum(r for r, _ in written), sum(n for _, n in written)
-    rule_reset, rule_notified = recurring.reset_rule_due(ctx, refused)
+    rule_reset, rule_notified = rule_resets.reset_rule_due(ctx, refused)
     with read_only(ctx.engine).connect() as conn:
         counts = _skipped(conn, ctx)
         unassigned = conn.execute(
@@ -124,16 +124,16 @@ def preview(ctx: JobContext) -> Preview:
         ).one()
         ruled = conn.execute(
             select(count_if(true()), count_if(~has_handler(t))).select_from(with_state(t))
-            .where(recurring.due(t, ctx.now))
+            .where(rule_resets.due(t, ctx.now))
         ).one()
         # Newly finished rule-driven tasks have no plan yet: work it out here, writing nothing.
         unplanned_due = unplanned_unassigned = 0
         for row in conn.execute(
             select(c.id, rule_column(t).label("recurrence"), c.expected_start_time, c.actual_end_time,
                    has_handler(t).label("handler_ok"))
-            .select_from(with_state(t)).where(recurring.unplanned(t))
+            .select_from(with_state(t)).where(rule_resets.unplanned(t))
         ).yield_per(1000):
-            when, error = recurring.plan_for(row, ctx)
+            when, error = rule_resets.plan_for(row, ctx)
             counts["skipped_invalid_rule"] += int(error is not None)
             if error is None and when <= ctx.now:
                 unplanned_due += 1
@@ -150,7 +150,7 @@ def preview(ctx: JobContext) -> Preview:
                 c.current_handler_id.label("handler_id"),
             )
             .select_from(with_state(t))
-            .where(or_(_due(ctx), recurring.due(t, ctx.now)))
+            .where(or_(_due(ctx), rule_resets.due(t, ctx.now)))
             .order_by(c.actual_end_time, c.id)
             .limit(10)
         ).mappings().all()

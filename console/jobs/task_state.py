@@ -16,7 +16,7 @@ from sqlalchemy.sql.expression import ColumnElement, Select
 from console.db.models import BigId
 from console.db.task_sql import STATE
 from console.db.task_tables import TaskTables, has_column, status_word
-from console.db.types import UTCDateTime
+from console.db.column_types import UTCDateTime
 from console.jobs.dialect import insert_or_skip
 
 

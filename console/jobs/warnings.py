@@ -32,7 +32,7 @@ from console.db.task_sql import (
     time_progress,
     window_ok,
 )
-from console.db.types import UTCDateTime
+from console.db.column_types import UTCDateTime
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.dialect import insert_or_skip
 from console.jobs.watch import finish_marks, keep_visible, mark_in_run, watch_installed

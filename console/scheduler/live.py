@@ -23,7 +23,7 @@ from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPP
 
 from console.domain.runs import TriggerKind
 from console.db.task_tables import tables_for
-from console.jobs.recurring import pending_on
+from console.jobs.rule_resets import pending_on
 from console.scheduler.pause import store_pause, stored_pause
 from console.scheduler.runner import AlreadyRunning, JobRunner, RunNotStarted
 from console.scheduler.schedule_table import ScheduleTable

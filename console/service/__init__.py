@@ -1,5 +1,18 @@
-"""The one facade the faces (command line, console) use: jobs, runs, previews, tasks, actions."""
+"""The one facade the faces (command line, console, HTTP API) use: jobs, runs, previews, tasks,
+actions, and the errors and records they show. The faces import nothing of ``console.db``,
+``console.jobs`` or ``console.scheduler`` (tests/unit/test_face_imports.py checks it)."""
 
-from console.service.facade import JobInfo, Service, open_service
+from console.db.demo import DemoError
+from console.db.engine import DatabaseError, DatabaseUnreachable, describe_error
+from console.db.schema import SchemaError
+from console.jobs.base import Preview
+from console.scheduler.ledger import RunRecord, os_user
+from console.scheduler.node import NodeInfo
+from console.scheduler.pause import PauseState
+from console.scheduler.runner import AlreadyRunning, RunNotStarted, RunResult, UnknownJob
+from console.service.facade import Dashboard, JobInfo, Service, open_service
+from console.service.operations import ActionResult, DisabledJob
 
-__all__ = ["JobInfo", "Service", "open_service"]
+__all__ = ["ActionResult", "AlreadyRunning", "Dashboard", "DatabaseError", "DatabaseUnreachable", "DemoError",
+           "DisabledJob", "JobInfo", "NodeInfo", "PauseState", "Preview", "RunNotStarted", "RunRecord", "RunResult",
+           "SchemaError", "Service", "UnknownJob", "describe_error", "open_service", "os_user"]

@@ -1,10 +1,10 @@
 """``Service``: what an operator can see and do, whichever face they use.
 
-With a live scheduler (``taskconsole run`` or the console) pause and resume go through it; from
-the command line they change the job store's rows, which a running scheduler reads at its next
-wake-up. The scheduler-wide pause is stored in the database (``scheduler_pause``) and obeyed by
-whichever process leads, now or later. Every manual action is written to the audit with the
-operator's name, including a run that could not start or was interrupted.
+The faces (console, command line, HTTP API) reach the scheduler, the jobs and the database only
+through it. What they see is here; what they do (run, pause, resume, whoever leads) is in
+``console.service.operations``. Times leave the service in UTC: each face converts them for
+display once. The scheduler-wide pause is stored in the database (``scheduler_pause``) and
+obeyed by whichever process leads, now or later.
 """
 
 from __future__ import annotations
@@ -12,32 +12,33 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable
 
 from sqlalchemy import Engine
 
 from console.db import schema
 from console.db.engine import describe_error, make_engine
+from console.domain.runs import JobState, RunStatus
 from console.db.mapping_check import check_mapping
 from console.db.task_tables import TaskTables, tables_for
 from console.jobs import JOBS, JobContext
 from console.jobs.base import Preview
 from console.scheduler.bus import EventBus
-from console.scheduler.ledger import RunRecord, audit, os_user, utcnow
-from console.scheduler.command_queue import Command, CommandQueue
-from console.scheduler.interrupt import run_in_foreground
+from console.scheduler.ledger import RunRecord, os_user, utcnow
+from console.scheduler.command_queue import CommandQueue
 from console.scheduler.live import LiveScheduler
 from console.scheduler.node import Node, NodeInfo, cluster
-from console.scheduler.pause import PauseState, store_pause, stored_pause
-from console.scheduler.runner import INTERRUPTED, AlreadyRunning, JobRunner, RunNotStarted, RunResult, UnknownJob
+from console.scheduler.pause import store_pause, stored_pause
+from console.scheduler.runner import JobRunner, UnknownJob
 from console.scheduler.schedule_table import ScheduleTable
 from console.scheduler.schedulers import table_scheduler
 from console.scheduler.triggers import build_trigger, describe
-from console.service import recurrence
+from console.service import task_rules
 from console.service.dashboard import (TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats,
                                        watching)
 from console.service.near import NearTask, near_tasks
+from console.service.operations import Operations
 from console.settings import Settings
 
 log = logging.getLogger("console.service")
@@ -71,12 +72,12 @@ class JobInfo:
     trigger: str
     enabled: bool
     paused: bool
-    next_run_time: datetime | None
-    state: str  # scheduled | paused (the job, or the whole scheduler) | running | disabled | refused
+    next_run_time: datetime | None  # UTC
+    state: JobState
     last_run: RunRecord | None
 
 
-class Service:
+class Service(Operations):
     def __init__(self, settings: Settings, engine: Engine, *, bus: EventBus | None = None,
                  clock: Callable[[], datetime] = utcnow):
         self.settings = settings
@@ -122,6 +123,11 @@ class Service:
         return self.node.live if self.node is not None else None
 
     @property
+    def leading(self) -> bool:
+        """This process runs the scheduler now."""
+        return self.live is not None
+
+    @property
     def tables(self) -> TaskTables:
         """The task system's tables under the settings' mapping (read from the live schema once)."""
         return tables_for(self.engine, self.settings)
@@ -165,105 +171,36 @@ class Service:
             else:
                 next_run, paused = row.next_run_time, row.paused
             last_run = last.get(job_id)
-            if last_run is not None and last_run.status == "running":
-                state = "running"
+            if last_run is not None and last_run.status == RunStatus.RUNNING:
+                state = JobState.RUNNING
             elif not job_settings.enabled:
-                state = "disabled"
+                state = JobState.DISABLED
             elif job_id in refused:
-                state = "refused"
+                state = JobState.REFUSED
             else:
-                state = "paused" if paused or all_paused else "scheduled"
+                state = JobState.PAUSED if paused or all_paused else JobState.SCHEDULED
             infos.append(JobInfo(
                 id=job_id, name=spec.name, trigger=describe(job_settings.trigger), enabled=job_settings.enabled,
-                paused=paused, next_run_time=next_run.astimezone(self.settings.tz) if next_run else None,
+                paused=paused, next_run_time=next_run.astimezone(timezone.utc) if next_run else None,
                 state=state, last_run=last_run,
             ))
         return infos
 
-    def run_job(self, job_id: str, *, actor: str | None = None) -> RunResult:
-        """Run now, as a manual run; never overlaps a running instance (raises AlreadyRunning)."""
-        self.check_job(job_id)
-        actor = actor or os_user()
-        try:
-            result = self.runner.execute(job_id, "manual", actor=actor, retries=0)
-        except AlreadyRunning as exc:
-            self._audit(actor, "run", job_id, "already_running", str(exc))
-            raise
-        except RunNotStarted as exc:
-            where = f"run {exc.run_id}: " if exc.run_id is not None else ""
-            self._audit_best_effort(actor, "run", job_id, "not_started", f"{where}{exc.reason}")
-            raise
-        self._audit(actor, "run", job_id, result.status, f"run {result.run_id}: {result.error or result.counts}")
-        return result
+    def job_names(self) -> dict[str, str]:
+        """Each job's id and its few words (what it does), in the settings' order."""
+        return {job_id: spec.short for job_id, spec in self.runner.jobs.items()}
 
-    def run_job_in_foreground(self, job_id: str, *, actor: str | None = None) -> RunResult:
-        """``run_job`` for the command line: Ctrl-C (KeyboardInterrupt) stops the run at once, even
-        one blocked in the database, closes it as failed ("interrupted"), and is raised again."""
-        self.check_job(job_id)
-        actor = actor or os_user()
+    def add_run_listener(self, listener: Callable[[dict], None]) -> None:
+        """``listener(event)`` for each run started or finished, here or (through Redis) anywhere,
+        and each role change; called on the thread that saw it."""
+        self.bus.add_listener(listener)
 
-        def close_unfinished() -> None:
-            # The run's own thread is stuck: close its record from here, if the database lets us.
-            try:
-                self.runner.ledger.close_interrupted(job_id, INTERRUPTED)
-                self._audit(actor, "run", job_id, "failed", INTERRUPTED)
-            except Exception as exc:  # noqa: BLE001 - the next run marks it abandoned then
-                log.error("%s: the interrupted run could not be closed: %s", job_id,
-                          describe_error(exc, self.engine.url))
-
-        self.runner.interrupted.clear()
-        return run_in_foreground(self.runner, lambda: self.run_job(job_id, actor=actor),
-                                 close_unfinished=close_unfinished)
-
-    def pause_job(self, job_id: str, *, actor: str | None = None) -> None:
-        self.check_job(job_id)
-        self._require_enabled(job_id)
-        if self.live:
-            self.live.pause_job(job_id)
-        else:
-            self._ensure_stored()
-            self.store.pause(job_id)
-        self._audit(actor or os_user(), "pause", job_id, "done", None)
-
-    def resume_job(self, job_id: str, *, actor: str | None = None) -> datetime | None:
-        self.check_job(job_id)
-        self._require_enabled(job_id)
-        if self.live:
-            next_run = self.live.resume_job(job_id)
-        else:
-            self._ensure_stored()
-            next_run = self.store.resume(job_id)
-        self._audit(actor or os_user(), "resume", job_id, "done", None)
-        return next_run.astimezone(self.settings.tz) if next_run else None
-
-    def send_command(self, action: str, job_id: str | None = None, *, actor: str | None = None,
-                     wait_s: float = 10.0) -> Command:
-        """For an attached console: queue ``action`` for the leader and wait up to ``wait_s`` for
-        its outcome (the returned command has ``done_at`` None if the leader has not answered)."""
-        if job_id is not None:
-            self.check_job(job_id)
-            if action in ("pause", "resume"):
-                self._require_enabled(job_id)
-        command_id = self.commands.submit(action, job_id, actor or os_user())
-        self.bus.publish({"event": "command", "id": command_id})
-        deadline = time.monotonic() + wait_s
-        while True:
-            command = self.commands.get(command_id)
-            if command is None or command.done_at is not None or time.monotonic() >= deadline:
-                return command
-            time.sleep(0.2)
+    def remove_run_listener(self, listener: Callable[[dict], None]) -> None:
+        self.bus.remove_listener(listener)
 
     def cluster(self) -> tuple[NodeInfo | None, list[NodeInfo]]:
         """The leading process and the others standing by (from their heartbeats)."""
         return cluster(self.engine, self.clock())
-
-    def _require_enabled(self, job_id: str) -> None:
-        if not self.settings.jobs[job_id].enabled:
-            raise DisabledJob(f"{job_id} is disabled in settings (jobs.{job_id}.enabled); enable it there first")
-
-    def _ensure_stored(self) -> None:
-        if any(self.store.get(job_id) is None for job_id, s in self.settings.jobs.items() if s.enabled):
-            self.store.sync()
 
     def history(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         if job_id:
@@ -284,33 +221,6 @@ class Service:
         if self.node is None:
             return "standby"
         return "stopped" if self.node.stopped else "attached"
-
-    def pause_scheduler(self, *, actor: str | None = None) -> None:
-        """Pause the whole scheduler, stored so that whichever process leads, now or later, obeys."""
-        self._set_scheduler_paused(True, actor or os_user())
-
-    def resume_scheduler(self, *, actor: str | None = None) -> None:
-        self._set_scheduler_paused(False, actor or os_user())
-
-    def _set_scheduler_paused(self, paused: bool, actor: str) -> None:
-        if self.live is not None:
-            if paused:
-                self.live.pause_all(actor)
-            else:
-                self.live.resume_all(actor)
-        else:
-            store_pause(self.engine, paused, actor)
-            # The leader reads the stored pause at every beat; Redis, when there, wakes it now.
-            self.bus.publish({"event": "command"})
-        self._audit(actor, "pause" if paused else "resume", "*", "done", "whole scheduler")
-
-    def scheduler_pause(self) -> PauseState:
-        """The stored scheduler-wide pause: whether it holds, since when and by whom."""
-        return stored_pause(self.engine)
-
-    def running_here(self) -> set[str]:
-        """Jobs executing in this process now."""
-        return set(self.runner.active)
 
     # -- tasks ----------------------------------------------------------------------------------
     def near_tasks(self, limit: int = 20) -> list[NearTask]:
@@ -365,39 +275,19 @@ class Service:
 
     # -- per-task rules -------------------------------------------------------------------------
     def set_recurrence(self, task_id: int, rule: str | None, *, actor: str | None = None) -> str:
-        words = recurrence.set_recurrence(self.engine, self.settings, task_id, rule)
+        words = task_rules.set_recurrence(self.engine, self.settings, task_id, rule)
         self._audit(actor or os_user(), "set-recurrence", f"task {task_id}", "done", rule or "default")
         return words
 
     def next_windows(self, task_id: int, count: int = 5) -> list[tuple[datetime, datetime]]:
-        return recurrence.windows(self.engine, self.settings, task_id, count, self.clock())
+        return task_rules.windows(self.engine, self.settings, task_id, count, self.clock())
 
-    def rule_info(self, task_id: int) -> recurrence.RuleInfo | None:
-        return recurrence.rule_info(self.engine, self.settings, task_id, self.clock())
+    def rule_info(self, task_id: int) -> task_rules.RuleInfo | None:
+        return task_rules.rule_info(self.engine, self.settings, task_id, self.clock())
 
     # -- health ---------------------------------------------------------------------------------
     def redis_health(self) -> str:
         return self.bus.health()
-
-    def _audit(self, actor: str, action: str, job_id: str, outcome: str, detail: str | None) -> None:
-        audit(self.engine, actor, action, job_id, outcome, detail)
-
-    def _audit_best_effort(self, actor: str, action: str, job_id: str, outcome: str, detail: str | None) -> None:
-        """For outcomes the database itself caused: written if it lets us, else logged."""
-        try:
-            self._audit(actor, action, job_id, outcome, detail)
-        except Exception as exc:  # noqa: BLE001
-            log.error("audit of %s %s (%s) could not be written: %s", action, job_id, outcome,
-                      describe_error(exc, self.engine.url))
-
-
-class DisabledJob(Exception):
-    """Pause or resume of a job that settings disable."""
-
-
-class NoScheduler(Exception):
-    """A scheduler-wide action where no scheduler runs."""
-
 
 def open_service(settings: Settings, *, check_schema: bool = True) -> Service:
     """Engine, schema check and service for ``settings``; raises DatabaseError or SchemaError."""
@@ -420,5 +310,4 @@ def check_fits(engine: Engine, settings: Settings) -> None:
                                  "(`taskconsole db check` lists every problem)")
 
 
-__all__ = ["AlreadyRunning", "DisabledJob", "NoScheduler", "JobInfo", "PauseState", "RunNotStarted", "Service",
-           "UnknownJob", "describe_error", "open_service"]
+__all__ = ["Dashboard", "JobInfo", "Service", "check_fits", "open_service"]

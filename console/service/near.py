@@ -21,7 +21,7 @@ from console.db.task_sql import (is_processing, past_lowest_threshold, processin
                                  watched_level, window_ok)
 from console.db.task_tables import TaskTables
 from console.db.tuning import watch_installed
-from console.db.types import epoch_of
+from console.db.column_types import epoch_of
 from console.settings import WarningLevel
 
 

@@ -10,15 +10,17 @@ from textual import work
 from textual.widgets import DataTable, Input
 
 from console.domain.text import printable
-from console.scheduler.ledger import os_user
-from console.scheduler.runner import AlreadyRunning
+from console.domain.runs import Outcome, RunStatus
+from console.service import ActionResult, os_user
 from console.tui.dialogs import Confirm, Help
 from console.tui.format import changed, duration
+from console.tui.keys import main_screen_actions, writing_actions
 from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen
 from console.tui.widgets import FilterableTable, JobsTable, NearTable
 
-CHANGING_ACTIONS = {"trigger", "toggle_job", "toggle_scheduler"}
-MAIN_SCREEN_ACTIONS = CHANGING_ACTIONS | {"inspect", "preview", "filter", "refresh", "quit_console"}
+CHANGING_ACTIONS = writing_actions()
+# Help opens over any screen; every other main-screen key waits until the screen on top closes.
+MAIN_SCREEN_ACTIONS = main_screen_actions() - {"help"}
 CONFIRM_BEFORE = {"cleanup_old_data"}
 
 
@@ -50,36 +52,31 @@ class ConsoleActions:
         else:
             self._run_job(job_id)
 
-    def _through_leader(self, action: str, job_id: str | None, wait_s: float) -> None:
-        """Attached: the leader carries the action out; say what came back (or that it is queued)."""
-        command = self.service.send_command(action, job_id, actor=os_user(), wait_s=wait_s)
-        what = f"{action.replace('_all', '')} {job_id or 'scheduler'}"
-        if command is None or command.done_at is None:
+    def _tell(self, result: ActionResult, done_here: str) -> None:
+        """A toast saying how the action ended (whoever carried it out), then a refresh."""
+        what = f"{result.action.replace('_all', '')} {result.target}"
+        if result.outcome == Outcome.QUEUED:
             text, severity = f"{what}: sent to the leader, not taken yet", "warning"
-        elif command.outcome in ("done", "success"):
-            text, severity = f"{what}: done by the leader", "information"
+        elif result.ok:
+            text, severity = (f"{what}: done by the leader" if result.by_leader else done_here), "information"
         else:
-            text, severity = f"{what}: {command.outcome} ({command.detail or 'no detail'})", "warning"
+            text, severity = f"{what}: {result.outcome} ({result.detail or 'no detail'})", "warning"
         self.call_from_thread(self.notify, printable(text), severity=severity, markup=False)
         self.call_from_thread(self.request_refresh)
 
     @work(thread=True, group="actions", exit_on_error=False)
     def _run_job(self, job_id: str) -> None:
-        if self.service.attached:
-            # A run can take long: wait only to see the leader take it; its events show the rest.
-            self._through_leader("run", job_id, wait_s=3.0)
-            return
-        self.call_from_thread(self.notify, f"{job_id}: started", markup=False)
-        try:
-            result = self.service.run_job(job_id, actor=os_user())
-        except AlreadyRunning as exc:
-            self.call_from_thread(self.notify, printable(str(exc)), severity="warning", markup=False)
-            return
-        if result.status == "success":
-            text = f"{job_id}: done in {duration(result.duration_s)}, {changed(result.counts)}"
+        if not self.service.attached:
+            self.call_from_thread(self.notify, f"{job_id}: started", markup=False)
+        result = self.service.run_now(job_id, actor=os_user())
+        run = result.run
+        if run is None:
+            self._tell(result, f"{job_id}: done")
+        elif run.status == RunStatus.SUCCESS:
+            text = f"{job_id}: done in {duration(run.duration_s)}, {changed(run.counts)}"
             self.call_from_thread(self.notify, printable(text), markup=False)
         else:
-            text = f"{job_id} failed: {result.error}"
+            text = f"{job_id} failed: {run.error}"
             self.call_from_thread(self.notify, printable(text), severity="error", markup=False, timeout=10)
 
     def action_toggle_job(self) -> None:
@@ -95,41 +92,19 @@ class ConsoleActions:
 
     @work(thread=True, group="actions", exit_on_error=False)
     def _set_paused(self, job_id: str, pause: bool) -> None:
-        if self.service.attached:
-            self._through_leader("pause" if pause else "resume", job_id, wait_s=10.0)
-            return
-        actor = os_user()
-        if pause:
-            self.service.pause_job(job_id, actor=actor)
-        else:
-            self.service.resume_job(job_id, actor=actor)
-        self.call_from_thread(self.notify, f"{job_id} {'paused' if pause else 'resumed'}", markup=False)
-        self.call_from_thread(self.request_refresh)
+        act = self.service.pause if pause else self.service.resume
+        self._tell(act(job_id, actor=os_user()), f"{job_id} {'paused' if pause else 'resumed'}")
 
     def action_toggle_scheduler(self) -> None:
-        if self.read_only:
-            return
-        if self.service.attached:
-            leader = self.dashboard.leader if self.dashboard else None
-            self._toggle_scheduler(leader is None or leader.state == "running")
-            return
-        if self.service.live is None:
-            self.notify("no scheduler runs in this console", severity="warning", markup=False)
-            return
-        self._toggle_scheduler(self.service.scheduler_state == "running")
+        if not self.read_only:
+            self._toggle_scheduler()
 
     @work(thread=True, group="actions", exit_on_error=False)
-    def _toggle_scheduler(self, pause: bool) -> None:
-        if self.service.attached:
-            self._through_leader("pause_all" if pause else "resume_all", None, wait_s=10.0)
-            return
-        actor = os_user()
-        if pause:
-            self.service.pause_scheduler(actor=actor)
-        else:
-            self.service.resume_scheduler(actor=actor)
-        self.call_from_thread(self.notify, f"scheduler {'paused' if pause else 'resumed'}", markup=False)
-        self.call_from_thread(self.request_refresh)
+    def _toggle_scheduler(self) -> None:
+        # The stored pause is what every leader obeys, this process or another.
+        pause = not self.service.scheduler_pause().paused
+        act = self.service.pause_all if pause else self.service.resume_all
+        self._tell(act(actor=os_user()), f"scheduler {'paused' if pause else 'resumed'}")
 
     def action_inspect(self) -> None:
         focused = self.focused
@@ -190,7 +165,7 @@ class ConsoleActions:
         self.request_refresh()
 
     def action_help(self) -> None:
-        self.push_screen(Help(self.read_only))
+        self.push_screen(Help(self.read_only, self.words.locale))
 
     def action_quit_console(self) -> None:
         running = sorted(self.service.running_here())

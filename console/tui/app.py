@@ -14,7 +14,6 @@ from typing import Callable
 
 from textual import work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.timer import Timer
@@ -22,10 +21,11 @@ from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from console.domain.text import printable
-from console.service.facade import Dashboard, Service
+from console.service import Dashboard, Service
 from console.tui.actions import ConsoleActions
 from console.tui.palette import JobCommands
-from console.tui.i18n import Words, localize_bindings
+from console.tui.i18n import Words
+from console.tui.keys import bindings, localize
 from console.tui.logs import ConsoleLogHandler, LogPanel
 from console.tui.messages import DashboardLoaded, LogRecorded, RunEventReceived
 from console.tui.widgets import FilterableTable, JobsTable, NearTable, StatusBar, WarningsPanel
@@ -38,20 +38,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
     TITLE = "taskconsole"
     COMMANDS = App.COMMANDS | {JobCommands}
     AUTO_FOCUS = "#jobs"
-    BINDINGS = [
-        Binding("t", "trigger", "Run", id="trigger", tooltip="Run the selected job now (recorded as manual)"),
-        Binding("p", "toggle_job", "Pause", id="toggle-job", tooltip="Pause or resume the selected job"),
-        Binding("P", "toggle_scheduler", "Pause all", id="toggle-scheduler", key_display="P",
-                tooltip="Pause or resume the whole scheduler"),
-        Binding("enter", "inspect", "Inspect", id="inspect", tooltip="Inspect the selected job or task"),
-        Binding("v", "preview", "Preview", id="preview", tooltip="Dry run: what the selected job would change now"),
-        Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter the focused table"),
-        Binding("r", "refresh", "Refresh", id="refresh", tooltip="Refresh every panel now"),
-        Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Show every key"),
-        Binding("q", "quit_console", "Quit", id="quit", tooltip="Stop the scheduler gracefully and quit"),
-        Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
-        Binding("escape", "close_filter", show=False),
-    ]
+    BINDINGS = bindings("main")
 
     def __init__(self, service: Service, *, read_only: bool = False, embed_scheduler: bool = True):
         super().__init__()
@@ -59,7 +46,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         self.read_only = read_only
         self.embed_scheduler = embed_scheduler
         self.words = Words(service.settings.console.locale)
-        localize_bindings(self, self.words)
+        localize(self, service.settings.console.locale)
         self.tz = service.settings.tz
         self.dashboard: Dashboard | None = None
         self.refreshes = 0
@@ -96,7 +83,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         self.query_one(NearTable).setup(self.words, self._title_width())
         for name in LOGGERS:
             logging.getLogger(name).addHandler(self._log_handler)
-        self.service.bus.add_listener(self._on_run_event)
+        self.service.add_run_listener(self._on_run_event)
         self.set_interval(1.0, self._tick)
         self._tick()
         if self.embed_scheduler:
@@ -106,7 +93,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
     def on_unmount(self) -> None:
         for name in LOGGERS:
             logging.getLogger(name).removeHandler(self._log_handler)
-        self.service.bus.remove_listener(self._on_run_event)
+        self.service.remove_run_listener(self._on_run_event)
 
     def _title_width(self) -> int:
         return max(16, min(48, self.size.width - 96))
@@ -151,8 +138,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         self.dashboard = d
         self.refreshes += 1
         running = self.service.running_here()
-        short = {job_id: spec.short for job_id, spec in self.service.runner.jobs.items()}
-        self.query_one(JobsTable).show(d.jobs, short, d.now, self.tz, running, self.words)
+        self.query_one(JobsTable).show(d.jobs, self.service.job_names(), d.now, self.tz, running, self.words)
         self.query_one(WarningsPanel).show(d.warnings)
         self.query_one(NearTable).show(d.near, d.now, self.tz)
         self._tick()

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+
+from console.tui.keys import bindings, help_rows
 
 
 class Confirm(ModalScreen[bool]):
     """Asks a question; dismisses with True for yes."""
 
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes", id="yes"),
-        Binding("n,escape", "answer(False)", "No", id="no"),
-    ]
+    BINDINGS = bindings("confirm")
 
     def __init__(self, question: str, yes: str = "Yes", no: str = "No"):
         super().__init__()
@@ -38,32 +36,17 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-HELP_ROWS = (
-    ("t", "trigger the selected job now (cleanup asks first)"),
-    ("p", "pause or resume the selected job"),
-    ("P", "pause or resume the whole scheduler"),
-    ("enter", "inspect the selected job or task"),
-    ("v", "preview the selected job: what it would change now"),
-    ("/", "filter the focused table (escape clears)"),
-    ("r", "refresh now"),
-    ("tab", "move between panels"),
-    ("ctrl+p", "command palette"),
-    ("?", "this help"),
-    ("q", "quit (asks while a job is running)"),
-)
-
-
 class Help(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="close")]
+    BINDINGS = bindings("help")
 
-    def __init__(self, read_only: bool):
+    def __init__(self, read_only: bool, locale: str = "en"):
         super().__init__()
-        self.read_only = read_only
+        self.read_only, self.locale = read_only, locale
 
     def compose(self) -> ComposeResult:
         text = Text()
         text.append("taskconsole keys\n\n", style="bold")
-        for key, words in HELP_ROWS:
+        for key, words in help_rows(self.locale):
             text.append(f"{key:>7}  ", style="bold cyan")
             text.append(f"{words}\n")
         if self.read_only:

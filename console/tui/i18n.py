@@ -1,4 +1,5 @@
-"""The console's own words in English and Chinese (``console.locale`` in settings)."""
+"""The console's own words in English and Chinese (``console.locale`` in settings); the keys' words
+are with the keys, in ``console.tui.keys``."""
 
 from __future__ import annotations
 
@@ -35,20 +36,7 @@ _ZH = {
     "disabled": "已禁用",
     "refused": "已拒绝",
     "read-only": "只读",
-    "Run": "运行",
-    "Pause": "暂停",
-    "Back": "返回",
-    "Close": "关闭",
-    "Pause all": "全部暂停",
-    "Inspect": "查看",
-    "Preview": "预演",
-    "Filter": "筛选",
-    "Refresh": "刷新",
-    "Help": "帮助",
-    "Quit": "退出",
     "warnings sent per hour, last 24 h": "近24小时每小时预警数",
-    "Yes": "是",
-    "No": "否",
     "warning counts every": "预警计数每隔",
     "skipped (timestamp out of range)": "个任务已跳过（时间超出范围）",
     "unclassified (status not in task_system.values)": "个任务状态未映射（task_system.values）",
@@ -57,21 +45,8 @@ _ZH = {
 
 class Words:
     def __init__(self, locale: str):
+        self.locale = locale
         self.table = _ZH if locale == "zh_CN" else {}
 
     def __call__(self, text: str) -> str:
         return self.table.get(text, text)
-
-
-def localize_bindings(node, words: Words) -> None:
-    """Show ``node``'s key descriptions (footer, help) in the console's language.
-
-    Textual keeps a per-instance copy of the bindings, so only this node's copy changes.
-    """
-    if not words.table:
-        return
-    from dataclasses import replace
-
-    table = node._bindings.key_to_bindings
-    for key, bindings in table.items():
-        table[key] = [replace(b, description=words(b.description)) if b.description else b for b in bindings]

@@ -11,21 +11,17 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 
 from console.domain.text import printable
-from console.tui.i18n import localize_bindings
+from console.tui.keys import bindings, localize
 from console.tui.format import changed, duration, local_time, relative, safe, status, work_and_time
 
 
 class _Inspect(Screen):
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="back", tooltip="Return to the main screen"),
-        Binding("q", "app.pop_screen", "Back", show=False),
-    ]
+    BINDINGS = bindings("inspect")
 
     def __init__(self, title: str):
         super().__init__()
@@ -40,7 +36,7 @@ class _Inspect(Screen):
         return self.app.service.settings.tz
 
     def on_mount(self) -> None:
-        localize_bindings(self, self.app.words)
+        localize(self, self.app.service.settings.console.locale)
 
     def compose(self) -> ComposeResult:
         yield Label(safe(self.heading, "bold"), classes="heading")
@@ -62,11 +58,7 @@ class _Inspect(Screen):
 class JobScreen(_Inspect):
     """A job's run history with a duration sparkline, its last counts and its last error."""
 
-    BINDINGS = [
-        Binding("t", "run_this", "Run", id="job-run", tooltip="Run this job now"),
-        Binding("v", "preview_this", "Preview", id="job-preview", tooltip="What this job would change now"),
-        Binding("r", "reload", "Refresh", id="job-refresh"),
-    ]
+    BINDINGS = bindings("job")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "run_this" and self.app.read_only:

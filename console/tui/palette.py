@@ -1,4 +1,5 @@
-"""Command palette: every key's action, for the selected job and for each job by name."""
+"""Command palette: every key's action (``console.tui.keys``), for the selected job and for each
+job by name."""
 
 from __future__ import annotations
 
@@ -6,24 +7,25 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from console.jobs import JOBS
+from console.tui.keys import KEYS
+
+# The app's method that does a per-job key's action for a job named in the palette.
+_FOR_JOB = {"trigger": "trigger_job", "toggle_job": "toggle_job", "inspect": "inspect_job", "preview": "preview_job"}
 
 
 class JobCommands(Provider):
     def _commands(self):
         app = self.app
-        yield "Refresh now", app.action_refresh, "reload every panel"
-        yield "Help: keys", app.action_help, "show what each key does"
-        yield "Filter the focused table", app.action_filter, "/"
-        yield "Quit", app.action_quit_console, "stop the scheduler gracefully and quit"
-        if not app.read_only:
-            yield "Pause or resume the whole scheduler", app.action_toggle_scheduler, "P"
-        for job_id in JOBS:
-            yield f"Inspect {job_id}", partial(app.inspect_job, job_id), "run history, counts, last error"
-            yield f"Preview {job_id}", partial(app.preview_job, job_id), "dry run: what it would change now"
-            if not app.read_only:
-                yield f"Trigger {job_id}", partial(app.trigger_job, job_id), "run it now (manual)"
-                yield f"Pause or resume {job_id}", partial(app.toggle_job, job_id), "its schedule"
+        locale = app.words.locale
+        usable = [k for k in KEYS if k.screen == "main" and k.action and k.show and not (k.writes and app.read_only)]
+        for key in usable:
+            if not key.per_job:
+                yield key.label_in(locale), getattr(app, f"action_{key.action}"), key.description_in(locale)
+        for job_id in app.service.job_names():
+            for key in usable:
+                if key.per_job:
+                    yield (f"{key.label_in(locale)} {job_id}", partial(getattr(app, _FOR_JOB[key.action]), job_id),
+                           key.description_in(locale))
 
     async def discover(self) -> Hits:
         for name, callback, help_text in self._commands():

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Sparkline, Static
 
@@ -27,7 +26,8 @@ from console.tui.format import (
     work_and_time,
     work_and_time_width,
 )
-from console.tui.i18n import Words, localize_bindings
+from console.tui.i18n import Words
+from console.tui.keys import bindings, localize
 
 
 class StatusBar(Static):
@@ -65,7 +65,7 @@ class StatusBar(Static):
 class FilterableTable(DataTable):
     """A row-cursor table that keeps its rows, shows those matching a filter, and keeps the cursor."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Inspect", id="inspect", tooltip="Inspect the selected row")]
+    BINDINGS = bindings("table")
 
     def __init__(self, **kwargs):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
@@ -103,7 +103,7 @@ class FilterableTable(DataTable):
 
 class JobsTable(FilterableTable):
     def setup(self, words: Words) -> None:
-        localize_bindings(self, words)
+        localize(self, words.locale)
         # Most needed first: at 80 columns the description is the part that scrolls out of view.
         # Fixed widths: the layout must not depend on when the rows arrive.
         for name, width in (("job", 20), ("trigger", 19), ("next run", 15), ("state", 9), ("last run", 44),
@@ -138,7 +138,7 @@ class NearTable(FilterableTable):
         if self.columns and self.title_width == title_width:
             return
         if not self.columns:
-            localize_bindings(self, words)
+            localize(self, words.locale)
         self.title_width = title_width
         self.clear(columns=True)
         # Fixed widths: the layout must not depend on which rows arrived first.

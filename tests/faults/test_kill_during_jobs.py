@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from console.jobs.recurring import BATCH as RULE_BATCH
+from console.jobs.rule_resets import BATCH as RULE_BATCH
 from console.settings import Settings
 from tests.faults.conftest import FaultDb, kill_9, wait_for
 from tests.faults.data import BLOCKER, HANDLERS, load_cleanup_material, load_periodic, load_users

@@ -331,7 +331,7 @@ def test_a_database_refusing_every_row_costs_a_bounded_number_of_statements(db, 
 def test_a_refused_rule_driven_task_does_not_make_the_rule_poll_fail_a_run_every_minute(db, rows, drop_triggers):
     from datetime import datetime, timezone
 
-    from console.jobs.recurring import pending_on
+    from console.jobs.rule_resets import pending_on
 
     handler = rows.user()
     now = datetime.now(timezone.utc)  # the run ledger keeps the wall clock

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select, update
 
 from console.db.models import Notification, Task, WarningSent
-from console.db.types import UTCDateTime
+from console.db.column_types import UTCDateTime
 from console.service.dashboard import warning_stats
 from console.service.near import near_tasks
 from console.settings import Settings

@@ -356,7 +356,7 @@ def test_epoch_seconds_is_exact_to_the_microsecond_on_both_backends(db):
     # SQLite's strftime('%s') rounds to milliseconds first: 07:59:59.999999 once read as 08:00:00.999999.
     from sqlalchemy import literal, select
 
-    from console.db.types import UTCDateTime, epoch_seconds
+    from console.db.column_types import UTCDateTime, epoch_seconds
 
     instants = [NOW - timedelta(microseconds=1), NOW + timedelta(microseconds=500_000), NOW, Y1, Y9999]
     with db.engine.connect() as conn:

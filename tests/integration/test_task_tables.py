@@ -27,7 +27,7 @@ from console.db.task_tables import (
     status_word,
     status_words,
 )
-from console.db.types import UTCDateTime
+from console.db.column_types import UTCDateTime
 from console.settings import Settings, load_settings
 from tests.conftest import NOW
 from tests.integration.task_schemas import RENAMED_DDL, RENAMED_SETTINGS, SEED_DDL, SEED_SETTINGS, fresh  # noqa: F401

@@ -7,7 +7,7 @@ Create Date: 2026-11-28 16:16:22.651227
 
 from alembic import op
 import sqlalchemy as sa
-import console.db.types
+import console.db.column_types
 
 
 revision = '0001'
@@ -28,7 +28,7 @@ def upgrade() -> None:
 
     op.create_table('audit_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('at', console.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', console.db.column_types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=128), nullable=False),
     sa.Column('host', sa.String(length=255), nullable=False),
     sa.Column('action', sa.String(length=32), nullable=False),
@@ -46,9 +46,9 @@ def upgrade() -> None:
     sa.Column('trigger_kind', sa.String(length=16), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempt', sa.Integer(), nullable=False),
-    sa.Column('scheduled_for', console.db.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('started_at', console.db.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', console.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('scheduled_for', console.db.column_types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', console.db.column_types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', console.db.column_types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('duration_s', sa.Float(), nullable=True),
     sa.Column('counts', sa.JSON(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
@@ -78,13 +78,13 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('progress', sa.Float(), nullable=True),
     sa.Column('time_progress', sa.Float(), nullable=True),
-    sa.Column('expected_start_time', console.db.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('expected_end_time', console.db.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('actual_start_time', console.db.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('actual_end_time', console.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expected_start_time', console.db.column_types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expected_end_time', console.db.column_types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('actual_start_time', console.db.column_types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('actual_end_time', console.db.column_types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('current_handler_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('created_at', console.db.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', console.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', console.db.column_types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', console.db.column_types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_reset_run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.ForeignKeyConstraint(['current_handler_id'], ['users.id'], name=op.f('fk_tasks_current_handler_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tasks'))
@@ -105,7 +105,7 @@ def upgrade() -> None:
     sa.Column('content', sa.Text(), nullable=False),
     sa.Column('task_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('is_read', sa.Boolean(), server_default=sa.text('(false)'), nullable=False),
-    sa.Column('created_at', console.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', console.db.column_types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_notifications_task_id_tasks'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notifications_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications'))
@@ -119,10 +119,10 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('task_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('level', sa.Integer(), nullable=False),
-    sa.Column('window_start', console.db.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('window_end', console.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('window_start', console.db.column_types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('window_end', console.db.column_types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('repeat_no', sa.Integer(), nullable=False),
-    sa.Column('sent_at', console.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', console.db.column_types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_warning_ledger_task_id_tasks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_warning_ledger')),

@@ -7,7 +7,7 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-import console.db.types
+import console.db.column_types
 
 revision = "0002"
 down_revision = "0001"
@@ -20,8 +20,8 @@ FINISHED_PERIODIC = "category = 'periodic' AND status IN ('completed', 'closed')
 def upgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
         batch.add_column(sa.Column("recurrence", sa.String(500), nullable=True))
-        batch.add_column(sa.Column("next_reset_at", console.db.types.UTCDateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("reset_planned_from", console.db.types.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("next_reset_at", console.db.column_types.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("reset_planned_from", console.db.column_types.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("recurrence_error", sa.Text(), nullable=True))
     # The reset job reads rule-driven tasks only through these, so its cost follows the tasks due
     # (or newly finished), not every periodic task.

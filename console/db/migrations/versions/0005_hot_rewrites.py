@@ -39,7 +39,7 @@ def _window_index(columns: list[str]) -> None:
 
 
 def _epoch(column: str) -> str:
-    return f"date_part('epoch', timezone('UTC', {column}))"  # as console.db.types.indexable_epoch_seconds
+    return f"date_part('epoch', timezone('UTC', {column}))"  # as console.db.column_types.indexable_epoch_seconds
 
 
 WARN_FROM = (f"(({_epoch('expected_start_time')} + ({_epoch('expected_end_time')} - "

@@ -7,7 +7,7 @@ Revises: 0005
 import sqlalchemy as sa
 from alembic import op
 
-import console.db.types
+import console.db.column_types
 
 revision = "0006"
 down_revision = "0005"
@@ -16,7 +16,7 @@ depends_on = None
 
 
 def _when(name: str, nullable: bool = True) -> sa.Column:
-    return sa.Column(name, console.db.types.UTCDateTime(timezone=True), nullable=nullable)
+    return sa.Column(name, console.db.column_types.UTCDateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:

@@ -67,7 +67,7 @@ def _definer() -> str:
 
 
 def _epoch(dialect: str, column: str) -> str:
-    # As console.db.types.epoch_seconds, so the panel's time progress is the warning check's, bit for bit.
+    # As console.db.column_types.epoch_seconds, so the panel's time progress is the warning check's, bit for bit.
     if dialect == "postgresql":
         return f"date_part('epoch', {column})"
     return f"(CAST(strftime('%s', substr({column}, 1, 19)) AS REAL) + CAST(substr({column}, 20) AS REAL))"

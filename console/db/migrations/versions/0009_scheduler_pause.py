@@ -7,7 +7,7 @@ Revises: 0008
 import sqlalchemy as sa
 from alembic import op
 
-import console.db.types
+import console.db.column_types
 
 revision = "0009"
 down_revision = "0008"
@@ -21,7 +21,7 @@ def upgrade() -> None:
         "scheduler_pause",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("paused", sa.Boolean(), nullable=False),
-        sa.Column("changed_at", console.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", console.db.column_types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(128), nullable=False),
         sa.Column("host", sa.String(255), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_scheduler_pause"),

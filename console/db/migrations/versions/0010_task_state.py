@@ -24,7 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import op
 
-import console.db.types
+import console.db.column_types
 
 revision = "0010"
 down_revision = "0009"
@@ -55,8 +55,8 @@ def _create_state_tables() -> None:
         sa.Column("task_id", big, autoincrement=False, nullable=False),
         sa.Column("last_reset_run_id", big, nullable=True),
         sa.Column("recurrence", sa.String(500), nullable=True),
-        sa.Column("next_reset_at", console.db.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("reset_planned_from", console.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_reset_at", console.db.column_types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reset_planned_from", console.db.column_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("recurrence_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("task_id", name="pk_task_state"),
     )
@@ -71,7 +71,7 @@ def _create_state_tables() -> None:
         "task_tables_origin",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("created_by_taskconsole", sa.Boolean(), nullable=False),
-        sa.Column("recorded_at", console.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", console.db.column_types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_task_tables_origin"),
     )
 
@@ -198,8 +198,8 @@ def downgrade() -> None:
     for statement in remove_everything(bind):
         op.execute(statement)
     op.add_column("tasks", sa.Column("last_reset_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")))
-    op.add_column("tasks", sa.Column("next_reset_at", console.db.types.UTCDateTime(timezone=True)))
-    op.add_column("tasks", sa.Column("reset_planned_from", console.db.types.UTCDateTime(timezone=True)))
+    op.add_column("tasks", sa.Column("next_reset_at", console.db.column_types.UTCDateTime(timezone=True)))
+    op.add_column("tasks", sa.Column("reset_planned_from", console.db.column_types.UTCDateTime(timezone=True)))
     op.add_column("tasks", sa.Column("recurrence_error", sa.Text()))
     sets = ", ".join(f"{c} = (SELECT s.{c} FROM task_state s WHERE s.task_id = tasks.id)" for c in STATE_COLUMNS)
     op.execute(f"UPDATE tasks SET {sets} WHERE id IN (SELECT task_id FROM task_state)")

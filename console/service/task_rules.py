@@ -16,7 +16,7 @@ from console.db.engine import read_only
 from console.db.readable import readable
 from console.db.task_sql import STATE, rule_column, with_state
 from console.db.task_tables import has_column, tables_for
-from console.db.types import UTCDateTime
+from console.db.column_types import UTCDateTime
 from console.jobs.task_state import upsert
 from console.domain.recurrence import (HORIZON, HORIZON_WORDS, OUT_OF_RANGE, RecurrenceError, check_occurs, describe,
                                        next_windows, parse_recurrence)

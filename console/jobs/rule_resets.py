@@ -24,7 +24,7 @@ from console.db.engine import read_only
 from console.db.models import JobRun
 from console.db.task_sql import STATE, finished_periodic, has_handler, rule_column, with_state
 from console.db.task_tables import TaskTables, status_in
-from console.db.types import UTCDateTime
+from console.db.column_types import UTCDateTime
 from console.domain.recurrence import (NO_OCCURRENCE, OUT_OF_RANGE, RecurrenceError, due_at, new_window,
                                        parse_recurrence)
 from console.jobs.base import JobContext

@@ -1,0 +1,115 @@
+"""Every key of the console, defined once: the bindings, the footer, help, the palette and both
+languages are drawn from ``KEYS``.
+
+A key belongs to a screen (``main``, ``table`` for the main screen's tables, ``inspect`` for every
+inspect screen, ``job`` for the job's, ``confirm``, ``help``). ``writes`` marks the keys that change
+something: disabled, and said so, in ``--read-only``. ``per_job`` keys also appear in the palette
+once per job. Keys with no action are Textual's own (tab, ctrl+p), listed in help only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Key:
+    id: str
+    keys: str  # Textual key names, comma-separated
+    action: str | None  # None: a key Textual handles itself, shown in help only
+    label: str  # the footer's word
+    description: str  # help, the palette and the tooltip
+    screen: str = "main"
+    writes: bool = False
+    show: bool = True  # in the footer
+    display: str | None = None  # how the key is written on screen, where not its name
+    priority: bool = False
+    per_job: bool = False
+    zh_label: str = ""
+    zh_description: str = ""
+
+    @property
+    def shown_as(self) -> str:
+        return self.display or self.keys.split(",")[0]
+
+    def label_in(self, locale: str) -> str:
+        return self.zh_label or self.label if locale == "zh_CN" else self.label
+
+    def description_in(self, locale: str) -> str:
+        return self.zh_description or self.description if locale == "zh_CN" else self.description
+
+
+KEYS: tuple[Key, ...] = (
+    Key("trigger", "t", "trigger", "Run", "run the selected job now, recorded as manual (cleanup asks first)",
+        writes=True, per_job=True, zh_label="运行", zh_description="立即运行所选任务（记为手动；清理任务先确认）"),
+    Key("toggle-job", "p", "toggle_job", "Pause", "pause or resume the selected job", writes=True, per_job=True,
+        zh_label="暂停", zh_description="暂停或恢复所选任务"),
+    Key("toggle-scheduler", "P", "toggle_scheduler", "Pause all", "pause or resume the whole scheduler",
+        writes=True, display="P", zh_label="全部暂停", zh_description="暂停或恢复整个调度器"),
+    Key("inspect", "enter", "inspect", "Inspect", "inspect the selected job or task", per_job=True,
+        zh_label="查看", zh_description="查看所选任务的详情"),
+    Key("preview", "v", "preview", "Preview", "preview the selected job: what it would change now", per_job=True,
+        zh_label="预演", zh_description="预演所选任务：现在运行会改变什么"),
+    Key("filter", "slash", "filter", "Filter", "filter the focused table (escape clears)", display="/",
+        zh_label="筛选", zh_description="筛选当前表格（escape 清除）"),
+    Key("refresh", "r", "refresh", "Refresh", "refresh every panel now", zh_label="刷新", zh_description="立即刷新所有面板"),
+    Key("tab", "tab", None, "", "move between panels", zh_description="在面板之间切换"),
+    Key("palette", "ctrl+p", None, "", "command palette", zh_description="命令面板"),
+    Key("help", "question_mark", "help", "Help", "this help: every key", display="?",
+        zh_label="帮助", zh_description="本帮助：所有按键"),
+    Key("quit", "q", "quit_console", "Quit", "quit: the scheduler stops gracefully (asks while a job is running)",
+        zh_label="退出", zh_description="退出：调度器平稳停止（有任务运行时先确认）"),
+    Key("quit-now", "ctrl+q", "quit_console", "Quit", "quit (as q)", show=False, priority=True, zh_label="退出"),
+    Key("close-filter", "escape", "close_filter", "", "close the filter", show=False),
+    Key("table-inspect", "enter", "select_cursor", "Inspect", "inspect the selected row", screen="table",
+        zh_label="查看"),
+    Key("back", "escape", "app.pop_screen", "Back", "return to the main screen", screen="inspect", zh_label="返回"),
+    Key("back-q", "q", "app.pop_screen", "Back", "return to the main screen", screen="inspect", show=False,
+        zh_label="返回"),
+    Key("job-run", "t", "run_this", "Run", "run this job now", screen="job", writes=True, zh_label="运行"),
+    Key("job-preview", "v", "preview_this", "Preview", "what this job would change now", screen="job",
+        zh_label="预演"),
+    Key("job-refresh", "r", "reload", "Refresh", "reload this screen", screen="job", zh_label="刷新"),
+    Key("yes", "y", "answer(True)", "Yes", "yes", screen="confirm", zh_label="是"),
+    Key("no", "n,escape", "answer(False)", "No", "no", screen="confirm", zh_label="否"),
+    Key("close", "escape,q,question_mark", "dismiss", "Close", "close", screen="help", zh_label="关闭"),
+)
+
+BY_ID = {key.id: key for key in KEYS}
+
+
+def bindings(screen: str) -> list[Binding]:
+    """The Textual bindings of ``screen``, in English (``localize`` switches an instance)."""
+    return [Binding(k.keys, k.action, k.label, show=k.show, key_display=k.display, priority=k.priority, id=k.id,
+                    tooltip=k.description[:1].upper() + k.description[1:])
+            for k in KEYS if k.screen == screen and k.action is not None]
+
+
+def help_rows(locale: str) -> list[tuple[str, str]]:
+    """(key as written, what it does) for the main screen, in the console's language."""
+    return [(k.shown_as, k.description_in(locale)) for k in KEYS if k.screen == "main" and k.show]
+
+
+def writing_actions() -> set[str]:
+    return {k.action for k in KEYS if k.writes and k.screen == "main" and k.action}
+
+
+def main_screen_actions() -> set[str]:
+    return {k.action for k in KEYS if k.screen == "main" and k.action and k.action != "close_filter"}
+
+
+def localize(node, locale: str) -> None:
+    """Show ``node``'s footer words in the console's language.
+
+    Textual keeps a per-instance copy of the bindings (``_bindings``), so only this node's copy
+    changes; each binding is found by its id in ``KEYS``."""
+    if locale != "zh_CN":
+        return
+    from dataclasses import replace
+
+    table = node._bindings.key_to_bindings
+    for key, found in table.items():
+        table[key] = [replace(b, description=BY_ID[b.id].label_in(locale)) if b.id in BY_ID and b.description
+                      else b for b in found]
