@@ -66,8 +66,7 @@ class ConsoleActions:
 
     @work(thread=True, group="actions", exit_on_error=False)
     def _run_job(self, job_id: str) -> None:
-        if not self.service.attached:
-            self.call_from_thread(self.notify, f"{job_id}: started", markup=False)
+        self.call_from_thread(self.notify, f"{job_id}: started", markup=False)
         result = self.service.run_now(job_id, actor=os_user())
         run = result.run
         if run is None:
