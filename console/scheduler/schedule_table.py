@@ -19,7 +19,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from console.jobs import JOBS
 from console.scheduler.ledger import utcnow
 from console.scheduler.safe_jobstore import SafeJobStore
-from console.scheduler.schedulers import FUNC
+from console.scheduler.schedulers import FUNC, job_defaults
 from console.scheduler.triggers import build_trigger, signature
 from console.settings import Settings
 
@@ -55,13 +55,8 @@ class ScheduleTable:
         self._scheduler.add_job(
             FUNC, trigger=build_trigger(self.settings.jobs[job_id].trigger, self.settings.tz), args=(job_id,),
             id=job_id, name=JOBS[job_id].name, executor="default", next_run_time=next_run_time,
-            replace_existing=True, **self._defaults(),
+            replace_existing=True, **job_defaults(self.settings),
         )
-
-    def _defaults(self) -> dict:
-        defaults = self.settings.scheduler.job_defaults
-        return {"misfire_grace_time": defaults.misfire_grace_time, "coalesce": defaults.coalesce,
-                "max_instances": defaults.max_instances}
 
     def sync(self) -> list[str]:
         """Make the table match settings; keep pause state and next run of unchanged triggers."""
@@ -83,7 +78,7 @@ class ScheduleTable:
                 changes.append(f"{job_id}: scheduled")
                 continue
             same_trigger = signature(current.trigger) == signature(trigger)
-            wanted = self._defaults()
+            wanted = job_defaults(self.settings)
             same_job = (current.func_ref == FUNC and current.args == (job_id,)
                         and all(getattr(current, key) == value for key, value in wanted.items()))
             if same_trigger and same_job:
