@@ -311,6 +311,49 @@ class ConsoleSettings(_Strict):
     """Language of the console's own text."""
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8080`` for IPv6) as (host, port); ValueError saying what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:5000)")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{value!r}: the port must be a number from 1 to 65535")
+    if any(c.isspace() or c in "/?#@" for c in host):
+        raise ValueError(f"{value!r}: {host!r} is not a host name or address")
+    return host, int(port)
+
+
+class HttpSettings(_Strict):
+    """The HTTP API (JSON, /healthz and /metrics)."""
+
+    listen: str | None = None
+    """host:port to serve on (``taskconsole run`` and the console, on every node); null: off."""
+    public_metrics: bool = False
+    """Serve /metrics without a token (for a Prometheus on a trusted network)."""
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value:
+            parse_listen(value)
+        return value or None
+
+
+class AlertSettings(_Strict):
+    """Alerts beyond the admins' notifications."""
+
+    webhook_url: str | None = None
+    """http(s) URL that gets a JSON POST when a job fails for good, is missed or is abandoned; null: none."""
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url and not re.match(r"^https?://[^\s/?#]+", url):
+            raise ValueError("must be an http:// or https:// URL")
+        return url or None
+
+
 class Settings(_Strict):
     """Everything taskconsole can be told."""
 
@@ -326,6 +369,8 @@ class Settings(_Strict):
     time_progress: TimeProgressSettings = TimeProgressSettings()
     notifications: NotificationSettings = NotificationSettings()
     console: ConsoleSettings = ConsoleSettings()
+    http: HttpSettings = HttpSettings()
+    alerts: AlertSettings = AlertSettings()
     task_system: TaskSystemSettings = TaskSystemSettings()
     """The task system's table and column names, words and naive timestamps (console.settings_task_system)."""
 

@@ -16,23 +16,49 @@ from console.domain.recurrence import RecurrenceError
 from console.service import (AlreadyRunning, DatabaseError, DatabaseUnreachable, DemoError, DisabledJob, RunNotStarted,
                              SchemaError, Service, UnknownJob, database)
 from console.service.db_tuning import TuneRefused
+from console.service.tokens import TokenRefused
 from console.service.task_rules import UnknownTask
 from console.domain.text import printable
 from console.settings import Settings, redact_url
 
 log = logging.getLogger("console.cli")
 
+
+
+class BadInput(Exception):
+    """Said in one line, exit 2: a token id that is not there, an address that cannot be listened on."""
+
+
 KNOWN_ERRORS = (DatabaseError, SchemaError, UnknownJob, DisabledJob, DemoError, UnknownTask,
-                RecurrenceError, TuneRefused)
+                RecurrenceError, TuneRefused, TokenRefused, BadInput)
+# The HTTP API's threads each hold a database connection while they answer.
+API_CONNECTIONS = 8
+DEFAULT_LISTEN = "127.0.0.1:5000"
+
 
 
 def explain(exc: BaseException) -> str:
     return str(exc)
 
 
-def _service(settings: Settings) -> Service:
+def _service(settings: Settings, *, serving: bool = False) -> Service:
     """The service for a command that opens the database (the console and `run` too)."""
-    return database.open_for_command(settings)
+    return database.open_for_command(settings, extra_connections=API_CONNECTIONS if serving else 0)
+
+
+def _start_api(service: Service, listen: str):
+    """The HTTP API on ``listen``, serving in threads of this process; ListenError (exit 2) if
+    the address cannot be had."""
+    from console.web import ApiServer, ListenError, create_app
+
+    server = ApiServer(create_app(service), listen)
+    try:
+        address = server.start()
+    except ListenError as exc:
+        service.stop_scheduler()
+        raise BadInput(str(exc)) from None
+    log.info("HTTP API on http://%s (/api/scheduler/jobs, /healthz, /metrics)", address)
+    return server
 
 
 def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
@@ -47,9 +73,12 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     install_stop_handlers(stop)
-    service = _wait_for_database(settings, stop)
+    listen = settings.http.listen
+    service = _wait_for_database(settings, stop, serving=listen is not None)
     if service is None:
         return 0  # stopped while waiting
+    # Bound before the election: a port in use exits 2 before this process could lead.
+    server = _start_api(service, listen) if listen else None
 
     def on_change(role: str) -> None:
         if role == "leader":
@@ -66,17 +95,68 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("standing by on %s: %s leads; this one takes over if it ends", where, by)
     while not stop.wait(1.0):
         pass
+    if server is not None:
+        server.stop()  # requests in flight finish first
     service.stop_scheduler()
     return 0
 
 
-def _wait_for_database(settings: Settings, stop: threading.Event) -> Service | None:
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    service = _service(settings, serving=True)
+    server = _start_api(service, args.listen or settings.http.listen or DEFAULT_LISTEN)
+    log.info("serving the HTTP API only (no scheduler here) on %s; SIGTERM or Ctrl-C stops it",
+             redact_url(settings.database.url))
+    while not stop.wait(1.0):
+        pass
+    server.stop()
+    service.bus.close()
+    return 0
+
+
+def _token_json(token, tz) -> dict:
+    return {"id": token.id, "name": token.name, "user_id": token.user_id, "created_at": output.iso(token.created_at, tz),
+            "created_by": token.created_by, "revoked_at": output.iso(token.revoked_at, tz)}
+
+
+def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
+    info, token = _service(settings).tokens.create(args.user, args.name)
+    if args.json:
+        output.emit_json({"id": info.id, "name": info.name, "user_id": info.user_id, "token": token})
+    else:
+        print(f"token {info.id} ({printable(info.name)}) for user {info.user_id}; shown once, keep it now:\n{token}")
+    return 0
+
+
+def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
+    tokens = _service(settings).tokens.all()
+    if args.json:
+        output.emit_json([_token_json(t, settings.tz) for t in tokens])
+    elif not tokens:
+        print("no tokens yet (taskconsole tokens create --user ID)")
+    else:
+        print(output.table(("ID", "NAME", "USER", "CREATED", "BY", "REVOKED"), [
+            (t.id, t.name, t.user_id, output.local(t.created_at, settings.tz), t.created_by,
+             output.local(t.revoked_at, settings.tz)) for t in tokens]))
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    info = _service(settings).tokens.revoke(args.token_id)
+    if info is None:
+        raise BadInput(f"no token has id {args.token_id} (taskconsole tokens list)")
+    print(f"token {info.id} ({printable(info.name)}) revoked at {output.local(info.revoked_at, settings.tz)}")
+    return 0
+
+
+def _wait_for_database(settings: Settings, stop: threading.Event, *, serving: bool = False) -> Service | None:
     """A headless scheduler started before its database (a host booting) waits for it, saying so
     on each try, rather than exiting; a database without the schema still exits 2 at once."""
     delay = 2.0
     while True:
         try:
-            return _service(settings)
+            return _service(settings, serving=serving)
         except DatabaseUnreachable as exc:
             log.warning("%s; trying again in %.0f s", exc, delay)
         if stop.wait(delay):
@@ -333,6 +413,10 @@ def _pause_scheduler(settings: Settings, *, paused: bool) -> int:
 COMMANDS: dict[tuple[str, ...], Callable[[argparse.Namespace, Settings], int]] = {
     (): cmd_console,
     ("run",): cmd_run,
+    ("serve",): cmd_serve,
+    ("tokens", "create"): cmd_tokens_create,
+    ("tokens", "list"): cmd_tokens_list,
+    ("tokens", "revoke"): cmd_tokens_revoke,
     ("status",): cmd_status,
     ("db", "upgrade"): cmd_db_upgrade,
     ("db", "check"): cmd_db_check,

@@ -55,6 +55,17 @@ def _whole_number(bounds: tuple[int, int]):
     return parse
 
 
+def _listen(text: str) -> str:
+    """An argparse type: host:port."""
+    from console.settings import parse_listen
+
+    try:
+        parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(printable(str(exc))) from None
+    return text
+
+
 def _range(bounds: tuple[int, int]) -> str:
     return f"{bounds[0]:,} to {bounds[1]:,}"
 
@@ -84,7 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     command("run", "run the scheduler headless in the foreground; it leads, or stands by while another "
-            "process leads (SIGTERM or Ctrl-C stops it gracefully)")
+            "process leads (SIGTERM or Ctrl-C stops it gracefully); serves the HTTP API where http.listen is set")
+    p = command("serve", "serve the HTTP API alone (JSON under /api, /healthz, /metrics), taking no part in the "
+                "scheduler election: runs and pauses go to whichever process leads (SIGTERM or Ctrl-C stops it)")
+    p.add_argument("--listen", metavar="HOST:PORT", type=_listen, default=None,
+                   help="address to serve on (default: the settings' http.listen, else 127.0.0.1:5000)")
+
+    tokens = sub.add_parser("tokens", help="tokens of the HTTP API: create, list, revoke",
+                            description="Tokens of the HTTP API (Authorization: Bearer <token>). Only admin "
+                            "users (users.is_admin) may hold one; the token is shown once, only its hash is kept.")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", metavar="ACTION", required=True, parser_class=_Parser)
+    p = command("create", "make a token for an admin user and print it once; exit 2 if the user is not an admin",
+                tokens_sub)
+    p.add_argument("--user", type=_whole_number(TASK_ID), required=True, metavar="USER_ID",
+                   help="the admin's id in the task system's users table")
+    p.add_argument("--name", metavar="NAME", default=None, help="what the token is for (default: user <id>)")
+    p.add_argument("--json", action="store_true", help="JSON for scripts: {id, name, user_id, token}")
+    p = command("list", "the tokens (never the tokens themselves): id, name, user, created, revoked", tokens_sub)
+    p.add_argument("--json", action="store_true", help="JSON for scripts")
+    p = command("revoke", "revoke a token at once, on every node", tokens_sub)
+    p.add_argument("token_id", type=_whole_number(TASK_ID), metavar="ID", help="the token's id (tokens list)")
     p = command("status", "who leads the scheduler (host, pid, since), who stands by, database and Redis "
                 "health, each job's last run; exit 1 if the database is down")
     p.add_argument("--json", action="store_true", help="JSON for scripts (leader is null when none leads)")
@@ -185,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
         handler: Callable[[argparse.Namespace, object], int] = commands.dispatch(args)
         # Job logs (start, progress, finish) go to stderr where someone watches a run.
-        watching = args.command == "run" or (
+        watching = args.command in ("run", "serve") or (
             args.command == "jobs" and args.jobs_command == "run" and not args.json
         )
         _logging(verbose=watching)

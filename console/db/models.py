@@ -302,3 +302,18 @@ class SchedulerPause(Base):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(128))
     host: Mapped[str] = mapped_column(String(255))
+
+
+class ApiToken(Base):
+    """A token of the HTTP API (migration 0011): only its SHA-256 hash is kept, and it is good only
+    while not revoked and while its user is an admin (checked at every request)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[int] = mapped_column(BigInteger)  # the task system's users id; no foreign key
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

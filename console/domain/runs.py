@@ -62,3 +62,5 @@ class Outcome(StrEnum):
     ALREADY_RUNNING = "already_running"
     NOT_STARTED = "not_started"
     QUEUED = "queued"  # sent to the leader, not taken within the wait
+    STARTED = "started"  # a run the leader took and is carrying out
+    REQUESTED = "requested"  # asked over the HTTP API (the audit's first line; the outcome follows)

@@ -17,11 +17,12 @@ from console.settings import Settings, SettingsError, redact_url
 __all__ = ["DemoOutcome", "demo", "open_for_command", "require_database", "upgrade", "vocabulary_yaml"]
 
 
-def open_for_command(settings: Settings) -> Service:
+def open_for_command(settings: Settings, *, extra_connections: int = 0) -> Service:
     """The service for a command that opens the database (the console and `run` too): the schema
-    checked, and the settings' notification types checked against the live columns."""
+    checked, and the settings' notification types checked against the live columns.
+    ``extra_connections``: for the HTTP API's threads, where the command serves it."""
     try:
-        service = open_service(settings)
+        service = open_service(settings, extra_connections=extra_connections)
         schema.check_notification_types(service.engine, settings)  # SettingsError: exit 2, naming the key
         return service
     except (DatabaseError, schema.SchemaError, SettingsError):

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from console.db import schema
-from console.db.engine import describe_error, make_engine
+from console.db.engine import describe_error, make_engine, read_only
 from console.domain.runs import JobState, RunStatus
 from console.db.mapping_check import check_mapping
 from console.db.task_tables import TaskTables, tables_for
@@ -38,7 +38,9 @@ from console.service import task_rules
 from console.service.dashboard import (TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats,
                                        watching)
 from console.service.near import NearTask, near_tasks
+from console.service.metrics import MetricsReader
 from console.service.operations import Operations
+from console.service.tokens import Tokens
 from console.settings import Settings
 
 log = logging.getLogger("console.service")
@@ -91,6 +93,8 @@ class Service(Operations):
         self._stats: tuple[float, WarningStats] | None = None  # the main screen's warning counts, when read
         self._watching = True
         self.commands = CommandQueue(engine)
+        self.tokens = Tokens(engine, settings)
+        self.metrics = MetricsReader(self)
 
     # -- the scheduler in this process -------------------------------------------------------
     def start_scheduler(self, *, paused: bool = False, kind: str = "console",
@@ -289,11 +293,21 @@ class Service(Operations):
     def redis_health(self) -> str:
         return self.bus.health()
 
-def open_service(settings: Settings, *, check_schema: bool = True) -> Service:
-    """Engine, schema check and service for ``settings``; raises DatabaseError or SchemaError."""
+    def database_health(self) -> str | None:
+        """None while the database answers; else one line saying why not (no password in it)."""
+        try:
+            with read_only(self.engine).connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return None
+        except Exception as exc:  # noqa: BLE001 - health reports, never raises
+            return describe_error(exc, self.settings.database.url)
+
+def open_service(settings: Settings, *, check_schema: bool = True, extra_connections: int = 0) -> Service:
+    """Engine, schema check and service for ``settings``; raises DatabaseError or SchemaError.
+    ``extra_connections``: one per HTTP API thread, where this process serves it."""
     # A connection per job thread, two for the console's panels, and the progress rewrite's extra
     # ranges (its job thread waits while they run, holding none).
-    pool = settings.scheduler.executor_threads + 2 + settings.time_progress.parallel - 1
+    pool = settings.scheduler.executor_threads + 2 + settings.time_progress.parallel - 1 + extra_connections
     engine = make_engine(settings.database.url, pool_size=pool)
     if check_schema:
         schema.check(engine)

@@ -2,9 +2,14 @@
 
 ``run_now``, ``pause``, ``resume``, ``pause_all`` and ``resume_all`` are one call whoever leads:
 
-- this process leads, or none of it takes part in the election (the command line): done here;
-- another process leads (an attached console): queued as a durable command that the leader
-  carries out, and the call waits up to ``wait_s`` for the outcome it records.
+- this process leads, or nobody leads: done here;
+- another process leads (this one is attached, or takes no part in the election, as the HTTP
+  API's ``serve``): queued as a durable command that the leader carries out, and the call waits
+  up to ``wait_s`` for the outcome it records.
+
+``request_run`` (the HTTP API's run) always goes through the queue, to whichever process leads,
+this one included, and waits only for the leader to take it: a run is never carried out in the
+thread that asked, so a request never waits for a job, and the job's schedule is never touched.
 
 Each returns an ``ActionResult``, so a face says what happened without asking who did it. Every
 action is written to the audit with the operator's name, including a run that could not start.
@@ -29,6 +34,8 @@ from console.scheduler.runner import INTERRUPTED, AlreadyRunning, RunNotStarted,
 
 log = logging.getLogger("console.service")
 SCHEDULER = "scheduler"  # the target of pause_all and resume_all
+# A leader refuses a run of a job already running as soon as it takes the command.
+_REFUSAL_WAIT_S = 0.3
 
 
 class DisabledJob(Exception):
@@ -47,7 +54,7 @@ class ActionResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome in (Outcome.DONE, Outcome.SUCCESS)
+        return self.outcome in (Outcome.DONE, Outcome.SUCCESS, Outcome.STARTED)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -61,7 +68,7 @@ class Operations:
     # -- whoever leads ----------------------------------------------------------------------
     def run_now(self, job_id: str, *, actor: str | None = None, wait_s: float = 3.0) -> ActionResult:
         """A manual run. Attached, it waits only to see the leader take it: its events say the rest."""
-        if self.attached:
+        if self._leader_elsewhere():
             return self._through_leader(Action.RUN, job_id, actor, wait_s)
         try:
             result = self.run_job(job_id, actor=actor)
@@ -72,28 +79,64 @@ class Operations:
         return ActionResult(Action.RUN, job_id, result.status, result.error, run=result)
 
     def pause(self, job_id: str, *, actor: str | None = None, wait_s: float = 10.0) -> ActionResult:
-        if self.attached:
+        if self._leader_elsewhere():
             return self._through_leader(Action.PAUSE, job_id, actor, wait_s)
         self.pause_job(job_id, actor=actor)
         return ActionResult(Action.PAUSE, job_id, Outcome.DONE)
 
     def resume(self, job_id: str, *, actor: str | None = None, wait_s: float = 10.0) -> ActionResult:
-        if self.attached:
+        if self._leader_elsewhere():
             return self._through_leader(Action.RESUME, job_id, actor, wait_s)
         next_run = self.resume_job(job_id, actor=actor)
         return ActionResult(Action.RESUME, job_id, Outcome.DONE, next_run_time=next_run)
 
     def pause_all(self, *, actor: str | None = None, wait_s: float = 10.0) -> ActionResult:
-        if self.attached:
+        if self._leader_elsewhere():
             return self._through_leader(Action.PAUSE_ALL, None, actor, wait_s)
         self.pause_scheduler(actor=actor)
         return ActionResult(Action.PAUSE_ALL, SCHEDULER, Outcome.DONE)
 
     def resume_all(self, *, actor: str | None = None, wait_s: float = 10.0) -> ActionResult:
-        if self.attached:
+        if self._leader_elsewhere():
             return self._through_leader(Action.RESUME_ALL, None, actor, wait_s)
         self.resume_scheduler(actor=actor)
         return ActionResult(Action.RESUME_ALL, SCHEDULER, Outcome.DONE)
+
+    def _leader_elsewhere(self) -> bool:
+        """Another process leads: this one is attached to it, or takes no part in the election
+        (``serve``) while some process leads."""
+        if self.attached:
+            return True
+        return self.node is None and self.cluster()[0] is not None
+
+    def request_run(self, job_id: str, *, actor: str | None = None, wait_s: float = 3.0) -> ActionResult:
+        """A manual run through the command queue, carried out by the leader in its own thread.
+
+        Waits up to ``wait_s`` for the leader to take the command, then a moment more in case it
+        refuses at once (the job already running). ``started``, ``already_running``, or
+        ``queued`` when nobody took it (no leader now: the next one takes it, unless it expires
+        first, see console.scheduler.command_queue)."""
+        self.check_job(job_id)
+        command_id = self.commands.submit(Action.RUN, job_id, actor or os_user())
+        self.bus.publish({"event": "command", "id": command_id})
+        deadline = time.monotonic() + wait_s
+        taken_at: float | None = None
+        while True:
+            command = self.commands.get(command_id)
+            if command is not None and command.done_at is not None:
+                return ActionResult(Action.RUN, job_id, command.outcome or Outcome.FAILED, command.detail,
+                                    by_leader=True)
+            now = time.monotonic()
+            if command is not None and command.taken_by is not None:
+                taken_at = taken_at or now
+                if now - taken_at >= _REFUSAL_WAIT_S:
+                    return ActionResult(Action.RUN, job_id, Outcome.STARTED, f"taken by {command.taken_by}",
+                                        by_leader=True)
+            elif now >= deadline:
+                return ActionResult(Action.RUN, job_id, Outcome.QUEUED,
+                                    "no leader has taken it yet; the next one does, unless it expires first",
+                                    by_leader=True)
+            time.sleep(0.05)
 
     def _through_leader(self, action: Action, job_id: str | None, actor: str | None,
                         wait_s: float) -> ActionResult:
@@ -212,6 +255,11 @@ class Operations:
     def _ensure_stored(self) -> None:
         if any(self.store.get(job_id) is None for job_id, s in self.settings.jobs.items() if s.enabled):
             self.store.sync()
+
+    def note_request(self, actor: str, action: str, target: str, via: str) -> None:
+        """The audit's first line of an action asked for over the HTTP API: who, through which
+        token; the outcome follows in a line of its own, written where the action is carried out."""
+        self._audit(actor, action, target, Outcome.REQUESTED, via)
 
     def _audit(self, actor: str, action: str, job_id: str, outcome: str, detail: str | None) -> None:
         audit(self.engine, actor, action, job_id, outcome, detail)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from console.db.engine import describe_error
 from console.scheduler.bus import EventBus
 from console.scheduler.node import NodeInfo
-from console.service.facade import JobInfo, open_service
+from console.service.facade import JobInfo, Service, open_service
 from console.settings import Settings, redact_url
 
 
@@ -28,16 +28,27 @@ class Status:
 
 
 def gather_status(settings: Settings) -> Status:
-    url = redact_url(settings.database.url)
     try:
         service = open_service(settings)
-        try:
-            leader, others = service.cluster()
-            jobs = service.jobs()  # reads every job store row, so the refused ones are known after it
-            return Status(database_url=url, database="ok", redis=service.redis_health(), leader=leader,
-                          standbys=others, jobs=jobs, refused_jobs=service.store.refused)
-        finally:
-            service.engine.dispose()
     except Exception as exc:  # noqa: BLE001 - status reports what is down instead of failing
-        return Status(database_url=url, database="down", redis=EventBus(settings.redis.url).health(),
+        return Status(database_url=redact_url(settings.database.url), database="down",
+                      redis=EventBus(settings.redis.url).health(),
+                      database_error=describe_error(exc, settings.database.url))
+    try:
+        return status_of(service)
+    finally:
+        service.engine.dispose()
+
+
+def status_of(service: Service) -> Status:
+    """The status read through a service already open (the HTTP API's)."""
+    settings = service.settings
+    url = redact_url(settings.database.url)
+    try:
+        leader, others = service.cluster()
+        jobs = service.jobs()  # reads every job store row, so the refused ones are known after it
+        return Status(database_url=url, database="ok", redis=service.redis_health(), leader=leader,
+                      standbys=others, jobs=jobs, refused_jobs=service.store.refused)
+    except Exception as exc:  # noqa: BLE001
+        return Status(database_url=url, database="down", redis=service.redis_health(),
                       database_error=describe_error(exc, settings.database.url))

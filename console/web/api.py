@@ -1,0 +1,211 @@
+"""The endpoints: the design document's section 7.2 under /api, plus /healthz and /metrics.
+
+Each reads or acts through the service facade only; a manual run is a durable command carried out
+by whichever process leads (``Service.request_run``), so it never overlaps a running instance and
+never moves the job's schedule. Every mutating call is written to the audit first, with the
+caller's user and token, as ``requested``; the outcome follows as the leader records it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from console.domain.runs import Action, Outcome
+from console.service import ActionResult, DisabledJob, Service, UnknownJob, describe_error
+from console.service.shapes import dumps, iso, job_json, near_json, run_json, status_json
+from console.service.status import status_of
+from console.service.tokens import Caller
+from console.web.answers import MESSAGES, ApiError, answer, failure, http_failure
+from console.web.auth import Authenticate, caller
+from console.web.prometheus import exposition
+
+EXTENSION = "taskconsole"
+HISTORY_LIMIT = (1, 1000)
+NEAR_LIMIT = (1, 1000)
+
+log = logging.getLogger("console.web")
+bp = Blueprint("taskconsole", __name__)
+bp.register_error_handler(ApiError, failure)
+
+
+@dataclass(frozen=True)
+class WebContext:
+    service: Service
+    authenticate: Authenticate | None = None
+
+
+def _context() -> WebContext:
+    return current_app.extensions[EXTENSION]
+
+
+def _service() -> Service:
+    return _context().service
+
+
+def _caller() -> Caller:
+    context = _context()
+    return caller(request, context.service, context.authenticate)
+
+
+def _limit(default: int, bounds: tuple[int, int]) -> int:
+    raw = request.args.get("limit")
+    if raw is None:
+        return default
+    low, high = bounds
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ApiError(400, f"limit 必须是 {low} 到 {high} 的整数",
+                       {"error": f"limit must be a whole number from {low} to {high}"})
+    return int(raw)
+
+
+def _job(job_id: str) -> str:
+    try:
+        _service().check_job(job_id)
+    except UnknownJob:
+        raise ApiError(404, "任务不存在", {"job_id": job_id}) from None
+    return job_id
+
+
+def _result_data(result: ActionResult) -> dict:
+    tz = _service().settings.tz
+    return {"job_id": result.target if result.action in (Action.RUN, Action.PAUSE, Action.RESUME) else None,
+            "action": result.action.value, "outcome": str(result.outcome), "detail": result.detail,
+            "next_run_time": iso(result.next_run_time, tz)}
+
+
+def _requested(who: Caller, action: Action, target: str) -> None:
+    _service().note_request(who.actor, action, target, who.via)
+
+
+# -- the design document's two, and their kin ---------------------------------------------------
+@bp.get("/api/scheduler/jobs")
+def jobs() -> Response:
+    _caller()
+    tz = _service().settings.tz
+    return answer([job_json(job, tz) for job in _service().jobs()])
+
+
+@bp.post("/api/scheduler/jobs/<job_id>/run")
+def run(job_id: str) -> Response:
+    who = _caller()
+    _job(job_id)
+    _requested(who, Action.RUN, job_id)
+    result = _service().request_run(job_id, actor=who.actor)
+    data = _result_data(result)
+    if result.outcome == Outcome.ALREADY_RUNNING:
+        raise ApiError(409, "任务正在运行", data)
+    if result.outcome == Outcome.QUEUED:
+        return answer(data, "任务已排队，等待调度器执行", status=202)
+    if result.outcome in (Outcome.NOT_STARTED, "expired", "abandoned"):
+        raise ApiError(503, "任务未能启动", data)
+    return answer(data, "任务已触发")
+
+
+def _act(action: Action, job_id: str | None, done: str) -> Response:
+    who = _caller()
+    service = _service()
+    if job_id is not None:
+        _job(job_id)
+    _requested(who, action, job_id or "*")
+    try:
+        if action == Action.PAUSE:
+            result = service.pause(job_id, actor=who.actor)
+        elif action == Action.RESUME:
+            result = service.resume(job_id, actor=who.actor)
+        elif action == Action.PAUSE_ALL:
+            result = service.pause_all(actor=who.actor)
+        else:
+            result = service.resume_all(actor=who.actor)
+    except DisabledJob as exc:
+        raise ApiError(409, "任务已在设置中停用", {"job_id": job_id, "error": str(exc)}) from None
+    data = _result_data(result)
+    if result.outcome == Outcome.QUEUED:
+        return answer(data, "已发送给调度器，尚未执行", status=202)
+    if not result.ok:
+        raise ApiError(409, "操作未完成", data)
+    return answer(data, done)
+
+
+@bp.post("/api/scheduler/jobs/<job_id>/pause")
+def pause(job_id: str) -> Response:
+    return _act(Action.PAUSE, job_id, "任务已暂停")
+
+
+@bp.post("/api/scheduler/jobs/<job_id>/resume")
+def resume(job_id: str) -> Response:
+    return _act(Action.RESUME, job_id, "任务已恢复")
+
+
+@bp.post("/api/scheduler/pause")
+def pause_all() -> Response:
+    return _act(Action.PAUSE_ALL, None, "调度器已暂停")
+
+
+@bp.post("/api/scheduler/resume")
+def resume_all() -> Response:
+    return _act(Action.RESUME_ALL, None, "调度器已恢复")
+
+
+@bp.get("/api/scheduler/jobs/<job_id>/runs")
+def runs(job_id: str) -> Response:
+    _caller()
+    limit = _limit(20, HISTORY_LIMIT)
+    _job(job_id)
+    tz = _service().settings.tz
+    return answer([run_json(r, tz) for r in _service().history(job_id, limit)])
+
+
+@bp.get("/api/scheduler/status")
+def status() -> Response:
+    _caller()
+    return answer(status_json(status_of(_service()), _service().settings.tz))
+
+
+@bp.get("/api/tasks/near")
+def near() -> Response:
+    _caller()
+    limit = _limit(20, NEAR_LIMIT)
+    return answer(near_json(_service().near_tasks(limit), _service().settings.tz))
+
+
+# -- for monitoring -----------------------------------------------------------------------------
+@bp.get("/healthz")
+def healthz() -> Response:
+    """No token, and nothing beyond health: a load balancer or a container runtime asks it."""
+    service = _service()
+    down = service.database_health()
+    redis = service.redis_health()
+    body = {"code": 0 if down is None else 503, "message": "ok" if down is None else "数据库不可用",
+            "status": "ok" if down is None else "down",
+            "data": {"database": "ok" if down is None else "down", "redis": redis,
+                     "scheduler": service.scheduler_state}}
+    return Response(dumps(body, indent=None), status=200 if down is None else 503, mimetype="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    service = _service()
+    if not service.settings.http.public_metrics:
+        _caller()
+    return Response(exposition(service.metrics.read()), mimetype="text/plain",
+                    content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+# -- what went wrong --------------------------------------------------------------------------
+@bp.errorhandler(Exception)
+def unexpected(exc: Exception) -> Response:
+    """One line in the log; no traceback and no password in the answer. A database that went away
+    is the usual cause: answered 503, which a client may retry."""
+    if isinstance(exc, HTTPException):
+        return http_failure(exc)
+    service = _service()
+    log.error("HTTP API: %s %s failed: %s", request.method, request.path,
+              describe_error(exc, service.settings.database.url))
+    status = 503 if service.database_health() is not None else 500
+    return answer({"error": "the database is unreachable" if status == 503 else "internal error; see the server log"},
+                  MESSAGES[status], code=status, status=status)
