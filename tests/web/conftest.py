@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import text
@@ -49,7 +50,7 @@ def api_settings(url: str, **more) -> Settings:
 @pytest.fixture
 def api(db) -> Api:
     service = open_service(api_settings(db.url))
-    rows = Rows(db.engine)
+    rows = Rows(db.engine, now=datetime.now(timezone.utc))  # the service's clock is the real one
     admin, plain = rows.user("admin", admin=True), rows.user("bob")
     _, token = service.tokens.create(admin, "ci")
     yield Api(service, create_app(service).test_client(), token, admin, plain, rows)
