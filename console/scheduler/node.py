@@ -204,6 +204,8 @@ class Node:
             finally:
                 lock.release()
             log.warning("%s: run %d left running by a process that ended; marked abandoned", job_id, stale.id)
+            self.runner.webhook.send("job_abandoned", job_id, run_id=stale.id,
+                                     error="its process ended before the run finished")
             due = stale.scheduled_for or stale.started_at
             if stale.trigger_kind in ("scheduled", "retry") and utcnow() - due <= grace:
                 log.info("%s: running it once more (within its misfire grace time)", job_id)

@@ -16,7 +16,7 @@ import threading
 import time
 import traceback as tb
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from sqlalchemy import Engine
@@ -27,6 +27,7 @@ from console.jobs import JOBS, JobContext, JobSpec
 from console.jobs.base import RowsRefused
 from console.db.task_tables import tables_for
 from console.notify.notifications import alert_admins
+from console.notify.webhook import Webhook
 from console.scheduler.bus import EventBus
 from console.scheduler.ledger import RunLedger, os_user, utcnow
 from console.scheduler.locks import JobLocks
@@ -78,6 +79,8 @@ class JobRunner:
         self.engine = engine
         self.jobs = jobs if jobs is not None else JOBS
         self.ledger = RunLedger(engine)
+        # Failures for good, missed firings and abandoned runs are also posted here, if set.
+        self.webhook = Webhook(settings.alerts.webhook_url)
         self.locks = JobLocks(engine)
         self.bus = bus or EventBus(None)
         self.clock = clock
@@ -120,6 +123,8 @@ class JobRunner:
                 raise self._not_started(job_id, trigger_kind, actor, scheduled_for, exc) from None
             if stale:
                 log.warning("%s: %d run(s) left running by a dead process marked abandoned", job_id, stale)
+                self.webhook.send("job_abandoned", job_id, runs=stale,
+                                  error="its process ended before the run finished")
             job_settings = self.settings.jobs[job_id]
             retries = job_settings.retries if retries is None else retries
             kind = trigger_kind
@@ -152,6 +157,8 @@ class JobRunner:
                 kind = TriggerKind.RETRY
             if result.status == RunStatus.FAILED:
                 self._alert(job_id, result.error or "unknown error")
+                self.webhook.send("job_failed", job_id, run_id=result.run_id, trigger_kind=str(trigger_kind),
+                                  attempts=result.attempts, error=result.error)
             return result
         finally:
             self.active.discard(job_id)
@@ -270,6 +277,7 @@ class JobRunner:
         self.ledger.record(job_id, TriggerKind.SCHEDULED, RunStatus.MISSED, actor="scheduler", scheduled_for=scheduled_for,
                            error="missed its firing by more than the misfire grace time")
         log.warning("job %s missed its run scheduled for %s", job_id, scheduled_for.isoformat())
+        self.webhook.send("job_missed", job_id, scheduled_for=scheduled_for.astimezone(timezone.utc).isoformat())
 
     def record_skipped(self, job_id: str, scheduled_for: datetime | None) -> None:
         self.ledger.record(job_id, TriggerKind.SCHEDULED, RunStatus.SKIPPED, actor="scheduler", scheduled_for=scheduled_for,
