@@ -46,7 +46,7 @@ def _service(settings: Settings, *, serving: bool = False) -> Service:
     return database.open_for_command(settings, extra_connections=API_CONNECTIONS if serving else 0)
 
 
-def _start_api(service: Service, listen: str):
+def _start_api(service: Service, listen: str, *, stop_scheduler_on_failure: bool = True):
     """The HTTP API on ``listen``, serving in threads of this process; ListenError (exit 2) if
     the address cannot be had."""
     from console.web import ApiServer, ListenError, create_app
@@ -55,7 +55,8 @@ def _start_api(service: Service, listen: str):
     try:
         address = server.start()
     except ListenError as exc:
-        service.stop_scheduler()
+        if stop_scheduler_on_failure:
+            service.stop_scheduler()
         raise BadInput(str(exc)) from None
     log.info("HTTP API on http://%s (/api/scheduler/jobs, /healthz, /metrics)", address)
     return server
@@ -67,7 +68,22 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     except ImportError:
         sys.stderr.write("taskconsole: the console is not part of this build yet; see `taskconsole --help`\n")
         return 2
-    return run_console(_service(settings), read_only=args.read_only)
+    listen = settings.http.listen
+    service = _service(settings, serving=listen is not None)
+    server, address, error = None, None, None
+    if listen:
+        # The console serves the API as `run` does; a port already taken (a `run` on this host
+        # with the same settings) is said in its log panel, and the console opens all the same.
+        try:
+            server = _start_api(service, listen, stop_scheduler_on_failure=False)
+            address = server.address
+        except BadInput as exc:
+            error = str(exc)
+    try:
+        return run_console(service, read_only=args.read_only, api_address=address, api_error=error)
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:

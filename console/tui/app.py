@@ -40,9 +40,13 @@ class TaskConsoleApp(ConsoleActions, App[int]):
     AUTO_FOCUS = "#jobs"
     BINDINGS = bindings("main")
 
-    def __init__(self, service: Service, *, read_only: bool = False, embed_scheduler: bool = True):
+    def __init__(self, service: Service, *, read_only: bool = False, embed_scheduler: bool = True,
+                 api_address: str | None = None, api_error: str | None = None):
         super().__init__()
         self.service = service
+        # The HTTP API this process serves (http.listen), or why it could not.
+        self.api_address = api_address
+        self.api_error = api_error
         self.read_only = read_only
         self.embed_scheduler = embed_scheduler
         self.words = Words(service.settings.console.locale)
@@ -84,6 +88,8 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         for name in LOGGERS:
             logging.getLogger(name).addHandler(self._log_handler)
         self.service.add_run_listener(self._on_run_event)
+        if self.api_error:
+            logging.getLogger("console.tui").warning("HTTP API not served: %s", self.api_error)
         self.set_interval(1.0, self._tick)
         self._tick()
         if self.embed_scheduler:
@@ -168,7 +174,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         if live_state != dashboard.scheduler_state:
             dashboard = replace(dashboard, scheduler_state=live_state)
         self.query_one(StatusBar).show(dashboard, self.tz, self.words, read_only=self.read_only,
-                                       clock=self.service.clock())
+                                       clock=self.service.clock(), api=self.api_address)
 
     def _on_run_event(self, event: dict) -> None:
         # Called on the runner's thread (or this one, for actions started here).
@@ -209,13 +215,15 @@ def _record(level: int, message: str) -> logging.LogRecord:
     return logging.LogRecord("console.tui", level, __file__, 0, message, None, None)
 
 
-def create_app(service: Service, *, read_only: bool = False, embed_scheduler: bool = True) -> TaskConsoleApp:
+def create_app(service: Service, *, read_only: bool = False, embed_scheduler: bool = True,
+               api_address: str | None = None, api_error: str | None = None) -> TaskConsoleApp:
     """The one factory for the console, used by ``taskconsole`` and by the tests."""
-    return TaskConsoleApp(service, read_only=read_only, embed_scheduler=embed_scheduler)
+    return TaskConsoleApp(service, read_only=read_only, embed_scheduler=embed_scheduler, api_address=api_address,
+                          api_error=api_error)
 
 
-def run_console(service: Service, *, read_only: bool = False,
-                factory: Callable[..., TaskConsoleApp] = create_app) -> int:
+def run_console(service: Service, *, read_only: bool = False, api_address: str | None = None,
+                api_error: str | None = None, factory: Callable[..., TaskConsoleApp] = create_app) -> int:
     """Open the console; logs go to its panel instead of the terminal while it runs."""
     root = logging.getLogger()
     saved = root.handlers[:]
@@ -224,7 +232,7 @@ def run_console(service: Service, *, read_only: bool = False,
     for name in LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
     try:
-        result = factory(service, read_only=read_only).run()
+        result = factory(service, read_only=read_only, api_address=api_address, api_error=api_error).run()
     finally:
         service.stop_scheduler()
         for handler in saved:

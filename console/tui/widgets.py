@@ -31,9 +31,11 @@ from console.tui.keys import bindings, localize
 
 
 class StatusBar(Static):
-    """Scheduler state, the clock in the settings' timezone, database and Redis health."""
+    """Scheduler state, the clock in the settings' timezone, database and Redis health, and the
+    HTTP API's address where this process serves it."""
 
-    def show(self, dashboard: Dashboard, tz: ZoneInfo, words: Words, *, read_only: bool, clock: datetime) -> None:
+    def show(self, dashboard: Dashboard, tz: ZoneInfo, words: Words, *, read_only: bool, clock: datetime,
+             api: str | None = None) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" taskconsole ", style="bold reverse")
         text.append(f" {words('scheduler')} ")
@@ -48,6 +50,8 @@ class StatusBar(Static):
         text.append_text(status(dashboard.database))
         text.append("  redis ")
         text.append_text(status(dashboard.redis))
+        if api:
+            text.append(f"  api {api}")
         # Tasks the near panel left out because a window timestamp is out of range (NearTasks).
         skipped = getattr(dashboard.near, "skipped", 0)
         if skipped:

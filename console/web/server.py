@@ -39,7 +39,7 @@ class ApiServer:
 
     @property
     def address(self) -> str:
-        """host:port actually bound (port 0 asks the system for a free one)."""
+        """host:port bound."""
         host, port = self._server.bind_addr[:2]
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

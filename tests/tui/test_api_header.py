@@ -1,0 +1,35 @@
+"""A console that serves the HTTP API (http.listen) says where in its header; one that could not
+bind says why in its log panel and opens all the same."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+from console.tui.widgets import StatusBar
+from console.web import ApiServer, create_app as create_web_app
+from tests.tui.conftest import settle
+from tests.web.conftest import free_port
+
+
+async def test_the_header_shows_the_api_address_this_process_serves(live_service, make_app):
+    server = ApiServer(create_web_app(live_service), f"127.0.0.1:{free_port()}")
+    address = server.start()
+    try:
+        app = make_app(live_service, api_address=address)
+        async with app.run_test(size=(160, 30)) as pilot:
+            await settle(pilot)
+            assert f"api {address}" in str(app.query_one(StatusBar).render())
+            with urllib.request.urlopen(f"http://{address}/healthz", timeout=5) as answer:
+                assert json.loads(answer.read())["data"]["scheduler"] == "running"
+    finally:
+        server.stop()
+
+
+async def test_an_api_that_could_not_bind_is_said_in_the_logs_and_not_in_the_header(live_service, make_app):
+    app = make_app(live_service, api_error="cannot listen on 127.0.0.1:5000: address in use")
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        assert " api " not in str(app.query_one(StatusBar).render())
+        logs = "\n".join(str(line) for line in app.query_one("#logs").lines)
+        assert "HTTP API not served: cannot listen on 127.0.0.1:5000" in logs
