@@ -63,6 +63,8 @@ class Webhook:
     def drain(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for the queued alerts to be sent or given up (for tests and a
         graceful stop); True if none is left."""
+        if self._queue.unfinished_tasks == 0:
+            return True
         done = threading.Event()
 
         def wait() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, select, union_all, update
 from sqlalchemy.exc import OperationalError
 
 from console.domain.runs import RunStatus
@@ -155,16 +155,16 @@ class RunLedger:
             return [_record(r) for r in conn.execute(query).all()]
 
     def last_runs(self, job_ids: list[str]) -> dict[str, RunRecord]:
-        """The newest finished-or-running record of each job (one indexed lookup per job)."""
-        out: dict[str, RunRecord] = {}
+        """The newest record of each job: one statement, an indexed lookup per job."""
+        if not job_ids:
+            return {}
+        newest = union_all(*(
+            select(JobRun.id).where(JobRun.job_id == job_id).order_by(JobRun.id.desc()).limit(1).subquery().select()
+            for job_id in job_ids
+        )).subquery()
         with read_only(self._engine).connect() as conn:
-            for job_id in job_ids:
-                row = conn.execute(
-                    select(JobRun).where(JobRun.job_id == job_id).order_by(JobRun.id.desc()).limit(1)
-                ).first()
-                if row:
-                    out[job_id] = _record(row)
-        return out
+            rows = conn.execute(select(JobRun).where(JobRun.id.in_(select(newest.c.id)))).all()
+        return {row.job_id: _record(row) for row in rows}
 
 
 def audit(engine: Engine, actor: str, action: str, job_id: str, outcome: str, detail: str | None) -> None:

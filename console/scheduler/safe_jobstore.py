@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import logging
 import pickle
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Collection
 from zoneinfo import ZoneInfo
@@ -51,6 +52,8 @@ def _zoneinfo_getattr(obj, name):
 # Only CronTrigger and IntervalTrigger: triggers.build_trigger makes nothing else. Not OrTrigger or
 # AndTrigger: their __setstate__ imports a class named in the state (apscheduler.util.ref_to_obj).
 _TRIGGERS = (CronTrigger, IntervalTrigger)
+# Checked row states remembered (four jobs; each rewrite of a row is a new state).
+_REMEMBERED = 64
 # Instances of these are rebuilt with BUILD (attributes set from the state); on anything else,
 # a class or a function, BUILD would set attributes for the whole process.
 _BUILT = _TRIGGERS + (
@@ -111,13 +114,30 @@ class SafeJobStore(SQLAlchemyJobStore):
         self.functions, self.executors = frozenset(functions), frozenset(executors)
         # Rows refused by the last reads, job id -> why; left out of the scheduler's wake-ups.
         self.refused: dict[str, str] = {}
+        self._checked: dict[tuple[str | None, bytes], dict] = {}
+        self._checked_lock = threading.Lock()
+
+    def _remember(self, key: tuple[str | None, bytes], state: dict) -> None:
+        with self._checked_lock:
+            if len(self._checked) >= _REMEMBERED:
+                self._checked.pop(next(iter(self._checked)))  # the oldest
+            self._checked[key] = state
 
     def _reconstitute_job(self, job_state: bytes, job_id: str | None = None) -> Job:
-        """As the base class's, through the allowlist and the shape check; raises RefusedJobState."""
+        """As the base class's, through the allowlist and the shape check; raises RefusedJobState.
+
+        A row's checked state is remembered by its bytes (a few rows, rewritten only when the
+        job changes), so reading the same rows again, as every panel refresh and API request
+        does, builds the jobs without unpickling and checking them again."""
         try:
-            state = _RestrictedUnpickler(io.BytesIO(job_state)).load()
-            self._check(state, job_id)
-            state["jobstore"] = self
+            state = self._checked.get((job_id, job_state))
+            if state is None:
+                state = _RestrictedUnpickler(io.BytesIO(job_state)).load()
+                self._check(state, job_id)
+                self._remember((job_id, job_state), state)
+            # A job of its own: the scheduler may modify it; args and kwargs are copied, the
+            # trigger (never changed in place by APScheduler) is shared.
+            state = {**state, "args": tuple(state["args"]), "kwargs": dict(state["kwargs"]), "jobstore": self}
             job = Job.__new__(Job)
             job.__setstate__(state)
         except Exception as exc:  # noqa: BLE001 - whatever a row holds, it is refused, not raised

@@ -46,6 +46,7 @@ from console.settings import Settings
 log = logging.getLogger("console.service")
 UNCLASSIFIED_EVERY_S = 60.0
 UNTUNED_STATS_EVERY_S = 30.0
+WEBHOOK_DRAIN_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,8 @@ class Service(Operations):
     def stop_scheduler(self) -> None:
         if self.node is not None:
             self.node.stop()
+        # Alerts of the last runs still on their way to the webhook get a moment to leave.
+        self.runner.webhook.drain(WEBHOOK_DRAIN_S)
         self.bus.close()
 
     @property

@@ -130,17 +130,26 @@ class Tokens:
         if not token or len(token) > TOKEN_MAX:
             raise Unauthorized("unknown token")
         digest = _hash(token)
+        users = tables_for(self._engine, self._settings).users
+        # The token and its user's admin flag in one statement: it runs at every request.
         with read_only(self._engine).connect() as conn:
-            row = conn.execute(select(ApiToken.id, ApiToken.name, ApiToken.user_id, ApiToken.token_hash,
-                                      ApiToken.revoked_at).where(ApiToken.token_hash == digest)).first()
+            row = conn.execute(
+                select(ApiToken.id, ApiToken.name, ApiToken.user_id, ApiToken.token_hash, ApiToken.revoked_at,
+                       users.c.id.label("user_found"), is_set(users.c.is_admin).label("admin"))
+                .select_from(ApiToken.__table__.outerjoin(users, users.c.id == ApiToken.user_id))
+                .where(ApiToken.token_hash == digest)
+            ).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             raise Unauthorized("unknown token")
         if row.revoked_at is not None:
             raise Unauthorized("token revoked")
-        self.require_admin(row.user_id)
+        if not row.admin:
+            gone = row.user_found is None
+            raise Forbidden(f"user {row.user_id} is {'gone from the users table' if gone else 'no longer an admin'}")
         return Caller(user_id=row.user_id, token_id=row.id, token_name=row.name)
 
     def require_admin(self, user_id: int) -> None:
+        """For a caller the host application signed in: still an admin, or Forbidden."""
         exists, admin = self.user(user_id)
         if not admin:
             raise Forbidden(f"user {user_id} is {'no longer an admin' if exists else 'gone from the users table'}")

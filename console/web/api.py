@@ -9,7 +9,7 @@ caller's user and token, as ``requested``; the outcome follows as the leader rec
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
@@ -21,7 +21,8 @@ from console.service.status import status_of
 from console.service.tokens import Caller
 from console.web.answers import MESSAGES, ApiError, answer, failure, http_failure
 from console.web.auth import Authenticate, caller
-from console.web.prometheus import exposition
+from console.web.prometheus import Exposition
+from console.web.recent import Recent
 
 EXTENSION = "taskconsole"
 HISTORY_LIMIT = (1, 1000)
@@ -36,6 +37,8 @@ bp.register_error_handler(ApiError, failure)
 class WebContext:
     service: Service
     authenticate: Authenticate | None = None
+    exposition: Exposition = field(default_factory=Exposition)
+    recent: Recent = field(default_factory=Recent)
 
 
 def _context() -> WebContext:
@@ -79,6 +82,7 @@ def _result_data(result: ActionResult) -> dict:
 
 def _requested(who: Caller, action: Action, target: str) -> None:
     _service().note_request(who.actor, action, target, who.via)
+    _context().recent.clear()
 
 
 # -- the design document's two, and their kin ---------------------------------------------------
@@ -86,7 +90,7 @@ def _requested(who: Caller, action: Action, target: str) -> None:
 def jobs() -> Response:
     _caller()
     tz = _service().settings.tz
-    return answer([job_json(job, tz) for job in _service().jobs()])
+    return answer([job_json(job, tz) for job in _context().recent.get("jobs", _service().jobs)])
 
 
 @bp.post("/api/scheduler/jobs/<job_id>/run")
@@ -96,6 +100,7 @@ def run(job_id: str) -> Response:
     _requested(who, Action.RUN, job_id)
     result = _service().request_run(job_id, actor=who.actor)
     data = _result_data(result)
+    _context().recent.clear()  # its outcome changes the job's last run and state
     if result.outcome == Outcome.ALREADY_RUNNING:
         raise ApiError(409, "任务正在运行", data)
     if result.outcome == Outcome.QUEUED:
@@ -123,6 +128,7 @@ def _act(action: Action, job_id: str | None, done: str) -> Response:
     except DisabledJob as exc:
         raise ApiError(409, "任务已在设置中停用", {"job_id": job_id, "error": str(exc)}) from None
     data = _result_data(result)
+    _context().recent.clear()
     if result.outcome == Outcome.QUEUED:
         return answer(data, "已发送给调度器，尚未执行", status=202)
     if not result.ok:
@@ -192,7 +198,7 @@ def metrics() -> Response:
     service = _service()
     if not service.settings.http.public_metrics:
         _caller()
-    return Response(exposition(service.metrics.read()), mimetype="text/plain",
+    return Response(_context().exposition.render(service.metrics.read()), mimetype="text/plain",
                     content_type="text/plain; version=0.0.4; charset=utf-8")
 
 

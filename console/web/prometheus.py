@@ -5,6 +5,8 @@ this process, so every node, leading or not, exports the same numbers."""
 
 from __future__ import annotations
 
+import threading
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
@@ -71,3 +73,18 @@ def exposition(snapshot: MetricsSnapshot) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(snapshot))
     return generate_latest(registry)
+
+
+class Exposition:
+    """The text of the latest snapshot, made once per snapshot: scrapes within its few seconds
+    get the same bytes."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._last: tuple[MetricsSnapshot, bytes] | None = None
+
+    def render(self, snapshot: MetricsSnapshot) -> bytes:
+        with self._lock:
+            if self._last is None or self._last[0] is not snapshot:
+                self._last = (snapshot, exposition(snapshot))
+            return self._last[1]

@@ -18,6 +18,8 @@ from console.settings import parse_listen
 log = logging.getLogger("console.web")
 THREADS = 8
 SHUTDOWN_S = 5
+MAX_HEADERS = 64 * 1024
+MAX_BODY = 64 * 1024
 
 
 class ListenError(Exception):
@@ -31,6 +33,10 @@ class ApiServer:
         self._server = wsgi.Server((host, port), app, numthreads=threads, shutdown_timeout=SHUTDOWN_S,
                                    server_name="taskconsole")
         self._server.error_log = self._error_log
+        # No endpoint takes a body, and no good request has headers this large: refused (413/431)
+        # before any of it is held in memory.
+        self._server.max_request_header_size = MAX_HEADERS
+        self._server.max_request_body_size = MAX_BODY
         self._thread: threading.Thread | None = None
 
     @staticmethod
