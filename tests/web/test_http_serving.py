@@ -146,7 +146,7 @@ def test_a_port_in_use_exits_2_in_one_line(db, tmp_path, node):
     assert lines[-1].startswith("taskconsole: error: cannot listen on 127.0.0.1:") and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("listen", ["nohost", "host:99999", ":80", "a b:80", "127.0.0.1:x"])
+@pytest.mark.parametrize("listen", ["nohost", "host:99999", "a b:80"])
 def test_a_bad_listen_address_is_refused_before_anything_starts(sqlite_db, tmp_path, listen):
     db = sqlite_db
     done = invoke(("serve", "--listen", listen), url=db.url, cwd=tmp_path, timeout=30)
