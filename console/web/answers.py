@@ -31,16 +31,20 @@ class ApiError(Exception):
 
     def __init__(self, status: int, message: str | None = None, data: Any = None,
                  headers: dict[str, str] | None = None):
-        super().__init__(message or MESSAGES.get(status, "error"))
-        self.status = status
         self.message = message or MESSAGES.get(status, "error")
+        super().__init__(self.message)
+        self.status = status
         self.data = data
         self.headers = headers or {}
 
 
 def answer(data: Any = None, message: str = "success", *, code: int = 0, status: int = 200,
-           headers: dict[str, str] | None = None) -> Response:
-    body = {"code": code, "message": message, "data": data}
+           headers: dict[str, str] | None = None, status_word: str | None = None) -> Response:
+    """``status_word``: /healthz's top-level ``"status"`` (ok or down), for probes that read only it."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if status_word is not None:
+        body["status"] = status_word
+    body["data"] = data
     response = Response(dumps(body, indent=None), status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():

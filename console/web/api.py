@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from console.domain.runs import Action, Outcome
 from console.service import ActionResult, DisabledJob, Service, UnknownJob, describe_error
-from console.service.shapes import dumps, iso, job_json, near_json, run_json, status_json
+from console.service.shapes import iso, job_json, near_json, run_json, status_json
 from console.service.status import status_of
 from console.service.tokens import Caller
 from console.web.answers import MESSAGES, ApiError, answer, failure, http_failure
@@ -82,7 +82,6 @@ def _result_data(result: ActionResult) -> dict:
 
 def _requested(who: Caller, action: Action, target: str) -> None:
     _service().note_request(who.actor, action, target, who.via)
-    _context().recent.clear()
 
 
 # -- the design document's two, and their kin ---------------------------------------------------
@@ -185,12 +184,10 @@ def healthz() -> Response:
     service = _service()
     down = service.database_health()
     redis = service.redis_health()
-    body = {"code": 0 if down is None else 503, "message": "ok" if down is None else "数据库不可用",
-            "status": "ok" if down is None else "down",
-            "data": {"database": "ok" if down is None else "down", "redis": redis,
-                     "scheduler": service.scheduler_state}}
-    return Response(dumps(body, indent=None), status=200 if down is None else 503, mimetype="application/json",
-                    headers={"Cache-Control": "no-store"})
+    ok = down is None
+    data = {"database": "ok" if ok else "down", "redis": redis, "scheduler": service.scheduler_state}
+    return answer(data, "ok" if ok else MESSAGES[503], code=0 if ok else 503, status=200 if ok else 503,
+                  status_word="ok" if ok else "down")
 
 
 @bp.get("/metrics")

@@ -21,12 +21,9 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
-ADMIN_URL = os.environ.get("TASKCONSOLE_BENCH_PG", "postgresql+psycopg2://root@127.0.0.1:5432/postgres")
+from tests.conftest import fresh_pg_database
 CLIENTS = 10
 
 
@@ -99,11 +96,11 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
-    name = f"taskconsole_http_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with fresh_pg_database("taskconsole_http") as url:
+        bench(url, args)
+
+
+def bench(url: str, args) -> None:
     work = Path(tempfile.mkdtemp(prefix="taskconsole-http-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")}
     env["TASKCONSOLE_DATABASE_URL"] = url
@@ -155,9 +152,6 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(30)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ fault lands while that transaction is open.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import os
 import signal
 import subprocess
@@ -153,9 +155,9 @@ class Proc:
             pass
 
 
-@pytest.fixture
-def taskconsole(pg: FaultDb, tmp_path: Path):
-    """Starts ``python -m console ARGS`` on the test's database; every process is ended afterwards.
+@contextmanager
+def processes(url: str, cwd: Path):
+    """Starts ``python -m console ARGS`` on the database at ``url``; every process is ended on leaving.
 
     ``config`` is a settings mapping written to a YAML file (TASKCONSOLE_CONFIG), ``redis_url``
     goes to TASKCONSOLE_REDIS_URL.
@@ -166,20 +168,29 @@ def taskconsole(pg: FaultDb, tmp_path: Path):
         import yaml
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")}
-        env["TASKCONSOLE_DATABASE_URL"] = pg.url
+        env["TASKCONSOLE_DATABASE_URL"] = url
         if config is not None:
-            path = tmp_path / f"settings-{len(started)}.yaml"
+            path = cwd / f"settings-{len(started)}.yaml"
             path.write_text(yaml.safe_dump(config), encoding="utf-8")
             env["TASKCONSOLE_CONFIG"] = str(path)
         if redis_url is not None:
             env["TASKCONSOLE_REDIS_URL"] = redis_url
-        proc = Proc(args, cwd=tmp_path, env=env, name=f"proc{len(started)}")
+        proc = Proc(args, cwd=cwd, env=env, name=f"proc{len(started)}")
         started.append(proc)
         return proc
 
-    yield start
-    for proc in started:
-        proc.end()
+    try:
+        yield start
+    finally:
+        for proc in started:
+            proc.end()
+
+
+@pytest.fixture
+def taskconsole(pg: FaultDb, tmp_path: Path):
+    """``processes`` on the test's PostgreSQL database."""
+    with processes(pg.url, tmp_path) as start:
+        yield start
 
 
 def wait_for(condition: Callable[[], Any], *, timeout: float, what: str, proc: Proc | None = None,

@@ -5,7 +5,6 @@ token made by ``taskconsole tokens create``."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import urllib.error
 import urllib.request
@@ -16,7 +15,7 @@ import yaml
 from sqlalchemy import text
 
 from tests.conftest import Rows
-from tests.faults.conftest import Proc, wait_for
+from tests.faults.conftest import processes, wait_for
 from tests.integration.helpers import invoke
 from tests.web.conftest import free_port
 
@@ -44,21 +43,9 @@ class Http:
 
 @pytest.fixture
 def node(db, tmp_path):
-    """Starts taskconsole processes on the test's database with a settings file; ends them after."""
-    started: list[Proc] = []
-
-    def start(*args: str, settings: dict) -> Proc:
-        config = tmp_path / f"settings-{len(started)}.yaml"
-        config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")}
-        env.update(TASKCONSOLE_DATABASE_URL=db.url, TASKCONSOLE_CONFIG=str(config))
-        proc = Proc(args, cwd=tmp_path, env=env, name=f"node{len(started)}")
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.end()
+    """Starts taskconsole processes on the test's database (either backend); ends them after."""
+    with processes(db.url, tmp_path) as start:
+        yield start
 
 
 def cli(db, tmp_path: Path, *args: str) -> str:
@@ -71,7 +58,7 @@ def test_the_design_documents_curl_lines_against_taskconsole_run(db, tmp_path, n
     admin = Rows(db.engine).user("admin", admin=True)
     token = json.loads(cli(db, tmp_path, "tokens", "create", "--user", str(admin), "--json"))["token"]
     port = free_port()
-    run = node("run", settings={"http": {"listen": f"127.0.0.1:{port}"}})
+    run = node("run", config={"http": {"listen": f"127.0.0.1:{port}"}})
     http = Http(port)
     wait_for(http.up, timeout=30, proc=run, what="the HTTP API to answer")
     before = {j["id"]: j["next_run_time"] for j in json.loads(cli(db, tmp_path, "jobs", "list", "--json"))}
@@ -110,8 +97,8 @@ def test_serve_takes_no_part_in_the_election_and_its_runs_go_to_the_leader(db, t
     admin = Rows(db.engine).user("admin", admin=True)
     token = json.loads(cli(db, tmp_path, "tokens", "create", "--user", str(admin), "--json"))["token"]
     port = free_port()
-    leader = node("run", settings={})
-    serve = node("serve", "--listen", f"127.0.0.1:{port}", settings={})
+    leader = node("run", config={})
+    serve = node("serve", "--listen", f"127.0.0.1:{port}", config={})
     http = Http(port)
     wait_for(http.up, timeout=30, proc=serve, what="serve to answer")
     wait_for(lambda: (http.call("GET", "/api/scheduler/status", token)[1]["data"]["leader"] or {}).get("pid")
@@ -140,7 +127,7 @@ def test_a_port_in_use_exits_2_in_one_line(db, tmp_path, node):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = node("serve", "--listen", f"127.0.0.1:{port}", settings={})
+        proc = node("serve", "--listen", f"127.0.0.1:{port}", config={})
         assert proc.wait(timeout=30) == 2
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith("taskconsole: error: cannot listen on 127.0.0.1:") and "Traceback" not in proc.stderr
