@@ -66,6 +66,8 @@ class Dashboard:
     unclassified: int = 0
     # How often the warning counts are read, where not at every refresh (no db tune: from tasks).
     warnings_every_s: float | None = None
+    # Set by the console: the rows shown are from before a refresh that failed at this time.
+    stale_since: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ from console.domain.runs import Outcome, RunStatus
 from console.service import ActionResult, os_user
 from console.tui.dialogs import Confirm, Help
 from console.tui.format import changed, duration
-from console.tui.keys import main_screen_actions, writing_actions
+from console.tui.keys import KEY_OF_ACTION, main_screen_actions, writing_actions, writing_keys
 from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen
 from console.tui.widgets import FilterableTable, JobsTable, NearTable
 
 CHANGING_ACTIONS = writing_actions()
+WRITING_KEYS = writing_keys()
 # Help opens over any screen; every other main-screen key waits until the screen on top closes.
 MAIN_SCREEN_ACTIONS = main_screen_actions() - {"help"}
 CONFIRM_BEFORE = {"cleanup_old_data"}
@@ -32,16 +33,40 @@ class ConsoleActions:
         if action in MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1:
             return False  # another screen is on top: its own keys apply
         if action in CHANGING_ACTIONS and self.read_only:
-            return None  # shown, but disabled
+            return None  # shown dimmed; pressing it is answered by on_key
         return True
 
-    def action_trigger(self) -> None:
+    def on_key(self, event) -> None:
+        # A disabled binding does not run its action: the key comes here, and says why.
+        if self.read_only and len(self.screen_stack) == 1 and event.key in WRITING_KEYS:
+            self.refused_read_only(WRITING_KEYS[event.key])
+
+    def refused_read_only(self, action: str) -> bool:
+        """In --read-only, a toast naming the key pressed; True if the action must stop."""
+        if not self.read_only:
+            return False
+        key = KEY_OF_ACTION.get(action, action)
+        self.notify(f"{key}: {self.words('read-only console: nothing is changed')}", severity="warning",
+                    markup=False)
+        return True
+
+    def chosen_job(self, verb: str) -> str | None:
+        """The selected job, or None after a toast saying none is (its row went away)."""
         job_id = self.selected_job()
+        if job_id is None:
+            self.notify(f"{verb}: {self.words('no job selected (the row went away); choose one with the arrows')}",
+                        severity="warning", markup=False)
+        return job_id
+
+    def action_trigger(self) -> None:
+        if self.refused_read_only("trigger"):
+            return
+        job_id = self.chosen_job("t")
         if job_id:
             self.trigger_job(job_id)
 
     def trigger_job(self, job_id: str) -> None:
-        if self.read_only:
+        if self.refused_read_only("trigger"):
             return
         if job_id in self.service.running_here():
             self.notify(f"{job_id} is already running", severity="warning", markup=False)
@@ -79,12 +104,14 @@ class ConsoleActions:
             self.call_from_thread(self.notify, printable(text), severity="error", markup=False, timeout=10)
 
     def action_toggle_job(self) -> None:
-        job_id = self.selected_job()
+        if self.refused_read_only("toggle_job"):
+            return
+        job_id = self.chosen_job("p")
         if job_id:
             self.toggle_job(job_id)
 
     def toggle_job(self, job_id: str) -> None:
-        if self.read_only:
+        if self.refused_read_only("toggle_job"):
             return
         info = self.job_info(job_id)
         self._set_paused(job_id, not (info is not None and info.paused))
@@ -95,22 +122,35 @@ class ConsoleActions:
         self._tell(act(job_id, actor=os_user()), f"{job_id} {'paused' if pause else 'resumed'}")
 
     def action_toggle_scheduler(self) -> None:
-        if not self.read_only:
-            self._toggle_scheduler()
+        if self.refused_read_only("toggle_scheduler"):
+            return
+        self._toggle_scheduler()
 
     @work(thread=True, group="actions", exit_on_error=False)
     def _toggle_scheduler(self) -> None:
         # The stored pause is what every leader obeys, this process or another.
-        pause = not self.service.scheduler_pause().paused
+        if self.service.scheduler_pause().paused:
+            self._set_scheduler_paused(False)
+        else:
+            # Pausing stops every job, on whichever process leads: asked first; resuming is not.
+            question = self.words("Pause the whole scheduler? No job runs, on any process, until P resumes it.")
+            self.call_from_thread(self.push_screen, Confirm(question, yes=self.words("Pause all")),
+                                  lambda yes: self._set_scheduler_paused(True) if yes else None)
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def _set_scheduler_paused(self, pause: bool) -> None:
         act = self.service.pause_all if pause else self.service.resume_all
         self._tell(act(actor=os_user()), f"scheduler {'paused' if pause else 'resumed'}")
 
     def action_inspect(self) -> None:
         focused = self.focused
-        if isinstance(focused, NearTable) and focused.selected_key:
-            self.push_screen(TaskScreen(int(focused.selected_key)))
-        elif self.selected_job():
-            self.inspect_job(self.selected_job())
+        if isinstance(focused, NearTable):
+            if focused.selected_key:
+                self.push_screen(TaskScreen(int(focused.selected_key)))
+            else:
+                self.notify(f"enter: {self.words('no task selected')}", severity="warning", markup=False)
+        elif job_id := self.chosen_job("enter"):
+            self.inspect_job(job_id)
 
     # Handlers by name rather than @on: Textual collects @on handlers only from its own classes.
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -123,7 +163,7 @@ class ConsoleActions:
         self.push_screen(JobScreen(job_id))
 
     def action_preview(self) -> None:
-        job_id = self.selected_job()
+        job_id = self.chosen_job("v")
         if job_id:
             self.preview_job(job_id)
 

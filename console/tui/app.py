@@ -141,15 +141,31 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         self._refresh_done()
 
     def _show_dashboard(self, d: Dashboard) -> None:
+        previous = self.dashboard
+        if d.error and previous is not None:
+            # A failed refresh keeps the rows last read (marked stale) rather than emptying the
+            # tables: an empty table would move the cursor, and a key would act on another row.
+            d = replace(d, jobs=previous.jobs, warnings=previous.warnings, near=previous.near,
+                        leader=previous.leader, stale_since=previous.stale_since or d.now)
         self.dashboard = d
         self.refreshes += 1
         running = self.service.running_here()
-        self.query_one(JobsTable).show(d.jobs, self.service.job_names(), d.now, self.tz, running, self.words)
+        jobs, near = self.query_one(JobsTable), self.query_one(NearTable)
+        jobs.show(d.jobs, self.service.job_names(), d.now, self.tz, running, self.words)
         self.query_one(WarningsPanel).show(d.warnings)
-        self.query_one(NearTable).show(d.near, d.now, self.tz)
+        near.show(d.near, d.now, self.tz)
+        self._mark_stale(d)
         self._tick()
         if d.error:
             self.query_one(LogPanel).add(_record(logging.ERROR, f"refresh failed: {d.error}"))
+
+    def _mark_stale(self, d: Dashboard) -> None:
+        """Panels showing rows from before a failed refresh say so, and since when."""
+        note = ""
+        if d.stale_since is not None:
+            note = f"{self.words('stale since')} {d.stale_since.astimezone(self.tz).strftime('%H:%M:%S')}"
+        for panel_id in ("#jobs-panel", "#warnings-panel", "#near-panel"):
+            self.query_one(panel_id).border_subtitle = note or None
 
     def _refresh_done(self) -> None:
         self._refreshing = False

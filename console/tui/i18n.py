@@ -4,6 +4,14 @@ are with the keys, in ``console.tui.keys``."""
 from __future__ import annotations
 
 _ZH = {
+    "stale since": "数据过期，自",
+    "all paused": "全部已暂停",
+    "no job selected (the row went away); choose one with the arrows": "未选中任务（该行已不在）；请用方向键选择",
+    "no task selected": "未选中任务",
+    "read-only console: nothing is changed": "只读控制台：不做任何修改",
+    "Pause the whole scheduler? No job runs, on any process, until P resumes it.":
+        "暂停整个调度器？在按 P 恢复之前，任何进程都不会运行任务。",
+    "Pause all": "全部暂停",
     "Jobs": "任务调度",
     "Warnings": "预警",
     "Near thresholds": "临近阈值的任务",

@@ -78,6 +78,8 @@ KEYS: tuple[Key, ...] = (
 )
 
 BY_ID = {key.id: key for key in KEYS}
+# How the main screen's key for an action is written, for toasts ("p: read-only …").
+KEY_OF_ACTION = {k.action: k.shown_as for k in reversed(KEYS) if k.screen == "main" and k.action}
 
 
 def bindings(screen: str) -> list[Binding]:
@@ -94,6 +96,12 @@ def help_rows(locale: str) -> list[tuple[str, str]]:
 
 def writing_actions() -> set[str]:
     return {k.action for k in KEYS if k.writes and k.screen == "main" and k.action}
+
+
+def writing_keys() -> dict[str, str]:
+    """Textual key name -> action, for the main screen's keys that change something."""
+    return {name: k.action for k in KEYS if k.writes and k.screen == "main" and k.action
+            for name in k.keys.split(",")}
 
 
 def main_screen_actions() -> set[str]:

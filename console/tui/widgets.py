@@ -67,7 +67,14 @@ class StatusBar(Static):
 
 
 class FilterableTable(DataTable):
-    """A row-cursor table that keeps its rows, shows those matching a filter, and keeps the cursor."""
+    """A row-cursor table that keeps its rows, shows those matching a filter, and keeps the
+    operator's choice.
+
+    Selection is identity: ``chosen`` is the key of the row the operator last put the cursor on.
+    Every redraw (a refresh, a filter, a new sort) puts the cursor back on that row; if the row is
+    gone the cursor is hidden and ``selected_key`` is None, so no action lands on whichever row
+    took its place. The first key press that moves the cursor shows it again.
+    """
 
     BINDINGS = bindings("table")
 
@@ -75,6 +82,9 @@ class FilterableTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._rows: list[tuple[str, Sequence[Text], str]] = []
         self.filter_text = ""
+        self.chosen: str | None = None
+        self._restoring = False
+        self.nothing_chosen = "no row selected"  # said when a key needs a row and none is chosen
 
     def set_rows(self, rows: list[tuple[str, Sequence[Text], str]]) -> None:
         """``rows``: (key, cells, text the filter searches)."""
@@ -85,29 +95,90 @@ class FilterableTable(DataTable):
         self.filter_text = text.strip().lower()
         self.redraw()
 
+    @property
+    def total(self) -> int:
+        return len(self._rows)
+
     def redraw(self) -> None:
-        selected = self.selected_key
-        self.clear()
-        for key, cells, haystack in self._rows:
-            if self.filter_text and self.filter_text not in haystack.lower():
-                continue
-            self.add_row(*cells, key=key)
-        if selected is not None and selected in self.rows:
-            self.move_cursor(row=self.get_row_index(selected), animate=False)
+        # clear() scrolls to the top-left: keep where the operator scrolled, sideways too.
+        scroll_x, scroll_y = self.scroll_x, self.scroll_y
+        self._restoring = True
+        try:
+            self.clear()
+            for key, cells, haystack in self._rows:
+                if self.filter_text and self.filter_text not in haystack.lower():
+                    continue
+                self.add_row(*cells, key=key)
+            if self.chosen is None and self.row_count:
+                # Nothing chosen yet (the console just opened): the first row.
+                self.chosen = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+            if self.chosen is not None and self.chosen in self.rows:
+                self.show_cursor = True
+                self.move_cursor(row=self.get_row_index(self.chosen), animate=False, scroll=False)
+            else:
+                self.show_cursor = False
+        finally:
+            self._restoring = False
+        # After the refresh: until then the table's virtual size is that of an empty table.
+        self.call_after_refresh(self._restore_scroll, scroll_x, scroll_y)
+
+    def _restore_scroll(self, x: float, y: float) -> None:
+        self.scroll_to(x, y, animate=False, immediate=True)
+        if self.show_cursor and self.row_count:
+            self._scroll_cursor_into_view(animate=False)
+
+    def watch_cursor_coordinate(self, old, new) -> None:
+        super().watch_cursor_coordinate(old, new)
+        if not self._restoring and self.show_cursor and self.row_count:
+            try:
+                self.chosen = self.coordinate_to_cell_key(new).row_key.value
+            except Exception:  # noqa: BLE001 - no row there
+                pass
+
+    def _wake_cursor(self) -> bool:
+        """With the cursor hidden (the chosen row went away), a cursor key shows it on the first
+        row instead of moving it; True if it did."""
+        if self.show_cursor or not self.row_count:
+            return False
+        self.show_cursor = True
+        self.move_cursor(row=0, animate=False)
+        self.chosen = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return True
+
+    def action_cursor_down(self) -> None:
+        if not self._wake_cursor():
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if not self._wake_cursor():
+            super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        if not self._wake_cursor():
+            super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if not self._wake_cursor():
+            super().action_page_up()
+
+    def action_select_cursor(self) -> None:
+        if self.selected_key is None:
+            self.notify(f"enter: {self.nothing_chosen}", severity="warning", markup=False)
+        else:
+            super().action_select_cursor()
 
     @property
     def selected_key(self) -> str | None:
-        if self.row_count == 0:
+        """The chosen row's key while it is on screen under the cursor; else None."""
+        if not self.show_cursor or self.chosen is None or self.chosen not in self.rows:
             return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001 - no row under the cursor
-            return None
+        return self.chosen
 
 
 class JobsTable(FilterableTable):
     def setup(self, words: Words) -> None:
         localize(self, words.locale)
+        self.nothing_chosen = words("no job selected (the row went away); choose one with the arrows")
         # Most needed first: at 80 columns the description is the part that scrolls out of view.
         # Fixed widths: the layout must not depend on when the rows arrive.
         for name, width in (("job", 20), ("trigger", 19), ("next run", 15), ("state", 9), ("last run", 44),
@@ -119,8 +190,13 @@ class JobsTable(FilterableTable):
         rows = []
         for job in jobs:
             state = "running" if job.id in running else job.state
-            next_run = (Text(f"{local_time(job.next_run_time, tz, '%H:%M')} {relative(job.next_run_time, now)}")
-                        if job.next_run_time else Text("-", style="dim"))
+            if job.state == "paused" and not job.paused and job.enabled:
+                # Held by the scheduler-wide pause: its own next time is not when it will run.
+                next_run = Text(words("all paused"), style="yellow")
+            elif job.next_run_time:
+                next_run = Text(f"{local_time(job.next_run_time, tz, '%H:%M')} {relative(job.next_run_time, now)}")
+            else:
+                next_run = Text("-", style="dim")
             last = job.last_run
             if last is None:
                 last_text = Text("never run", style="dim")
@@ -143,6 +219,7 @@ class NearTable(FilterableTable):
             return
         if not self.columns:
             localize(self, words.locale)
+            self.nothing_chosen = words("no task selected")
         self.title_width = title_width
         self.clear(columns=True)
         # Fixed widths: the layout must not depend on which rows arrived first.

@@ -31,6 +31,10 @@ async def wait_for(pilot, condition, seconds: float = 10.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+def toasts(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
 async def select_job(pilot, job_id: str) -> None:
     table = pilot.app.query_one(JobsTable)
     table.focus()
@@ -101,9 +105,18 @@ async def test_capital_p_pauses_and_resumes_the_whole_scheduler(live_service, ma
         await settle(pilot)
         await wait_for(pilot, lambda: live_service.scheduler_state == "running")
         await pilot.press("P")
-        await wait_for(pilot, lambda: live_service.scheduler_state == "paused")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm))  # pausing everything asks
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert live_service.scheduler_state == "running"
         await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: live_service.scheduler_state == "paused")
+        await wait_for(pilot, lambda: "all paused" in app.query_one(JobsTable).get_row("cleanup_old_data")[2].plain)
+        await pilot.press("P")  # resuming does not ask
         await wait_for(pilot, lambda: live_service.scheduler_state == "running")
+        assert any("scheduler paused" in t for t in toasts(app))
 
 
 async def test_enter_inspects_a_job_and_a_task(live_service, make_app):
@@ -238,7 +251,10 @@ async def test_read_only_disables_every_changing_key(live_service, make_app):
         assert [r for r in rows_of(live_service.engine, JobRun) if r.trigger_kind == "manual"] == []
         assert rows_of(live_service.engine, AuditEntry) == []
         assert live_service.scheduler_state == "running"
-        assert app.check_action("trigger", ()) is None
+        assert app.check_action("trigger", ()) is None  # dimmed in the footer
+        said = toasts(app)
+        for key in ("t", "p", "P"):  # each key answered, by name
+            assert any(t.startswith(f"{key}: ") and "read-only" in t for t in said), said
 
 
 async def test_scheduler_events_reach_the_screen_as_messages(live_service, make_app):
