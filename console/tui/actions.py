@@ -6,6 +6,9 @@ back with a toast; none blocks the UI thread.
 
 from __future__ import annotations
 
+import threading
+import time
+
 from textual import work
 from textual.widgets import DataTable, Input
 
@@ -13,6 +16,7 @@ from console.domain.text import printable
 from console.domain.runs import Outcome, RunStatus
 from console.service import ActionResult, os_user
 from console.tui.dialogs import Confirm, Help
+from console.tui.quitting import Stopping
 from console.tui.format import changed, duration
 from console.tui.keys import KEY_OF_ACTION, main_screen_actions, writing_actions, writing_keys
 from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen
@@ -30,6 +34,8 @@ class ConsoleActions:
 
     # -- keys -----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "quit_console" and isinstance(self.screen, Stopping):
+            return True  # a second q or Ctrl-C while stopping: offer to leave the run
         if action in MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1:
             return False  # another screen is on top: its own keys apply
         if action in CHANGING_ACTIONS and self.read_only:
@@ -77,6 +83,16 @@ class ConsoleActions:
         else:
             self._run_job(job_id)
 
+    def _soon(self, fn, *args, **kwargs) -> None:
+        """``fn`` on the UI thread, from a thread; nothing once the app has ended (a run left
+        running when the operator quit without waiting still finishes, silently)."""
+        if not self.is_running:
+            return
+        try:
+            self.call_from_thread(fn, *args, **kwargs)
+        except RuntimeError:
+            pass  # it ended meanwhile
+
     def _tell(self, result: ActionResult, done_here: str) -> None:
         """A toast saying how the action ended (whoever carried it out), then a refresh."""
         what = f"{result.action.replace('_all', '')} {result.target}"
@@ -86,22 +102,33 @@ class ConsoleActions:
             text, severity = (f"{what}: done by the leader" if result.by_leader else done_here), "information"
         else:
             text, severity = f"{what}: {result.outcome} ({result.detail or 'no detail'})", "warning"
-        self.call_from_thread(self.notify, printable(text), severity=severity, markup=False)
-        self.call_from_thread(self.request_refresh)
+        self._soon(self.notify, printable(text), severity=severity, markup=False)
+        self._soon(self.request_refresh)
 
-    @work(thread=True, group="actions", exit_on_error=False)
     def _run_job(self, job_id: str) -> None:
-        self.call_from_thread(self.notify, f"{job_id}: started", markup=False)
+        # A daemon thread, not a Textual worker: the app's exit waits for its workers, and an
+        # operator who chooses to leave a run must not wait for it.
+        self.notify(f"{job_id}: started", markup=False)
+        threading.Thread(target=self._run_job_thread, args=(job_id,), name=f"console-run-{job_id}",
+                         daemon=True).start()
+
+    def _run_job_thread(self, job_id: str) -> None:
+        try:
+            self._carry_out_run(job_id)
+        except Exception as exc:  # noqa: BLE001 - shown, as a worker's error would be
+            self._soon(self.notify, printable(f"{job_id} failed: {exc}"), severity="error", markup=False)
+
+    def _carry_out_run(self, job_id: str) -> None:
         result = self.service.run_now(job_id, actor=os_user())
         run = result.run
         if run is None:
             self._tell(result, f"{job_id}: done")
         elif run.status == RunStatus.SUCCESS:
             text = f"{job_id}: done in {duration(run.duration_s)}, {changed(run.counts)}"
-            self.call_from_thread(self.notify, printable(text), markup=False)
+            self._soon(self.notify, printable(text), markup=False)
         else:
             text = f"{job_id} failed: {run.error}"
-            self.call_from_thread(self.notify, printable(text), severity="error", markup=False, timeout=10)
+            self._soon(self.notify, printable(text), severity="error", markup=False, timeout=10)
 
     def action_toggle_job(self) -> None:
         if self.refused_read_only("toggle_job"):
@@ -207,25 +234,55 @@ class ConsoleActions:
         self.push_screen(Help(self.read_only, self.words.locale))
 
     def action_quit_console(self) -> None:
+        if self._quitting:
+            if isinstance(self.screen, Stopping):
+                self.screen.action_leave()
+            return
         running = sorted(self.service.running_here())
         if running:
-            question = (f"{', '.join(running)} is running. Quit anyway? "
-                        "The scheduler stops gracefully: running jobs finish or roll back first.")
-            self.push_screen(Confirm(question, yes="Quit"), lambda yes: self._begin_shutdown() if yes else None)
+            question = self.words("{jobs} is running. Quit anyway? The scheduler stops gracefully: running "
+                                  "jobs finish or roll back first.").format(jobs=", ".join(running))
+            self.push_screen(Confirm(question, yes=self.words("Quit")),
+                             lambda yes: self._begin_shutdown() if yes else None)
         else:
             self._begin_shutdown()
 
     async def action_quit(self) -> None:
         self.action_quit_console()
 
+    def action_help_quit(self) -> None:
+        # Ctrl-C: Textual's default only says to press ctrl+q; an operator means "quit".
+        self.action_quit_console()
+
     def _begin_shutdown(self) -> None:
         if self._quitting:
             return
         self._quitting = True
-        self.notify("stopping the scheduler…", markup=False)
-        self._stop_and_exit()
+        if self.service.running_here():
+            self.push_screen(Stopping(self.words, self._waiting_for, self.service.clock), self._left)
+        else:
+            self.notify(self.words("stopping the scheduler…"), markup=False)
+        # A plain daemon thread, not a worker: leaving the run must not wait for it to end.
+        threading.Thread(target=self._stop_and_exit, name="console-stop", daemon=True).start()
 
-    @work(thread=True, group="shutdown", exit_on_error=False)
+    def _waiting_for(self) -> dict[str, object]:
+        """The jobs the stop waits for, with when each started (None where not known)."""
+        out = {}
+        for job_id in self.service.running_here():
+            info = self.job_info(job_id)
+            last = info.last_run if info is not None else None
+            out[job_id] = last.started_at if last is not None and last.status == RunStatus.RUNNING else None
+        return out
+
+    def _left(self, leave: bool | None) -> None:
+        if leave:
+            # run_console ends the process without waiting; the run is the next leader's.
+            self.left_running = sorted(self.service.running_here())
+            self.exit(0)
+
     def _stop_and_exit(self) -> None:
         self.service.stop_scheduler()
-        self.call_from_thread(self.exit, 0)
+        # Runs started from this console (t) are not the scheduler's: wait for them too.
+        while self.service.running_here() and not self.left_running:
+            time.sleep(0.1)
+        self._soon(self.exit, 0)

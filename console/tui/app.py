@@ -9,6 +9,8 @@ line and for the tests alike.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from dataclasses import replace
 from typing import Callable
 
@@ -60,6 +62,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         self._filter_target: FilterableTable | None = None
         self._log_handler = ConsoleLogHandler(self)
         self._quitting = False
+        self.left_running: list[str] = []  # jobs left running when the operator quit without waiting
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -247,12 +250,24 @@ def run_console(service: Service, *, read_only: bool = False, api_address: str |
         root.removeHandler(handler)
     for name in LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
+    left: list[str] = []
     try:
-        result = factory(service, read_only=read_only, api_address=api_address, api_error=api_error).run()
+        app = factory(service, read_only=read_only, api_address=api_address, api_error=api_error)
+        result = app.run()
+        left = app.left_running
     finally:
-        service.stop_scheduler()
+        if not left:
+            service.stop_scheduler()
         for handler in saved:
             root.addHandler(handler)
+    if left:
+        # The operator chose not to wait: end now, without joining the job's thread. The run
+        # stays "running" with this process's pid; the next leader marks it abandoned and reruns it.
+        logging.getLogger("console.tui").warning("quit without waiting; left running: %s", ", ".join(left))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(result or 0)
     return result or 0
 
 

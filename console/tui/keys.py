@@ -61,7 +61,8 @@ KEYS: tuple[Key, ...] = (
         zh_label="帮助", zh_description="本帮助：所有按键"),
     Key("quit", "q", "quit_console", "Quit", "quit: the scheduler stops gracefully (asks while a job is running)",
         zh_label="退出", zh_description="退出：调度器平稳停止（有任务运行时先确认）"),
-    Key("quit-now", "ctrl+q", "quit_console", "Quit", "quit (as q)", show=False, priority=True, zh_label="退出"),
+    Key("quit-now", "ctrl+q,ctrl+c", "quit_console", "Quit", "quit (as q)", show=False, priority=True,
+        display="ctrl+q", zh_label="退出", zh_description="退出（同 q）"),
     Key("close-filter", "escape", "close_filter", "", "close the filter", show=False),
     Key("table-inspect", "enter", "select_cursor", "Inspect", "inspect the selected row", screen="table",
         zh_label="查看"),
@@ -74,6 +75,8 @@ KEYS: tuple[Key, ...] = (
     Key("job-refresh", "r", "reload", "Refresh", "reload this screen", screen="job", zh_label="刷新"),
     Key("yes", "y", "answer(True)", "Yes", "yes", screen="confirm", zh_label="是"),
     Key("no", "n,escape", "answer(False)", "No", "no", screen="confirm", zh_label="否"),
+    Key("leave", "q,ctrl+c", "leave", "Leave it", "leave the running job to the next leader and quit now",
+        screen="stopping", zh_label="留给下一任", zh_description="把运行中的任务留给下一个领导进程，立即退出"),
     Key("close", "escape,q,question_mark", "dismiss", "Close", "close", screen="help", zh_label="关闭"),
 )
 
@@ -91,7 +94,8 @@ def bindings(screen: str) -> list[Binding]:
 
 def help_rows(locale: str) -> list[tuple[str, str]]:
     """(key as written, what it does) for the main screen, in the console's language."""
-    return [(k.shown_as, k.description_in(locale)) for k in KEYS if k.screen == "main" and k.show]
+    return [(k.shown_as, k.description_in(locale)) for k in KEYS if k.screen == "main" and k.description
+            and k.id != "close-filter"]
 
 
 def writing_actions() -> set[str]:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from console.db.models import AuditEntry, JobRun
 from console.jobs import JOBS
 from console.tui.dialogs import Confirm, Help
+from console.tui.quitting import Stopping
 from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen
 from console.tui.messages import DashboardLoaded, RunEventReceived
 from console.tui.widgets import JobsTable, NearTable
@@ -236,6 +237,47 @@ async def test_q_asks_while_a_job_is_running(live_service, make_app):
         await pilot.press("q")
         await wait_for(pilot, lambda: app.return_code is not None)
     assert [r.status for r in rows_of(live_service.engine, JobRun) if r.trigger_kind == "manual"] == ["success"]
+
+
+async def test_quitting_while_a_job_runs_shows_what_it_waits_for_and_a_second_q_can_leave_the_run(
+        live_service, make_app):
+    release = threading.Event()
+    real = JOBS["update_time_progress"]
+
+    def slow(ctx):
+        release.wait(20)
+        return real.run(ctx)
+
+    live_service.runner.jobs = {**JOBS, "update_time_progress": replace(real, run=slow)}
+    app = make_app(live_service)
+    try:
+        async with app.run_test() as pilot:
+            await settle(pilot)
+            await select_job(pilot, "update_time_progress")
+            await pilot.press("t")
+            await wait_for(pilot, lambda: "update_time_progress" in live_service.running_here())
+            seen = app.refreshes
+            app.request_refresh()
+            await wait_for(pilot, lambda: app.refreshes > seen)
+            await pilot.press("ctrl+c")  # Ctrl-C quits as q does: it asks first
+            await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, Stopping))
+            await pilot.pause(1.1)
+            waiting = str(app.screen.query_one("#waiting").render())
+            assert "waiting for update_time_progress (running for" in waiting, waiting
+            await pilot.press("q")  # a second q: leave the run?
+            await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+            await pilot.press("n")
+            await pilot.pause()
+            assert isinstance(app.screen, Stopping) and app.return_code is None
+            await pilot.press("ctrl+c", "y")
+            await wait_for(pilot, lambda: app.return_code is not None)
+            # The app ended while the job still runs: it did not wait for it.
+            assert "update_time_progress" in live_service.running_here()
+        assert app.left_running == ["update_time_progress"]
+    finally:
+        release.set()
 
 
 async def test_read_only_disables_every_changing_key(live_service, make_app):
