@@ -10,6 +10,7 @@ obeyed by whichever process leads, now or later.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -140,6 +141,16 @@ class Service(Operations):
     def tables(self) -> TaskTables:
         """The task system's tables under the settings' mapping (read from the live schema once)."""
         return tables_for(self.engine, self.settings)
+
+    def database_label(self) -> str:
+        """The database watched, for the console's header: backend, host:port/name, or the
+        SQLite file's name. Never the user or password."""
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite":
+            return f"sqlite {os.path.basename(url.database or '') or ':memory:'}"
+        host = url.host or "localhost"
+        port = f":{url.port}" if url.port else ""
+        return f"{url.get_backend_name()} {host}{port}/{url.database or ''}"
 
     @property
     def attached(self) -> bool:

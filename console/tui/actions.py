@@ -20,7 +20,8 @@ from console.tui.quitting import Stopping
 from console.tui.format import changed, duration
 from console.tui.keys import KEY_OF_ACTION, main_screen_actions, writing_actions, writing_keys
 from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen
-from console.tui.widgets import FilterableTable, JobsTable, NearTable
+from console.tui.table import FilterableTable
+from console.tui.widgets import JobsTable, NearTable
 
 CHANGING_ACTIONS = writing_actions()
 WRITING_KEYS = writing_keys()

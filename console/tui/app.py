@@ -30,7 +30,8 @@ from console.tui.i18n import Words
 from console.tui.keys import bindings, localize
 from console.tui.logs import ConsoleLogHandler, LogPanel
 from console.tui.messages import DashboardLoaded, LogRecorded, RunEventReceived
-from console.tui.widgets import FilterableTable, JobsTable, NearTable, StatusBar, WarningsPanel
+from console.tui.table import FilterableTable
+from console.tui.widgets import JobsTable, NearTable, StatusBar, WarningsPanel
 
 LOGGERS = ("console", "apscheduler")
 
@@ -62,6 +63,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         self._filter_target: FilterableTable | None = None
         self._log_handler = ConsoleLogHandler(self)
         self._quitting = False
+        self._database = service.database_label()
         self.left_running: list[str] = []  # jobs left running when the operator quit without waiting
 
     # -- layout ---------------------------------------------------------------------------------
@@ -87,7 +89,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
 
     def on_mount(self) -> None:
         self.query_one(JobsTable).setup(self.words)
-        self.query_one(NearTable).setup(self.words, self._title_width())
+        self.query_one(NearTable).setup(self.words)
         for name in LOGGERS:
             logging.getLogger(name).addHandler(self._log_handler)
         self.service.add_run_listener(self._on_run_event)
@@ -104,15 +106,12 @@ class TaskConsoleApp(ConsoleActions, App[int]):
             logging.getLogger(name).removeHandler(self._log_handler)
         self.service.remove_run_listener(self._on_run_event)
 
-    def _title_width(self) -> int:
-        return max(16, min(48, self.size.width - 96))
-
-    def on_resize(self) -> None:
-        self.screen.set_class(self.size.height >= 36, "-tall")
-        self.screen.set_class(self.size.width >= 120, "-wide")
-        near = self.query_one(NearTable)
-        if near.columns:
-            near.setup(self.words, self._title_width())
+    def on_resize(self, event) -> None:
+        # The event's size: the app's own may still be the old one here (a resize behind).
+        width, height = event.size
+        self.screen.set_class(height >= 36, "-tall")
+        self.screen.set_class(width >= 120, "-wide")
+        self._tick()
 
     # -- data flow --------------------------------------------------------------------------------
     @work(thread=True, group="scheduler", exit_on_error=False)
@@ -193,7 +192,8 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         if live_state != dashboard.scheduler_state:
             dashboard = replace(dashboard, scheduler_state=live_state)
         self.query_one(StatusBar).show(dashboard, self.tz, self.words, read_only=self.read_only,
-                                       clock=self.service.clock(), api=self.api_address)
+                                       clock=self.service.clock(), api=self.api_address,
+                                       database=self._database, width=self.screen.size.width)
 
     def _on_run_event(self, event: dict) -> None:
         # Called on the runner's thread (or this one, for actions started here).

@@ -38,6 +38,7 @@ _ZH = {
     "standby": "待命",
     "attached": "已连接",
     "leader": "主节点",
+    "leading": "主导",
     "none": "无",
     "stopped": "已停止",
     "scheduled": "已计划",

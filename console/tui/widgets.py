@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Sequence
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
@@ -27,163 +26,82 @@ from console.tui.format import (
     work_and_time_width,
 )
 from console.tui.i18n import Words
-from console.tui.keys import bindings, localize
+from console.tui.keys import localize
+from console.tui.table import Column, FilterableTable
 
 
 class StatusBar(Static):
-    """Scheduler state, the clock in the settings' timezone, database and Redis health, and the
-    HTTP API's address where this process serves it."""
+    """The top line: the scheduler's role here, the database watched (host and name, never a
+    password) and its health, Redis, read-only, the warnings worth a look, the HTTP API's
+    address where this process serves it, and the clock.
+
+    Each part has a rank; where the line is too narrow the lowest ranks go first (the clock, then
+    the API address), so the role, the database and read-only stay whole at 80 columns."""
 
     def show(self, dashboard: Dashboard, tz: ZoneInfo, words: Words, *, read_only: bool, clock: datetime,
-             api: str | None = None) -> None:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(" taskconsole ", style="bold reverse")
-        text.append(f" {words('scheduler')} ")
-        text.append_text(status(dashboard.scheduler_state, words(dashboard.scheduler_state)))
+             api: str | None = None, database: str = "", width: int | None = None) -> None:
+        parts: list[tuple[int, Text]] = []  # (rank: higher stays longer, text), in screen order
+        parts.append((9, Text(" taskconsole ", style="bold reverse")))
+        role = Text(" ")
+        state = dashboard.scheduler_state
+        if state in ("running", "paused"):
+            role.append(words("leading"), style="bold")
+            role.append(" (")
+            role.append_text(status(state, words(state)))
+            role.append(")")
+        else:
+            role.append_text(status(state, words(state)))
         leader = dashboard.leader
-        if dashboard.scheduler_state == "attached":
+        if state == "attached":
             # Host names are data: printable() strips control characters, Text never reads markup.
             where = f"{printable(leader.host)} pid {leader.pid}, {words(leader.state)}" if leader else words("none")
-            text.append(f" {words('leader')} {where}")
-        text.append(f"  {clock.astimezone(tz).strftime('%m-%d %H:%M:%S %Z')}")
-        text.append("  db ")
-        text.append_text(status(dashboard.database))
-        text.append("  redis ")
-        text.append_text(status(dashboard.redis))
-        if api:
-            text.append(f"  api {api}")
+            role.append(f", {words('leader')} {where}")
+        parts.append((8, role))
+        db = Text("  db ")
+        db.append_text(status(dashboard.database))
+        if database:
+            db.append(f" {printable(database)}", style="bold")
+        parts.append((7, db))
+        redis = Text("  redis ")
+        redis.append_text(status(dashboard.redis))
+        parts.append((6, redis))
+        if read_only:
+            parts.append((8, Text(f"  [{words('read-only')}]", style="bold magenta")))
         # Tasks the near panel left out because a window timestamp is out of range (NearTasks).
         skipped = getattr(dashboard.near, "skipped", 0)
         if skipped:
-            text.append(f"  {skipped} {words('skipped (timestamp out of range)')}", style="yellow")
+            parts.append((4, Text(f"  {skipped} {words('skipped (timestamp out of range)')}", style="yellow")))
         if dashboard.warnings_every_s:
-            text.append(f"  {words('warning counts every')} {dashboard.warnings_every_s:.0f} s (db tune)", style="yellow")
+            parts.append((3, Text(f"  {words('warning counts every')} {dashboard.warnings_every_s:.0f} s (db tune)",
+                                  style="yellow")))
         if dashboard.unclassified:
-            text.append(f"  {dashboard.unclassified} {words('unclassified (status not in task_system.values)')}",
-                        style="yellow")
-        if read_only:
-            text.append(f"  [{words('read-only')}]", style="bold magenta")
+            parts.append((4, Text(f"  {dashboard.unclassified} {words('unclassified (status not in task_system.values)')}",
+                                  style="yellow")))
+        if api:
+            parts.append((2, Text(f"  api {api}")))
+        parts.append((1, Text(f"  {clock.astimezone(tz).strftime('%m-%d %H:%M:%S %Z')}")))
+        if width:
+            # Drop the lowest ranks first until the line fits.
+            for rank in sorted({r for r, _ in parts}):
+                if sum(t.cell_len for _, t in parts) <= width or rank >= 7:
+                    break
+                parts = [(r, t) for r, t in parts if r != rank]
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for _, part in parts:
+            text.append_text(part)
         self.update(text)
 
 
-class FilterableTable(DataTable):
-    """A row-cursor table that keeps its rows, shows those matching a filter, and keeps the
-    operator's choice.
-
-    Selection is identity: ``chosen`` is the key of the row the operator last put the cursor on.
-    Every redraw (a refresh, a filter, a new sort) puts the cursor back on that row; if the row is
-    gone the cursor is hidden and ``selected_key`` is None, so no action lands on whichever row
-    took its place. The first key press that moves the cursor shows it again.
-    """
-
-    BINDINGS = bindings("table")
-
-    def __init__(self, **kwargs):
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self._rows: list[tuple[str, Sequence[Text], str]] = []
-        self.filter_text = ""
-        self.chosen: str | None = None
-        self._restoring = False
-        self.nothing_chosen = "no row selected"  # said when a key needs a row and none is chosen
-
-    def set_rows(self, rows: list[tuple[str, Sequence[Text], str]]) -> None:
-        """``rows``: (key, cells, text the filter searches)."""
-        self._rows = rows
-        self.redraw()
-
-    def apply_filter(self, text: str) -> None:
-        self.filter_text = text.strip().lower()
-        self.redraw()
-
-    @property
-    def total(self) -> int:
-        return len(self._rows)
-
-    def redraw(self) -> None:
-        # clear() scrolls to the top-left: keep where the operator scrolled, sideways too.
-        scroll_x, scroll_y = self.scroll_x, self.scroll_y
-        self._restoring = True
-        try:
-            self.clear()
-            for key, cells, haystack in self._rows:
-                if self.filter_text and self.filter_text not in haystack.lower():
-                    continue
-                self.add_row(*cells, key=key)
-            if self.chosen is None and self.row_count:
-                # Nothing chosen yet (the console just opened): the first row.
-                self.chosen = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-            if self.chosen is not None and self.chosen in self.rows:
-                self.show_cursor = True
-                self.move_cursor(row=self.get_row_index(self.chosen), animate=False, scroll=False)
-            else:
-                self.show_cursor = False
-        finally:
-            self._restoring = False
-        # After the refresh: until then the table's virtual size is that of an empty table.
-        self.call_after_refresh(self._restore_scroll, scroll_x, scroll_y)
-
-    def _restore_scroll(self, x: float, y: float) -> None:
-        self.scroll_to(x, y, animate=False, immediate=True)
-        if self.show_cursor and self.row_count:
-            self._scroll_cursor_into_view(animate=False)
-
-    def watch_cursor_coordinate(self, old, new) -> None:
-        super().watch_cursor_coordinate(old, new)
-        if not self._restoring and self.show_cursor and self.row_count:
-            try:
-                self.chosen = self.coordinate_to_cell_key(new).row_key.value
-            except Exception:  # noqa: BLE001 - no row there
-                pass
-
-    def _wake_cursor(self) -> bool:
-        """With the cursor hidden (the chosen row went away), a cursor key shows it on the first
-        row instead of moving it; True if it did."""
-        if self.show_cursor or not self.row_count:
-            return False
-        self.show_cursor = True
-        self.move_cursor(row=0, animate=False)
-        self.chosen = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        return True
-
-    def action_cursor_down(self) -> None:
-        if not self._wake_cursor():
-            super().action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        if not self._wake_cursor():
-            super().action_cursor_up()
-
-    def action_page_down(self) -> None:
-        if not self._wake_cursor():
-            super().action_page_down()
-
-    def action_page_up(self) -> None:
-        if not self._wake_cursor():
-            super().action_page_up()
-
-    def action_select_cursor(self) -> None:
-        if self.selected_key is None:
-            self.notify(f"enter: {self.nothing_chosen}", severity="warning", markup=False)
-        else:
-            super().action_select_cursor()
-
-    @property
-    def selected_key(self) -> str | None:
-        """The chosen row's key while it is on screen under the cursor; else None."""
-        if not self.show_cursor or self.chosen is None or self.chosen not in self.rows:
-            return None
-        return self.chosen
-
-
 class JobsTable(FilterableTable):
+    # Screen order; rank says what goes first where the width is short (the description, then
+    # the trigger). "last run" takes the room left, so its status word is always whole.
+    COLUMNS = (Column("job", 20, 0), Column("trigger", 19, 4), Column("next run", 15, 2), Column("state", 9, 1),
+               Column("last run", 24, 1, flex=90), Column("does", 16, 5))
+
     def setup(self, words: Words) -> None:
         localize(self, words.locale)
         self.nothing_chosen = words("no job selected (the row went away); choose one with the arrows")
-        # Most needed first: at 80 columns the description is the part that scrolls out of view.
-        # Fixed widths: the layout must not depend on when the rows arrive.
-        for name, width in (("job", 20), ("trigger", 19), ("next run", 15), ("state", 9), ("last run", 44),
-                            ("does", 16)):
-            self.add_column(words(name), width=width)
+        self.labels = {c.key: words(c.key) for c in self.COLUMNS}
 
     def show(self, jobs: list[JobInfo], short: dict[str, str], now: datetime, tz: ZoneInfo, running: set[str],
              words: Words) -> None:
@@ -199,36 +117,29 @@ class JobsTable(FilterableTable):
                 next_run = Text("-", style="dim")
             last = job.last_run
             if last is None:
-                last_text = Text("never run", style="dim")
+                last_text = Text(words("never run"), style="dim")
             else:
-                last_text = status(last.status)
+                last_text = status(last.status, words(last.status))
                 last_text.append(f" {relative(last.started_at, now)} {duration(last.duration_s)} ", style="")
                 last_text.append_text(safe(last.error if last.status == "failed" else changed(last.counts)))
-            cells = [safe(job.id, "bold"), safe(job.trigger), next_run, status(state, words(state)), last_text,
-                     safe(short.get(job.id, ""))]
+            last_text.no_wrap, last_text.overflow = True, "ellipsis"
+            cells = {"job": safe(job.id, "bold"), "trigger": safe(job.trigger), "next run": next_run,
+                     "state": status(state, words(state)), "last run": last_text,
+                     "does": safe(short.get(job.id, ""))}
             rows.append((job.id, cells, f"{job.id} {job.name} {job.trigger} {state}"))
         self.set_rows(rows)
 
 
 class NearTable(FilterableTable):
-    title_width = 0
-    BAR = 5  # cells per progress bar
+    BAR = 3  # cells per progress bar: with the numbers, the column fits beside the title at 80 columns
+    RESERVE = 2  # the vertical scrollbar
+    COLUMNS = (Column("level", 5, 0), Column("title", 16, 0, flex=48), Column("work / time", work_and_time_width(3), 1),
+               Column("next level", 14, 2), Column("notified", 9, 3), Column("handler", 12, 4))
 
-    def setup(self, words: Words, title_width: int = 16) -> None:
-        if self.columns and self.title_width == title_width:
-            return
-        if not self.columns:
-            localize(self, words.locale)
-            self.nothing_chosen = words("no task selected")
-        self.title_width = title_width
-        self.clear(columns=True)
-        # Fixed widths: the layout must not depend on which rows arrived first.
-        self.add_column(words("level"), width=5)
-        self.add_column(words("title"), width=title_width)
-        self.add_column(words("work / time"), width=work_and_time_width(self.BAR))
-        for name in ("next run", "notified", "handler"):
-            self.add_column(words(name))
-        self.redraw()
+    def setup(self, words: Words) -> None:
+        localize(self, words.locale)
+        self.nothing_chosen = words("no task selected")
+        self.labels = {c.key: words(c.key) for c in self.COLUMNS}
 
     def show(self, tasks: list[NearTask], now: datetime, tz: ZoneInfo) -> None:
         rows = []
@@ -238,8 +149,9 @@ class NearTable(FilterableTable):
             upcoming = (Text(f"{t.next_level}% {relative(t.next_at, now)}") if t.next_at else Text("-", style="dim"))
             notified = Text(",".join(f"{lv}%" for lv in t.notified_levels) or "-",
                             style="" if t.notified_levels else "dim")
-            cells = [level, safe(t.title), work_and_time(t.progress, t.time_progress, self.BAR), upcoming, notified,
-                     safe(t.handler or "-")]
+            cells = {"level": level, "title": safe(t.title),
+                     "work / time": work_and_time(t.progress, t.time_progress, self.BAR), "next level": upcoming,
+                     "notified": notified, "handler": safe(t.handler or "-")}
             rows.append((str(t.task_id), cells, f"{t.task_id} {t.title} {t.handler or ''}"))
         self.set_rows(rows)
 

@@ -114,7 +114,7 @@ async def test_capital_p_pauses_and_resumes_the_whole_scheduler(live_service, ma
         await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
         await pilot.press("y")
         await wait_for(pilot, lambda: live_service.scheduler_state == "paused")
-        await wait_for(pilot, lambda: "all paused" in app.query_one(JobsTable).get_row("cleanup_old_data")[2].plain)
+        await wait_for(pilot, lambda: "all paused" in app.query_one(JobsTable).cell("cleanup_old_data", "next run").plain)
         await pilot.press("P")  # resuming does not ask
         await wait_for(pilot, lambda: live_service.scheduler_state == "running")
         assert any("scheduler paused" in t for t in toasts(app))

@@ -18,7 +18,7 @@ async def test_a_hostile_title_is_shown_literally(hostile_service, make_app):
     async with app.run_test(size=(200, 50)) as pilot:
         await settle(pilot)
         near = app.query_one(NearTable)
-        titles = [row[1] for row in (near.get_row(key) for key in near.rows)]
+        titles = [near.cell(key.value, "title") for key in near.rows]
         [hostile] = [t for t in titles if "evil" in t.plain]
         assert hostile.plain == visible(HOSTILE)  # brackets kept, ESC and BEL gone
         assert "\x1b" not in hostile.plain and "\x07" not in hostile.plain

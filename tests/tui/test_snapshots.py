@@ -1,4 +1,4 @@
-"""Snapshots of the main screen at 80x24 and 120x40 and of each inspect screen.
+"""Snapshots of the main screen at 80x24, 120x40 and 200x50 and of each inspect screen.
 
 Frozen demo data, frozen clock, no embedded scheduler (so nothing fires while the picture is
 taken), and the run history written at fixed times.
@@ -24,6 +24,10 @@ def test_main_screen_80x24(frozen_service, make_app, snap_compare):
 
 def test_main_screen_120x40(frozen_service, make_app, snap_compare):
     assert snap_compare(app_for(frozen_service, make_app), terminal_size=(120, 40), run_before=_ready)
+
+
+def test_main_screen_200x50(frozen_service, make_app, snap_compare):
+    assert snap_compare(app_for(frozen_service, make_app), terminal_size=(200, 50), run_before=_ready)
 
 
 def test_main_screen_in_chinese(frozen_service, make_app, snap_compare):

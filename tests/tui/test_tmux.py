@@ -36,12 +36,11 @@ def manual_runs(db: Path) -> list[tuple]:
         return conn.execute("SELECT job_id, status FROM job_runs WHERE trigger_kind = 'manual'").fetchall()
 
 
-@pytest.fixture
-def terminal(tmp_path):
+def start_console(tmp_path: Path, url: str):
+    """taskconsole on demo data at ``url``, in a tmux session of its own at 80x24."""
     if shutil.which("tmux") is None:
         unavailable("tmux", "not installed")
-    db = tmp_path / "tc.db"
-    env = {**os.environ, "TASKCONSOLE_DATABASE_URL": f"sqlite:///{db}", "TERM": "xterm-256color"}
+    env = {**os.environ, "TASKCONSOLE_DATABASE_URL": url, "TERM": "xterm-256color"}
     env.pop("TASKCONSOLE_REDIS_URL", None)
     env.pop("TASKCONSOLE_CONFIG", None)
     subprocess.run([sys.executable, "-m", "console", "demo", "--tasks", "2000"], env=env, cwd=tmp_path,
@@ -51,21 +50,42 @@ def terminal(tmp_path):
     command = f"{sys.executable} -m console; echo $? > {exit_file}; sleep 30"
     subprocess.run(["tmux", "-L", socket, "-f", "/dev/null", "new-session", "-d", "-s", "tc", "-x", "80", "-y", "24",
                     command], env=env, cwd=tmp_path, check=True)
+    return socket, exit_file
+
+
+@pytest.fixture
+def terminal(tmp_path):
+    db = tmp_path / "tc.db"
+    socket, exit_file = start_console(tmp_path, f"sqlite:///{db}")
     try:
         yield socket, db, exit_file
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
 
 
+def quit_and_check(socket: str, exit_file: Path) -> None:
+    tmux(socket, "send-keys", "-t", "tc", "q")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not exit_file.exists():
+        time.sleep(0.2)
+    assert exit_file.read_text().strip() == "0"
+
+
+def rows_of(screen: str, job_id: str) -> list[str]:
+    return [line for line in screen.splitlines() if line.startswith(f"│ {job_id}")]
+
+
 def test_console_in_a_real_terminal(terminal):
     socket, db, exit_file = terminal
     jobs = ("reset_periodic_tasks", "check_task_warnings", "update_time_progress", "cleanup_old_data")
-    screen = wait_screen(socket, lambda s: all(j in s for j in jobs) and "scheduler running" in s)
+    screen = wait_screen(socket, lambda s: all(j in s for j in jobs) and "leading (running)" in s)
     assert "Warnings" in screen and "Near thresholds" in screen and "Logs" in screen
+    lines = screen.splitlines()
+    assert "db ok sqlite tc.db" in lines[0]  # the header names the database
+    assert lines[-1].lstrip().startswith("⏎") and lines[-2].startswith("╰")  # the logs' border above the footer
     # The jobs table has the focus, on its first row: pause it.
     tmux(socket, "send-keys", "-t", "tc", "p")
-    wait_screen(socket, lambda s: any(line.startswith("│ reset_periodic_tasks") and "paused" in line
-                                      for line in s.splitlines()))
+    wait_screen(socket, lambda s: any("paused" in line for line in rows_of(s, "reset_periodic_tasks")))
     # Trigger update_time_progress (third row).
     tmux(socket, "send-keys", "-t", "tc", "Down", "Down", "t")
     deadline = time.monotonic() + 20
@@ -73,8 +93,44 @@ def test_console_in_a_real_terminal(terminal):
         time.sleep(0.2)
     assert ("update_time_progress", "success") in manual_runs(db)
     wait_screen(socket, lambda s: "job update_time_progress finished" in s)
-    tmux(socket, "send-keys", "-t", "tc", "q")
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not exit_file.exists():
-        time.sleep(0.2)
-    assert exit_file.read_text().strip() == "0"
+    quit_and_check(socket, exit_file)
+
+
+def test_after_a_refresh_failed_on_a_stopped_database_p_pauses_the_job_chosen_before(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import PG_ADMIN_URL, fresh_pg_database
+
+    with fresh_pg_database("tc_tmux") as url:
+        socket, exit_file = start_console(tmp_path, url)
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        name = url.rsplit("/", 1)[1]
+
+        def stop(allow: bool) -> None:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}'))
+                if not allow:
+                    conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                                 {"n": name})
+
+        try:
+            wait_screen(socket, lambda s: "leading (running)" in s and "update_time_progress" in s)
+            tmux(socket, "send-keys", "-t", "tc", "Down", "Down")  # the third job
+            stop(False)  # the database stops taking connections: a refresh fails
+            try:
+                wait_screen(socket, lambda s: "stale since" in s and "db down" in s.splitlines()[0], seconds=30)
+            finally:
+                stop(True)
+            wait_screen(socket, lambda s: "stale since" not in s and "db ok" in s.splitlines()[0], seconds=30)
+            tmux(socket, "send-keys", "-t", "tc", "p")
+            wait_screen(socket, lambda s: any("paused" in line for line in rows_of(s, "update_time_progress")))
+            engine = create_engine(url)
+            with engine.connect() as conn:
+                paused = [j for j, in conn.execute(text("SELECT id FROM apscheduler_jobs WHERE next_run_time IS NULL"))]
+            engine.dispose()
+            assert paused == ["update_time_progress"]  # the chosen job, not the row the cursor fell to
+            quit_and_check(socket, exit_file)
+        finally:
+            stop(True)
+            subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+            admin.dispose()

@@ -1,0 +1,185 @@
+"""The console's tables: rows kept by key, a filter, a choice that follows its row, and columns
+that fit the width whole.
+
+``FilterableTable`` is the base of the main screen's tables. Its rows are cells by column key;
+``fit`` picks the columns that fit, most needed first, so at 80 columns a panel drops whole
+columns rather than cutting words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from console.tui.keys import bindings
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    width: int  # cells; for a flexible column, the least it is shown at
+    rank: int  # 0 is needed most: dropped last
+    flex: int = 0  # a flexible column grows up to this width with the room left
+
+
+def fit_columns(columns: tuple[Column, ...], width: int, padding: int = 1) -> dict[str, int]:
+    """Column key -> width for the columns that fit ``width`` cells, in screen order."""
+    chosen: set[str] = set()
+    used = 0
+    for column in sorted(columns, key=lambda c: c.rank):
+        need = column.width + 2 * padding
+        if used + need > width:
+            break  # a less needed column never shows where a more needed one could not
+        chosen.add(column.key)
+        used += need
+    widths = {c.key: c.width for c in columns if c.key in chosen}
+    room = width - used
+    for column in columns:  # the room left goes to flexible columns, in screen order
+        if column.key in chosen and column.flex and room > 0:
+            grow = min(room, column.flex - column.width)
+            widths[column.key] += grow
+            room -= grow
+    return widths
+
+
+class FilterableTable(DataTable):
+    """A row-cursor table that keeps its rows, shows those matching a filter, and keeps the
+    operator's choice.
+
+    Selection is identity: ``chosen`` is the key of the row the operator last put the cursor on.
+    Every redraw (a refresh, a filter, a new sort) puts the cursor back on that row; if the row is
+    gone the cursor is hidden and ``selected_key`` is None, so no action lands on whichever row
+    took its place. The first key press that moves the cursor shows it again.
+    """
+
+    BINDINGS = bindings("table")
+    COLUMNS: tuple[Column, ...] = ()
+    RESERVE = 0  # cells kept for a vertical scrollbar
+
+    def __init__(self, **kwargs):
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self._rows: list[tuple[str, dict[str, Text], str]] = []
+        self.labels: dict[str, str] = {}  # column key -> its header, in the console's language
+        self.widths: dict[str, int] = {}  # the columns shown now, and their widths
+        self.filter_text = ""
+        self.chosen: str | None = None
+        self._restoring = False
+        self.nothing_chosen = "no row selected"  # said when a key needs a row and none is chosen
+
+    def set_rows(self, rows: list[tuple[str, dict[str, Text], str]]) -> None:
+        """``rows``: (key, cells by column key, text the filter searches)."""
+        self._rows = rows
+        self.redraw()
+
+    def on_resize(self, event) -> None:
+        self.fit(event.size.width)
+
+    def fit(self, width: int) -> None:
+        """Show the columns that fit ``width`` whole, most needed first (``Column.rank``), in
+        their screen order; flexible columns share what is left. Nothing is cut mid-word by a
+        column too narrow, and nothing scrolls sideways."""
+        widths = fit_columns(self.COLUMNS, width - self.RESERVE, self.cell_padding)
+        if widths == self.widths:
+            return
+        self.widths = widths
+        self._restoring = True
+        try:
+            self.clear(columns=True)
+            for column in self.COLUMNS:
+                if column.key in widths:
+                    self.add_column(self.labels.get(column.key, column.key), width=widths[column.key], key=column.key)
+        finally:
+            self._restoring = False
+        self.redraw()
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_text = text.strip().lower()
+        self.redraw()
+
+    def cell(self, row_key: str, column: str) -> Text | None:
+        """The cell of ``column`` in the row ``row_key``, shown or not."""
+        for key, cells, _ in self._rows:
+            if key == row_key:
+                return cells.get(column)
+        return None
+
+    @property
+    def total(self) -> int:
+        return len(self._rows)
+
+    def redraw(self) -> None:
+        # clear() scrolls to the top-left: keep where the operator scrolled, sideways too.
+        scroll_x, scroll_y = self.scroll_x, self.scroll_y
+        self._restoring = True
+        try:
+            self.clear()
+            for key, cells, haystack in self._rows:
+                if self.filter_text and self.filter_text not in haystack.lower():
+                    continue
+                self.add_row(*(cells.get(k, Text("")) for k in self.widths), key=key)
+            if self.chosen is None and self.row_count:
+                # Nothing chosen yet (the console just opened): the first row.
+                self.chosen = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+            if self.chosen is not None and self.chosen in self.rows:
+                self.show_cursor = True
+                self.move_cursor(row=self.get_row_index(self.chosen), animate=False, scroll=False)
+            else:
+                self.show_cursor = False
+        finally:
+            self._restoring = False
+        # After the refresh: until then the table's virtual size is that of an empty table.
+        self.call_after_refresh(self._restore_scroll, scroll_x, scroll_y)
+
+    def _restore_scroll(self, x: float, y: float) -> None:
+        self.scroll_to(x, y, animate=False, immediate=True)
+        if self.show_cursor and self.row_count:
+            self._scroll_cursor_into_view(animate=False)
+
+    def watch_cursor_coordinate(self, old, new) -> None:
+        super().watch_cursor_coordinate(old, new)
+        if not self._restoring and self.show_cursor and self.row_count:
+            try:
+                self.chosen = self.coordinate_to_cell_key(new).row_key.value
+            except Exception:  # noqa: BLE001 - no row there
+                pass
+
+    def _wake_cursor(self) -> bool:
+        """With the cursor hidden (the chosen row went away), a cursor key shows it on the first
+        row instead of moving it; True if it did."""
+        if self.show_cursor or not self.row_count:
+            return False
+        self.show_cursor = True
+        self.move_cursor(row=0, animate=False)
+        self.chosen = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return True
+
+    def action_cursor_down(self) -> None:
+        if not self._wake_cursor():
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if not self._wake_cursor():
+            super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        if not self._wake_cursor():
+            super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if not self._wake_cursor():
+            super().action_page_up()
+
+    def action_select_cursor(self) -> None:
+        if self.selected_key is None:
+            self.notify(f"enter: {self.nothing_chosen}", severity="warning", markup=False)
+        else:
+            super().action_select_cursor()
+
+    @property
+    def selected_key(self) -> str | None:
+        """The chosen row's key while it is on screen under the cursor; else None."""
+        if not self.show_cursor or self.chosen is None or self.chosen not in self.rows:
+            return None
+        return self.chosen
