@@ -11,8 +11,9 @@ from console.scheduler.node import NodeInfo
 from console.scheduler.pause import PauseState
 from console.scheduler.runner import AlreadyRunning, RunNotStarted, RunResult, UnknownJob
 from console.service.facade import Dashboard, JobInfo, Service, open_service
+from console.service.near import AHEAD, NearTask
 from console.service.operations import ActionResult, DisabledJob
 
-__all__ = ["ActionResult", "AlreadyRunning", "Dashboard", "DatabaseError", "DatabaseUnreachable", "DemoError",
-           "DisabledJob", "JobInfo", "NodeInfo", "PauseState", "Preview", "RunNotStarted", "RunRecord", "RunResult",
+__all__ = ["AHEAD", "ActionResult", "AlreadyRunning", "Dashboard", "DatabaseError", "DatabaseUnreachable", "DemoError",
+           "DisabledJob", "JobInfo", "NearTask", "NodeInfo", "PauseState", "Preview", "RunNotStarted", "RunRecord", "RunResult",
            "SchemaError", "Service", "UnknownJob", "describe_error", "open_service", "os_user"]

@@ -38,7 +38,7 @@ from console.scheduler.triggers import build_trigger, describe
 from console.service import task_rules
 from console.service.dashboard import (TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats,
                                        watching)
-from console.service.near import NearTask, near_tasks
+from console.service.near import NearTask, find_tasks, near_tasks, task_exists
 from console.service.metrics import MetricsReader
 from console.service.operations import Operations
 from console.service.tokens import Tokens
@@ -246,7 +246,14 @@ class Service(Operations):
     def near_tasks(self, limit: int = 20) -> list[NearTask]:
         return near_tasks(self.engine, self.tables, self.clock(), self.settings.warnings.levels, limit)
 
-    def dashboard(self, near_limit: int = 50) -> Dashboard:
+    def search_tasks(self, text: str, limit: int = 50) -> list[NearTask]:
+        """Processing tasks by title (any case) or id, over the whole table (console.service.near)."""
+        return find_tasks(self.engine, self.tables, self.clock(), self.settings.warnings.levels, text, limit)
+
+    def task_exists(self, task_id: int) -> bool:
+        return task_exists(self.engine, self.tables, task_id)
+
+    def dashboard(self, near_limit: int = 50, near_show: int | str | None = None) -> Dashboard:
         """The main screen's data; a database outage gives an empty snapshot saying so."""
         now = self.clock()
         redis = self.redis_health()
@@ -255,6 +262,7 @@ class Service(Operations):
             # Counts read a while ago may call a level empty that no longer is: not a hint then.
             in_level = {lv.level: lv.in_level for lv in stats.levels} if fresh else None
             near = near_tasks(self.engine, self.tables, now, self.settings.warnings.levels, near_limit, in_level,
+                              show=near_show,
                               watching=self._watching)
             leader, _ = self.cluster()
             return Dashboard(

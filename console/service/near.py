@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, String, and_, case, cast, literal, null, select, union_all
+from sqlalchemy import Engine, String, and_, case, cast, literal, null, or_, select, union_all
 from sqlalchemy.sql.expression import ColumnElement
 
 from console.db.engine import read_only
@@ -24,6 +24,9 @@ from console.db.tuning import watch_installed
 from console.db.column_types import epoch_of
 from console.settings import WarningLevel
 
+
+# ``near_tasks(show=AHEAD)``: only tasks not yet in a level, with a threshold still ahead.
+AHEAD = "ahead"
 
 # How much of the deadline order a level is looked for in before its own index read (see below).
 PREFIX = 5000
@@ -147,7 +150,8 @@ def _sparse_levels(conn, t: TaskTables, now: datetime, levels: tuple[WarningLeve
 
 
 def near_tasks(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], limit: int = 20,
-               in_level: dict[int, int] | None = None, watching: bool | None = None) -> NearTasks:
+               in_level: dict[int, int] | None = None, watching: bool | None = None,
+               show: int | str | None = None) -> NearTasks:
     """Tasks in a warning level first (most severe first), then those with a threshold still ahead.
 
     No read sorts every processing task, and only the rows shown are read whole. The first
@@ -165,23 +169,62 @@ def near_tasks(engine: Engine, t: TaskTables, now: datetime, levels: tuple[Warni
     unreadable ones were chosen, they are counted as skipped and the choice is made again among
     the readable ones. So the healthy case costs nothing more, and ``skipped`` is the number of
     tasks an out-of-range timestamp kept off this list.
+
+    ``show``: a level (only the tasks in it), ``AHEAD`` (only those with a threshold still ahead,
+    soonest first), or None for both.
     """
     by_severity = [lv.level for lv in sorted(levels, key=lambda lv: lv.at, reverse=True)]
+    if show == AHEAD:
+        by_severity = []
+    elif show is not None:
+        by_severity = [lv for lv in by_severity if lv == show]
     known_empty = frozenset(lv for lv in by_severity if in_level is not None and not in_level.get(lv))
     with read_only(engine).connect() as conn:
         watching = watch_installed(conn, t) if watching is None else watching
-        rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=False, watching=watching)
+        ahead = show is None or show == AHEAD
+        rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=False, watching=watching,
+                       ahead=ahead)
         skipped = sum(1 for r in rows if not r.readable)
         if skipped:
-            rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=True, watching=watching)
-        ids = [r.id for r in rows]
-        notified: dict[tuple, set[int]] = {}
-        if ids:  # the levels sent in each task's cycle (console.db.task_sql.task_cycle), whatever its window
-            for task_id, lv, cycle in conn.execute(
-                select(WarningSent.task_id, WarningSent.level, WarningSent.cycle).where(WarningSent.task_id.in_(ids))
-            ):
-                notified.setdefault((task_id, cycle), set()).add(lv)
-    shown = NearTasks(
+            rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=True,
+                           watching=watching, ahead=ahead)
+        shown = _as_near(conn, rows)
+    shown.skipped = skipped
+    return shown
+
+
+def find_tasks(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], text: str,
+               limit: int = 50) -> NearTasks:
+    """Processing tasks whose title holds ``text`` (any case), or whose id it is, soonest deadline
+    first: the console's search of the whole table, not of the rows it shows. A title search reads
+    every processing task unless an index serves ``ILIKE '%…%'`` (a trigram index, see db tune)."""
+    c = t.tasks.c
+    text = text.strip()
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    match = c.title.ilike(pattern, escape="\\")
+    if text.isdigit() and len(text) < 19:
+        match = or_(match, c.id == int(text))
+    with read_only(engine).connect() as conn:
+        query = _columns(t, now, levels, readable_only=True)
+        rows = conn.execute(query.where(match).order_by(*_deadline(t)).limit(limit)).all()
+        return _as_near(conn, rows)
+
+
+def task_exists(engine: Engine, t: TaskTables, task_id: int) -> bool:
+    with read_only(engine).connect() as conn:
+        return conn.execute(select(t.tasks.c.id).where(t.tasks.c.id == task_id)).first() is not None
+
+
+def _as_near(conn, rows) -> NearTasks:
+    """The rows as NearTasks, with the levels already sent in each task's current cycle."""
+    ids = [r.id for r in rows]
+    notified: dict[tuple, set[int]] = {}
+    if ids:  # the levels sent in each task's cycle (console.db.task_sql.task_cycle), whatever its window
+        for task_id, lv, cycle in conn.execute(
+            select(WarningSent.task_id, WarningSent.level, WarningSent.cycle).where(WarningSent.task_id.in_(ids))
+        ):
+            notified.setdefault((task_id, cycle), set()).add(lv)
+    return NearTasks(
         NearTask(
             task_id=r.id, title=r.title, handler=r.handler, progress=float(r.progress),
             time_progress=round(float(r.tp), 2), level=r.level, next_level=r.next_level,
@@ -191,8 +234,6 @@ def near_tasks(engine: Engine, t: TaskTables, now: datetime, levels: tuple[Warni
         )
         for r in rows
     )
-    shown.skipped = skipped
-    return shown
 
 
 def handler_name(t: TaskTables) -> ColumnElement:
@@ -202,9 +243,8 @@ def handler_name(t: TaskTables) -> ColumnElement:
     return u.name if "name" in u else cast(u.id, String)
 
 
-def _chosen(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
-            known_empty: frozenset[int], limit: int, *, readable_only: bool, watching: bool) -> list:
-    """The rows to show, whole: those in a level, then those with a threshold ahead. Each row says
+def _columns(t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], *, readable_only: bool):
+    """What a shown row reads, over the processing tasks the jobs would look at. Each row says
     whether its window is ``readable``; an unreadable one's window is read as NULL."""
     c, u = t.tasks.c, t.users.c
     level = warning_level(t, now, levels)
@@ -214,7 +254,7 @@ def _chosen(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]
     def window(column) -> ColumnElement:
         return case((readable, column), else_=null()).label(column.key)
 
-    columns = select(
+    return select(
         c.id, c.title, handler_name(t).label("handler"), c.progress,
         time_progress(t, now).label("tp"), level.label("level"), next_level.label("next_level"),
         next_epoch.label("next_epoch"), window(c.expected_start_time), window(c.expected_end_time),
@@ -222,13 +262,23 @@ def _chosen(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]
     ).select_from(t.tasks).outerjoin(t.users, u.id == c.current_handler_id).where(
         is_processing(t), window_ok(t), progress_ok(t), *([readable] if readable_only else [])
     )
+
+
+def _chosen(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
+            known_empty: frozenset[int], limit: int, *, readable_only: bool, watching: bool,
+            ahead: bool = True) -> list:
+    """The rows to show, whole: those in a level, then (if ``ahead``) those with a threshold ahead."""
+    c = t.tasks.c
+    level = warning_level(t, now, levels)
+    next_epoch, _ = _next_threshold_epoch(t, now, levels)
+    columns = _columns(t, now, levels, readable_only=readable_only)
     rows: list = []
     if by_severity:
         chosen = _in_level_ids(conn, t, now, levels, by_severity, limit, readable_only, known_empty, watching)
         if chosen:
             found = {r.id: r for r in conn.execute(columns.where(c.id.in_(chosen)))}
             rows = [found[i] for i in chosen if i in found]
-    if len(rows) < limit:
+    if ahead and len(rows) < limit:
         ahead = conn.execute(
             columns.where(level.is_(None), next_epoch.is_not(None)).order_by(*_deadline(t)).limit(limit - len(rows))
         ).all()

@@ -10,7 +10,7 @@ import threading
 import time
 
 from textual import work
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable
 
 from console.domain.text import printable
 from console.domain.runs import Outcome, RunStatus
@@ -20,8 +20,7 @@ from console.tui.quitting import Stopping
 from console.tui.format import changed, duration
 from console.tui.keys import KEY_OF_ACTION, main_screen_actions, writing_actions, writing_keys
 from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen
-from console.tui.table import FilterableTable
-from console.tui.widgets import JobsTable, NearTable
+from console.tui.widgets import NearTable
 
 CHANGING_ACTIONS = writing_actions()
 WRITING_KEYS = writing_keys()
@@ -197,36 +196,6 @@ class ConsoleActions:
 
     def preview_job(self, job_id: str) -> None:
         self.push_screen(PreviewScreen(job_id))
-
-    def action_filter(self) -> None:
-        focused = self.focused
-        target = focused if isinstance(focused, FilterableTable) else self.query_one(JobsTable)
-        self._filter_target = target
-        box = self.query_one("#filter", Input)
-        box.value = target.filter_text
-        box.add_class("visible")
-        box.focus()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "filter" and self._filter_target is not None:
-            self._filter_target.apply_filter(event.value)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "filter":
-            self._hide_filter()
-
-    def action_close_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("visible"):
-            box.value = ""
-            if self._filter_target is not None:
-                self._filter_target.apply_filter("")
-            self._hide_filter()
-
-    def _hide_filter(self) -> None:
-        self.query_one("#filter", Input).remove_class("visible")
-        if self._filter_target is not None:
-            self._filter_target.focus()
 
     def action_refresh(self) -> None:
         self.request_refresh()

@@ -23,8 +23,9 @@ from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from console.domain.text import printable
-from console.service import Dashboard, Service
+from console.service import AHEAD, Dashboard, Service
 from console.tui.actions import ConsoleActions
+from console.tui.finding import FILTER_HINT, FindingActions
 from console.tui.palette import JobCommands
 from console.tui.i18n import Words
 from console.tui.keys import bindings, localize
@@ -36,12 +37,13 @@ from console.tui.widgets import JobsTable, NearTable, StatusBar, WarningsPanel
 LOGGERS = ("console", "apscheduler")
 
 
-class TaskConsoleApp(ConsoleActions, App[int]):
+class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "taskconsole"
     COMMANDS = App.COMMANDS | {JobCommands}
     AUTO_FOCUS = "#jobs"
     BINDINGS = bindings("main")
+    NEAR_LIMIT = 50  # rows the near panel reads
 
     def __init__(self, service: Service, *, read_only: bool = False, embed_scheduler: bool = True,
                  api_address: str | None = None, api_error: str | None = None):
@@ -61,6 +63,11 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         self._refresh_again = False
         self._timer: Timer | None = None
         self._filter_target: FilterableTable | None = None
+        self._box_mode = "filter"  # what the bottom box is for: filter | goto
+        self.near_show = None  # the near panel's choice: None (all), a level, or AHEAD
+        self.near_search: str | None = None  # a database search the near panel shows
+        self.near_found: list = []
+        self.searching = False
         self._log_handler = ConsoleLogHandler(self)
         self._quitting = False
         self._database = service.database_label()
@@ -83,7 +90,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         with Vertical(id="logs-panel", classes="panel") as panel:
             panel.border_title = w("Logs")
             yield LogPanel(self.tz, id="logs")
-        yield Input(placeholder="filter: type to narrow the table, enter or escape to close", id="filter")
+        yield Input(placeholder=self.words(FILTER_HINT), id="filter")
         # The palette (ctrl+p) is listed in `?` help; without it every key fits in 80 columns.
         yield Footer(compact=True, show_command_palette=False)
 
@@ -133,7 +140,7 @@ class TaskConsoleApp(ConsoleActions, App[int]):
 
     @work(thread=True, group="refresh", exit_on_error=False)
     def collect(self) -> None:
-        self.post_message(DashboardLoaded(self.service.dashboard()))
+        self.post_message(DashboardLoaded(self.service.dashboard(self.NEAR_LIMIT, self.near_show)))
 
     def on_dashboard_loaded(self, message: DashboardLoaded) -> None:
         try:
@@ -155,19 +162,53 @@ class TaskConsoleApp(ConsoleActions, App[int]):
         jobs, near = self.query_one(JobsTable), self.query_one(NearTable)
         jobs.show(d.jobs, self.service.job_names(), d.now, self.tz, running, self.words)
         self.query_one(WarningsPanel).show(d.warnings)
-        near.show(d.near, d.now, self.tz)
-        self._mark_stale(d)
+        if self.near_search is None:  # a search's rows stay until escape
+            near.show(d.near, d.now, self.tz, ahead_view=self.near_show == AHEAD)
+        self.show_panel_notes()
         self._tick()
         if d.error:
             self.query_one(LogPanel).add(_record(logging.ERROR, f"refresh failed: {d.error}"))
 
-    def _mark_stale(self, d: Dashboard) -> None:
-        """Panels showing rows from before a failed refresh say so, and since when."""
-        note = ""
-        if d.stale_since is not None:
-            note = f"{self.words('stale since')} {d.stale_since.astimezone(self.tz).strftime('%H:%M:%S')}"
-        for panel_id in ("#jobs-panel", "#warnings-panel", "#near-panel"):
-            self.query_one(panel_id).border_subtitle = note or None
+    def show_panel_notes(self) -> None:
+        """Panel titles and subtitles: how many rows of how many, the near panel's level, order
+        and search, an active filter, and rows left from before a failed refresh."""
+        d, w = self.dashboard, self.words
+        stale = ""
+        if d is not None and d.stale_since is not None:
+            stale = f"{w('stale since')} {d.stale_since.astimezone(self.tz).strftime('%H:%M:%S')}"
+        jobs, near = self.query_one(JobsTable), self.query_one(NearTable)
+        notes = {"#jobs-panel": [], "#near-panel": [], "#warnings-panel": []}
+        if jobs.filter_text:
+            notes["#jobs-panel"].append(f"{w('filter')} “{jobs.filter_text}” {jobs.row_count}/{jobs.total}")
+        if near.filter_text:
+            notes["#near-panel"].append(f"{w('filter')} “{near.filter_text}” {near.row_count}/{near.total}")
+        if self.near_search is not None:
+            found = w("searching…") if self.searching else f"{len(self.near_found)}{'+' if len(self.near_found) >= self.NEAR_LIMIT else ''} {w('found')}"
+            notes["#near-panel"].append(f"{w('search')} “{self.near_search}” {found} (esc)")
+        if stale:
+            for key in notes:
+                notes[key].append(stale)
+        for panel_id, parts in notes.items():
+            self.query_one(panel_id).border_subtitle = " · ".join(parts) or None
+        self.query_one("#near-panel").border_title = self._near_title()
+
+    def _near_title(self) -> str:
+        w, near, d = self.words, self.query_one(NearTable), self.dashboard
+        title = w("Near thresholds")
+        if self.near_search is None and d is not None and d.warnings is not None:
+            in_levels = {lv.level: lv.in_level for lv in d.warnings.levels}
+            if self.near_show is None:
+                shown_in_level = sum(1 for t in near.tasks if t.level)
+                title += f" {shown_in_level} {w('of')} {sum(in_levels.values()):,}"
+                if near.total > shown_in_level:
+                    title += f" +{near.total - shown_in_level} {w('ahead')}"
+            elif self.near_show == AHEAD:
+                title += f" · {w('ahead')} {near.total}"
+            else:
+                title += f" · {self.near_show}% {near.total} {w('of')} {in_levels.get(self.near_show, 0):,}"
+        if near.sort != "severity":
+            title += f" · {w('by')} {w(near.sort)}"
+        return title
 
     def _refresh_done(self) -> None:
         self._refreshing = False

@@ -7,6 +7,7 @@ characters before anything reaches the terminal.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,15 @@ STATUS_STYLES = {
     "disabled": "dim", "refused": "bold red", "standby": "cyan", "attached": "cyan", "stopped": "red", "ok": "green", "down": "bold red", "off": "dim",
 }
 LEVEL_STYLES = {20: "yellow", 10: "dark_orange", 5: "bold red"}
+# Without colour (NO_COLOR) a colour alone says nothing, and a dim or dark one can end up grey on
+# grey: the most severe level in reverse video, the next in bold; the text says the rest.
+MONO_LEVEL_STYLES = {5: "reverse bold", 10: "bold", 20: ""}
+
+
+def level_style(level: int) -> str:
+    if os.environ.get("NO_COLOR"):
+        return MONO_LEVEL_STYLES.get(level, "bold")
+    return LEVEL_STYLES.get(level, "bold red")
 LOG_STYLES = {"DEBUG": "dim", "INFO": "", "WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red reverse"}
 
 

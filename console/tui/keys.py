@@ -54,6 +54,20 @@ KEYS: tuple[Key, ...] = (
         zh_label="预演", zh_description="预演所选任务：现在运行会改变什么"),
     Key("filter", "slash", "filter", "Filter", "filter the focused table (escape clears)", display="/",
         zh_label="筛选", zh_description="筛选当前表格（escape 清除）"),
+    Key("go-to-task", "g", "go_to_task", "Go to", "go to a task by its id (type the id, then enter)",
+        show=False, zh_label="转到", zh_description="按编号打开任务（输入编号后回车）"),
+    Key("near-sort", "s", "near_sort", "Sort", "sort the near panel: severity, next threshold, deadline, progress gap",
+        show=False, zh_label="排序", zh_description="临近阈值面板排序：严重程度、下一阈值、截止时间、进度差"),
+    Key("near-all", "0", "near_level(0)", "All", "near panel: every level and the tasks ahead", show=False,
+        zh_description="临近阈值面板：全部级别及即将到达阈值的任务"),
+    Key("near-level-1", "1", "near_level(1)", "", "near panel: the most severe level only (5% by default)",
+        show=False, zh_description="临近阈值面板：只看最严重的级别（默认 5%）"),
+    Key("near-level-2", "2", "near_level(2)", "", "near panel: the second level only (10%)", show=False,
+        zh_description="临近阈值面板：只看第二级（10%）"),
+    Key("near-level-3", "3", "near_level(3)", "", "near panel: the third level only (20%)", show=False,
+        zh_description="临近阈值面板：只看第三级（20%）"),
+    Key("near-ahead", "4", "near_level(4)", "", "near panel: tasks not yet in a level, soonest threshold first",
+        show=False, zh_description="临近阈值面板：尚未进入级别、最先到达阈值的任务"),
     Key("refresh", "r", "refresh", "Refresh", "refresh every panel now", zh_label="刷新", zh_description="立即刷新所有面板"),
     Key("tab", "tab", None, "", "move between panels", zh_description="在面板之间切换"),
     Key("palette", "ctrl+p", None, "", "command palette", zh_description="命令面板"),
@@ -63,7 +77,8 @@ KEYS: tuple[Key, ...] = (
         zh_label="退出", zh_description="退出：调度器平稳停止（有任务运行时先确认）"),
     Key("quit-now", "ctrl+q,ctrl+c", "quit_console", "Quit", "quit (as q)", show=False, priority=True,
         display="ctrl+q", zh_label="退出", zh_description="退出（同 q）"),
-    Key("close-filter", "escape", "close_filter", "", "close the filter", show=False),
+    Key("close-filter", "escape", "close_filter", "", "clear the filter or the search", show=False,
+        zh_description="清除筛选或搜索"),
     Key("table-inspect", "enter", "select_cursor", "Inspect", "inspect the selected row", screen="table",
         zh_label="查看"),
     Key("back", "escape", "app.pop_screen", "Back", "return to the main screen", screen="inspect", zh_label="返回"),
@@ -95,7 +110,7 @@ def bindings(screen: str) -> list[Binding]:
 def help_rows(locale: str) -> list[tuple[str, str]]:
     """(key as written, what it does) for the main screen, in the console's language."""
     return [(k.shown_as, k.description_in(locale)) for k in KEYS if k.screen == "main" and k.description
-            and k.id != "close-filter"]
+            and k.id != "close-filter"] + [("escape", BY_ID["close-filter"].description_in(locale))]
 
 
 def writing_actions() -> set[str]:
@@ -109,7 +124,7 @@ def writing_keys() -> dict[str, str]:
 
 
 def main_screen_actions() -> set[str]:
-    return {k.action for k in KEYS if k.screen == "main" and k.action and k.action != "close_filter"}
+    return {k.action.split("(")[0] for k in KEYS if k.screen == "main" and k.action and k.action != "close_filter"}
 
 
 def localize(node, locale: str) -> None:

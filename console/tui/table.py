@@ -73,6 +73,15 @@ class FilterableTable(DataTable):
         self._rows = rows
         self.redraw()
 
+    def columns_now(self) -> tuple[Column, ...]:
+        """The columns and their ranks for what the table shows now."""
+        return self.COLUMNS
+
+    def refit(self) -> None:
+        """Fit again at the last width, after ``columns_now`` changed."""
+        if getattr(self, "_fit_width", None):
+            self.fit(self._fit_width)
+
     def on_resize(self, event) -> None:
         self.fit(event.size.width)
 
@@ -80,14 +89,16 @@ class FilterableTable(DataTable):
         """Show the columns that fit ``width`` whole, most needed first (``Column.rank``), in
         their screen order; flexible columns share what is left. Nothing is cut mid-word by a
         column too narrow, and nothing scrolls sideways."""
-        widths = fit_columns(self.COLUMNS, width - self.RESERVE, self.cell_padding)
+        self._fit_width = width
+        columns = self.columns_now()
+        widths = fit_columns(columns, width - self.RESERVE, self.cell_padding)
         if widths == self.widths:
             return
         self.widths = widths
         self._restoring = True
         try:
             self.clear(columns=True)
-            for column in self.COLUMNS:
+            for column in columns:
                 if column.key in widths:
                     self.add_column(self.labels.get(column.key, column.key), width=widths[column.key], key=column.key)
         finally:

@@ -15,7 +15,7 @@ from console.service.dashboard import WarningStats
 from console.service.facade import Dashboard, JobInfo
 from console.service.near import NearTask
 from console.tui.format import (
-    LEVEL_STYLES,
+    level_style,
     changed,
     duration,
     local_time,
@@ -130,28 +130,78 @@ class JobsTable(FilterableTable):
         self.set_rows(rows)
 
 
+# The near panel's orders (``s`` cycles): the service's (most severe level first, then the
+# tasks ahead by their next threshold), next threshold soonest, deadline soonest, and the gap
+# between time and work, widest first.
+SORTS = ("severity", "next threshold", "deadline", "progress gap")
+HORIZON_S = 3600  # a threshold within this is "approaching": its cell stands out
+
+
+def _sort_key(sort: str, t: NearTask):
+    far = float("inf")
+    if sort == "next threshold":
+        return (t.next_at.timestamp() if t.next_at else far, t.task_id)
+    if sort == "deadline":
+        return (t.window_end.timestamp() if t.window_end else far, t.task_id)
+    if sort == "progress gap":
+        return (-(t.time_progress - t.progress), t.task_id)
+    return 0
+
+
 class NearTable(FilterableTable):
     BAR = 3  # cells per progress bar: with the numbers, the column fits beside the title at 80 columns
     RESERVE = 2  # the vertical scrollbar
     COLUMNS = (Column("level", 5, 0), Column("title", 16, 0, flex=48), Column("work / time", work_and_time_width(3), 1),
-               Column("next level", 14, 2), Column("notified", 9, 3), Column("handler", 12, 4))
+               Column("next level", 14, 2), Column("due", 9, 3), Column("notified", 9, 3), Column("handler", 12, 4))
+
+    sort = "severity"
+    ahead_view = False  # showing only tasks with a threshold ahead: the next level matters most
+    _tasks: list[NearTask] = []
+    _now: datetime | None = None
 
     def setup(self, words: Words) -> None:
         localize(self, words.locale)
         self.nothing_chosen = words("no task selected")
         self.labels = {c.key: words(c.key) for c in self.COLUMNS}
 
-    def show(self, tasks: list[NearTask], now: datetime, tz: ZoneInfo) -> None:
+    def columns_now(self) -> tuple[Column, ...]:
+        if not self.ahead_view:
+            return self.COLUMNS
+        return tuple(Column(c.key, c.width, {"next level": 1, "work / time": 2}.get(c.key, c.rank), c.flex)
+                     for c in self.COLUMNS)
+
+    def show(self, tasks: list[NearTask], now: datetime, tz: ZoneInfo, *, ahead_view: bool = False) -> None:
+        self._tasks, self._now = list(tasks), now
+        if ahead_view != self.ahead_view:
+            self.ahead_view = ahead_view
+            self.refit()
+        self.resort()
+
+    @property
+    def tasks(self) -> list[NearTask]:
+        return self._tasks
+
+    def resort(self) -> None:
+        tasks, now = self._tasks, self._now
+        if self.sort != "severity":
+            tasks = sorted(tasks, key=lambda t: _sort_key(self.sort, t))
         rows = []
         for t in tasks:
-            level = (Text(f"{t.level:>2}%", style=LEVEL_STYLES.get(t.level, "bold red")) if t.level
-                     else Text("  -", style="dim"))
-            upcoming = (Text(f"{t.next_level}% {relative(t.next_at, now)}") if t.next_at else Text("-", style="dim"))
+            # The level with a mark: ✓ its warning was sent, ! not yet (text, so NO_COLOR keeps it).
+            if t.level:
+                sent = t.level in t.notified_levels
+                level = Text(f"{t.level:>2}%{'✓' if sent else '!'}", style=level_style(t.level))
+            else:
+                level = Text("  -", style="dim")
+            soon = t.next_at is not None and (t.next_at - now).total_seconds() <= HORIZON_S
+            upcoming = (Text(f"{t.next_level}% {relative(t.next_at, now)}", style="bold" if soon else "")
+                        if t.next_at else Text("-", style="dim"))
             notified = Text(",".join(f"{lv}%" for lv in t.notified_levels) or "-",
                             style="" if t.notified_levels else "dim")
             cells = {"level": level, "title": safe(t.title),
                      "work / time": work_and_time(t.progress, t.time_progress, self.BAR), "next level": upcoming,
-                     "notified": notified, "handler": safe(t.handler or "-")}
+                     "due": Text(relative(t.window_end, now)), "notified": notified,
+                     "handler": safe(t.handler or "-")}
             rows.append((str(t.task_id), cells, f"{t.task_id} {t.title} {t.handler or ''}"))
         self.set_rows(rows)
 
@@ -185,7 +235,7 @@ class WarningsPanel(Vertical):
         if stats is None:
             return
         for lv in sorted(stats.levels, key=lambda s: s.at, reverse=True):
-            style = LEVEL_STYLES.get(lv.level, "")
+            style = level_style(lv.level)
             table.add_row(Text(f"{lv.level}%", style=style), Text(f"{lv.in_level:,}", justify="right"),
                           Text(f"{lv.notified_24h:,}", justify="right"),
                           Text(f"{lv.pending:,}", style="bold yellow" if lv.pending else "dim", justify="right"))
