@@ -311,6 +311,20 @@ class ConsoleSettings(_Strict):
     """Language of the console's own text."""
 
 
+class RunLogSettings(_Strict):
+    """The log lines of job runs, kept in taskconsole's own table (job_run_logs)."""
+
+    keep: timedelta = timedelta(days=14)
+    """Lines older than this are deleted (checked once an hour by the process that writes them)."""
+    lines_per_run: int = Field(default=2000, ge=10, le=1_000_000)
+    """Lines kept per run; a run that logs more keeps its first lines and says how many it dropped."""
+
+    @field_validator("keep")
+    @classmethod
+    def _keep_bounds(cls, value: timedelta) -> timedelta:
+        return _within(value, timedelta(hours=1), "under an hour, a run's log would be gone before anyone read it")
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:8080`` for IPv6) as (host, port); ValueError saying what is wrong."""
     host, sep, port = value.rpartition(":")
@@ -369,6 +383,7 @@ class Settings(_Strict):
     time_progress: TimeProgressSettings = TimeProgressSettings()
     notifications: NotificationSettings = NotificationSettings()
     console: ConsoleSettings = ConsoleSettings()
+    run_logs: RunLogSettings = RunLogSettings()
     http: HttpSettings = HttpSettings()
     alerts: AlertSettings = AlertSettings()
     task_system: TaskSystemSettings = TaskSystemSettings()

@@ -201,7 +201,10 @@ class _PrintableFormatter(logging.Formatter):
 def _logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+    # The terminal gets warnings unless verbose; INFO records are still made, for the run logs
+    # kept in job_run_logs (console.scheduler.run_logs).
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING if not verbose else logging.INFO)
 

@@ -217,6 +217,25 @@ class JobRun(Base):
     )
 
 
+class RunLogLine(Base):
+    """One log line of a job run, kept so that any console (leading or attached) shows the live
+    tail and the whole log of a run. Bounded by ``run_logs.keep`` and ``run_logs.lines_per_run``."""
+
+    __tablename__ = "job_run_logs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    job_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    level: Mapped[str] = mapped_column(String(8))
+    logger: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(String(255))  # the process that wrote it: its own console
+    pid: Mapped[int] = mapped_column(Integer)  # shows the line live, not from here
+
+    __table_args__ = (Index("ix_job_run_logs_run_id_id", "run_id", "id"), Index("ix_job_run_logs_at", "at"))
+
+
 class AuditEntry(Base):
     """Manual actions: who did what to which job, from where, and how it ended."""
 

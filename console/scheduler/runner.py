@@ -29,6 +29,7 @@ from console.db.task_tables import tables_for
 from console.notify.notifications import alert_admins
 from console.notify.webhook import Webhook
 from console.scheduler.bus import EventBus
+from console.scheduler.run_logs import RunLogSink
 from console.scheduler.ledger import RunLedger, os_user, utcnow
 from console.scheduler.locks import JobLocks
 from console.settings import Settings, url_secrets
@@ -79,6 +80,7 @@ class JobRunner:
         self.engine = engine
         self.jobs = jobs if jobs is not None else JOBS
         self.ledger = RunLedger(engine)
+        self.run_logs = RunLogSink(engine, settings)
         # Failures for good, missed firings and abandoned runs are also posted here, if set.
         self.webhook = Webhook(settings.alerts.webhook_url)
         self.locks = JobLocks(engine)
@@ -210,6 +212,11 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - e.g. SQLite's "database is locked"
             raise self._not_started(spec.id, kind, actor, scheduled_for, exc, attempt) from None
         self.bus.publish({"event": "run_started", "job_id": spec.id, "run_id": run_id, "trigger_kind": kind})
+        # Every line logged on this thread until the run ends is the run's log (job_run_logs).
+        with self.run_logs.capturing(run_id, spec.id):
+            return self._run(spec, kind, attempt, run_id)
+
+    def _run(self, spec: JobSpec, kind: str, attempt: int, run_id: int) -> RunResult:
         log.info("job %s started (%s, attempt %d, run %d)", spec.id, kind, attempt, run_id)
         began = time.perf_counter()
         ctx = JobContext(engine=self.engine, settings=self.settings, now=self.clock(), run_id=run_id,

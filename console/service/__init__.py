@@ -7,6 +7,7 @@ from console.db.engine import DatabaseError, DatabaseUnreachable, describe_error
 from console.db.schema import SchemaError
 from console.jobs.base import Preview
 from console.scheduler.ledger import RunRecord, os_user
+from console.scheduler.run_logs import LogLine, current_run
 from console.scheduler.node import NodeInfo
 from console.scheduler.pause import PauseState
 from console.scheduler.runner import AlreadyRunning, RunNotStarted, RunResult, UnknownJob
@@ -15,5 +16,5 @@ from console.service.near import AHEAD, NearTask
 from console.service.operations import ActionResult, DisabledJob
 
 __all__ = ["AHEAD", "ActionResult", "AlreadyRunning", "Dashboard", "DatabaseError", "DatabaseUnreachable", "DemoError",
-           "DisabledJob", "JobInfo", "NearTask", "NodeInfo", "PauseState", "Preview", "RunNotStarted", "RunRecord", "RunResult",
-           "SchemaError", "Service", "UnknownJob", "describe_error", "open_service", "os_user"]
+           "DisabledJob", "JobInfo", "LogLine", "NearTask", "NodeInfo", "PauseState", "Preview", "RunNotStarted", "RunRecord", "RunResult",
+           "SchemaError", "Service", "UnknownJob", "current_run", "describe_error", "open_service", "os_user"]

@@ -38,6 +38,7 @@ from console.scheduler.triggers import build_trigger, describe
 from console.service import task_rules
 from console.service.dashboard import (TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats,
                                        watching)
+from console.scheduler.run_logs import LogLine, log_tail, run_log
 from console.service.near import NearTask, find_tasks, near_tasks, task_exists
 from console.service.metrics import MetricsReader
 from console.service.operations import Operations
@@ -124,6 +125,7 @@ class Service(Operations):
     def stop_scheduler(self) -> None:
         if self.node is not None:
             self.node.stop()
+        self.runner.run_logs.close()
         # Alerts of the last runs still on their way to the webhook get a moment to leave.
         self.runner.webhook.drain(WEBHOOK_DRAIN_S)
         self.bus.close()
@@ -245,6 +247,15 @@ class Service(Operations):
     # -- tasks ----------------------------------------------------------------------------------
     def near_tasks(self, limit: int = 20) -> list[NearTask]:
         return near_tasks(self.engine, self.tables, self.clock(), self.settings.warnings.levels, limit)
+
+    def run_log(self, run_id: int) -> list[LogLine]:
+        """Every kept log line of one run (job_run_logs)."""
+        return run_log(self.engine, run_id)
+
+    def log_tail(self, after_id: int | None, *, others_only: bool = True, limit: int = 500) -> list[LogLine]:
+        """Run log lines newer than ``after_id``; with ``others_only``, those of other processes
+        (this one's own reach its console live, through logging)."""
+        return log_tail(self.engine, after_id, others_only=others_only, limit=limit)
 
     def search_tasks(self, text: str, limit: int = 50) -> list[NearTask]:
         """Processing tasks by title (any case) or id, over the whole table (console.service.near)."""

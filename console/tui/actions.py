@@ -17,6 +17,8 @@ from console.domain.runs import Outcome, RunStatus
 from console.service import ActionResult, os_user
 from console.tui.dialogs import Confirm, Help
 from console.tui.quitting import Stopping
+from console.tui.log_views import LogScreen
+from console.tui.logs import LogPanel
 from console.tui.format import changed, duration
 from console.tui.keys import KEY_OF_ACTION, main_screen_actions, writing_actions, writing_keys
 from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen
@@ -196,6 +198,10 @@ class ConsoleActions:
 
     def preview_job(self, job_id: str) -> None:
         self.push_screen(PreviewScreen(job_id))
+
+    def action_logs(self) -> None:
+        panel = self.query_one(LogPanel)
+        self.push_screen(LogScreen(list(panel.entries), list(self.service.job_names())))
 
     def action_refresh(self) -> None:
         self.request_refresh()

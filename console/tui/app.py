@@ -29,7 +29,8 @@ from console.tui.finding import FILTER_HINT, FindingActions
 from console.tui.palette import JobCommands
 from console.tui.i18n import Words
 from console.tui.keys import bindings, localize
-from console.tui.logs import ConsoleLogHandler, LogPanel
+from console.tui.log_views import LogScreen
+from console.tui.logs import ConsoleLogHandler, LogEntry, LogPanel
 from console.tui.messages import DashboardLoaded, LogRecorded, RunEventReceived
 from console.tui.table import FilterableTable
 from console.tui.widgets import JobsTable, NearTable, StatusBar, WarningsPanel
@@ -44,6 +45,7 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
     AUTO_FOCUS = "#jobs"
     BINDINGS = bindings("main")
     NEAR_LIMIT = 50  # rows the near panel reads
+    FIRST_TAIL = 200  # run log lines of other processes shown when the console opens
 
     def __init__(self, service: Service, *, read_only: bool = False, embed_scheduler: bool = True,
                  api_address: str | None = None, api_error: str | None = None):
@@ -68,6 +70,7 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
         self.near_search: str | None = None  # a database search the near panel shows
         self.near_found: list = []
         self.searching = False
+        self._tail_after: int | None = None  # the last job_run_logs line shown
         self._log_handler = ConsoleLogHandler(self)
         self._quitting = False
         self._database = service.database_label()
@@ -140,14 +143,42 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
 
     @work(thread=True, group="refresh", exit_on_error=False)
     def collect(self) -> None:
-        self.post_message(DashboardLoaded(self.service.dashboard(self.NEAR_LIMIT, self.near_show)))
+        dashboard = self.service.dashboard(self.NEAR_LIMIT, self.near_show)
+        try:
+            # Run log lines other processes wrote (the leader's, for an attached console).
+            lines = self.service.log_tail(self._tail_after, limit=self.FIRST_TAIL if self._tail_after is None else 500)
+        except Exception:  # noqa: BLE001 - the dashboard says the database is down
+            lines = []
+        if self.near_search is not None and dashboard.error is None:
+            self._soon(self._search, self.near_search)
+        self.post_message(DashboardLoaded(dashboard, lines))
 
     def on_dashboard_loaded(self, message: DashboardLoaded) -> None:
         try:
             self._show_dashboard(message.dashboard)
+            self._show_tail(message.lines)
         except NoMatches:
             return  # closing
         self._refresh_done()
+
+    def _show_tail(self, lines) -> None:
+        if not lines:
+            if self._tail_after is None and self.dashboard is not None and self.dashboard.error is None:
+                self._tail_after = 0
+            return
+        first = self._tail_after is None
+        self._tail_after = lines[-1].id
+        for line in lines:
+            self.add_log_entry(LogEntry.from_line(line))
+            # A run that failed elsewhere (through the leader) says so here too, once, when new.
+            if not first and line.level in ("ERROR", "CRITICAL") and line.message.startswith("job "):
+                self.notify(printable(f"{line.job_id} #{line.run_id}: {line.message}"), severity="error",
+                            markup=False, timeout=10)
+
+    def add_log_entry(self, entry) -> None:
+        self.query_one(LogPanel).add_entry(entry)
+        if isinstance(self.screen, LogScreen):
+            self.screen.add(entry)
 
     def _show_dashboard(self, d: Dashboard) -> None:
         previous = self.dashboard
@@ -245,7 +276,7 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
 
     def on_log_recorded(self, message: LogRecorded) -> None:
         try:
-            self.query_one(LogPanel).add(message.record)
+            self.add_log_entry(LogEntry.from_record(message.record))
         except NoMatches:
             pass  # closing
 

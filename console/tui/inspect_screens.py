@@ -74,6 +74,21 @@ class JobScreen(_Inspect):
     def action_reload(self) -> None:
         self.load()
 
+    def action_open_run(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        if table.row_count:
+            self._open_run(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "runs":
+            event.stop()
+            self._open_run(event.row_key.value)
+
+    def _open_run(self, run_id: str) -> None:
+        from console.tui.log_views import RunLogScreen
+
+        self.app.push_screen(RunLogScreen(int(run_id), self.job_id))
+
     def __init__(self, job_id: str):
         super().__init__(f"job {job_id}")
         self.job_id = job_id

@@ -2,7 +2,7 @@
 languages are drawn from ``KEYS``.
 
 A key belongs to a screen (``main``, ``table`` for the main screen's tables, ``inspect`` for every
-inspect screen, ``job`` for the job's, ``confirm``, ``help``). ``writes`` marks the keys that change
+inspect screen, ``job`` for the job's, ``logs`` for the log view, ``stopping``, ``confirm``, ``help``). ``writes`` marks the keys that change
 something: disabled, and said so, in ``--read-only``. ``per_job`` keys also appear in the palette
 once per job. Keys with no action are Textual's own (tab, ctrl+p), listed in help only.
 """
@@ -68,7 +68,9 @@ KEYS: tuple[Key, ...] = (
         zh_description="临近阈值面板：只看第三级（20%）"),
     Key("near-ahead", "4", "near_level(4)", "", "near panel: tasks not yet in a level, soonest threshold first",
         show=False, zh_description="临近阈值面板：尚未进入级别、最先到达阈值的任务"),
-    Key("refresh", "r", "refresh", "Refresh", "refresh every panel now", zh_label="刷新", zh_description="立即刷新所有面板"),
+    Key("logs", "l", "logs", "Logs", "full-screen logs: follow, wrap, filter by level and by job",
+        zh_label="日志", zh_description="全屏日志：跟随、换行、按级别和任务筛选"),
+    Key("refresh", "r", "refresh", "Refresh", "refresh every panel now (they refresh by themselves too)", show=False, zh_label="刷新", zh_description="立即刷新所有面板"),
     Key("tab", "tab", None, "", "move between panels", zh_description="在面板之间切换"),
     Key("palette", "ctrl+p", None, "", "command palette", zh_description="命令面板"),
     Key("help", "question_mark", "help", "Help", "this help: every key", display="?",
@@ -88,6 +90,18 @@ KEYS: tuple[Key, ...] = (
     Key("job-preview", "v", "preview_this", "Preview", "what this job would change now", screen="job",
         zh_label="预演"),
     Key("job-refresh", "r", "reload", "Refresh", "reload this screen", screen="job", zh_label="刷新"),
+    Key("run-log", "enter", "open_run", "Run log", "the selected run's whole log", screen="job",
+        zh_label="运行日志", zh_description="所选运行的完整日志"),
+    Key("log-level", "e", "cycle_level", "Level", "show every level, warnings and worse, or errors only",
+        screen="logs", zh_label="级别", zh_description="显示全部、警告及以上或仅错误"),
+    Key("log-job", "j", "cycle_job", "Job", "show every job, or one job's lines", screen="logs", zh_label="任务",
+        zh_description="显示全部任务或某一任务的日志"),
+    Key("log-wrap", "w", "toggle_wrap", "Wrap", "wrap long lines, or not", screen="logs", zh_label="换行",
+        zh_description="长行换行与否"),
+    Key("log-follow", "f", "toggle_follow", "Follow", "follow new lines, or stay where you are", screen="logs",
+        zh_label="跟随", zh_description="跟随新行，或停在当前位置"),
+    Key("log-back", "escape,q,l", "app.pop_screen", "Back", "return to the main screen", screen="logs",
+        zh_label="返回"),
     Key("yes", "y", "answer(True)", "Yes", "yes", screen="confirm", zh_label="是"),
     Key("no", "n,escape", "answer(False)", "No", "no", screen="confirm", zh_label="否"),
     Key("leave", "q,ctrl+c", "leave", "Leave it", "leave the running job to the next leader and quit now",

@@ -17,12 +17,14 @@ from console.service.facade import Dashboard
 class DashboardLoaded(Message):
     """A refresh finished; only the newest one matters, so a backlog folds into one."""
 
-    def __init__(self, dashboard: Dashboard) -> None:
+    def __init__(self, dashboard: Dashboard, lines: list | None = None) -> None:
         super().__init__()
         self.dashboard = dashboard
+        self.lines = lines or []  # run log lines of other processes read with it
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, DashboardLoaded)
+        # Never one that brought log lines: they would not be read again.
+        return isinstance(message, DashboardLoaded) and not message.lines
 
 
 class RunEventReceived(Message):

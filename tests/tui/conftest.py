@@ -19,6 +19,7 @@ from console.service import Service
 from console.settings import Settings
 from console.tui.app import create_app
 from tests.conftest import NOW
+from tests.faults.conftest import pg  # noqa: F401 - a fresh migrated PostgreSQL database, for tests/tui/test_logs.py
 
 HOSTILE = "[red]x[/red] [link=http://evil.example]y[/link] \x1b[31mESC\x1b]0;pwn\x07 [/bold]"
 
