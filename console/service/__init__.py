@@ -12,9 +12,10 @@ from console.scheduler.node import NodeInfo
 from console.scheduler.pause import PauseState
 from console.scheduler.runner import AlreadyRunning, RunNotStarted, RunResult, UnknownJob
 from console.service.facade import Dashboard, JobInfo, Service, open_service
+from console.service.history import AuditLine, SentNote
 from console.service.near import AHEAD, NearTask
 from console.service.operations import ActionResult, DisabledJob
 
-__all__ = ["AHEAD", "ActionResult", "AlreadyRunning", "Dashboard", "DatabaseError", "DatabaseUnreachable", "DemoError",
+__all__ = ["AHEAD", "ActionResult", "AlreadyRunning", "AuditLine", "Dashboard", "DatabaseError", "DatabaseUnreachable", "DemoError",
            "DisabledJob", "JobInfo", "LogLine", "NearTask", "NodeInfo", "PauseState", "Preview", "RunNotStarted", "RunRecord", "RunResult",
-           "SchemaError", "Service", "UnknownJob", "current_run", "describe_error", "open_service", "os_user"]
+           "SchemaError", "SentNote", "Service", "UnknownJob", "current_run", "describe_error", "open_service", "os_user"]

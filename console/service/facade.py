@@ -39,6 +39,7 @@ from console.service import task_rules
 from console.service.dashboard import (TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats,
                                        watching)
 from console.scheduler.run_logs import LogLine, log_tail, run_log
+from console.service.history import AuditLine, SentNote, audit_lines, sent_notes
 from console.service.near import NearTask, find_tasks, near_tasks, task_exists
 from console.service.metrics import MetricsReader
 from console.service.operations import Operations
@@ -256,6 +257,20 @@ class Service(Operations):
         """Run log lines newer than ``after_id``; with ``others_only``, those of other processes
         (this one's own reach its console live, through logging)."""
         return log_tail(self.engine, after_id, others_only=others_only, limit=limit)
+
+    def audit(self, limit: int = 500) -> list[AuditLine]:
+        """Manual actions, newest first: who did what to which job, from where, how it ended."""
+        return audit_lines(self.engine, limit)
+
+    def notification_types(self) -> list[str]:
+        """The types the jobs write (settings.notifications), in their order."""
+        n = self.settings.notifications
+        return list(dict.fromkeys(tpl.type for tpl in (n.reset, n.warning, n.job_failure)))
+
+    def sent_notifications(self, *, kind: str | None = None, task_id: int | None = None,
+                           limit: int = 500) -> list[SentNote]:
+        """Notifications in the task system's table, newest first, of one type and task where given."""
+        return sent_notes(self.engine, self.tables, kind=kind, task_id=task_id, limit=limit)
 
     def search_tasks(self, text: str, limit: int = 50) -> list[NearTask]:
         """Processing tasks by title (any case) or id, over the whole table (console.service.near)."""

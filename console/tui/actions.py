@@ -17,6 +17,7 @@ from console.domain.runs import Outcome, RunStatus
 from console.service import ActionResult, os_user
 from console.tui.dialogs import Confirm, Help
 from console.tui.quitting import Stopping
+from console.tui.history_views import AuditScreen, NotesScreen
 from console.tui.log_views import LogScreen
 from console.tui.logs import LogPanel
 from console.tui.format import changed, duration
@@ -202,6 +203,12 @@ class ConsoleActions:
     def action_logs(self) -> None:
         panel = self.query_one(LogPanel)
         self.push_screen(LogScreen(list(panel.entries), list(self.service.job_names())))
+
+    def action_audit(self) -> None:
+        self.push_screen(AuditScreen())
+
+    def action_notifications(self) -> None:
+        self.push_screen(NotesScreen())
 
     def action_refresh(self) -> None:
         self.request_refresh()

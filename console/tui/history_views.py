@@ -1,0 +1,179 @@
+"""The audit view (``a``: who did what, when, from where) and the notifications view (``n``:
+what the jobs sent, to whom; ``t`` cycles the type, ``/`` filters by task, recipient or title,
+and Enter on a task id reads that task's notifications from the database)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label
+
+from console.domain.text import printable
+from console.tui.format import local_time, safe, status
+from console.tui.keys import bindings, localize
+from console.tui.table import Column, FilterableTable
+
+LIMIT = 500
+
+
+class AuditTable(FilterableTable):
+    COLUMNS = (Column("when", 14, 0), Column("who", 12, 0), Column("action", 8, 0), Column("job", 20, 1),
+               Column("outcome", 10, 1), Column("from", 14, 2), Column("detail", 16, 3, flex=80))
+
+
+class NotesTable(FilterableTable):
+    COLUMNS = (Column("when", 14, 0), Column("type", 10, 1), Column("to", 12, 0), Column("task", 8, 0),
+               Column("title", 20, 2, flex=80))
+
+
+class _History(Screen):
+    BINDINGS = bindings("history")
+    TABLE: type[FilterableTable]
+    TITLE_WORD = ""
+
+    def compose(self) -> ComposeResult:
+        yield Label(id="history-heading", classes="heading")
+        yield self.TABLE(id="history")
+        yield Input(id="history-filter", placeholder=self.app.words("filter: type to narrow the rows; escape clears"))
+        yield Footer()
+
+    @property
+    def table(self) -> FilterableTable:
+        return self.query_one("#history", FilterableTable)
+
+    def on_mount(self) -> None:
+        w = self.app.words
+        localize(self, w.locale)
+        self.table.labels = {c.key: w(c.key) for c in self.TABLE.COLUMNS}
+        self.table.focus()
+        self.load()
+
+    def heading(self, extra: str = "") -> None:
+        t, w = self.table, self.app.words
+        text = Text(f"{w(self.TITLE_WORD)}: {t.row_count:,} / {t.total:,}", style="bold")
+        if t.filter_text:
+            text.append(f"   {w('filter')} “{t.filter_text}”")
+        text.append(extra)
+        self.query_one("#history-heading", Label).update(text)
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#history-filter", Input)
+        box.value = self.table.filter_text
+        box.add_class("visible")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.table.apply_filter(event.value)
+        self.heading(self.extra())
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.input.remove_class("visible")
+        self.table.focus()
+
+    def action_clear_or_back(self) -> None:
+        box = self.query_one("#history-filter", Input)
+        if box.has_class("visible") or self.table.filter_text:
+            box.value = ""
+            box.remove_class("visible")
+            self.table.apply_filter("")
+            self.table.focus()
+            self.heading(self.extra())
+        else:
+            self.app.pop_screen()
+
+    def extra(self) -> str:
+        return ""
+
+    def load(self) -> None:
+        raise NotImplementedError
+
+
+class AuditScreen(_History):
+    TABLE = AuditTable
+    TITLE_WORD = "audit of manual actions"
+
+    def on_data_table_row_selected(self, event) -> None:
+        event.stop()  # an audit line has nothing more to open
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        lines = self.app.service.audit(LIMIT)
+        self.app.call_from_thread(self.show, lines)
+
+    def show(self, lines) -> None:
+        tz = self.app.tz
+        rows = []
+        for a in lines:
+            cells = {"when": Text(local_time(a.at, tz, "%m-%d %H:%M:%S")), "who": safe(a.actor, "bold"),
+                     "action": safe(a.action), "job": safe(a.job_id), "outcome": status(a.outcome, printable(a.outcome)),
+                     "from": safe(a.host), "detail": safe(a.detail or "")}
+            rows.append((str(a.id), cells, f"{a.actor} {a.action} {a.job_id} {a.outcome} {a.host} {a.detail or ''}"))
+        self.table.set_rows(rows)
+        self.heading()
+
+
+class NotesScreen(_History):
+    TABLE = NotesTable
+    TITLE_WORD = "notifications sent"
+
+    def __init__(self):
+        super().__init__()
+        self.kind: str | None = None
+        self.task_id: int | None = None
+
+    def extra(self) -> str:
+        w = self.app.words
+        return (f"   {w('type')} {self.kind or w('all')}"
+                + (f"   {w('task')} {self.task_id}" if self.task_id is not None else ""))
+
+    def action_cycle_type(self) -> None:
+        order = [None, *self.app.service.notification_types()]
+        self.kind = order[(order.index(self.kind) + 1) % len(order)] if self.kind in order else None
+        self.load()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # A task id: that task's notifications, read from the database (not only the rows loaded).
+        value = event.value.strip()
+        self.task_id = int(value) if value.isdigit() and len(value) < 19 else None
+        if self.task_id is not None:
+            event.input.value = ""
+            self.table.apply_filter("")
+            self.load()
+        super().on_input_submitted(event)
+
+    def action_clear_or_back(self) -> None:
+        if self.task_id is not None and not self.table.filter_text:
+            self.task_id = None
+            self.load()
+            return
+        super().action_clear_or_back()
+
+    def on_data_table_row_selected(self, event) -> None:
+        # Enter on a notification opens its task.
+        event.stop()
+        task = self.table.cell(event.row_key.value, "task")
+        if task is not None and task.plain.isdigit():
+            from console.tui.inspect_screens import TaskScreen
+
+            self.app.push_screen(TaskScreen(int(task.plain)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        notes = self.app.service.sent_notifications(kind=self.kind, task_id=self.task_id, limit=LIMIT)
+        self.app.call_from_thread(self.show, notes)
+
+    def show(self, notes) -> None:
+        tz = self.app.tz
+        rows = []
+        for n in notes:
+            cells = {"when": Text(local_time(n.created_at, tz, "%m-%d %H:%M:%S")), "type": safe(n.type or "-"),
+                     "to": safe(n.to or "-"), "task": Text(str(n.task_id) if n.task_id is not None else "-"),
+                     "title": safe(n.title or "")}
+            rows.append((str(n.id), cells, f"{n.task_id} {n.type} {n.to} {n.title}"))
+        self.table.set_rows(rows)
+        self.heading(self.extra())

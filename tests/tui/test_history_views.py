@@ -1,0 +1,71 @@
+"""The audit view (a) and the notifications view (n): one key away, and filterable."""
+
+from __future__ import annotations
+
+import getpass
+
+from console.tui.history_views import AuditScreen, NotesScreen
+from console.tui.inspect_screens import TaskScreen
+from console.tui.widgets import JobsTable
+from tests.tui.conftest import loaded, settle
+from tests.tui.test_keys import select_job, wait_for
+
+
+def _rows(screen) -> list[dict]:
+    table = screen.table
+    return [dict(zip(table.widths, (cell.plain for cell in table.get_row(row.key)))) for row in table.ordered_rows]
+
+
+async def test_a_shows_who_did_what_to_which_job_and_from_where(frozen_service, make_app):
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await select_job(pilot, "cleanup_old_data")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: frozen_service.store.get("cleanup_old_data") is not None
+                       and frozen_service.store.get("cleanup_old_data").paused)
+        await pilot.press("a")
+        await loaded(pilot)
+        assert isinstance(app.screen, AuditScreen)
+        [row] = _rows(app.screen)
+        assert row["who"] == getpass.getuser() and row["action"] == "pause" and row["job"] == "cleanup_old_data"
+        assert row["from"] and row["outcome"]
+        await pilot.press("slash", *"resume")
+        await pilot.pause()
+        assert app.screen.table.row_count == 0
+        await pilot.press("escape")  # clears the filter
+        await pilot.pause()
+        assert app.screen.table.row_count == 1
+        await pilot.press("escape")  # back
+        assert isinstance(app.focused, JobsTable)
+
+
+async def test_n_shows_what_the_jobs_sent_by_type_and_by_task(frozen_service, make_app):
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await loaded(pilot)
+        screen = app.screen
+        assert isinstance(screen, NotesScreen)
+        rows = _rows(screen)
+        warning_type = frozen_service.settings.notifications.warning.type
+        assert rows and {r["type"] for r in rows} >= {warning_type}
+        task = rows[0]["task"]
+        await pilot.press("t")  # the first type: resets
+        await loaded(pilot)
+        assert screen.kind == frozen_service.settings.notifications.reset.type
+        assert all(r["type"] == screen.kind for r in _rows(screen))
+        await pilot.press("t")
+        await loaded(pilot)
+        assert screen.kind == warning_type and _rows(screen) and all(r["type"] == warning_type for r in _rows(screen))
+        await pilot.press("slash", *task, "enter")
+        await loaded(pilot)
+        assert screen.task_id == int(task) and _rows(screen) and {r["task"] for r in _rows(screen)} == {task}
+        await pilot.press("enter")  # opens the notification's task
+        await loaded(pilot)
+        assert isinstance(app.screen, TaskScreen) and app.screen.task_id == int(task)
+        await pilot.press("escape")
+        await pilot.press("escape")  # the task filter goes first
+        await loaded(pilot)
+        assert screen.task_id is None and len(_rows(screen)) >= 1
