@@ -214,7 +214,10 @@ class ConsoleActions:
         self.request_refresh()
 
     def action_help(self) -> None:
-        self.push_screen(Help(self.read_only, self.words.locale))
+        # The keys of the screen on top: each screen names its key groups (HELP_KEYS).
+        screens = getattr(self.screen, "HELP_KEYS", ("main", "table"))
+        title = getattr(self.screen, "HELP_TITLE", "taskconsole keys")
+        self.push_screen(Help(self.read_only, self.words.locale, screens, self.words(title)))
 
     def action_quit_console(self) -> None:
         if self._quitting:

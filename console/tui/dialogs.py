@@ -8,6 +8,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from console.tui.command_line import COMMANDS
 from console.tui.keys import bindings, help_rows
 
 
@@ -39,18 +40,21 @@ class Confirm(ModalScreen[bool]):
 class Help(ModalScreen[None]):
     BINDINGS = bindings("help")
 
-    def __init__(self, read_only: bool, locale: str = "en"):
+    def __init__(self, read_only: bool, locale: str = "en", screens: tuple[str, ...] = ("main", "table"),
+                 title: str = "taskconsole keys"):
         super().__init__()
-        self.read_only, self.locale = read_only, locale
+        self.read_only, self.locale, self.screens, self.title = read_only, locale, screens, title
 
     def compose(self) -> ComposeResult:
         text = Text()
-        text.append("taskconsole keys\n\n", style="bold")
-        for key, words in help_rows(self.locale):
+        text.append(f"{self.title}\n\n", style="bold")
+        for key, words in help_rows(self.locale, self.screens):
             text.append(f"{key:>7}  ", style="bold cyan")
             text.append(f"{words}\n")
+        if "main" in self.screens:
+            text.append("\n:  " + ", ".join(c.name for c in COMMANDS) + "\n", style="dim")
         if self.read_only:
-            text.append("\nread-only: t, p and P are disabled.", style="magenta")
+            text.append("\nread-only: t, p and P say so and change nothing.", style="magenta")
         with Vertical(id="help"):
             yield Static(text)
             yield Label(Text("escape closes", style="dim"))

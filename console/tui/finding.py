@@ -14,12 +14,14 @@ from textual.widgets import Input
 
 from console.domain.text import printable
 from console.service import AHEAD
+from console.tui.command_line import CommandSuggester, parse
 from console.tui.inspect_screens import TaskScreen
 from console.tui.table import FilterableTable
 from console.tui.widgets import SORTS, JobsTable, NearTable
 
 FILTER_HINT = "filter: type to narrow the table; enter keeps it (on the near panel: searches every task); escape clears"
 GOTO_HINT = "task id: enter opens the task"
+COMMAND_HINT = ":command, e.g. pause cleanup_old_data, task 8099, logs (→ completes, enter runs, escape closes)"
 
 
 class FindingActions:
@@ -46,6 +48,10 @@ class FindingActions:
     def action_go_to_task(self) -> None:
         self._open_box("goto", "", GOTO_HINT)
 
+    def action_command_line(self) -> None:
+        self._open_box("command", "", COMMAND_HINT)
+        self._box().suggester = CommandSuggester(self._choices_for)
+
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter" and self._box_mode == "filter" and self._filter_target is not None:
             self._filter_target.apply_filter(event.value)
@@ -58,6 +64,10 @@ class FindingActions:
         if self._box_mode == "goto":
             self._hide_box()
             self._go_to(value)
+        elif self._box_mode == "command":
+            self._hide_box()
+            if value:
+                self.run_command(value)
         elif isinstance(self._filter_target, NearTable) and value:
             self._hide_box()
             self.start_search(value)
@@ -84,6 +94,7 @@ class FindingActions:
 
     def _hide_box(self) -> None:
         self._box().remove_class("visible")
+        self._box().suggester = None
         if self._box_mode == "filter" and self._filter_target is not None:
             self._filter_target.focus()
         else:
@@ -153,3 +164,75 @@ class FindingActions:
             self._soon(self.push_screen, TaskScreen(task_id))
         else:
             self._soon(self.notify, f"g: {self.words('no task')} {task_id}", severity="warning", markup=False)
+
+    # -- the command line ------------------------------------------------------------------------
+    def _choices_for(self, kind: str) -> list[str]:
+        if kind == "job":
+            return list(self.service.job_names())
+        if kind == "level":
+            return [str(lv.level) for lv in self.service.settings.warnings.levels] + ["ahead", "all"]
+        if kind == "sort":
+            return list(SORTS)
+        return []
+
+    def run_command(self, line: str) -> None:
+        try:
+            command, arg = parse(line)
+            if command.arg == "job" and arg not in self.service.job_names():
+                raise ValueError(f"no job {printable(arg)[:40]!r}; the jobs: {', '.join(self.service.job_names())}")
+        except ValueError as exc:
+            self.notify(f": {exc}", severity="warning", markup=False)
+            return
+        if command.writes and self.refused_read_only(command.name):
+            return
+        name = command.name
+        if name == "run":
+            self.trigger_job(arg)
+        elif name in ("pause", "resume"):
+            info = self.job_info(arg)
+            if info is not None and info.paused == (name == "pause"):
+                self.notify(f"{arg} is already {'paused' if info.paused else 'running'}", markup=False)
+            else:
+                self._set_paused(arg, name == "pause")
+        elif name in ("pause-all", "resume-all"):
+            paused = self.dashboard is not None and self.dashboard.scheduler_state == "paused"
+            if paused != (name == "pause-all"):
+                self._toggle_scheduler()
+        elif name == "inspect":
+            self.inspect_job(arg)
+        elif name == "preview":
+            self.preview_job(arg)
+        elif name == "task":
+            self._go_to(arg)
+        elif name == "search":
+            if arg:
+                self.query_one(NearTable).focus()
+                self.start_search(arg)
+        elif name == "level":
+            self._level_by_word(arg)
+        elif name == "sort":
+            self._sort_by_word(arg)
+        else:
+            getattr(self, {"logs": "action_logs", "audit": "action_audit", "notifications": "action_notifications",
+                           "refresh": "action_refresh", "help": "action_help", "quit": "action_quit_console"}[name])()
+
+    def _level_by_word(self, word: str) -> None:
+        levels = [lv.level for lv in sorted(self.service.settings.warnings.levels, key=lambda lv: lv.at, reverse=True)]
+        if word in ("", "all"):
+            self.action_near_level(0)
+        elif word == "ahead":
+            self.action_near_level(len(levels) + 1)
+        elif word.rstrip("%").isdigit() and int(word.rstrip("%")) in levels:
+            self.action_near_level(levels.index(int(word.rstrip("%"))) + 1)
+        else:
+            self.notify(f":level {printable(word)[:20]}: {', '.join(map(str, levels))}, ahead or all",
+                        severity="warning", markup=False)
+
+    def _sort_by_word(self, word: str) -> None:
+        near = self.query_one(NearTable)
+        if word and word not in SORTS:
+            self.notify(f":sort {printable(word)[:30]}: {', '.join(SORTS)}", severity="warning", markup=False)
+            return
+        near.sort = word or SORTS[(SORTS.index(near.sort) + 1) % len(SORTS)]
+        near.resort()
+        self.show_panel_notes()

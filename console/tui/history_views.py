@@ -30,6 +30,8 @@ class NotesTable(FilterableTable):
 
 class _History(Screen):
     BINDINGS = bindings("history")
+    HELP_KEYS = ("history",)
+    HELP_TITLE = "keys of this view"
     TABLE: type[FilterableTable]
     TITLE_WORD = ""
 

@@ -22,6 +22,8 @@ from console.tui.format import changed, duration, local_time, relative, safe, st
 
 class _Inspect(Screen):
     BINDINGS = bindings("inspect")
+    HELP_KEYS = ("inspect",)
+    HELP_TITLE = "keys of this screen"
 
     def __init__(self, title: str):
         super().__init__()
@@ -59,6 +61,8 @@ class JobScreen(_Inspect):
     """A job's run history with a duration sparkline, its last counts and its last error."""
 
     BINDINGS = bindings("job")
+    HELP_KEYS = ("job", "inspect")
+    HELP_TITLE = "keys of the job screen"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "run_this" and self.app.read_only:

@@ -54,6 +54,8 @@ KEYS: tuple[Key, ...] = (
         zh_label="预演", zh_description="预演所选任务：现在运行会改变什么"),
     Key("filter", "slash", "filter", "Filter", "filter the focused table (escape clears)", display="/",
         zh_label="筛选", zh_description="筛选当前表格（escape 清除）"),
+    Key("command-line", "colon", "command_line", "Command", "the command line: every action by name, with completion",
+        show=False, display=":", zh_label="命令", zh_description="命令行：按名称执行任何操作，可补全"),
     Key("go-to-task", "g", "go_to_task", "Go to", "go to a task by its id (type the id, then enter)",
         show=False, zh_label="转到", zh_description="按编号打开任务（输入编号后回车）"),
     Key("near-sort", "s", "near_sort", "Sort", "sort the near panel: severity, next threshold, deadline, progress gap",
@@ -132,10 +134,16 @@ def bindings(screen: str) -> list[Binding]:
             for k in KEYS if k.screen == screen and k.action is not None]
 
 
-def help_rows(locale: str) -> list[tuple[str, str]]:
-    """(key as written, what it does) for the main screen, in the console's language."""
-    return [(k.shown_as, k.description_in(locale)) for k in KEYS if k.screen == "main" and k.description
-            and k.id != "close-filter"] + [("escape", BY_ID["close-filter"].description_in(locale))]
+def help_rows(locale: str, screens: tuple[str, ...] = ("main", "table")) -> list[tuple[str, str]]:
+    """(key as written, what it does) for the keys of ``screens``, in the console's language."""
+    rows, seen = [], set()
+    for k in KEYS:
+        if k.screen in screens and k.description and k.id != "close-filter" and k.shown_as not in seen:
+            seen.add(k.shown_as)  # a key on two of the screens (enter): the first one's words
+            rows.append((k.shown_as, k.description_in(locale)))
+    if "main" in screens:
+        rows.append(("escape", BY_ID["close-filter"].description_in(locale)))
+    return rows
 
 
 def writing_actions() -> set[str]:

@@ -27,6 +27,8 @@ class LogScreen(Screen):
     """Every line the console has seen, newest at the bottom, following as lines arrive."""
 
     BINDINGS = bindings("logs")
+    HELP_KEYS = ("logs",)
+    HELP_TITLE = "keys of the log view"
 
     def __init__(self, entries: list[LogEntry], jobs: list[str]):
         super().__init__()
@@ -95,6 +97,8 @@ class RunLogScreen(Screen):
     """The whole kept log of one run, read from job_run_logs."""
 
     BINDINGS = bindings("inspect")
+    HELP_KEYS = ("inspect",)
+    HELP_TITLE = "keys of this screen"
 
     def __init__(self, run_id: int, job_id: str):
         super().__init__()
