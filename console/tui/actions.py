@@ -78,10 +78,10 @@ class ConsoleActions:
         if self.refused_read_only("trigger"):
             return
         if job_id in self.service.running_here():
-            self.notify(f"{job_id} is already running", severity="warning", markup=False)
+            self.notify(f"{job_id} {self.words('is already running')}", severity="warning", markup=False)
             return
         if job_id in CONFIRM_BEFORE:
-            question = f"Run {job_id} now? It deletes old data for good."
+            question = self.words("Run {job} now? It deletes old data for good.").format(job=job_id)
             self.push_screen(Confirm(question), lambda yes: self._run_job(job_id) if yes else None)
         else:
             self._run_job(job_id)
@@ -98,20 +98,21 @@ class ConsoleActions:
 
     def _tell(self, result: ActionResult, done_here: str) -> None:
         """A toast saying how the action ended (whoever carried it out), then a refresh."""
-        what = f"{result.action.replace('_all', '')} {result.target}"
+        w = self.words
+        what = f"{w(result.action.replace('_all', ''))} {result.target}"
         if result.outcome == Outcome.QUEUED:
-            text, severity = f"{what}: sent to the leader, not taken yet", "warning"
+            text, severity = f"{what}: {w('sent to the leader, not taken yet')}", "warning"
         elif result.ok:
-            text, severity = (f"{what}: done by the leader" if result.by_leader else done_here), "information"
+            text, severity = (f"{what}: {w('done by the leader')}" if result.by_leader else done_here), "information"
         else:
-            text, severity = f"{what}: {result.outcome} ({result.detail or 'no detail'})", "warning"
+            text, severity = f"{what}: {result.outcome} ({result.detail or w('no detail')})", "warning"
         self._soon(self.notify, printable(text), severity=severity, markup=False)
         self._soon(self.request_refresh)
 
     def _run_job(self, job_id: str) -> None:
         # A daemon thread, not a Textual worker: the app's exit waits for its workers, and an
         # operator who chooses to leave a run must not wait for it.
-        self.notify(f"{job_id}: started", markup=False)
+        self.notify(f"{job_id}: {self.words('started')}", markup=False)
         threading.Thread(target=self._run_job_thread, args=(job_id,), name=f"console-run-{job_id}",
                          daemon=True).start()
 
@@ -119,18 +120,20 @@ class ConsoleActions:
         try:
             self._carry_out_run(job_id)
         except Exception as exc:  # noqa: BLE001 - shown, as a worker's error would be
-            self._soon(self.notify, printable(f"{job_id} failed: {exc}"), severity="error", markup=False)
+            self._soon(self.notify, printable(f"{job_id} {self.words('failed:')} {exc}"), severity="error",
+                       markup=False)
 
     def _carry_out_run(self, job_id: str) -> None:
+        w = self.words
         result = self.service.run_now(job_id, actor=os_user())
         run = result.run
         if run is None:
-            self._tell(result, f"{job_id}: done")
+            self._tell(result, f"{job_id}: {w('done')}")
         elif run.status == RunStatus.SUCCESS:
-            text = f"{job_id}: done in {duration(run.duration_s)}, {changed(run.counts)}"
+            text = f"{job_id}: {w('done in')} {w.duration(duration(run.duration_s))}, {w.counts(changed(run.counts))}"
             self._soon(self.notify, printable(text), markup=False)
         else:
-            text = f"{job_id} failed: {run.error}"
+            text = f"{job_id} {w('failed:')} {run.error}"
             self._soon(self.notify, printable(text), severity="error", markup=False, timeout=10)
 
     def action_toggle_job(self) -> None:
@@ -149,7 +152,7 @@ class ConsoleActions:
     @work(thread=True, group="actions", exit_on_error=False)
     def _set_paused(self, job_id: str, pause: bool) -> None:
         act = self.service.pause if pause else self.service.resume
-        self._tell(act(job_id, actor=os_user()), f"{job_id} {'paused' if pause else 'resumed'}")
+        self._tell(act(job_id, actor=os_user()), f"{job_id} {self.words('paused' if pause else 'resumed')}")
 
     def action_toggle_scheduler(self) -> None:
         if self.refused_read_only("toggle_scheduler"):
@@ -170,7 +173,7 @@ class ConsoleActions:
     @work(thread=True, group="actions", exit_on_error=False)
     def _set_scheduler_paused(self, pause: bool) -> None:
         act = self.service.pause_all if pause else self.service.resume_all
-        self._tell(act(actor=os_user()), f"scheduler {'paused' if pause else 'resumed'}")
+        self._tell(act(actor=os_user()), f"{self.words('scheduler')} {self.words('paused' if pause else 'resumed')}")
 
     def action_inspect(self) -> None:
         focused = self.focused

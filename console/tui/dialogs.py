@@ -24,8 +24,9 @@ class Confirm(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Grid(id="confirm"):
             yield Label(Text(self.question), id="question")
-            yield Button(f"{self.yes} (y)", variant="error", id="yes")
-            yield Button(f"{self.no} (n)", variant="primary", id="no")
+            w = self.app.words
+            yield Button(f"{w(self.yes)} (y)", variant="error", id="yes")
+            yield Button(f"{w(self.no)} (n)", variant="primary", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -54,7 +55,7 @@ class Help(ModalScreen[None]):
         if "main" in self.screens:
             text.append("\n:  " + ", ".join(c.name for c in COMMANDS) + "\n", style="dim")
         if self.read_only:
-            text.append("\nread-only: t, p and P say so and change nothing.", style="magenta")
+            text.append("\n" + self.app.words("read-only: t, p and P say so and change nothing."), style="magenta")
         with Vertical(id="help"):
             yield Static(text)
-            yield Label(Text("escape closes", style="dim"))
+            yield Label(Text(self.app.words("escape closes"), style="dim"))

@@ -112,7 +112,7 @@ class AuditScreen(_History):
         rows = []
         for a in lines:
             cells = {"when": Text(local_time(a.at, tz, "%m-%d %H:%M:%S")), "who": safe(a.actor, "bold"),
-                     "action": safe(a.action), "job": safe(a.job_id), "outcome": status(a.outcome, printable(a.outcome)),
+                     "action": safe(self.app.words(a.action)), "job": safe(a.job_id), "outcome": status(a.outcome, printable(self.app.words(a.outcome))),
                      "from": safe(a.host), "detail": safe(a.detail or "")}
             rows.append((str(a.id), cells, f"{a.actor} {a.action} {a.job_id} {a.outcome} {a.host} {a.detail or ''}"))
         self.table.set_rows(rows)

@@ -25,9 +25,9 @@ class _Inspect(Screen):
     HELP_KEYS = ("inspect",)
     HELP_TITLE = "keys of this screen"
 
-    def __init__(self, title: str):
+    def __init__(self, what: str, name: str = ""):
         super().__init__()
-        self.heading = title
+        self.what, self.named = what, name  # the heading: the kind of thing, in words, and its name
 
     @property
     def service(self):
@@ -40,8 +40,12 @@ class _Inspect(Screen):
     def on_mount(self) -> None:
         localize(self, self.app.service.settings.console.locale)
 
+    @property
+    def w(self):
+        return self.app.words
+
     def compose(self) -> ComposeResult:
-        yield Label(safe(self.heading, "bold"), classes="heading")
+        yield Label(safe(f"{self.w(self.what)} {self.named}".strip(), "bold"), classes="heading")
         with VerticalScroll(classes="body"):
             yield from self.body()
         yield Footer()
@@ -94,15 +98,15 @@ class JobScreen(_Inspect):
         self.app.push_screen(RunLogScreen(int(run_id), self.job_id))
 
     def __init__(self, job_id: str):
-        super().__init__(f"job {job_id}")
+        super().__init__("job", job_id)
         self.job_id = job_id
 
     def body(self) -> ComposeResult:
         yield Static(id="summary")
-        yield Label("run durations, oldest to newest", classes="caption")
+        yield Label(self.w("run durations, oldest to newest"), classes="caption")
         yield Sparkline([], id="durations")
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Label("last error", classes="caption")
+        yield Label(self.w("last error"), classes="caption")
         yield Static(id="error", classes="error")
 
     def on_mount(self) -> None:
@@ -115,30 +119,32 @@ class JobScreen(_Inspect):
         self.app.call_from_thread(self.show, jobs[self.job_id], runs, self.service.clock())
 
     def show(self, job, runs, now: datetime) -> None:
+        w = self.w
         summary = Text()
-        summary.append(printable(job.name), style="bold")
-        summary.append(f"\ntrigger: {job.trigger}   state: ")
-        summary.append_text(status(job.state))
-        summary.append(f"   next run: {local_time(job.next_run_time, self.tz, '%Y-%m-%d %H:%M')}"
-                       f" ({relative(job.next_run_time, now)})")
+        summary.append(printable(w(job.name)), style="bold")
+        summary.append(f"\n{w('trigger')}: {w.trigger(job.trigger)}   {w('state')}: ")
+        summary.append_text(status(job.state, w(job.state)))
+        summary.append(f"   {w('next run')}: {local_time(job.next_run_time, self.tz, '%Y-%m-%d %H:%M')}"
+                       f" ({w.relative(relative(job.next_run_time, now))})")
         finished = [r for r in runs if r.status in ("success", "failed")]
         if finished:
             last = finished[0]
-            summary.append("\nlast counts: ")
+            summary.append(f"\n{w('last counts')}: ")
             summary.append(printable(", ".join(f"{k} {v}" for k, v in last.counts.items()) or "-"))
         self.query_one("#summary", Static).update(summary)
         self.query_one("#durations", Sparkline).data = [r.duration_s or 0.0 for r in reversed(finished)]
-        table = self.table("#runs", "run", "status", "kind", "started", "took", "by", "host", "result")
+        table = self.table("#runs", *(w(c) for c in ("run", "status", "kind", "started at", "took", "who", "host",
+                                                      "result")))
         for r in runs:
-            table.add_row(Text(str(r.id)), status(r.status), safe(r.trigger_kind),
-                          Text(local_time(r.started_at, self.tz, "%m-%d %H:%M:%S")), Text(duration(r.duration_s)),
-                          safe(r.actor or "-"), safe(r.host or "-"),
-                          safe(r.error if r.error else changed(r.counts)), key=str(r.id))
+            table.add_row(Text(str(r.id)), status(r.status, w(r.status)), safe(w(r.trigger_kind)),
+                          Text(local_time(r.started_at, self.tz, "%m-%d %H:%M:%S")),
+                          Text(w.duration(duration(r.duration_s))), safe(r.actor or "-"), safe(r.host or "-"),
+                          safe(r.error if r.error else w.counts(changed(r.counts))), key=str(r.id))
         failed = next((r for r in runs if r.status == "failed"), None)
-        error = Text("no failure recorded", style="dim")
+        error = Text(w("no failure recorded"), style="dim")
         if failed:
-            error = Text(f"run {failed.id} at {local_time(failed.started_at, self.tz, '%Y-%m-%d %H:%M:%S')}: ",
-                         style="bold red")
+            error = Text(f"{w('run')} {failed.id} {w('at')} "
+                         f"{local_time(failed.started_at, self.tz, '%Y-%m-%d %H:%M:%S')}: ", style="bold red")
             error.append(printable(failed.error), style="bold")
             error.append("\n" + printable(failed.traceback or "", keep_newlines=True), style="")
         self.query_one("#error", Static).update(error)
@@ -148,14 +154,14 @@ class TaskScreen(_Inspect):
     """A task's window, progress and time progress, warning-ledger entries and notifications."""
 
     def __init__(self, task_id: int):
-        super().__init__(f"task {task_id}")
+        super().__init__("task", str(task_id))
         self.task_id = task_id
 
     def body(self) -> ComposeResult:
         yield Static(id="summary")
-        yield Label("warning ledger", classes="caption")
+        yield Label(self.w("warning ledger"), classes="caption")
         yield DataTable(id="ledger", cursor_type="row")
-        yield Label("notifications sent for this task", classes="caption")
+        yield Label(self.w("notifications sent for this task"), classes="caption")
         yield DataTable(id="notes", cursor_type="row")
 
     def on_mount(self) -> None:
@@ -168,27 +174,29 @@ class TaskScreen(_Inspect):
         self.app.call_from_thread(self.show, detail, rule)
 
     def show(self, detail, rule=None) -> None:
+        w = self.w
         if detail is None:
-            self.query_one("#summary", Static).update(Text("this task no longer exists", style="bold red"))
+            self.query_one("#summary", Static).update(Text(w("this task no longer exists"), style="bold red"))
             return
         t = detail.task
         summary = Text()
         summary.append(printable(t["title"]), style="bold")
-        summary.append(f"\nstatus {printable(t['status'])}   category {printable(t['category'])}"
-                       f"   handler {printable(detail.handler or '-')}")
-        summary.append(f"\nwindow {local_time(t['expected_start_time'], self.tz, '%Y-%m-%d %H:%M')}"
+        summary.append(f"\n{w('status')} {printable(t['status'])}   {w('category')} {printable(t['category'])}"
+                       f"   {w('handler')} {printable(detail.handler or '-')}")
+        summary.append(f"\n{w('window')} {local_time(t['expected_start_time'], self.tz, '%Y-%m-%d %H:%M')}"
                        f" → {local_time(t['expected_end_time'], self.tz, '%Y-%m-%d %H:%M')}")
         if detail.time_progress_now is not None:
-            summary.append("\nwork / time  ")
+            summary.append(f"\n{w('work / time')}  ")
             summary.append_text(work_and_time(float(t["progress"]), detail.time_progress_now, 20))
-            summary.append(f"   stored time progress {t['time_progress']}")
-            summary.append(f"\nlevel now: {detail.level_now or '-'}%" if detail.level_now else "\nlevel now: none")
+            summary.append(f"   {w('stored time progress')} {t['time_progress']}")
+            summary.append(f"\n{w('level now')}: {detail.level_now}%" if detail.level_now
+                           else f"\n{w('level now')}: {w('none')}")
         else:
-            summary.append(f"\nprogress {t['progress']}   (no usable window or progress for warnings)")
+            summary.append(f"\n{w('progress')} {t['progress']}   ({w('no usable window or progress for warnings')})")
         if rule is not None:
-            summary.append("\nrecurrence: ")
+            summary.append(f"\n{w('recurrence')}: ")
             if rule.error:
-                summary.append(f"{printable(rule.text)} — INVALID, skipped by the reset job: ", style="bold red")
+                summary.append(f"{printable(rule.text)} — {w('INVALID, skipped by the reset job')}: ", style="bold red")
                 summary.append(printable(rule.error), style="red")
             else:
                 summary.append(printable(rule.words), style="bold")
@@ -196,30 +204,30 @@ class TaskScreen(_Inspect):
                     summary.append(f"  ({printable(rule.text)})", style="dim")
                 if rule.next_window:
                     start, end = rule.next_window
-                    summary.append(f"\nnext window: {local_time(start, self.tz, '%Y-%m-%d %H:%M')} → "
+                    summary.append(f"\n{w('next window')}: {local_time(start, self.tz, '%Y-%m-%d %H:%M')} → "
                                    f"{local_time(end, self.tz, '%Y-%m-%d %H:%M')}")
         self.query_one("#summary", Static).update(summary)
-        ledger = self.table("#ledger", "level", "window", "repeat", "sent", "run")
-        for w in detail.warnings:
-            ledger.add_row(Text(f"{w['level']}%"), Text(f"{local_time(w['window_start'], self.tz)} → "
-                                                         f"{local_time(w['window_end'], self.tz)}"),
-                           Text(str(w["repeat_no"])), Text(local_time(w["sent_at"], self.tz, "%m-%d %H:%M:%S")),
-                           Text(str(w["run_id"])))
-        notes = self.table("#notes", "sent", "to", "type", "title", "content", "read")
+        ledger = self.table("#ledger", *(w(c) for c in ("level", "window", "repeat", "sent", "run")))
+        for entry in detail.warnings:
+            ledger.add_row(Text(f"{entry['level']}%"), Text(f"{local_time(entry['window_start'], self.tz)} → "
+                                                             f"{local_time(entry['window_end'], self.tz)}"),
+                           Text(str(entry["repeat_no"])), Text(local_time(entry["sent_at"], self.tz, "%m-%d %H:%M:%S")),
+                           Text(str(entry["run_id"])))
+        notes = self.table("#notes", *(w(c) for c in ("sent", "to", "type", "title", "content", "read")))
         for n in detail.notifications:
             notes.add_row(Text(local_time(n["created_at"], self.tz, "%m-%d %H:%M:%S")), safe(n["to"] or "-"),
-                          safe(n["type"]), safe(n["title"]), safe(n["content"]), Text("yes" if n["is_read"] else "no"))
+                          safe(n["type"]), safe(n["title"]), safe(n["content"]), Text(w("Yes") if n["is_read"] else w("No")))
 
 
 class PreviewScreen(_Inspect):
     """What a job would change now, with counts and sample rows; nothing is written."""
 
     def __init__(self, job_id: str):
-        super().__init__(f"preview {job_id} — dry run, nothing is written")
+        super().__init__("preview (dry run, nothing is written):", job_id)
         self.job_id = job_id
 
     def body(self) -> ComposeResult:
-        yield Static("working out what would change…", id="counts")
+        yield Static(self.w("working out what would change…"), id="counts")
         yield DataTable(id="samples", cursor_type="row")
 
     def on_mount(self) -> None:

@@ -73,6 +73,14 @@ class FilterableTable(DataTable):
         self._rows = rows
         self.redraw()
 
+    def on_mount(self) -> None:
+        # The footer's words for this table's keys, in the console's language.
+        words = getattr(self.app, "words", None)
+        if words is not None:
+            from console.tui.keys import localize
+
+            localize(self, words.locale)
+
     def columns_now(self) -> tuple[Column, ...]:
         """The columns and their ranks for what the table shows now."""
         return self.COLUMNS

@@ -58,12 +58,12 @@ class StatusBar(Static):
             role.append(f", {words('leader')} {where}")
         parts.append((8, role))
         db = Text("  db ")
-        db.append_text(status(dashboard.database))
+        db.append_text(status(dashboard.database, words(dashboard.database)))
         if database:
             db.append(f" {printable(database)}", style="bold")
         parts.append((7, db))
         redis = Text("  redis ")
-        redis.append_text(status(dashboard.redis))
+        redis.append_text(status(dashboard.redis, words(dashboard.redis)))
         parts.append((6, redis))
         if read_only:
             parts.append((8, Text(f"  [{words('read-only')}]", style="bold magenta")))
@@ -99,7 +99,6 @@ class JobsTable(FilterableTable):
                Column("last run", 24, 1, flex=90), Column("does", 16, 5))
 
     def setup(self, words: Words) -> None:
-        localize(self, words.locale)
         self.nothing_chosen = words("no job selected (the row went away); choose one with the arrows")
         self.labels = {c.key: words(c.key) for c in self.COLUMNS}
 
@@ -112,7 +111,8 @@ class JobsTable(FilterableTable):
                 # Held by the scheduler-wide pause: its own next time is not when it will run.
                 next_run = Text(words("all paused"), style="yellow")
             elif job.next_run_time:
-                next_run = Text(f"{local_time(job.next_run_time, tz, '%H:%M')} {relative(job.next_run_time, now)}")
+                next_run = Text(f"{local_time(job.next_run_time, tz, '%H:%M')} "
+                                f"{words.relative(relative(job.next_run_time, now))}")
             else:
                 next_run = Text("-", style="dim")
             last = job.last_run
@@ -120,12 +120,13 @@ class JobsTable(FilterableTable):
                 last_text = Text(words("never run"), style="dim")
             else:
                 last_text = status(last.status, words(last.status))
-                last_text.append(f" {relative(last.started_at, now)} {duration(last.duration_s)} ", style="")
-                last_text.append_text(safe(last.error if last.status == "failed" else changed(last.counts)))
+                last_text.append(f" {words.relative(relative(last.started_at, now))} "
+                                 f"{words.duration(duration(last.duration_s))} ", style="")
+                last_text.append_text(safe(last.error if last.status == "failed" else words.counts(changed(last.counts))))
             last_text.no_wrap, last_text.overflow = True, "ellipsis"
-            cells = {"job": safe(job.id, "bold"), "trigger": safe(job.trigger), "next run": next_run,
+            cells = {"job": safe(job.id, "bold"), "trigger": safe(words.trigger(job.trigger)), "next run": next_run,
                      "state": status(state, words(state)), "last run": last_text,
-                     "does": safe(short.get(job.id, ""))}
+                     "does": safe(words(short.get(job.id, "")))}
             rows.append((job.id, cells, f"{job.id} {job.name} {job.trigger} {state}"))
         self.set_rows(rows)
 
@@ -155,12 +156,14 @@ class NearTable(FilterableTable):
                Column("next level", 14, 2), Column("due", 9, 3), Column("notified", 9, 3), Column("handler", 12, 4))
 
     sort = "severity"
+    words = Words("en")
     ahead_view = False  # showing only tasks with a threshold ahead: the next level matters most
     _tasks: list[NearTask] = []
     _now: datetime | None = None
 
     def setup(self, words: Words) -> None:
         localize(self, words.locale)
+        self.words = words
         self.nothing_chosen = words("no task selected")
         self.labels = {c.key: words(c.key) for c in self.COLUMNS}
 
@@ -182,7 +185,7 @@ class NearTable(FilterableTable):
         return self._tasks
 
     def resort(self) -> None:
-        tasks, now = self._tasks, self._now
+        tasks, now, w = self._tasks, self._now, self.words
         if self.sort != "severity":
             tasks = sorted(tasks, key=lambda t: _sort_key(self.sort, t))
         rows = []
@@ -194,13 +197,13 @@ class NearTable(FilterableTable):
             else:
                 level = Text("  -", style="dim")
             soon = t.next_at is not None and (t.next_at - now).total_seconds() <= HORIZON_S
-            upcoming = (Text(f"{t.next_level}% {relative(t.next_at, now)}", style="bold" if soon else "")
+            upcoming = (Text(f"{t.next_level}% {w.relative(relative(t.next_at, now))}", style="bold" if soon else "")
                         if t.next_at else Text("-", style="dim"))
             notified = Text(",".join(f"{lv}%" for lv in t.notified_levels) or "-",
                             style="" if t.notified_levels else "dim")
             cells = {"level": level, "title": safe(t.title),
                      "work / time": work_and_time(t.progress, t.time_progress, self.BAR), "next level": upcoming,
-                     "due": Text(relative(t.window_end, now)), "notified": notified,
+                     "due": Text(w.relative(relative(t.window_end, now))), "notified": notified,
                      "handler": safe(t.handler or "-")}
             rows.append((str(t.task_id), cells, f"{t.task_id} {t.title} {t.handler or ''}"))
         self.set_rows(rows)
@@ -240,5 +243,5 @@ class WarningsPanel(Vertical):
                           Text(f"{lv.notified_24h:,}", justify="right"),
                           Text(f"{lv.pending:,}", style="bold yellow" if lv.pending else "dim", justify="right"))
         self.query_one("#per-hour", Sparkline).data = [float(v) for v in stats.per_hour]
-        self.query_one("#spark-label", Label).update(Text(f"sent/h {sum(stats.per_hour):,} "))
+        self.query_one("#spark-label", Label).update(Text(f"{self.words('sent/h')} {sum(stats.per_hour):,} "))
         self.query_one("#per-hour", Sparkline).tooltip = self.words("warnings sent per hour, last 24 h")
