@@ -23,7 +23,7 @@ from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from console.domain.text import printable
-from console.service import AHEAD, Dashboard, Service
+from console.service import AHEAD, Dashboard, Service, describe_error
 from console.tui.actions import ConsoleActions
 from console.tui.finding import FILTER_HINT, FindingActions
 from console.tui.palette import JobCommands
@@ -283,7 +283,8 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
             return
-        error = event.worker.error
+        # Said as the service says database errors: no SQL, no URL, no password.
+        error = describe_error(event.worker.error, self.service.settings.database.url)
         try:
             self.query_one(LogPanel).add(_record(logging.ERROR, f"{event.worker.name} failed: {error}"))
         except NoMatches:

@@ -13,7 +13,7 @@ from textual import work
 from textual.widgets import Input
 
 from console.domain.text import printable
-from console.service import AHEAD
+from console.service import AHEAD, describe_error
 from console.tui.command_line import CommandSuggester, parse
 from console.tui.inspect_screens import TaskScreen
 from console.tui.table import FilterableTable
@@ -112,8 +112,21 @@ class FindingActions:
 
     @work(thread=True, group="search", exclusive=True, exit_on_error=False)
     def _search(self, text: str) -> None:
-        found = self.service.search_tasks(text, limit=self.NEAR_LIMIT)
+        try:
+            found = self.service.search_tasks(text, limit=self.NEAR_LIMIT)
+        except Exception as exc:  # noqa: BLE001 - said on screen; the search can be tried again
+            self._soon(self._search_failed, text, describe_error(exc, self.service.settings.database.url))
+            return
         self._soon(self._show_found, text, found)
+
+    def _search_failed(self, text: str, why: str) -> None:
+        if self.near_search != text:
+            return
+        self.searching = False
+        self.near_found = []
+        self.show_panel_notes()
+        self.notify(f"{self.words('search')} “{printable(text)[:40]}”: {printable(why)}", severity="error",
+                    markup=False)
 
     def _show_found(self, text: str, found) -> None:
         if self.near_search != text:

@@ -134,3 +134,52 @@ def test_after_a_refresh_failed_on_a_stopped_database_p_pauses_the_job_chosen_be
             stop(True)
             subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
             admin.dispose()
+
+
+def test_quitting_during_a_run_can_leave_it_to_the_next_leader_which_marks_it_abandoned(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import fresh_pg_database
+    from tests.faults.conftest import RowLock, processes, wait_for
+
+    with fresh_pg_database("tc_tmux_leave") as url:
+        socket, exit_file = start_console(tmp_path, url)
+        engine = create_engine(url)
+        lock = None
+        try:
+            wait_screen(socket, lambda s: "leading (running)" in s and "update_time_progress" in s)
+            # Another transaction holds every processing task: the run blocks in its UPDATE.
+            lock = RowLock(engine, "SELECT id FROM tasks WHERE status = 'processing' FOR UPDATE")
+            tmux(socket, "send-keys", "-t", "tc", "Down", "Down", "t")
+            wait_screen(socket, lambda s: any("running" in line for line in rows_of(s, "update_time_progress")))
+            tmux(socket, "send-keys", "-t", "tc", "q")
+            wait_screen(socket, lambda s: "is running. Quit anyway?" in s)
+            tmux(socket, "send-keys", "-t", "tc", "y")
+            wait_screen(socket, lambda s: "waiting for update_time_progress (running for" in s)
+            tmux(socket, "send-keys", "-t", "tc", "q")
+            wait_screen(socket, lambda s: "Leave the run and quit now?" in s)
+            tmux(socket, "send-keys", "-t", "tc", "y")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not exit_file.exists():
+                time.sleep(0.2)
+            assert exit_file.read_text().strip() == "0"  # it quit without waiting for the run
+            with engine.connect() as conn:
+                [(run_id, status)] = conn.execute(text(
+                    "SELECT id, status FROM job_runs WHERE job_id = 'update_time_progress' AND trigger_kind = 'manual'"
+                )).all()
+            assert status == "running"  # left as a crash leaves it
+            lock.release()
+            with processes(url, tmp_path) as start:
+                leader = start("run")
+
+                def abandoned():
+                    with engine.connect() as conn:
+                        return conn.execute(text("SELECT status FROM job_runs WHERE id = :i"), {"i": run_id}).scalar() \
+                            == "abandoned"
+
+                wait_for(abandoned, timeout=60, what="the next leader to mark the left run abandoned", proc=leader)
+        finally:
+            if lock is not None:
+                lock.release()
+            subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+            engine.dispose()
