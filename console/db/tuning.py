@@ -38,8 +38,8 @@ from console.db.watch_triggers import (TRIGGER_PREFIX, WATCH_COLUMNS, TuneRefuse
                                        quoted, sql_text, sqlite_trigger_statements, stale_triggers, trigger_prefix,
                                        watch_installed)
 
-__all__ = ["TRIGGER_PREFIX", "Change", "TuneRefused", "apply", "changes", "remove_everything", "trigger_prefix",
-           "watch_installed"]
+__all__ = ["TRIGGER_PREFIX", "Change", "TuneRefused", "apply", "changes", "remove_everything", "title_index_present",
+           "trigger_prefix", "watch_installed"]
 
 MAX_NAME = 63  # PostgreSQL keeps 63 bytes of a name
 INDEX_PREFIX = "tc"
@@ -135,6 +135,34 @@ def indexes(conn: Connection, t: TaskTables) -> list[Change]:
     return found
 
 
+def _title_trigrams(conn: Connection, t: TaskTables) -> Change:
+    """A trigram index on processing tasks' titles (PostgreSQL's pg_trgm): the console's title
+    search (``ILIKE '%…%'``) reads it instead of every processing task."""
+    tasks = t.tasks
+    condition = sql_text(conn, is_processing(t)).replace(f"{quoted(conn, tasks.name)}.", "")
+    column = quoted(conn, tasks.c.title.name)
+    digest = hashlib.sha1(f"{tasks.name} gin({column} gin_trgm_ops) {condition}".encode()).hexdigest()[:6]
+    name = _name(INDEX_PREFIX, tasks.name, "title_trgm", digest)
+    undo = f"DROP INDEX CONCURRENTLY IF EXISTS {quoted(conn, name)}"
+    apply = ["CREATE EXTENSION IF NOT EXISTS pg_trgm", undo,
+             f"CREATE INDEX CONCURRENTLY {quoted(conn, name)} ON {quoted(conn, tasks.name)} "
+             f"USING gin ({column} gin_trgm_ops) WHERE {condition}"]
+    available = conn.execute(text("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'")).scalar_one()
+    return Change(f"index {name}", "processing tasks' titles by trigram: the console's title search",
+                  "one more index entry (a few per word) for each insert, and for each update of a processing "
+                  "task's title or status (built CONCURRENTLY: writes go on meanwhile); the pg_trgm extension "
+                  "is created if missing and left in place on undo",
+                  apply, [undo], _index_present(name), outside_transaction=True,
+                  refused=None if available else "the pg_trgm extension is not installed on this server")
+
+
+def title_index_present(conn: Connection, t: TaskTables) -> bool:
+    """Whether a title trigram index of tune's serves the console's search (PostgreSQL only)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    return _title_trigrams(conn, t).present(conn)
+
+
 def _fillfactor(conn: Connection, t: TaskTables) -> Change:
     table = conn.dialect.identifier_preparer.format_table(t.tasks)
 
@@ -193,6 +221,9 @@ def changes(conn: Connection, t: TaskTables) -> list[Change]:
     """Every change ``db tune`` makes, in the order it makes them."""
     found = indexes(conn, t)
     if conn.dialect.name == "postgresql":
+        trigrams = _title_trigrams(conn, t)
+        if trigrams.refused is None:  # without pg_trgm, title searches scan: nothing else depends on it
+            found.append(trigrams)
         found.append(_fillfactor(conn, t))
     found.append(_triggers(conn, t))
     return found

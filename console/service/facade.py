@@ -23,6 +23,7 @@ from console.db.engine import describe_error, make_engine, read_only
 from console.domain.runs import JobState, RunStatus
 from console.db.mapping_check import check_mapping
 from console.db.task_tables import TaskTables, tables_for
+from console.db.tuning import title_index_present
 from console.jobs import JOBS, JobContext
 from console.jobs.base import Preview
 from console.scheduler.bus import EventBus
@@ -275,6 +276,12 @@ class Service(Operations):
     def search_tasks(self, text: str, limit: int = 50) -> list[NearTask]:
         """Processing tasks by title (any case) or id, over the whole table (console.service.near)."""
         return find_tasks(self.engine, self.tables, self.clock(), self.settings.warnings.levels, text, limit)
+
+    def title_search_indexed(self) -> bool:
+        """Whether db tune's title index serves search_tasks; without it a search reads every
+        processing task (the console says it is scanning)."""
+        with self.engine.connect() as conn:
+            return title_index_present(conn, self.tables)
 
     def task_exists(self, task_id: int) -> bool:
         return task_exists(self.engine, self.tables, task_id)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from dataclasses import replace
 from typing import Callable
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -70,6 +72,8 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
         self.near_search: str | None = None  # a database search the near panel shows
         self.near_found: list = []
         self.searching = False
+        self.search_began = 0.0
+        self.search_scanning = False
         self._tail_after: int | None = None  # the last job_run_logs line shown
         self._log_handler = ConsoleLogHandler(self)
         self._quitting = False
@@ -214,14 +218,23 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
         if near.filter_text:
             notes["#near-panel"].append(f"{w('filter')} “{near.filter_text}” {near.row_count}/{near.total}")
         if self.near_search is not None:
-            found = w("searching…") if self.searching else f"{len(self.near_found)}{'+' if len(self.near_found) >= self.NEAR_LIMIT else ''} {w('found')}"
+            if self.searching and self.search_scanning:
+                seconds = time.monotonic() - self.search_began
+                found = f"{w('scanning every processing task (db tune adds a title index)')} {seconds:.0f} s"
+            elif self.searching:
+                found = w("searching…")
+            else:
+                more = "+" if len(self.near_found) >= self.NEAR_LIMIT else ""
+                found = f"{len(self.near_found)}{more} {w('found')}"
             notes["#near-panel"].append(f"{w('search')} “{self.near_search}” {found} (esc)")
         if stale:
             for key in notes:
                 notes[key].append(stale)
+        # Text, not str: a border title given as a string is read as markup, and these hold what
+        # the operator typed.
         for panel_id, parts in notes.items():
-            self.query_one(panel_id).border_subtitle = " · ".join(parts) or None
-        self.query_one("#near-panel").border_title = self._near_title()
+            self.query_one(panel_id).border_subtitle = Text(printable(" · ".join(parts))) if parts else None
+        self.query_one("#near-panel").border_title = Text(self._near_title())
 
     def _near_title(self) -> str:
         w, near, d = self.words, self.query_one(NearTable), self.dashboard
@@ -254,6 +267,8 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
     def _tick(self) -> None:
         try:
             self._show_status()
+            if self.searching:
+                self.show_panel_notes()  # the seconds a scanning search has taken
         except NoMatches:
             pass  # the app is closing: its widgets are gone before its timers stop
 

@@ -9,6 +9,8 @@ was found until Escape. Escape, in the box or on a filtered table, clears the fi
 
 from __future__ import annotations
 
+import time
+
 from textual import work
 from textual.widgets import Input
 
@@ -107,12 +109,18 @@ class FindingActions:
         near.apply_filter("")  # the search's rows replace the loaded ones; no filter over them
         self.near_search = text
         self.searching = True
+        self.search_began = time.monotonic()
+        self.search_scanning = False
         self.show_panel_notes()
         self._search(text)
 
     @work(thread=True, group="search", exclusive=True, exit_on_error=False)
     def _search(self, text: str) -> None:
         try:
+            # Without db tune's title index the search reads every processing task: said, with
+            # the seconds it has taken so far, until it answers.
+            self.search_scanning = not self.service.title_search_indexed()
+            self._soon(self.show_panel_notes)
             found = self.service.search_tasks(text, limit=self.NEAR_LIMIT)
         except Exception as exc:  # noqa: BLE001 - said on screen; the search can be tried again
             self._soon(self._search_failed, text, describe_error(exc, self.service.settings.database.url))

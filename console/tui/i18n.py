@@ -9,6 +9,7 @@ _ZH = {
     "filter": "筛选",
     "search": "搜索",
     "searching…": "搜索中…",
+    "scanning every processing task (db tune adds a title index)": "正在扫描全部处理中任务（db tune 可加标题索引）",
     "found": "条结果",
     "of": "/",
     "ahead": "即将到达",

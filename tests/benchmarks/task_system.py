@@ -13,6 +13,7 @@ targets are read off it, never asserted in the test suite.
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 import os
 import re
 import subprocess
@@ -128,43 +129,53 @@ def pgbench_without_triggers(engine, settings, url: str, args) -> float:
     return pgbench(url, args.tasks, args.seconds)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=1_000_000)
-    parser.add_argument("--seconds", type=int, default=30, help="pgbench duration per configuration")
-    args = parser.parse_args()
-    name = f"taskconsole_seed_bench_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def seed_shaped_database(prefix: str, n: int):
+    """A fresh PostgreSQL database in the design document's shape with ``n`` tasks, adopted by
+    ``db upgrade``; yields (url, settings) and drops it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    rows: list = []
     try:
         with tempfile.TemporaryDirectory() as folder:
             config = Path(folder) / "settings.yaml"
             config.write_text(SEED_SETTINGS, encoding="utf-8")
             settings = load_settings(config, env={"TASKCONSOLE_DATABASE_URL": url})
             began = time.perf_counter()
-            load(url, args.tasks)
-            print(f"loaded {args.tasks:,} seed-shaped tasks in {time.perf_counter() - began:.1f} s", file=sys.stderr)
+            load(url, n)
+            print(f"loaded {n:,} seed-shaped tasks in {time.perf_counter() - began:.1f} s", file=sys.stderr)
             engine = make_engine(url)
             schema.upgrade(engine, settings)
-            print("untuned", file=sys.stderr)
-            measure(url, settings, "without db tune", rows, 100)
-            forget_live_tables()
-            began = time.perf_counter()
-            tuning.apply(engine, tables_for(engine, settings))
-            rows.append(("db tune --apply", "making every change", round(time.perf_counter() - began, 1)))
-            outside_transaction(engine, "VACUUM ANALYZE")
-            print("tuned", file=sys.stderr)
-            measure(url, settings, "after db tune", rows, 200)
-            with_triggers = pgbench(url, args.tasks, args.seconds)
-            without_triggers = pgbench_without_triggers(engine, settings, url, args)
             engine.dispose()
+            yield url, settings
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=30, help="pgbench duration per configuration")
+    args = parser.parse_args()
+    rows: list = []
+    with seed_shaped_database("taskconsole_seed_bench", args.tasks) as (url, settings):
+        engine = make_engine(url)
+        print("untuned", file=sys.stderr)
+        measure(url, settings, "without db tune", rows, 100)
+        forget_live_tables()
+        began = time.perf_counter()
+        tuning.apply(engine, tables_for(engine, settings))
+        rows.append(("db tune --apply", "making every change", round(time.perf_counter() - began, 1)))
+        outside_transaction(engine, "VACUUM ANALYZE")
+        print("tuned", file=sys.stderr)
+        measure(url, settings, "after db tune", rows, 200)
+        with_triggers = pgbench(url, args.tasks, args.seconds)
+        without_triggers = pgbench_without_triggers(engine, settings, url, args)
+        engine.dispose()
     print(f"\n{args.tasks:,} tasks, seed-shaped schema (integer progress, naive Asia/Shanghai times, Chinese words)\n")
     print("| schema | what | seconds |\n|---|---|---|")
     for label, what, seconds in rows:

@@ -4,6 +4,7 @@ and not yet warned told apart, a search of the whole tasks table, and a task ope
 from __future__ import annotations
 
 from sqlalchemy import select
+from textual.content import Content
 
 from console.db.models import Task
 from console.service import AHEAD
@@ -149,3 +150,17 @@ async def test_g_then_an_id_opens_that_task_and_garbage_says_why(frozen_service,
         await wait_for(pilot, lambda: isinstance(app.screen, TaskScreen))
         assert app.screen.task_id == task_id
         await loaded(pilot)
+
+
+async def test_what_the_operator_types_is_shown_literally_in_the_panel_notes(frozen_service, make_app):
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"[bold]x[/bold]", "enter")
+        await pilot.pause()
+        # Textual keeps a border title as markup: what it draws is that markup's text.
+        note = Content.from_markup(app.query_one("#jobs-panel").border_subtitle).plain
+        assert "[bold]x[/bold]" in note
+        await pilot.press("tab", "slash", *"[red]q", "enter")
+        await wait_for(pilot, lambda: not app.searching)
+        assert "search “[red]q”" in Content.from_markup(app.query_one("#near-panel").border_subtitle).plain
