@@ -39,7 +39,7 @@ from console.scheduler.triggers import build_trigger, describe
 from console.service import task_rules
 from console.service.dashboard import (TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats,
                                        watching)
-from console.scheduler.run_logs import LogLine, log_tail, run_log
+from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, sent_notes
 from console.service.near import NearTask, find_tasks, near_tasks, task_exists
 from console.service.metrics import MetricsReader
@@ -272,6 +272,10 @@ class Service(Operations):
                            limit: int = 500) -> list[SentNote]:
         """Notifications in the task system's table, newest first, of one type and task where given."""
         return sent_notes(self.engine, self.tables, kind=kind, task_id=task_id, limit=limit)
+
+    def last_log_line_id(self) -> int:
+        """The newest job_run_logs line id (0 when there is none)."""
+        return last_line_id(self.engine)
 
     def search_tasks(self, text: str, limit: int = 50) -> list[NearTask]:
         """Processing tasks by title (any case) or id, over the whole table (console.service.near)."""

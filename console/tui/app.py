@@ -149,29 +149,31 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
     def collect(self) -> None:
         dashboard = self.service.dashboard(self.NEAR_LIMIT, self.near_show)
         try:
-            # Run log lines other processes wrote (the leader's, for an attached console).
-            lines = self.service.log_tail(self._tail_after, limit=self.FIRST_TAIL if self._tail_after is None else 500)
+            # Run log lines other processes wrote (the leader's, for an attached console); the
+            # first read takes the newest few and where the table ends, so that nothing older
+            # is read again later (nor toasted as if new).
+            first = self._tail_after is None
+            high = self.service.last_log_line_id() if first else None  # before the lines: none lost
+            lines = self.service.log_tail(self._tail_after, limit=self.FIRST_TAIL if first else 500)
         except Exception:  # noqa: BLE001 - the dashboard says the database is down
-            lines = []
+            lines, high = [], None
         if self.near_search is not None and dashboard.error is None:
             self._soon(self._search, self.near_search)
-        self.post_message(DashboardLoaded(dashboard, lines))
+        self.post_message(DashboardLoaded(dashboard, lines, high))
 
     def on_dashboard_loaded(self, message: DashboardLoaded) -> None:
         try:
             self._show_dashboard(message.dashboard)
-            self._show_tail(message.lines)
+            self._show_tail(message.lines, message.high)
         except NoMatches:
             return  # closing
         self._refresh_done()
 
-    def _show_tail(self, lines) -> None:
-        if not lines:
-            if self._tail_after is None and self.dashboard is not None and self.dashboard.error is None:
-                self._tail_after = 0
-            return
+    def _show_tail(self, lines, high: int | None) -> None:
         first = self._tail_after is None
-        self._tail_after = lines[-1].id
+        if first and high is None:
+            return  # the database was away: read from the start of the tail next time
+        self._tail_after = max(high if first else self._tail_after, lines[-1].id if lines else 0)
         for line in lines:
             self.add_log_entry(LogEntry.from_line(line))
             # A run that failed elsewhere (through the leader) says so here too, once, when new.

@@ -17,14 +17,15 @@ from console.service.facade import Dashboard
 class DashboardLoaded(Message):
     """A refresh finished; only the newest one matters, so a backlog folds into one."""
 
-    def __init__(self, dashboard: Dashboard, lines: list | None = None) -> None:
+    def __init__(self, dashboard: Dashboard, lines: list | None = None, high: int | None = None) -> None:
         super().__init__()
         self.dashboard = dashboard
         self.lines = lines or []  # run log lines of other processes read with it
+        self.high = high  # on the first read: the newest line id in job_run_logs, any process's
 
     def can_replace(self, message: Message) -> bool:
         # Never one that brought log lines: they would not be read again.
-        return isinstance(message, DashboardLoaded) and not message.lines
+        return isinstance(message, DashboardLoaded) and not message.lines and message.high is None
 
 
 class RunEventReceived(Message):

@@ -122,6 +122,25 @@ async def test_a_run_that_failed_in_another_process_shows_a_toast_here(frozen_se
         assert any(e.remote and e.run_id == 77 for e in app.query_one(LogPanel).entries)
 
 
+async def test_failures_from_before_the_console_opened_are_shown_but_not_toasted_nor_read_twice(frozen_service,
+                                                                                                make_app):
+    with frozen_service.engine.begin() as conn:
+        conn.execute(RunLogLine.__table__.insert().values(
+            run_id=5, job_id="check_task_warnings", at=datetime.now(timezone.utc), level="ERROR",
+            logger="console.scheduler", message="job check_task_warnings failed after 1.00 s: old news",
+            host="elsewhere", pid=1))
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for _ in range(2):
+            seen = app.refreshes
+            app.request_refresh()
+            await wait_for(pilot, lambda: app.refreshes > seen)
+        old = [e for e in app.query_one(LogPanel).entries if e.remote]
+        assert [e.run_id for e in old] == [5]  # shown once, read once
+        assert not any("old news" in t for t in toasts(app))
+
+
 async def test_an_attached_console_shows_the_leaders_run_logs(pg, tmp_path, make_app):
     engine = make_engine(pg.url)
     load_demo(engine, 300, now=datetime.now(timezone.utc))

@@ -15,9 +15,12 @@ from tests.tui.conftest import loaded, settle
 from tests.tui.test_keys import toasts, wait_for
 
 
-async def _refreshed(pilot) -> None:
+async def _press_until_refreshed(pilot, *keys: str) -> None:
+    """Press ``keys`` and wait for a refresh that began after them."""
     seen = pilot.app.refreshes
+    await pilot.press(*keys)
     await wait_for(pilot, lambda: pilot.app.refreshes > seen)
+    await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 
@@ -34,16 +37,13 @@ async def test_the_title_says_how_many_of_how_many_and_each_level_key_shows_one_
         shown = sum(1 for t in near.tasks if t.level)
         assert f"Near thresholds {shown} of {sum(in_levels.values()):,}" in _title(app)
         for key, level in (("1", 5), ("2", 10), ("3", 20)):
-            await pilot.press(key)
-            await _refreshed(pilot)
+            await _press_until_refreshed(pilot, key)
             assert app.near_show == level and near.tasks and {t.level for t in near.tasks} == {level}
             assert f"{level}% {near.total} of {in_levels[level]:,}" in _title(app)
-        await pilot.press("4")
-        await _refreshed(pilot)
+        await _press_until_refreshed(pilot, "4")
         assert app.near_show == AHEAD and near.tasks
         assert all(t.level is None and t.next_at is not None for t in near.tasks)
-        await pilot.press("0")
-        await _refreshed(pilot)
+        await _press_until_refreshed(pilot, "0")
         assert app.near_show is None and near.tasks[0].level == 5
 
 
@@ -112,11 +112,12 @@ async def test_the_near_filter_searches_every_task_on_enter_and_escape_returns(f
         await wait_for(pilot, lambda: not app.searching and near.total > 0)
         assert str(far) in [row.key.value for row in near.ordered_rows]
         assert f"search “{far}”" in str(app.query_one("#near-panel").border_subtitle)
+        seen = app.refreshes
         app.request_refresh()
-        await _refreshed(pilot)
+        await wait_for(pilot, lambda: app.refreshes > seen)
+        await app.workers.wait_for_complete()
         assert str(far) in [row.key.value for row in near.ordered_rows]  # a refresh keeps the search
-        await pilot.press("escape")
-        await _refreshed(pilot)
+        await _press_until_refreshed(pilot, "escape")
         assert app.near_search is None and {t.task_id for t in near.tasks} == loaded_ids
         assert not app.query_one("#near-panel").border_subtitle
 
