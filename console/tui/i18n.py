@@ -127,6 +127,15 @@ _ZH.update({
     ":command, e.g. pause cleanup_old_data, task 8099, logs (→ completes, enter runs, escape closes)":
         ":命令，例如 pause cleanup_old_data、task 8099、logs（→ 补全，回车执行，escape 关闭）",
     "what it would change now": "现在运行会改变什么", "next window": "下个窗口",
+    "would_update": "将更新", "would_reset": "将重置", "would_reset_unassigned": "将重置（无处理人）",
+    "would_notify": "将通知", "would_delete_tasks": "将删除任务", "would_delete_notifications": "将删除通知",
+    "would_delete_task_notifications": "将随任务删除的通知", "skipped_bad_progress": "跳过（进度无效）",
+    "skipped_invalid_rule": "跳过（规则无效）", "skipped_no_end_time": "跳过（无结束时间）",
+    "skipped_no_handler": "跳过（无处理人）", "skipped_referenced": "跳过（仍被引用）",
+    "skipped_unknown_status": "跳过（状态未映射）", "skipped_no_window": "跳过（无时间窗口）",
+    "skipped_inverted_window": "跳过（时间窗口颠倒）", "task_id": "任务编号", "handler_id": "处理人编号",
+    "time_progress": "时间进度", "updated_at": "更新时间", "new": "新值", "stored": "已存", "id": "编号", "handler_ok": "处理人有效",
+    "repeat_no": "重复次数", "cycle": "周期", "ws": "窗口开始", "we": "窗口结束", "tp": "时间进度",
     "preview (dry run, nothing is written):": "预演（只读，不写入）：", "working out what would change…": "正在计算会改变什么…",
 })
 

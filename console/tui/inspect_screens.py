@@ -240,13 +240,13 @@ class PreviewScreen(_Inspect):
     def show(self, preview) -> None:
         counts = Text()
         for key, value in preview.counts.items():
-            counts.append(f"{key}: ", style="dim")
+            counts.append(f"{self.w(key)}: ", style="dim")
             counts.append(f"{value:,}   ", style="bold" if value else "")
         self.query_one("#counts", Static).update(counts)
         if not preview.samples:
             return
         headers = list(preview.samples[0].keys())
-        table = self.table("#samples", *headers)
+        table = self.table("#samples", *(self.w(h) for h in headers))
         for row in preview.samples:
             key = str(row["task_id"]) if "task_id" in row else None
             table.add_row(*[_cell(v, self.tz) for v in row.values()], key=key)
