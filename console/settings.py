@@ -426,14 +426,19 @@ class Settings(_Strict):
         return ZoneInfo(self.timezone)
 
 
-def _error_message(exc: ValidationError, source: str) -> str:
-    err = exc.errors()[0]
+def _problem(err) -> tuple[str, str]:
+    """(key, what is wrong) for one pydantic error, in the words the settings errors use."""
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
+    return printable(key), printable(msg)
+
+
+def _error_message(exc: ValidationError, source: str) -> str:
+    key, msg = _problem(exc.errors()[0])
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return printable(f"{source}: {key}: {msg}{more}")
 
@@ -488,9 +493,8 @@ def find_settings_file(explicit: str | None = None) -> Path | None:
     return local if local.is_file() else None
 
 
-def load_settings(path: str | Path | None = None, *, env: dict[str, str] | None = None) -> Settings:
-    """Read settings from ``path`` (or the usual places), apply environment overrides, validate."""
-    env = os.environ if env is None else env
+def _raw_settings(path: str | Path | None, env: dict[str, str]) -> tuple[dict, str]:
+    """The settings file's mapping with the environment's overrides, and where it came from."""
     file = find_settings_file(str(path) if path else None)
     raw = _read_yaml(file) if file else {}
     source = str(file) if file else "settings"
@@ -503,7 +507,28 @@ def load_settings(path: str | Path | None = None, *, env: dict[str, str] | None 
         if not isinstance(raw.get("redis"), dict):
             raw["redis"] = {}
         raw["redis"] = {**raw["redis"], "url": env[ENV_REDIS_URL] or None}
+    return raw, source
+
+
+def load_settings(path: str | Path | None = None, *, env: dict[str, str] | None = None) -> Settings:
+    """Read settings from ``path`` (or the usual places), apply environment overrides, validate."""
+    raw, source = _raw_settings(path, os.environ if env is None else env)
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
         raise SettingsError(_error_message(exc, source)) from None
+
+
+def check_settings(path: str | Path | None = None, *, env: dict[str, str] | None = None
+                   ) -> tuple[Settings | None, str, list[tuple[str, str]]]:
+    """Every problem of a settings file, not only the first: (settings or None, where they came
+    from, [(key, what is wrong)]). Touches no database."""
+    env = os.environ if env is None else env
+    try:
+        raw, source = _raw_settings(path, env)
+    except SettingsError as exc:
+        return None, str(path or "settings"), [("(file)", str(exc))]
+    try:
+        return Settings.model_validate(raw), source, []
+    except ValidationError as exc:
+        return None, source, [_problem(err) for err in exc.errors()]

@@ -77,6 +77,17 @@ def _config_option(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
+class _Version(argparse.Action):
+    """``--version``: one line, the package version and the schema revision it needs. The schema
+    module is imported only here, so that --help stays quick."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from console.db.schema import HEAD
+
+        sys.stdout.write(f"taskconsole {__version__} (schema {HEAD})\n")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="taskconsole",
@@ -86,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_option(parser, top=True)
     parser.add_argument("--read-only", action="store_true", help="console: disable every action that changes something")
-    parser.add_argument("--version", action="version", version=f"taskconsole {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the version and the schema revision it needs, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help_text: str, parent=sub) -> argparse.ArgumentParser:
@@ -118,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("status", "who leads the scheduler (host, pid, since), who stands by, database and Redis "
                 "health, each job's last run; exit 1 if the database is down")
     p.add_argument("--json", action="store_true", help="JSON for scripts (leader is null when none leads)")
+    config = sub.add_parser("config", help="check a settings file before deploying it",
+                            description="Check a settings file before deploying it.")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True, parser_class=_Parser)
+    p = command("check", "validate the settings (file, environment overrides, defaults) without touching a "
+                "database: exit 0, or 2 listing every problem with its key (what depends on the database "
+                "is db check's)", config_sub)
+    p.add_argument("--json", action="store_true", help="JSON for scripts: {file, ok, problems: [{key, message}]}")
+    p.add_argument("--show", action="store_true", help="also print the effective settings, secrets masked")
     db = sub.add_parser("db", help="database schema", description="Database schema.")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True, parser_class=_Parser)
     command("upgrade", "create or upgrade taskconsole's schema to this version; where the task system's tables "
@@ -212,6 +232,11 @@ def _logging(verbose: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "config":
+        # Before the settings are loaded: checking them is the point, problems and all.
+        from console.cli.config_check import cmd_config_check
+
+        return cmd_config_check(args)
     from console.cli import commands  # the heavy imports, after --help and argument errors
 
     try:

@@ -98,7 +98,8 @@ def status_json(status: Status, tz: ZoneInfo) -> dict[str, Any]:
     return {
         "leader": node_json(status.leader, tz),
         "standbys": [node_json(n, tz) for n in status.standbys],
-        "database": {"url": status.database_url, "status": status.database, "error": status.database_error},
+        "database": {"url": status.database_url, "status": status.database, "error": status.database_error,
+                     "schema_revision": status.schema_revision, "schema_needed": status.schema_needed},
         "redis": status.redis,
         "jobs": [job_json(j, tz) for j in status.jobs],
         "refused_job_rows": [{"id": job_id, "reason": why} for job_id, why in status.refused_jobs.items()],

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from console.db.engine import describe_error
+from console.db.schema import HEAD, current_revision
 from console.scheduler.bus import EventBus
 from console.scheduler.node import NodeInfo
 from console.service.facade import JobInfo, Service, open_service
@@ -25,6 +26,9 @@ class Status:
     database_error: str | None = None
     # Job store rows that would not load (job id -> why): kept in the table, never run.
     refused_jobs: dict[str, str] = field(default_factory=dict)
+    # The schema revision the database is at, and the one this version needs.
+    schema_revision: str | None = None
+    schema_needed: str = HEAD
 
 
 def gather_status(settings: Settings) -> Status:
@@ -48,7 +52,8 @@ def status_of(service: Service) -> Status:
         leader, others = service.cluster()
         jobs = service.jobs()  # reads every job store row, so the refused ones are known after it
         return Status(database_url=url, database="ok", redis=service.redis_health(), leader=leader,
-                      standbys=others, jobs=jobs, refused_jobs=service.store.refused)
+                      standbys=others, jobs=jobs, refused_jobs=service.store.refused,
+                      schema_revision=current_revision(service.engine))
     except Exception as exc:  # noqa: BLE001
         return Status(database_url=url, database="down", redis=service.redis_health(),
                       database_error=describe_error(exc, settings.database.url))

@@ -57,9 +57,7 @@ def test_config_env_names_the_file(tmp_path, monkeypatch):
     assert load_settings(None).timezone == "Europe/Berlin"  # ./settings.yaml
 
 
-@pytest.mark.parametrize(
-    "text, key, words",
-    [
+BAD_FILES = [
         ("timezone: Mars/Olympus\n", "timezone", "unknown timezone"),
         ("scheduler:\n  executor_threads: many\n", "scheduler.executor_threads", "integer"),
         ("jobs:\n  check_task_warnings:\n    trigger: {cron: '0 25 * * *'}\n", "jobs.check_task_warnings.trigger",
@@ -72,8 +70,11 @@ def test_config_env_names_the_file(tmp_path, monkeypatch):
         ("notifications:\n  reset: {type: a, title: '{nope}', content: b}\n", "notifications", "{nope}"),
         ("database:\n  url: mysql://x\n", "database.url", "sqlite:// or postgresql://"),
         ("time_progress:\n  parallel: 9\n", "time_progress.parallel", "less than or equal to 8"),
-    ],
-)
+        ("run_logs:\n  keep: PT5M\n", "run_logs.keep", "under an hour"),
+]
+
+
+@pytest.mark.parametrize("text, key, words", BAD_FILES)
 def test_bad_values_name_the_key(tmp_path, text, key, words):
     with pytest.raises(SettingsError) as err:
         load_settings(write(tmp_path, text), env={})

@@ -1,0 +1,60 @@
+"""``taskconsole config check``: a settings file checked before it is deployed.
+
+Every problem is listed, each naming its key (exit 2), without touching a database: what depends
+on the database (the mapping's tables and columns, column widths) is ``db check``'s. ``--show``
+prints the effective settings (file, then environment overrides, then defaults) with every secret
+masked, so an operator can diff what will run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from urllib.parse import urlsplit
+
+import yaml
+
+from console.domain.text import printable
+from console.settings import Settings, check_settings, redact_url
+
+
+def _mask_webhook(url: str | None) -> str | None:
+    """A webhook URL's path and query often are its secret (a Slack or DingTalk token)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    hidden = "/***" if (parts.path.strip("/") or parts.query) else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{hidden}"
+
+
+def effective(settings: Settings) -> dict:
+    """The settings as they will run, secrets masked: database and Redis passwords, webhook paths."""
+    data = settings.model_dump(mode="json")
+    data["database"]["url"] = redact_url(settings.database.url)
+    if data.get("redis", {}).get("url"):
+        data["redis"]["url"] = redact_url(settings.redis.url)
+    if data.get("alerts", {}).get("webhook_url"):
+        data["alerts"]["webhook_url"] = _mask_webhook(settings.alerts.webhook_url)
+    return data
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    settings, source, problems = check_settings(args.config)
+    shown = effective(settings) if settings is not None and args.show else None
+    if args.json:
+        out = {"file": source, "ok": not problems,
+               "problems": [{"key": key, "message": message} for key, message in problems]}
+        if shown is not None:
+            out["settings"] = shown
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
+        return 2 if problems else 0
+    if problems:
+        for key, message in problems:
+            sys.stderr.write(f"taskconsole: error: {printable(source)}: {key}: {message}\n")
+        sys.stderr.write(f"taskconsole: {len(problems)} problem(s) in {printable(source)}\n")
+        return 2
+    print(f"{printable(source)}: ok")
+    if shown is not None:
+        sys.stdout.write(yaml.safe_dump(shown, allow_unicode=True, sort_keys=False))
+    return 0
