@@ -311,6 +311,26 @@ class ConsoleSettings(_Strict):
     """Language of the console's own text."""
 
 
+class LoggingSettings(_Strict):
+    """What ``taskconsole run``, ``serve`` and the other commands log, and where (the console keeps
+    its own panel)."""
+
+    format: Literal["text", "json"] = "text"
+    """text: one line a record; json: one JSON object a line (time in UTC ISO-8601, level, logger,
+    message, job_id and run_id where there is one, host, pid), for a log shipper."""
+    file: str | None = None
+    """A file to write to, rotated by size; none: standard error (what systemd and containers expect)."""
+    max_bytes: int = Field(default=10_485_760, ge=10_240, le=10_737_418_240)
+    """The file's size at which it is rotated (10 KiB to 10 GiB)."""
+    backups: int = Field(default=5, ge=0, le=1000)
+    """Rotated files kept (taskconsole.log.1 ...)."""
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """The least level written by run and serve (other commands write warnings unless a job runs)."""
+    locale: Literal["en", "zh_CN"] = "en"
+    """zh_CN writes the job lines in the design document's words (任务开始: …, 任务完成: …, 耗时: 0.13秒,
+    任务失败: …, 错误: …, 任务失败，正在重试(1/3)); JSON keys stay English."""
+
+
 class RunLogSettings(_Strict):
     """The log lines of job runs, kept in taskconsole's own table (job_run_logs)."""
 
@@ -384,6 +404,7 @@ class Settings(_Strict):
     notifications: NotificationSettings = NotificationSettings()
     console: ConsoleSettings = ConsoleSettings()
     run_logs: RunLogSettings = RunLogSettings()
+    logging: LoggingSettings = LoggingSettings()
     http: HttpSettings = HttpSettings()
     alerts: AlertSettings = AlertSettings()
     task_system: TaskSystemSettings = TaskSystemSettings()

@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("status", "who leads the scheduler (host, pid, since), who stands by, database and Redis "
                 "health, each job's last run; exit 1 if the database is down")
     p.add_argument("--json", action="store_true", help="JSON for scripts (leader is null when none leads)")
+    p = sub.add_parser("completion", help="print a shell completion script (bash or zsh), job ids included",
+                       description="Print a shell completion script. bash: "
+                       "eval \"$(taskconsole completion bash)\" in ~/.bashrc; zsh: "
+                       "eval \"$(taskconsole completion zsh)\" in ~/.zshrc.")
+    p.add_argument("shell", choices=("bash", "zsh"), help="the shell")
     config = sub.add_parser("config", help="check a settings file before deploying it",
                             description="Check a settings file before deploying it.")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True, parser_class=_Parser)
@@ -211,27 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _PrintableFormatter(logging.Formatter):
-    """Log lines carry data (titles, errors, host names): nothing in them may act on the terminal."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return printable(super().format(record), keep_newlines=True)
-
-
-def _logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    # The terminal gets warnings unless verbose; INFO records are still made, for the run logs
-    # kept in job_run_logs (console.scheduler.run_logs).
-    handler.setLevel(logging.INFO if verbose else logging.WARNING)
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING if not verbose else logging.INFO)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "completion":
+        from console.cli.completion import cmd_completion
+
+        return cmd_completion(args, parser)
     if args.command == "config":
         # Before the settings are loaded: checking them is the point, problems and all.
         from console.cli.config_check import cmd_config_check
@@ -246,7 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         watching = args.command in ("run", "serve") or (
             args.command == "jobs" and args.jobs_command == "run" and not args.json
         )
-        _logging(verbose=watching)
+        from console.cli.log_setup import configure
+
+        configure(settings.logging, service=args.command in ("run", "serve"), verbose=watching)
         return handler(args, settings)
     except SettingsError as exc:
         return _fail(f"settings error: {exc}")

@@ -143,8 +143,8 @@ class JobRunner:
                 if result.status == RunStatus.SUCCESS or attempt > retries:
                     break
                 if not self._halted():
-                    log.warning("%s: attempt %d failed, retrying in %.0f s", job_id, attempt,
-                                job_settings.retry_delay)
+                    log.warning("%s: attempt %d failed, retrying in %.0f s (retry %d of %d)", job_id, attempt,
+                                job_settings.retry_delay, attempt, retries)
                     try:
                         self.stopping.wait(job_settings.retry_delay)
                     except KeyboardInterrupt:  # Ctrl-C while this thread waits for the retry
