@@ -319,7 +319,8 @@ class LoggingSettings(_Strict):
     """text: one line a record; json: one JSON object a line (time in UTC ISO-8601, level, logger,
     message, job_id and run_id where there is one, host, pid), for a log shipper."""
     file: str | None = None
-    """A file to write to, rotated by size; none: standard error (what systemd and containers expect)."""
+    """A file run and serve write to, rotated by size (other commands answer on the terminal);
+    none: standard error (what systemd and containers expect)."""
     max_bytes: int = Field(default=10_485_760, ge=10_240, le=10_737_418_240)
     """The file's size at which it is rotated (10 KiB to 10 GiB)."""
     backups: int = Field(default=5, ge=0, le=1000)

@@ -11,6 +11,7 @@ import time
 from typing import Callable
 
 from console.cli import output
+from console.cli.systemd import Notifier
 from console.cli.signals import install_stop_handlers
 from console.domain.recurrence import RecurrenceError
 from console.service import (AlreadyRunning, DatabaseError, DatabaseUnreachable, DemoError, DisabledJob, RunNotStarted,
@@ -96,21 +97,27 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     # Bound before the election: a port in use exits 2 before this process could lead.
     server = _start_api(service, listen) if listen else None
 
+    systemd = Notifier()
+
     def on_change(role: str) -> None:
         if role == "leader":
             _log_schedule(service, settings)
+        systemd.status("leading" if role == "leader" else "standing by")
 
     service.start_scheduler(kind="run", on_change=on_change)
     where = f"{redact_url(settings.database.url)} (pid {os.getpid()}); SIGTERM or Ctrl-C stops it"
     if service.leading:
         _log_schedule(service, settings)
         log.info("scheduler leading on %s", where)
+        systemd.ready("leading")
     else:
         leader, _ = service.cluster()
         by = f"{leader.kind} on {leader.host}, pid {leader.pid}" if leader else "another process"
         log.info("standing by on %s: %s leads; this one takes over if it ends", where, by)
+        systemd.ready(f"standing by: {by} leads")
     while not stop.wait(1.0):
-        pass
+        systemd.alive()
+    systemd.stopping()
     if server is not None:
         server.stop()  # requests in flight finish first
     service.stop_scheduler()

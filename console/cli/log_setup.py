@@ -85,8 +85,8 @@ class JsonLines(logging.Formatter):
         }, ensure_ascii=False)
 
 
-def handler_for(settings: LoggingSettings, level: int) -> logging.Handler:
-    if settings.file:
+def handler_for(settings: LoggingSettings, level: int, *, to_file: bool = True) -> logging.Handler:
+    if settings.file and to_file:
         try:
             handler: logging.Handler = logging.handlers.RotatingFileHandler(
                 settings.file, maxBytes=settings.max_bytes, backupCount=settings.backups, encoding="utf-8")
@@ -107,7 +107,9 @@ def configure(settings: LoggingSettings, *, service: bool, verbose: bool) -> Non
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
-    root.addHandler(handler_for(settings, level))
+    # The file is the services' (run, serve): a one-off command (db upgrade, status) answers on
+    # the terminal, in the same format.
+    root.addHandler(handler_for(settings, level, to_file=service))
     root.setLevel(min(logging.INFO, level))
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.INFO if verbose or service else logging.WARNING)

@@ -24,13 +24,14 @@ writing while they build.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlalchemy import Column, Connection, Engine, text
 from sqlalchemy.sql.expression import ColumnElement
 
-from console.db.engine import outside_transaction
+from console.db.engine import describe_error, outside_transaction
 from console.db.task_sql import (INDEXED_LOWEST, finished_periodic, is_processing, processing_bad,
                                  processing_no_handler, unknown_status, warn_from)
 from console.db.task_tables import TaskTables, has_column, is_set, status_in
@@ -40,6 +41,8 @@ from console.db.watch_triggers import (TRIGGER_PREFIX, WATCH_COLUMNS, TuneRefuse
 
 __all__ = ["TRIGGER_PREFIX", "Change", "TuneRefused", "apply", "changes", "remove_everything", "title_index_present",
            "trigger_prefix", "watch_installed"]
+
+log = logging.getLogger("console.db")
 
 MAX_NAME = 63  # PostgreSQL keeps 63 bytes of a name
 INDEX_PREFIX = "tc"
@@ -58,6 +61,9 @@ class Change:
     outside_transaction: bool = False
     # Why the change cannot be made on this database (None: it can).
     refused: str | None = None
+    # Nothing depends on it: if the database refuses it (no right to CREATE EXTENSION), tune
+    # says so and goes on.
+    optional: bool = False
 
 
 def _name(*parts: str) -> str:
@@ -152,7 +158,7 @@ def _title_trigrams(conn: Connection, t: TaskTables) -> Change:
                   "one more index entry (a few per word) for each insert, and for each update of a processing "
                   "task's title or status (built CONCURRENTLY: writes go on meanwhile); the pg_trgm extension "
                   "is created if missing and left in place on undo",
-                  apply, [undo], _index_present(name), outside_transaction=True,
+                  apply, [undo], _index_present(name), outside_transaction=True, optional=True,
                   refused=None if available else "the pg_trgm extension is not installed on this server")
 
 
@@ -238,14 +244,23 @@ def apply(engine: Engine, t: TaskTables, *, undo: bool = False,
     refused = [c for c in todo if c.refused and not undo]
     if refused:
         raise TuneRefused(f"{refused[0].name}: {refused[0].refused}")
+    done = []
     for change in todo:
         progress(change)
         statements = change.undo if undo else change.apply
-        if change.outside_transaction:
-            for statement in statements:
-                outside_transaction(engine, statement)
-        else:
-            with engine.begin() as conn:
+        try:
+            if change.outside_transaction:
                 for statement in statements:
-                    conn.exec_driver_sql(statement)
-    return todo
+                    outside_transaction(engine, statement)
+            else:
+                with engine.begin() as conn:
+                    for statement in statements:
+                        conn.exec_driver_sql(statement)
+        except Exception as exc:  # noqa: BLE001 - only an optional change is let go
+            if not change.optional:
+                raise
+            log.warning("%s not made: %s; nothing else depends on it", change.name,
+                        describe_error(exc, engine.url))
+            continue
+        done.append(change)
+    return done

@@ -87,7 +87,9 @@ def test_the_file_is_rotated_by_size(tmp_path):
     assert all(path.stat().st_size <= 10_240 + 200 for path in tmp_path.glob("taskconsole.log*"))
 
 
-def test_a_log_file_that_cannot_be_written_is_a_settings_error(tmp_path):
-    result = taskconsole(tmp_path, "status", logging_settings={"file": str(tmp_path / "no" / "such" / "dir.log")})
+def test_a_log_file_that_cannot_be_written_stops_run_and_not_a_one_off_command(tmp_path):
+    settings = {"file": str(tmp_path / "no" / "such" / "dir.log")}
+    assert taskconsole(tmp_path, "db", "upgrade", logging_settings=settings).returncode == 0  # the terminal's
+    result = taskconsole(tmp_path, "run", logging_settings=settings)
     assert result.returncode == 2 and "logging.file: cannot write" in result.stderr
     assert "Traceback" not in result.stderr

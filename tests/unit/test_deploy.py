@@ -1,0 +1,91 @@
+"""The operations kit: the systemd unit verifies and `run` speaks systemd's notify protocol; the
+container files hold what the README promises (an image builds only where a Docker engine runs)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+UNIT = ROOT / "deploy" / "systemd" / "taskconsole.service"
+TASKCONSOLE = Path(sys.executable).with_name("taskconsole")
+
+
+def test_the_systemd_unit_passes_systemd_analyze_verify(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed here")
+    # Where the README installs it (/opt/taskconsole/venv) is this test's virtual environment.
+    unit = tmp_path / "taskconsole.service"
+    unit.write_text(UNIT.read_text().replace("/opt/taskconsole/venv/bin/taskconsole", str(TASKCONSOLE)))
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "taskconsole.service" not in result.stderr, result.stderr
+
+
+def test_the_unit_is_supervised_and_hardened():
+    lines = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in UNIT.read_text().splitlines()
+             if "=" in line and not line.startswith("#")}
+    assert lines["Type"] == "notify" and lines["Restart"] == "on-failure" and lines["User"] == "taskconsole"
+    assert lines["EnvironmentFile"] == "/etc/taskconsole/env" and lines["ExecStart"].endswith("taskconsole run")
+    assert lines["NoNewPrivileges"] == "yes" and lines["ProtectSystem"] == "strict" and lines["PrivateTmp"] == "yes"
+    assert lines["RestartPreventExitStatus"] == "2"  # a settings mistake is not retried
+
+
+def test_run_tells_systemd_it_is_ready_alive_and_stopping(tmp_path):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = tmp_path / "notify.sock"
+    listener.bind(str(path))
+    listener.settimeout(30)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000",
+           "TASKCONSOLE_DATABASE_URL": f"sqlite:///{tmp_path / 'n.db'}"}
+    subprocess.run([sys.executable, "-m", "console", "db", "upgrade"], env=env, cwd=tmp_path, check=True,
+                   capture_output=True, timeout=120)
+    proc = subprocess.Popen([sys.executable, "-m", "console", "run"], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("WATCHDOG=1" in s for s in seen):
+            seen.append(listener.recv(4096).decode())
+        assert "READY=1" in seen[0] and "STATUS=leading" in seen[0] and f"MAINPID={proc.pid}" in seen[0]
+        assert any("WATCHDOG=1" in s for s in seen)
+        proc.send_signal(signal.SIGTERM)
+        while not any("STOPPING=1" in s for s in seen):
+            seen.append(listener.recv(4096).decode())
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        listener.close()
+
+
+def test_the_container_files_hold_what_the_readme_says():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:3.11-slim" in dockerfile and "USER taskconsole" in dockerfile
+    assert "pip install --no-cache-dir /src" in dockerfile  # the package, from this source tree
+    assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile and "taskconsole run" in dockerfile
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "taskconsole-1", "taskconsole-2"} <= set(services)
+    assert services["taskconsole-1"]["ports"] == ["5000:5000"]
+    env = {"PATH": "/usr/bin:/bin", "TASKCONSOLE_CONFIG": str(ROOT / "deploy" / "container" / "settings.yaml")}
+    check = subprocess.run([sys.executable, "-m", "console", "config", "check", "--show"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and "listen: 0.0.0.0:5000" in check.stdout and "format: json" in check.stdout
+
+
+def test_the_image_builds_where_a_docker_engine_runs():
+    if shutil.which("docker") is None:
+        pytest.skip("no docker client here")
+    if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode != 0:
+        pytest.skip("the docker client is here but no Docker engine runs (see README, Deploying)")
+    result = subprocess.run(["docker", "build", "-t", "taskconsole-test", str(ROOT)], capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
