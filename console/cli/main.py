@@ -82,9 +82,9 @@ class _Version(argparse.Action):
     module is imported only here, so that --help stays quick."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from console.db.schema import HEAD
+        from console.service import SCHEMA_HEAD
 
-        sys.stdout.write(f"taskconsole {__version__} (schema {HEAD})\n")
+        sys.stdout.write(f"taskconsole {__version__} (schema {SCHEMA_HEAD})\n")
         parser.exit(0)
 
 

@@ -4,7 +4,7 @@ actions, and the errors and records they show. The faces import nothing of ``con
 
 from console.db.demo import DemoError
 from console.db.engine import DatabaseError, DatabaseUnreachable, describe_error
-from console.db.schema import SchemaError
+from console.db.schema import HEAD as SCHEMA_HEAD, SchemaError
 from console.jobs.base import Preview
 from console.scheduler.ledger import RunRecord, os_user
 from console.scheduler.run_logs import LogLine, current_run
@@ -16,6 +16,6 @@ from console.service.history import AuditLine, SentNote
 from console.service.near import AHEAD, NearTask
 from console.service.operations import ActionResult, DisabledJob
 
-__all__ = ["AHEAD", "ActionResult", "AlreadyRunning", "AuditLine", "Dashboard", "DatabaseError", "DatabaseUnreachable", "DemoError",
+__all__ = ["AHEAD", "SCHEMA_HEAD", "ActionResult", "AlreadyRunning", "AuditLine", "Dashboard", "DatabaseError", "DatabaseUnreachable", "DemoError",
            "DisabledJob", "JobInfo", "LogLine", "NearTask", "NodeInfo", "PauseState", "Preview", "RunNotStarted", "RunRecord", "RunResult",
            "SchemaError", "SentNote", "Service", "UnknownJob", "current_run", "describe_error", "open_service", "os_user"]

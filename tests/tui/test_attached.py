@@ -34,7 +34,8 @@ async def test_console_attaches_to_the_leader_and_its_keys_act_through_it(live_s
             await pilot.press("t")  # run now, as a command: the leader runs it
             await wait_for(pilot, lambda: any(r.job_id == "check_task_warnings" and r.status == "success"
                                               for r in rows_of(live_service.engine, JobRun)))
-            await app.workers.wait_for_complete()
+            # The leader closes the command just after the run it carried out.
+            await wait_for(pilot, lambda: all(c.outcome for c in rows_of(live_service.engine, SchedulerCommand)))
             commands = rows_of(live_service.engine, SchedulerCommand)
             assert [(c.action, c.job_id, c.outcome) for c in commands] == [
                 ("pause", "check_task_warnings", "done"), ("run", "check_task_warnings", "success")]
