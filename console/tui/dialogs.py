@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
@@ -56,6 +56,10 @@ class Help(ModalScreen[None]):
             text.append("\n:  " + ", ".join(c.name for c in COMMANDS) + "\n", style="dim")
         if self.read_only:
             text.append("\n" + self.app.words("read-only: t, p and P say so and change nothing."), style="magenta")
-        with Vertical(id="help"):
+        # Scrolls where the terminal is shorter than the keys (80x24): the arrows and PageDown move it.
+        with VerticalScroll(id="help"):
             yield Static(text)
-            yield Label(Text(self.app.words("escape closes"), style="dim"))
+            yield Label(Text(self.app.words("escape closes; the arrows scroll"), style="dim"))
+
+    def on_mount(self) -> None:
+        self.query_one("#help", VerticalScroll).focus()

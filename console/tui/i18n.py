@@ -105,7 +105,7 @@ _ZH.update({
     "scheduler resumed": "调度器已恢复", "Run {job} now? It deletes old data for good.": "立即运行 {job}？旧数据将被永久删除。",
     # help and screens
     "taskconsole keys": "taskconsole 按键", "keys of this screen": "本界面按键", "keys of the job screen": "任务界面按键",
-    "keys of this view": "本视图按键", "keys of the log view": "日志视图按键", "escape closes": "escape 关闭",
+    "keys of this view": "本视图按键", "keys of the log view": "日志视图按键", "escape closes; the arrows scroll": "escape 关闭；方向键滚动",
     "read-only: t, p and P say so and change nothing.": "只读：t、p、P 只提示，不做修改。",
     "run durations, oldest to newest": "运行耗时，从旧到新", "last error": "最近错误",
     "no failure recorded": "没有失败记录", "last counts": "最近计数", "at": "于",

@@ -83,3 +83,17 @@ async def test_help_shows_the_keys_of_the_screen_it_opens_on(frozen_service, mak
         log_help = str(app.screen.query_one("Static").render())
         assert "keys of the log view" in log_help and "wrap long lines" in log_help
         assert "go to a task by its id" not in log_help
+
+
+async def test_help_fits_80x24_and_scrolls_to_its_last_key(frozen_service, make_app):
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        box = app.screen.query_one("#help")
+        assert box.region.bottom <= 24 and box.max_scroll_y > 0  # taller than the screen: it scrolls
+        await pilot.press("end")
+        await pilot.pause()
+        assert box.scroll_y == box.max_scroll_y
+        assert isinstance(app.screen, Help)
