@@ -49,8 +49,10 @@ def sent_notes(engine: Engine, t: TaskTables, *, kind: str | None = None, task_i
     """Notifications in the task system's table, newest first (by id: its primary key's index),
     of one ``kind`` (their type column) and of one task, where given."""
     n, u = t.notifications.c, t.users.c
-    created = _timestamp(n.created_at) if "created_at" in n else ()
-    query = (select(n.id, *created, n.type, handler_name(t).label("to"), n.task_id, n.title)
+    created = _timestamp(n.created_at, "created_at") if "created_at" in n else ()
+    # Labelled: under a mapping the columns carry the task system's own names.
+    query = (select(n.id.label("id"), *created, n.type.label("type"), handler_name(t).label("to"),
+                    n.task_id.label("task_id"), n.title.label("title"))
              .select_from(t.notifications).outerjoin(t.users, u.id == n.user_id))
     if kind is not None:
         query = query.where(n.type == kind)
