@@ -16,7 +16,7 @@ import socket
 import sys
 from datetime import datetime, timezone
 
-from console.domain.text import printable
+from console.domain.text import log_message, printable
 from console.service import current_run
 from console.settings import LoggingSettings, SettingsError
 
@@ -48,10 +48,7 @@ def message_of(record: logging.LogRecord, locale: str) -> str:
             return ZH_JOB_LINES[record.msg](record.args)
         except Exception:  # noqa: BLE001 - a line that does not fit its template is written as it is
             pass
-    message = record.getMessage()
-    if record.exc_info and record.exc_info[1] is not None:
-        message += f" ({record.exc_info[1]!s})"
-    return message
+    return log_message(record)
 
 
 class TextLines(logging.Formatter):

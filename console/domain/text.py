@@ -51,3 +51,15 @@ def in_zone(value: datetime, tz: tzinfo) -> datetime:
         return value.astimezone(tz)
     except (OverflowError, ValueError):
         return value.astimezone(timezone.utc)
+
+
+def log_message(record, *, with_error: bool = True) -> str:
+    """A logging record's message, with its exception's text where it carries one (and
+    ``with_error``); a bad format string gives the raw message rather than an error in the logger."""
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - logging must never raise
+        message = str(record.msg)
+    if with_error and record.exc_info and record.exc_info[1] is not None:
+        message += f" ({record.exc_info[1]!s})"
+    return message

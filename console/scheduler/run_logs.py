@@ -29,6 +29,7 @@ from typing import Iterator
 from sqlalchemy import Engine, and_, delete, insert, not_, select
 
 from console.db.models import RunLogLine
+from console.domain.text import log_message
 from console.settings import Settings
 
 QUEUE = 10_000
@@ -113,13 +114,7 @@ class RunLogSink:
             self.flush()
 
     def add(self, run_id: int, job_id: str, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-            if record.exc_info and record.exc_info[1] is not None:
-                message += f" ({record.exc_info[1]!s})"
-        except Exception:  # noqa: BLE001 - a bad format string must not break the job
-            message = str(record.msg)
-        row = self._row(run_id, job_id, record.created, record.levelname, record.name, message)
+        row = self._row(run_id, job_id, record.created, record.levelname, record.name, log_message(record))
         with self._lock:
             taken = self._lines.get(run_id, 0)
             self._lines[run_id] = taken + 1

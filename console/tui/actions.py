@@ -181,7 +181,7 @@ class ConsoleActions:
             if focused.selected_key:
                 self.push_screen(TaskScreen(int(focused.selected_key)))
             else:
-                self.notify(f"enter: {self.words('no task selected')}", severity="warning", markup=False)
+                self.notify(f"enter: {focused.nothing_chosen}", severity="warning", markup=False)
         elif job_id := self.chosen_job("enter"):
             self.inspect_job(job_id)
 
@@ -215,6 +215,8 @@ class ConsoleActions:
 
     def action_refresh(self) -> None:
         self.request_refresh()
+        if self.near_search is not None:
+            self._search(self.near_search)  # a search's rows are read again only when asked
 
     def action_help(self) -> None:
         # The keys of the screen on top: each screen names its key groups (HELP_KEYS).

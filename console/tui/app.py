@@ -148,18 +148,20 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
     @work(thread=True, group="refresh", exit_on_error=False)
     def collect(self) -> None:
         dashboard = self.service.dashboard(self.NEAR_LIMIT, self.near_show)
+        # With the database away the dashboard says so: no second wait for it.
+        lines, high = self._read_tail() if dashboard.error is None else ([], None)
+        self.post_message(DashboardLoaded(dashboard, lines, high))
+
+    def _read_tail(self) -> tuple[list, int | None]:
+        """Run log lines other processes wrote (the leader's, for an attached console). The first
+        read takes the newest few and where the table ends, so that nothing older is read again
+        later (nor toasted as if new). On a thread worker."""
         try:
-            # Run log lines other processes wrote (the leader's, for an attached console); the
-            # first read takes the newest few and where the table ends, so that nothing older
-            # is read again later (nor toasted as if new).
             first = self._tail_after is None
             high = self.service.last_log_line_id() if first else None  # before the lines: none lost
-            lines = self.service.log_tail(self._tail_after, limit=self.FIRST_TAIL if first else 500)
-        except Exception:  # noqa: BLE001 - the dashboard says the database is down
-            lines, high = [], None
-        if self.near_search is not None and dashboard.error is None:
-            self._soon(self._search, self.near_search)
-        self.post_message(DashboardLoaded(dashboard, lines, high))
+            return self.service.log_tail(self._tail_after, limit=self.FIRST_TAIL if first else 500), high
+        except Exception:  # noqa: BLE001 - the next refresh says the database is down
+            return [], None
 
     def on_dashboard_loaded(self, message: DashboardLoaded) -> None:
         try:

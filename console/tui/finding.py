@@ -97,10 +97,7 @@ class FindingActions:
     def _hide_box(self) -> None:
         self._box().remove_class("visible")
         self._box().suggester = None
-        if self._box_mode == "filter" and self._filter_target is not None:
-            self._filter_target.focus()
-        else:
-            self.query_one(JobsTable).focus() if self._filter_target is None else self._filter_target.focus()
+        (self._filter_target or self.query_one(JobsTable)).focus()
         self.show_panel_notes()
 
     # -- search the database ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from rich.text import Text
 from textual.app import App
 from textual.widgets import RichLog
 
-from console.domain.text import printable
+from console.domain.text import log_message, printable
 from console.service import LogLine, current_run
 from console.tui.format import LOG_STYLES
 from console.tui.messages import LogRecorded
@@ -38,9 +38,7 @@ class LogEntry:
 
     @classmethod
     def from_record(cls, record: logging.LogRecord) -> "LogEntry":
-        message = record.getMessage()
-        if record.exc_info and record.levelno >= logging.ERROR:
-            message += f" ({record.exc_info[1]!s})"
+        message = log_message(record, with_error=record.levelno >= logging.ERROR)
         run = getattr(record, "console_run", None)
         return cls(at=datetime.fromtimestamp(record.created, timezone.utc), level=record.levelname, message=message,
                    job_id=run[1] if run else None, run_id=run[0] if run else None)

@@ -155,11 +155,13 @@ class NearTable(FilterableTable):
     COLUMNS = (Column("level", 5, 0), Column("title", 16, 0, flex=48), Column("work / time", work_and_time_width(3), 1),
                Column("next level", 14, 2), Column("due", 9, 3), Column("notified", 9, 3), Column("handler", 12, 4))
 
-    sort = "severity"
-    words = Words("en")
-    ahead_view = False  # showing only tasks with a threshold ahead: the next level matters most
-    _tasks: list[NearTask] = []
-    _now: datetime | None = None
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.sort = "severity"
+        self.words = Words("en")
+        self.ahead_view = False  # showing only tasks with a threshold ahead: the next level matters most
+        self._tasks: list[NearTask] = []
+        self._now: datetime | None = None
 
     def setup(self, words: Words) -> None:
         localize(self, words.locale)

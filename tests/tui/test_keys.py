@@ -211,7 +211,8 @@ async def test_q_stops_the_scheduler_gracefully_and_exits(live_service, make_app
     assert live_service.scheduler_state == "stopped"
 
 
-async def test_q_asks_while_a_job_is_running(live_service, make_app):
+def slow_time_progress(service) -> threading.Event:
+    """update_time_progress waits (up to 20 s) until the event returned is set."""
     release = threading.Event()
     real = JOBS["update_time_progress"]
 
@@ -219,7 +220,12 @@ async def test_q_asks_while_a_job_is_running(live_service, make_app):
         release.wait(20)
         return real.run(ctx)
 
-    live_service.runner.jobs = {**JOBS, "update_time_progress": replace(real, run=slow)}
+    service.runner.jobs = {**JOBS, "update_time_progress": replace(real, run=slow)}
+    return release
+
+
+async def test_q_asks_while_a_job_is_running(live_service, make_app):
+    release = slow_time_progress(live_service)
     app = make_app(live_service)
     async with app.run_test() as pilot:
         await settle(pilot)
@@ -241,14 +247,7 @@ async def test_q_asks_while_a_job_is_running(live_service, make_app):
 
 async def test_quitting_while_a_job_runs_shows_what_it_waits_for_and_a_second_q_can_leave_the_run(
         live_service, make_app):
-    release = threading.Event()
-    real = JOBS["update_time_progress"]
-
-    def slow(ctx):
-        release.wait(20)
-        return real.run(ctx)
-
-    live_service.runner.jobs = {**JOBS, "update_time_progress": replace(real, run=slow)}
+    release = slow_time_progress(live_service)
     app = make_app(live_service)
     try:
         async with app.run_test() as pilot:
