@@ -336,3 +336,20 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(128))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The name of the user it was made for (migration 0013): an id reused by another user does not revive it.
+    user_name: Mapped[str | None] = mapped_column(String(255))
+
+
+class TuneObject(Base):
+    """An object ``db tune`` made on the task system's tables (migration 0013): ``db untune``
+    removes exactly these, whatever the mapping says now."""
+
+    __tablename__ = "tune_objects"
+    __table_args__ = (UniqueConstraint("kind", "name", "table_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # index, trigger, function, option
+    name: Mapped[str] = mapped_column(String(255))
+    table_name: Mapped[str | None] = mapped_column(String(255))
+    definition: Mapped[str] = mapped_column(Text)
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime)
