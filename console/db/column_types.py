@@ -158,9 +158,20 @@ def _epoch_pg(element, compiler, **kw):
 
 @compiles(indexable_epoch_seconds, "postgresql")
 def _indexable_epoch_pg(element, compiler, **kw):
+    col = compiler.process(element.clauses, **kw)
+    if _naive(element):  # date_part of a timestamp without time zone is IMMUTABLE, and its epoch is UTC's
+        return f"date_part('epoch', {col})"
     # Through timezone('UTC', ...) it is IMMUTABLE (date_part of a timestamptz is only STABLE), so
     # an index can hold it; the extra call costs, so only the indexed predicate uses this form.
-    return "date_part('epoch', timezone('UTC', %s))" % compiler.process(element.clauses, **kw)
+    return f"date_part('epoch', timezone('UTC', {col}))"
+
+
+def _naive(element) -> bool:
+    """Whether the function's column is a ``timestamp without time zone`` (a task system's naive UTC)."""
+    kind = getattr(next(iter(element.clauses), None), "type", None)
+    if isinstance(kind, WallClockDateTime):
+        return True
+    return isinstance(kind, DateTime) and not kind.timezone
 
 
 @compiles(epoch_seconds, "sqlite")

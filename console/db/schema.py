@@ -183,10 +183,11 @@ def text_widths(conn: Connection, table: str, columns: tuple[str, ...]) -> dict[
     if conn.dialect.name == "postgresql":
         rows = conn.execute(text(
             "SELECT attname, CASE WHEN atttypid IN ('varchar'::regtype, 'bpchar'::regtype) AND atttypmod > 4 "
-            "THEN atttypmod - 4 END FROM pg_attribute WHERE attrelid = to_regclass(:t) AND attnum > 0 "
+            "THEN atttypmod - 4 END FROM pg_attribute WHERE attrelid = to_regclass(quote_ident(:t)) AND attnum > 0 "
             "AND NOT attisdropped"), {"t": table}).all()
     else:
-        rows = [(r[1], _declared_width(r[2])) for r in conn.exec_driver_sql(f'PRAGMA table_info("{table}")')]
+        rows = [(r[1], _declared_width(r[2])) for r in conn.exec_driver_sql(
+            f"PRAGMA table_info({conn.dialect.identifier_preparer.quote(table)})")]
     for name, width in rows:
         if name in widths:
             widths[name] = width

@@ -35,11 +35,13 @@ from console.db.engine import describe_error, outside_transaction
 from console.db.task_sql import (INDEXED_LOWEST, finished_periodic, is_processing, processing_bad,
                                  processing_no_handler, unknown_status, warn_from)
 from console.db.task_tables import TaskTables, has_column, is_set, status_in
+from console.db.tune_records import (Made, TuneBusy, drop_statements, exists, forget, legacy_objects, record,
+                                     recorded, tune_lock)
 from console.db.watch_triggers import (TRIGGER_PREFIX, WATCH_COLUMNS, TuneRefused, Watch, pg_trigger_statements,
-                                       quoted, sql_text, sqlite_trigger_statements, stale_triggers, trigger_prefix,
-                                       watch_installed)
+                                       quoted, sql_text, sqlite_trigger_statements, stale_triggers, trigger_objects,
+                                       trigger_prefix, watch_installed)
 
-__all__ = ["TRIGGER_PREFIX", "Change", "TuneRefused", "apply", "changes", "remove_everything", "title_index_present",
+__all__ = ["TRIGGER_PREFIX", "Change", "TuneBusy", "TuneRefused", "apply", "changes", "remove_everything", "title_index_present",
            "trigger_prefix", "watch_installed"]
 
 log = logging.getLogger("console.db")
@@ -64,6 +66,8 @@ class Change:
     # Nothing depends on it: if the database refuses it (no right to CREATE EXTENSION), tune
     # says so and goes on.
     optional: bool = False
+    # The objects it makes, recorded in tune_objects before they are made.
+    made: tuple[Made, ...] = ()
 
 
 def _name(*parts: str) -> str:
@@ -103,7 +107,8 @@ def _index(conn: Connection, table, purpose: str, columns: list, where: ColumnEl
     apply = [undo, f"CREATE INDEX{concurrently} {quoted(conn, name)} ON {quoted(conn, table.name)} ({on}){condition}"]
     cost = ("one more index entry for each insert, and for each update that changes an indexed column "
             + ("(built CONCURRENTLY: writes go on meanwhile)" if pg else "(built while the table is locked)"))
-    return Change(f"index {name}", what, cost, apply, [undo], _index_present(name), outside_transaction=pg)
+    return Change(f"index {name}", what, cost, apply, [undo], _index_present(name), outside_transaction=pg,
+                  made=(Made("index", name, table.name, apply[-1]),))
 
 
 def indexes(conn: Connection, t: TaskTables) -> list[Change]:
@@ -159,7 +164,8 @@ def _title_trigrams(conn: Connection, t: TaskTables) -> Change:
                   "task's title or status (built CONCURRENTLY: writes go on meanwhile); the pg_trgm extension "
                   "is created if missing and left in place on undo",
                   apply, [undo], _index_present(name), outside_transaction=True, optional=True,
-                  refused=None if available else "the pg_trgm extension is not installed on this server")
+                  refused=None if available else "the pg_trgm extension is not installed on this server",
+                  made=(Made("index", name, tasks.name, apply[-1]),))
 
 
 def title_index_present(conn: Connection, t: TaskTables) -> bool:
@@ -181,22 +187,19 @@ def _fillfactor(conn: Connection, t: TaskTables) -> Change:
         "is a HOT update (1 WAL record per row instead of about 4)",
         "the table's new pages are filled to 45 %: it grows to about 1.5 times its packed size as rows are "
         "rewritten (existing pages are not rewritten now; VACUUM FULL or CLUSTER would, under an exclusive lock)",
-        [f"ALTER TABLE {table} SET (fillfactor = 45)"], [f"ALTER TABLE {table} RESET (fillfactor)"], present)
+        [f"ALTER TABLE {table} SET (fillfactor = 45)"], [f"ALTER TABLE {table} RESET (fillfactor)"], present,
+        made=(Made("option", "fillfactor", t.tasks.name, "fillfactor = 45"),))
 
 
 # -- the warning-watch triggers ------------------------------------------------------------------------
 
-def remove_everything(conn: Connection) -> list[str]:
-    """DROP statements for every watch trigger, function and ``tc_`` index taskconsole made, for
-    any mapping (a downgrade below revision 0010 runs them)."""
-    statements = stale_triggers(conn, "-")  # no name of ours begins with "-": every one is stale
-    if conn.dialect.name == "postgresql":
-        names = conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
-                                  "AND indexname LIKE 'tc\\_%'")).scalars().all()
-    else:
-        names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'tc\\_%' "
-                                  "ESCAPE '\\'")).scalars().all()
-    return statements + [f'DROP INDEX IF EXISTS "{name}"' for name in names]
+def remove_everything(conn: Connection, tables: tuple[str, ...] = ("tasks", "users", "notifications", "task_state")
+                      ) -> list[str]:
+    """DROP statements for every watch trigger, function and ``tc_`` index taskconsole made on
+    ``tables``, for any mapping (a downgrade below revision 0010 runs them): names of the shapes
+    tune gives, found in the current schema, quoted; run inside the migration's transaction."""
+    return [statement for m in legacy_objects(conn, tables)
+            for statement in drop_statements(conn, m, concurrently=False)]
 
 
 def _triggers(conn: Connection, t: TaskTables) -> Change:
@@ -212,7 +215,7 @@ def _triggers(conn: Connection, t: TaskTables) -> Change:
     # between the two (it waits for the commit instead).
     fill = ["DELETE FROM warning_watch",
             f"INSERT INTO warning_watch ({WATCH_COLUMNS}) SELECT {w.values('t')} FROM {table} t WHERE {w.watched('t')}"]
-    stale = stale_triggers(conn, trigger_prefix(conn, t))
+    stale = stale_triggers(conn, t, trigger_prefix(conn, t))
     return Change(
         "warning-watch triggers",
         "keep warning_watch (taskconsole's table) in step with the tasks, whoever writes them: the warning "
@@ -220,7 +223,8 @@ def _triggers(conn: Connection, t: TaskTables) -> Change:
         "every insert, delete and truncate of tasks runs one more set-based statement; an update of a "
         "processing task's status, progress, window or handler one more row write (measured in the README); "
         "the tasks table is locked against writes while warning_watch is filled",
-        stale + apply + fill, stale + undo + ["DELETE FROM warning_watch"], lambda c: watch_installed(c, t))
+        stale + apply + fill, stale + undo + ["DELETE FROM warning_watch"], lambda c: watch_installed(c, t),
+        made=trigger_objects(conn, t))
 
 
 def changes(conn: Connection, t: TaskTables) -> list[Change]:
@@ -235,32 +239,90 @@ def changes(conn: Connection, t: TaskTables) -> list[Change]:
     return found
 
 
-def apply(engine: Engine, t: TaskTables, *, undo: bool = False,
+def apply(engine: Engine, t: TaskTables | None, *, undo: bool = False,
           progress: Callable[[Change], None] = lambda change: None) -> list[Change]:
-    """Make (or with ``undo`` remove) every change not yet made (not yet removed); returns those done."""
+    """Make every change not yet made, or (``undo``) remove everything tune made; returns those done.
+
+    One tune or untune at a time (``TuneBusy`` for the second). A tune records what each change
+    makes before making it, and one that fails removes what it made before failing. ``t`` may be
+    None for an untune when the mapping no longer fits the database: what is recorded still goes."""
+    with tune_lock(engine):
+        return _remove(engine, t, progress) if undo else _make(engine, t, progress)
+
+
+def _make(engine: Engine, t: TaskTables, progress: Callable[[Change], None]) -> list[Change]:
     with engine.connect() as conn:
-        planned = changes(conn, t)
-        todo = [c for c in (reversed(planned) if undo else planned) if c.present(conn) == undo]
-    refused = [c for c in todo if c.refused and not undo]
+        todo = [c for c in changes(conn, t) if not c.present(conn)]
+    refused = [c for c in todo if c.refused]
     if refused:
         raise TuneRefused(f"{refused[0].name}: {refused[0].refused}")
-    done = []
+    done: list[Change] = []
     for change in todo:
         progress(change)
-        statements = change.undo if undo else change.apply
+        with engine.begin() as conn:
+            record(conn, change.made)
         try:
-            if change.outside_transaction:
-                for statement in statements:
-                    outside_transaction(engine, statement)
-            else:
-                with engine.begin() as conn:
-                    for statement in statements:
-                        conn.exec_driver_sql(statement)
-        except Exception as exc:  # noqa: BLE001 - only an optional change is let go
+            _run(engine, change, change.apply)
+        except Exception as exc:
+            _take_back(engine, change)
             if not change.optional:
+                for earlier in reversed(done):
+                    _take_back(engine, earlier)
                 raise
             log.warning("%s not made: %s; nothing else depends on it", change.name,
                         describe_error(exc, engine.url))
             continue
         done.append(change)
     return done
+
+
+def _run(engine: Engine, change: Change, statements: list[str]) -> None:
+    """One statement per execute; PostgreSQL's CONCURRENTLY ones each on their own, outside a transaction."""
+    if change.outside_transaction:
+        for statement in statements:
+            outside_transaction(engine, statement)
+    else:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+
+
+def _take_back(engine: Engine, change: Change) -> None:
+    """Undo a change this tune made (or began to make), and forget the records of what is gone."""
+    try:
+        _run(engine, change, change.undo)
+    except Exception as exc:  # noqa: BLE001 - the first failure is the one to report; this one is logged
+        log.error("%s could not be taken back (%s); `taskconsole db untune --apply` removes it",
+                  change.name, describe_error(exc, engine.url))
+    with engine.begin() as conn:
+        forget(conn, tuple(m for m in change.made if not exists(conn, m)))
+
+
+def removals(conn: Connection, t: TaskTables | None) -> list[Change]:
+    """What untune removes, newest first: every object recorded in tune_objects, whatever the mapping
+    says now; then what the current mapping's changes find in place unrecorded (an earlier release's)."""
+    pg = conn.dialect.name == "postgresql"
+    found: dict[str, Change] = {}
+    # Newest first, and triggers before the functions they execute.
+    for m in sorted(reversed(recorded(conn)), key=lambda m: m.kind == "function"):
+        found[f"{m.kind} {m.name}"] = Change(
+            f"{m.kind} {m.name}", f"made by db tune{f' on {m.table}' if m.table else ''}: {' '.join(m.definition.split())}",
+            "none", [], drop_statements(conn, m), lambda c: True, outside_transaction=pg and m.kind == "index",
+            made=(m,))
+    if t is not None:
+        for change in reversed(changes(conn, t)):
+            if change.name not in found and not all(f"{m.kind} {m.name}" in found for m in change.made) \
+                    and change.present(conn):
+                found[change.name] = change
+    return list(found.values())
+
+
+def _remove(engine: Engine, t: TaskTables | None, progress: Callable[[Change], None]) -> list[Change]:
+    with engine.connect() as conn:
+        todo = removals(conn, t)
+    for change in todo:
+        progress(change)
+        _run(engine, change, change.undo)
+        with engine.begin() as conn:
+            forget(conn, change.made)
+    return todo

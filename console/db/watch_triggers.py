@@ -107,21 +107,28 @@ def trigger_prefix(conn: Connection, t: TaskTables) -> str:
     return _PREFIXES[key]
 
 
-def stale_triggers(conn: Connection, current: str) -> list[str]:
-    """DROP statements for taskconsole's watch triggers and functions made for another mapping."""
-    like = TRIGGER_PREFIX.replace("_", "\\_") + "\\_%"
-    if conn.dialect.name == "postgresql":
-        triggers = conn.execute(text("SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE tgname LIKE :l "
-                                     "AND tgname NOT LIKE :c"), {"l": like, "c": current + "%"}).all()
-        functions = conn.execute(text("SELECT proname FROM pg_proc WHERE proname LIKE :l AND proname NOT LIKE :c "
-                                      "AND pronamespace = current_schema()::regnamespace"),
-                                 {"l": like, "c": current + "%"}).scalars().all()
-        return ([f'DROP TRIGGER IF EXISTS "{name}" ON {table}' for name, table in triggers]
-                + [f'DROP FUNCTION IF EXISTS "{name}"()' for name in functions])
-    names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE :l ESCAPE '\\' "
-                              "AND name NOT LIKE :c ESCAPE '\\'"),
-                         {"l": like, "c": current.replace("_", "\\_") + "%"}).scalars().all()
-    return [f'DROP TRIGGER IF EXISTS "{name}"' for name in names]
+def stale_triggers(conn: Connection, t: TaskTables, current: str) -> list[str]:
+    """DROP statements for taskconsole's watch triggers and functions made for another mapping (on
+    the mapped tasks table and task_state only; names of the exact shape tune gives, quoted)."""
+    from console.db.tune_records import drop_statements, legacy_objects
+
+    stale = [m for m in legacy_objects(conn, (t.tasks.name, "task_state"))
+             if m.kind in ("trigger", "function") and not m.name.startswith(current + "_")]
+    return [statement for m in stale for statement in drop_statements(conn, m)]
+
+
+def dollar_quoted(body: str) -> str:
+    """``body`` as a PostgreSQL dollar-quoted string whose tag it does not contain: a status word
+    holding ``$$`` (written into the body as a literal) cannot end the function's text."""
+    n = 0
+    while f"$tc{n}$" in body:
+        n += 1
+    return f"$tc{n}${body}$tc{n}$"
+
+
+def _function(name: str, definer: str, body: str) -> str:
+    return (f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql {definer} AS "
+            + dollar_quoted(body))
 
 
 def pg_trigger_statements(conn: Connection, t: TaskTables) -> tuple[list[str], list[str]]:
@@ -135,22 +142,22 @@ def pg_trigger_statements(conn: Connection, t: TaskTables) -> tuple[list[str], l
     watched_columns = ", ".join(quoted(conn, t.tasks.c[k].name) for k in WATCHED_KEYS)
     fn = trigger_prefix(conn, t)
     apply = [
-        f"""CREATE OR REPLACE FUNCTION {fn}_inserted() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+        _function(f"{fn}_inserted", definer, f"""
         BEGIN
             INSERT INTO warning_watch ({WATCH_COLUMNS}) SELECT {w.values('n')} FROM new_rows n WHERE {w.watched('n')};
             RETURN NULL;
-        END $$""",
-        f"""CREATE OR REPLACE FUNCTION {fn}_deleted() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+        END"""),
+        _function(f"{fn}_deleted", definer, f"""
         BEGIN
             DELETE FROM warning_watch WHERE task_id IN (SELECT {w.col('id', 'o')} FROM old_rows o);
             RETURN NULL;
-        END $$""",
-        f"""CREATE OR REPLACE FUNCTION {fn}_truncated() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+        END"""),
+        _function(f"{fn}_truncated", definer, f"""
         BEGIN
             DELETE FROM warning_watch;  -- not TRUNCATE: the same statement may truncate it too
             RETURN NULL;
-        END $$""",
-        f"""CREATE OR REPLACE FUNCTION {fn}_updated() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+        END"""),
+        _function(f"{fn}_updated", definer, f"""
         BEGIN
             IF {w.progress_only('IS DISTINCT FROM')} THEN
                 -- The common write: same window, same cycle, same warnings; no ledger read.
@@ -168,7 +175,7 @@ def pg_trigger_statements(conn: Connection, t: TaskTables) -> tuple[list[str], l
                 ON CONFLICT (task_id) DO UPDATE SET {upsert};
             END IF;
             RETURN NULL;
-        END $$""",
+        END"""),
         f"CREATE TRIGGER {fn}_insert AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}_inserted()",
         f"CREATE TRIGGER {fn}_delete AFTER DELETE ON {table} REFERENCING OLD TABLE AS old_rows "
@@ -180,12 +187,12 @@ def pg_trigger_statements(conn: Connection, t: TaskTables) -> tuple[list[str], l
     ]
     apply += [
         # A new cycle (the reset job's stamp in task_state) changes the row's cycle and warned level.
-        f"""CREATE OR REPLACE FUNCTION {fn}_restamped() RETURNS trigger LANGUAGE plpgsql {definer} AS $$
+        _function(f"{fn}_restamped", definer, f"""
         BEGIN
             UPDATE warning_watch SET {STATE_REFRESH.format(task='NEW.task_id', cycle='NEW.last_reset_run_id')}
             WHERE task_id = NEW.task_id;
             RETURN NULL;
-        END $$""",
+        END"""),
         f"CREATE TRIGGER {fn}_state AFTER INSERT OR UPDATE OF last_reset_run_id ON task_state FOR EACH ROW "
         f"EXECUTE FUNCTION {fn}_restamped()",
     ]
@@ -254,3 +261,18 @@ def watch_installed(conn: Connection, t: TaskTables) -> bool:
                             {"t": table, "n": name}).scalar_one() > 0
     return conn.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = :n"),
                         {"n": name}).scalar_one() > 0
+
+
+def trigger_objects(conn: Connection, t: TaskTables) -> tuple:
+    """What the triggers change makes, for tune's record (console.db.tune_records)."""
+    from console.db.tune_records import Made
+
+    fn = trigger_prefix(conn, t)
+    if conn.dialect.name == "postgresql":
+        on_tasks, on_state = ("insert", "delete", "truncate", "update"), ("state",)
+        functions = ("inserted", "deleted", "truncated", "updated", "restamped")
+    else:
+        on_tasks, on_state, functions = ("insert", "delete", "update", "progress"), ("state_insert", "state_update"), ()
+    return (tuple(Made("trigger", f"{fn}_{e}", t.tasks.name) for e in on_tasks)
+            + tuple(Made("trigger", f"{fn}_{e}", "task_state") for e in on_state)
+            + tuple(Made("function", f"{fn}_{k}", None) for k in functions))

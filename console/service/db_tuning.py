@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from console.db import schema, tuning
 from console.db.engine import DatabaseError, describe_error, make_engine
 from console.db.task_tables import tables_for
-from console.settings import Settings, redact_url
+from console.settings import Settings, SettingsError, redact_url
 
 TuneRefused = tuning.TuneRefused
 
@@ -35,9 +35,12 @@ def plan(settings: Settings, *, undo: bool = False) -> list[PlannedChange]:
     engine = _engine(settings)
     try:
         with engine.connect() as conn:
-            found = tuning.changes(conn, tables_for(engine, settings))
+            if undo:
+                found = tuning.removals(conn, _mapped(engine, settings))
+            else:
+                found = tuning.changes(conn, tables_for(engine, settings))
             return [PlannedChange(c.name, c.what, c.cost, c.undo if undo else c.apply, c.present(conn), c.refused)
-                    for c in (reversed(found) if undo else found)]
+                    for c in found]
     except SQLAlchemyError as exc:
         raise _unreadable(settings, exc) from None
     finally:
@@ -49,12 +52,22 @@ def apply(settings: Settings, *, undo: bool = False,
     """Make (remove) every change not yet made (not yet removed); returns their names."""
     engine = _engine(settings)
     try:
-        done = tuning.apply(engine, tables_for(engine, settings), undo=undo, progress=lambda c: progress(c.name))
+        t = _mapped(engine, settings) if undo else tables_for(engine, settings)
+        done = tuning.apply(engine, t, undo=undo, progress=lambda c: progress(c.name))
         return [c.name for c in done]
     except SQLAlchemyError as exc:
         raise _unreadable(settings, exc) from None
     finally:
         engine.dispose()
+
+
+def _mapped(engine, settings: Settings):
+    """The mapped tables, or None where the mapping no longer fits the database: untune then
+    removes what tune recorded, which needs no mapping."""
+    try:
+        return tables_for(engine, settings)
+    except (SQLAlchemyError, SettingsError, KeyError, LookupError):
+        return None
 
 
 def _engine(settings: Settings):

@@ -228,9 +228,11 @@ def _postgresql_renumber(partition: str) -> None:
 
 def _postgresql_drop_unique() -> None:
     # By the catalog: PostgreSQL stored 0001's name cut to 63 characters (SQLAlchemy's hashed form).
-    for (name,) in op.get_bind().exec_driver_sql(
-            "SELECT conname FROM pg_constraint WHERE conrelid = 'warning_ledger'::regclass AND contype = 'u'"):
-        op.execute(f'ALTER TABLE warning_ledger DROP CONSTRAINT "{name}"')
+    bind = op.get_bind()
+    for (name,) in bind.exec_driver_sql(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'warning_ledger'::regclass AND contype = 'u'").all():
+        # A name from the catalog is data: quoted by the dialect.
+        op.execute(f"ALTER TABLE warning_ledger DROP CONSTRAINT {bind.dialect.identifier_preparer.quote(name)}")
 
 
 def _postgresql_rekey_ledger() -> None:
