@@ -353,3 +353,15 @@ class TuneObject(Base):
     table_name: Mapped[str | None] = mapped_column(String(255))
     definition: Mapped[str] = mapped_column(Text)
     made_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LeaderTerm(Base):
+    """One row each time a process takes the lead (migration 0014): leader changes, counted."""
+
+    __tablename__ = "leader_terms"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(96))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    began_at: Mapped[datetime] = mapped_column(UTCDateTime)

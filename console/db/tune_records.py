@@ -24,7 +24,6 @@ from typing import Iterator
 from sqlalchemy import Connection, Engine, delete, insert, select, text
 
 from console.db.models import TuneObject
-from console.db.watch_triggers import TuneRefused
 
 # pg_try_advisory_lock's key for db tune / untune: "tctune" in ASCII.
 LOCK_KEY = 0x7463_7475_6E65
@@ -36,6 +35,10 @@ TRIGGER_NAME = re.compile(r"taskconsole_watch_[0-9a-f]{6}_(insert|delete|truncat
 FUNCTION_NAME = re.compile(r"taskconsole_watch_[0-9a-f]{6}_(inserted|deleted|truncated|updated|restamped)")
 # The only table option tune sets.
 OPTIONS = ("fillfactor",)
+
+
+class TuneRefused(Exception):
+    """A change cannot be made on this database as it is (the message says why)."""
 
 
 class TuneBusy(TuneRefused):

@@ -18,6 +18,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from console.db.task_sql import is_processing, watched
 from console.db.task_tables import TaskTables
+from console.db.tune_records import Made, TuneRefused, drop_statements, legacy_objects
 from console.db.column_types import epoch_of, wall_clock_zone
 
 TRIGGER_PREFIX = "taskconsole_watch"
@@ -27,10 +28,6 @@ TRIGGERS_VERSION = "1"
 WATCH_COLUMNS = "task_id, start_s, end_s, progress, warned_level, cycle"
 # A placeholder table alias, replaced by NEW, OLD or a transition table's alias in trigger bodies.
 _ROW = "tc_row_alias"
-
-
-class TuneRefused(Exception):
-    """A change cannot be made on this database as it is (the message says why)."""
 
 
 def sql_text(conn: Connection, expr: ColumnElement) -> str:
@@ -110,8 +107,6 @@ def trigger_prefix(conn: Connection, t: TaskTables) -> str:
 def stale_triggers(conn: Connection, t: TaskTables, current: str) -> list[str]:
     """DROP statements for taskconsole's watch triggers and functions made for another mapping (on
     the mapped tasks table and task_state only; names of the exact shape tune gives, quoted)."""
-    from console.db.tune_records import drop_statements, legacy_objects
-
     stale = [m for m in legacy_objects(conn, (t.tasks.name, "task_state"))
              if m.kind in ("trigger", "function") and not m.name.startswith(current + "_")]
     return [statement for m in stale for statement in drop_statements(conn, m)]
@@ -265,8 +260,6 @@ def watch_installed(conn: Connection, t: TaskTables) -> bool:
 
 def trigger_objects(conn: Connection, t: TaskTables) -> tuple:
     """What the triggers change makes, for tune's record (console.db.tune_records)."""
-    from console.db.tune_records import Made
-
     fn = trigger_prefix(conn, t)
     if conn.dialect.name == "postgresql":
         on_tasks, on_state = ("insert", "delete", "truncate", "update"), ("state",)

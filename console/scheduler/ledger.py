@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, union_all, update
+from sqlalchemy import Engine, case, func, insert, select, union_all, update
 from sqlalchemy.exc import OperationalError
 
 from console.domain.runs import RunStatus
@@ -165,6 +165,41 @@ class RunLedger:
         with read_only(self._engine).connect() as conn:
             rows = conn.execute(select(JobRun).where(JobRun.id.in_(select(newest.c.id)))).all()
         return {row.job_id: _record(row) for row in rows}
+
+
+    # -- what /metrics reads (console.service.metrics): counts that only grow -------------------------
+    def finished_counts(self) -> dict[tuple[str, str, str], int]:
+        """Finished runs by (job id, status, trigger kind). A run still ``running`` is not counted:
+        it moves to its final status later, and a counter must never fall."""
+        with read_only(self._engine).connect() as conn:
+            return {(j, s, k): int(n) for j, s, k, n in conn.execute(
+                select(JobRun.job_id, JobRun.status, JobRun.trigger_kind, func.count())
+                .where(JobRun.status != RunStatus.RUNNING)
+                .group_by(JobRun.job_id, JobRun.status, JobRun.trigger_kind))}
+
+    def last_successes(self) -> dict[str, datetime]:
+        with read_only(self._engine).connect() as conn:
+            return {j: at for j, at in conn.execute(
+                select(JobRun.job_id, func.max(JobRun.finished_at))
+                .where(JobRun.status == RunStatus.SUCCESS).group_by(JobRun.job_id)) if at is not None}
+
+    def duration_buckets(self, bounds: tuple[float, ...]) -> dict[str, tuple[list[int], int, float]]:
+        """Per job, over every finished run with a duration: (runs at or under each bound, runs, sum
+        of durations). One grouped statement; cumulative, so a histogram built on it only grows."""
+        d = JobRun.duration_s
+        counts = [func.sum(case((d <= bound, 1), else_=0)) for bound in bounds]
+        with read_only(self._engine).connect() as conn:
+            rows = conn.execute(select(JobRun.job_id, func.count(), func.sum(d), *counts)
+                                .where(d.is_not(None), JobRun.status != RunStatus.RUNNING)
+                                .group_by(JobRun.job_id)).all()
+        return {r[0]: ([int(n or 0) for n in r[3:]], int(r[1]), float(r[2] or 0.0)) for r in rows}
+
+    def finished_after(self, job_id: str, after_id: int) -> list[tuple[int, str, dict | None]]:
+        """(id, status, counts) of ``job_id``'s runs with an id above ``after_id``, oldest first."""
+        with read_only(self._engine).connect() as conn:
+            return [(r.id, r.status, r.counts) for r in conn.execute(
+                select(JobRun.id, JobRun.status, JobRun.counts)
+                .where(JobRun.job_id == job_id, JobRun.id > after_id).order_by(JobRun.id))]
 
 
 def audit(engine: Engine, actor: str, action: str, job_id: str, outcome: str, detail: str | None) -> None:

@@ -26,10 +26,10 @@ from typing import Callable
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from console.db.engine import describe_error, read_only
-from console.db.models import SchedulerNode
+from console.db.models import LeaderTerm, SchedulerNode
 from console.scheduler.command_queue import Command, CommandQueue
 from console.scheduler.ledger import HOST, audit, utcnow
 from console.scheduler.live import LiveScheduler
@@ -170,9 +170,19 @@ class Node:
             raise
         self.leader_since = utcnow()
         self.live = live
+        self._record_term()
         log.info("this process (%s, %s) now leads the scheduler", self.kind, self.id)
         if self._started:
             self._on_change("leader")
+
+    def _record_term(self) -> None:
+        """One row per leadership taken: ``taskconsole_leader_changes_total`` counts them."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(LeaderTerm).values(node_id=self.id, host=HOST, pid=os.getpid(),
+                                                       began_at=self.leader_since))
+        except Exception as exc:  # noqa: BLE001 - a count for the metrics never costs the lead
+            log.warning("scheduler node: leader term not recorded: %s", describe_error(exc, self.engine.url))
 
     def _step_down(self, why: str) -> None:
         live, self.live = self.live, None
@@ -311,3 +321,9 @@ def cluster(engine, now: datetime | None = None) -> tuple[NodeInfo | None, list[
     leader = leaders[0] if leaders else None
     # A row still saying "leader" beside a newer leader is the old one's, not yet stale: it is gone.
     return leader, [n for n in nodes if n.role == "standby"]
+
+
+def leader_changes(engine) -> int:
+    """Times a process took the lead, ever (leader_terms)."""
+    with read_only(engine).connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(LeaderTerm)).scalar_one())

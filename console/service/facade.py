@@ -30,7 +30,7 @@ from console.scheduler.bus import EventBus
 from console.scheduler.ledger import RunRecord, os_user, utcnow
 from console.scheduler.command_queue import CommandQueue
 from console.scheduler.live import LiveScheduler
-from console.scheduler.node import Node, NodeInfo, cluster
+from console.scheduler.node import Node, NodeInfo, cluster, leader_changes
 from console.scheduler.pause import store_pause, stored_pause
 from console.scheduler.runner import JobRunner, UnknownJob
 from console.scheduler.schedule_table import ScheduleTable
@@ -42,7 +42,7 @@ from console.service.dashboard import (TaskDetail, WarningStats, count_unclassif
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, sent_notes
 from console.service.near import NearTask, find_tasks, near_tasks, task_exists
-from console.service.metrics import MetricsReader
+from console.service.metrics import MetricsReader, MetricsSources
 from console.service.operations import Operations
 from console.service.tokens import Tokens
 from console.settings import Settings
@@ -101,7 +101,16 @@ class Service(Operations):
         self._watching = True
         self.commands = CommandQueue(engine)
         self.tokens = Tokens(engine, settings)
-        self.metrics = MetricsReader(self)
+        self.metrics = self.metrics_reader()
+
+    def metrics_reader(self) -> MetricsReader:
+        """A reader of what /metrics exports (``self.metrics`` is this process's)."""
+        return MetricsReader(self.runner.ledger, MetricsSources(
+            job_ids=lambda: list(self.job_names()),
+            levels=lambda: [lv.level for lv in self.settings.warnings.levels],
+            jobs=self.jobs, warning_stats=self.warning_stats, cluster=self.cluster,
+            scheduler_paused=lambda: self.scheduler_pause().paused,
+            leader_changes=lambda: leader_changes(self.engine), clock=self.clock))
 
     # -- the scheduler in this process -------------------------------------------------------
     def start_scheduler(self, *, paused: bool = False, kind: str = "console",

@@ -5,10 +5,15 @@ Prometheus text. Every series exists for every job id, status, trigger kind and 
 from the first read (0 where nothing happened), so an alert rule never meets a missing series.
 A snapshot is reused for at most ``MAX_AGE_S``; one thread reads while the others wait for it.
 
-Counters come from ledgers that only grow: ``job_runs`` (no job deletes its rows) gives the runs,
-and the warning check's own counts (``level_<n>`` of each successful run) give the warnings sent,
-since cleanup deletes the warning ledger's rows of deleted tasks and a count of those would fall.
-Those counts are summed once and then only the runs after the last one summed are added.
+Counters and histograms only ever grow for the life of a series: the runs and the duration
+histogram count finished runs of the run ledger over all time (a run still ``running`` is in the
+``job_running`` gauge, not in a counter, since it changes status later); the warnings sent come
+from the warning check's own counts (``level_<n>`` of each successful run), since cleanup deletes
+the warning ledger's rows of deleted tasks and a count of those would fall. Those counts are
+summed once and then only the runs after the last one summed are added.
+
+The reader knows the run ledger (``RunLedger``) and a few plain callables (``MetricsSources``) the
+service hands it; it knows nothing else of the service.
 """
 
 from __future__ import annotations
@@ -17,22 +22,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any, Callable
 
-from sqlalchemy import func, select
-
-from console.db.engine import read_only
-from console.db.models import JobRun
 from console.domain.runs import JobId, JobState, RunStatus, TriggerKind
-
-if TYPE_CHECKING:
-    from console.service.facade import Service
+from console.scheduler.ledger import RunLedger
 
 MAX_AGE_S = 5.0
-# The duration histogram covers each job's most recent finished runs.
-RECENT_RUNS = 200
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 WARNING_JOB = JobId.CHECK_TASK_WARNINGS.value
+# The statuses a finished run ends in: the run counter's labels (RUNNING is the job_running gauge).
+FINISHED = tuple(s for s in RunStatus if s != RunStatus.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class Histogram:
 @dataclass(frozen=True)
 class MetricsSnapshot:
     read_at: datetime
-    runs: dict[tuple[str, str, str], int]  # (job_id, status, trigger_kind) -> runs
+    runs: dict[tuple[str, str, str], int]  # (job_id, status, trigger_kind) -> finished runs
     last_success: dict[str, float]  # job_id -> epoch seconds (0: never)
     next_run: dict[str, float]  # job_id -> epoch seconds (0: none scheduled)
     paused: dict[str, int]
@@ -57,17 +56,31 @@ class MetricsSnapshot:
     scheduler_paused: int
     leader: tuple[str, int] | None  # (host, pid)
     nodes: dict[str, int] = field(default_factory=dict)  # role -> processes
+    leader_changes: int = 0  # processes that took the lead, ever
+    leader_since: float = 0.0  # epoch seconds the current leader took the lead (0: none leads)
 
 
-def _histogram(durations: list[float]) -> Histogram:
-    buckets = [(bound, sum(1 for d in durations if d <= bound)) for bound in DURATION_BUCKETS]
-    buckets.append((float("inf"), len(durations)))
-    return Histogram(buckets=buckets, count=len(durations), sum=float(sum(durations)))
+@dataclass(frozen=True)
+class MetricsSources:
+    """What the metrics read besides the run ledger, as plain callables (the service's)."""
+
+    job_ids: Callable[[], list[str]]
+    levels: Callable[[], list[int]]
+    jobs: Callable[[], list[Any]]  # each with id, next_run_time, paused, state
+    warning_stats: Callable[[], Any]  # .levels: each with level, in_level, pending
+    cluster: Callable[[], tuple[Any, list[Any]]]  # (leader with host, pid, leader_since; the others)
+    scheduler_paused: Callable[[], bool]
+    leader_changes: Callable[[], int]
+    clock: Callable[[], datetime]
+
+
+def _histogram(below: list[int], count: int, total: float) -> Histogram:
+    return Histogram(buckets=list(zip(DURATION_BUCKETS, below)) + [(float("inf"), count)], count=count, sum=total)
 
 
 class MetricsReader:
-    def __init__(self, service: "Service"):
-        self._service = service
+    def __init__(self, ledger: RunLedger, sources: MetricsSources):
+        self._ledger, self._sources = ledger, sources
         self._lock = threading.Lock()
         self._cached: tuple[float, MetricsSnapshot] | None = None
         # The warnings sent by the check's runs up to and including run id _summed_to.
@@ -82,38 +95,24 @@ class MetricsReader:
             return self._cached[1]
 
     def _read(self) -> MetricsSnapshot:
-        service = self._service
-        job_ids = list(service.job_names())
-        levels = [lv.level for lv in service.settings.warnings.levels]
-        engine = read_only(service.engine)
-        with engine.connect() as conn:
-            runs = {(j, s.value, k.value): 0 for j in job_ids for s in RunStatus for k in TriggerKind}
-            for job_id, status, kind, n in conn.execute(
-                select(JobRun.job_id, JobRun.status, JobRun.trigger_kind, func.count())
-                .group_by(JobRun.job_id, JobRun.status, JobRun.trigger_kind)
-            ):
-                if job_id in job_ids:  # rows of a job id no longer known stay out of the labels
-                    runs[(job_id, status, kind)] = int(n)
-            last_success = {j: 0.0 for j in job_ids}
-            for job_id, finished in conn.execute(
-                select(JobRun.job_id, func.max(JobRun.finished_at))
-                .where(JobRun.status == RunStatus.SUCCESS).group_by(JobRun.job_id)
-            ):
-                if job_id in last_success and finished is not None:
-                    last_success[job_id] = finished.timestamp()
-            durations = {}
-            for job_id in job_ids:
-                recent = conn.execute(
-                    select(JobRun.duration_s).where(JobRun.job_id == job_id, JobRun.duration_s.is_not(None))
-                    .order_by(JobRun.id.desc()).limit(RECENT_RUNS)
-                ).scalars().all()
-                durations[job_id] = _histogram([float(d) for d in recent])
-            sent = self._warnings_sent(conn, levels)
-        jobs = service.jobs()
-        stats = service.warning_stats()
-        leader, others = service.cluster()
+        src, ledger = self._sources, self._ledger
+        job_ids = list(src.job_ids())
+        levels = list(src.levels())
+        runs = {(j, s.value, k.value): 0 for j in job_ids for s in FINISHED for k in TriggerKind}
+        for key, n in ledger.finished_counts().items():
+            if key in runs:  # rows of a job id (or word) no longer known stay out of the labels
+                runs[key] = n
+        successes = ledger.last_successes()
+        last_success = {j: successes[j].timestamp() if j in successes else 0.0 for j in job_ids}
+        found = ledger.duration_buckets(DURATION_BUCKETS)
+        empty = ([0] * len(DURATION_BUCKETS), 0, 0.0)
+        durations = {j: _histogram(*found.get(j, empty)) for j in job_ids}
+        sent = self._warnings_sent(levels)
+        jobs = src.jobs()
+        stats = src.warning_stats()
+        leader, others = src.cluster()
         return MetricsSnapshot(
-            read_at=service.clock(),
+            read_at=src.clock(),
             runs=runs,
             last_success=last_success,
             next_run={j.id: j.next_run_time.timestamp() if j.next_run_time else 0.0 for j in jobs},
@@ -123,21 +122,19 @@ class MetricsReader:
             warnings_sent=sent,
             in_level={lv: next((s.in_level for s in stats.levels if s.level == lv), 0) for lv in levels},
             pending={lv: next((s.pending for s in stats.levels if s.level == lv), 0) for lv in levels},
-            scheduler_paused=int(service.scheduler_pause().paused),
+            scheduler_paused=int(src.scheduler_paused()),
             leader=(leader.host, leader.pid) if leader else None,
             nodes={"leader": 1 if leader else 0, "standby": len(others)},
+            leader_changes=src.leader_changes(),
+            leader_since=leader.leader_since.timestamp() if leader and leader.leader_since else 0.0,
         )
 
-    def _warnings_sent(self, conn, levels: list[int]) -> dict[int, int]:
+    def _warnings_sent(self, levels: list[int]) -> dict[int, int]:
         """The warnings each level has had, from the check's successful runs. Runs up to the first
         one still running are summed for good; that one and those after it are read again next time."""
-        rows = conn.execute(
-            select(JobRun.id, JobRun.status, JobRun.counts)
-            .where(JobRun.job_id == WARNING_JOB, JobRun.id > self._summed_to).order_by(JobRun.id)
-        ).all()
         final = dict(self._sent)
         settled = True
-        for run_id, status, counts in rows:
+        for run_id, status, counts in self._ledger.finished_after(WARNING_JOB, self._summed_to):
             if status == RunStatus.RUNNING:
                 settled = False
                 continue

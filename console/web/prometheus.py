@@ -21,7 +21,7 @@ class _Snapshot:
 
     def collect(self):
         s = self._s
-        runs = CounterMetricFamily(PREFIX + "job_runs", "Job runs recorded in the run ledger",
+        runs = CounterMetricFamily(PREFIX + "job_runs", "Finished job runs recorded in the run ledger",
                                    labels=["job_id", "status", "trigger_kind"])
         for (job_id, status, kind), n in sorted(s.runs.items()):
             runs.add_metric([job_id, status, kind], n)
@@ -38,7 +38,7 @@ class _Snapshot:
                 family.add_metric([job_id], value)
             yield family
         durations = HistogramMetricFamily(PREFIX + "job_duration_seconds",
-                                          "Durations of each job's most recent finished runs", labels=["job_id"])
+                                          "Durations of each job's finished runs", labels=["job_id"])
         for job_id, h in s.durations.items():
             buckets = [("+Inf" if bound == float("inf") else repr(float(bound)), n) for bound, n in h.buckets]
             durations.add_metric([job_id], buckets, h.sum)
@@ -67,6 +67,10 @@ class _Snapshot:
         for role, n in s.nodes.items():
             nodes.add_metric([role], n)
         yield nodes
+        yield CounterMetricFamily(PREFIX + "leader_changes", "Times a process took the lead of the scheduler",
+                                  value=s.leader_changes)
+        yield GaugeMetricFamily(PREFIX + "leader_since_timestamp_seconds",
+                                "When the current leader took the lead (0: no process leads)", value=s.leader_since)
 
 
 def exposition(snapshot: MetricsSnapshot) -> bytes:

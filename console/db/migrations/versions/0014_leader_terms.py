@@ -1,0 +1,31 @@
+"""One row each time a process takes the lead: ``taskconsole_leader_changes_total`` counts them.
+
+Revision ID: 0014
+Revises: 0013
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+import console.db.column_types
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "leader_terms",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("node_id", sa.String(96), nullable=False),
+        sa.Column("host", sa.String(255), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("began_at", console.db.column_types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_leader_terms"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("leader_terms")
