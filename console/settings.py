@@ -380,7 +380,8 @@ class AlertSettings(_Strict):
     """Alerts beyond the admins' notifications."""
 
     webhook_url: str | None = None
-    """http(s) URL that gets a JSON POST when a job fails for good, is missed or is abandoned; null: none."""
+    """http(s) URL that gets a JSON POST when a job fails for good, is missed or is abandoned; null: none.
+    A ``user:password@`` in it is sent as Basic auth; redirects are not followed."""
 
     @field_validator("webhook_url")
     @classmethod
