@@ -28,6 +28,7 @@ from console.domain.cron import CronError, normalise_crontab
 from console.domain.runs import JobId
 from console.domain.templates import TemplateError, template_fields
 from console.domain.text import printable
+from console.domain.webhook_url import parse_webhook_url
 # Redaction lives in its own module; settings is where the rest of the code finds it.
 from console.redaction import UNPARSABLE_URL, parse_url, redact_url, url_secrets  # noqa: F401
 from console.settings_task_system import TaskSystemSettings
@@ -379,13 +380,14 @@ class AlertSettings(_Strict):
     """Alerts beyond the admins' notifications."""
 
     webhook_url: str | None = None
-    """http(s) URL that gets a JSON POST when a job fails for good, is missed or is abandoned; null: none."""
+    """http(s) URL that gets a JSON POST when a job fails for good, is missed or is abandoned; null: none.
+    A ``user:password@`` in it is sent as Basic auth; redirects are not followed."""
 
     @field_validator("webhook_url")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
-        if url and not re.match(r"^https?://[^\s/?#]+", url):
-            raise ValueError("must be an http:// or https:// URL")
+        if url:
+            parse_webhook_url(url)  # its messages never quote the URL: user, password and path may be secrets
         return url or None
 
 

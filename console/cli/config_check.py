@@ -11,31 +11,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from urllib.parse import urlsplit
 
 import yaml
 
 from console.domain.text import printable
+from console.domain.webhook_url import mask_webhook_url
 from console.settings import Settings, check_settings, redact_url
 
 
-def _mask_webhook(url: str | None) -> str | None:
-    """A webhook URL's path and query often are its secret (a Slack or DingTalk token)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    hidden = "/***" if (parts.path.strip("/") or parts.query) else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{hidden}"
-
-
 def effective(settings: Settings) -> dict:
-    """The settings as they will run, secrets masked: database and Redis passwords, webhook paths."""
+    """The settings as they will run, secrets masked: database and Redis passwords, the webhook's user,
+    password, path and query."""
     data = settings.model_dump(mode="json")
     data["database"]["url"] = redact_url(settings.database.url)
     if data.get("redis", {}).get("url"):
         data["redis"]["url"] = redact_url(settings.redis.url)
     if data.get("alerts", {}).get("webhook_url"):
-        data["alerts"]["webhook_url"] = _mask_webhook(settings.alerts.webhook_url)
+        data["alerts"]["webhook_url"] = mask_webhook_url(settings.alerts.webhook_url)
     return data
 
 

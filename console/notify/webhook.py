@@ -2,41 +2,55 @@
 firing or is abandoned by a process that ended.
 
 Sending never holds up or fails a job: events go on a small queue that one background thread
-posts, each with a short timeout and a few tries; what cannot be sent is logged, never raised.
-The log names only the URL's scheme and host, since a webhook URL often carries its secret in
-its path (Slack, Teams, a chat bot).
+posts, each try within a deadline (console.notify.http_post), a few tries in all; what cannot be
+sent is logged, one line a failed try, never raised, and the thread goes on with the next alert
+whatever a receiver answered. The log names only the URL's scheme and host, since a webhook URL
+often carries its secret in its user, password or path (Slack, Teams, a chat bot).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import queue
 import socket
+import ssl
 import threading
-import urllib.error
-import urllib.request
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
+
+from console.domain.webhook_url import parse_webhook_url
+from console.notify.http_post import post
 
 log = logging.getLogger("console.notify")
 
-TIMEOUT_S = 5.0
+TIMEOUT_S = 10.0  # for the whole of a try: connect, send, answer; not for each read
 RETRY_DELAYS_S = (1.0, 3.0)  # three tries in all
 QUEUE_SIZE = 100
 HOST = socket.gethostname()
+HEADERS = {"Content-Type": "application/json", "User-Agent": "taskconsole"}
 
 
-def _where(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}"
+def _reason(exc: BaseException, timeout_s: float) -> str:
+    """Why a try failed, in words that quote nothing of the URL or of what the receiver sent."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout_s:g} s"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "closed without an answer"
+    if isinstance(exc, http.client.HTTPException):
+        return f"not an HTTP answer: {type(exc).__name__}"
+    return type(exc).__name__
 
 
 class Webhook:
     def __init__(self, url: str | None, *, timeout_s: float = TIMEOUT_S,
                  retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S):
+        """``url`` as settings validate it (a ValueError otherwise: not http(s), no host, a bad
+        port); ``timeout_s`` bounds each try as a whole."""
         self.url = url
+        self._target = parse_webhook_url(url) if url else None
+        self._tls = ssl.create_default_context() if self._target and self._target.scheme == "https" else None
         self._timeout = timeout_s
         self._delays = retry_delays_s
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(QUEUE_SIZE)
@@ -46,14 +60,14 @@ class Webhook:
 
     def send(self, event: str, job_id: str, **fields: Any) -> None:
         """Queue one alert; returns at once. ``event``: job_failed, job_missed or job_abandoned."""
-        if not self.url:
+        if self._target is None:
             return
         body = {"event": event, "job_id": job_id, "at": datetime.now(timezone.utc).isoformat(), "host": HOST,
                 **fields}
         try:
             self._queue.put_nowait(body)
         except queue.Full:
-            log.error("webhook %s: %d alerts waiting; %s of %s not sent", _where(self.url), QUEUE_SIZE, event, job_id)
+            log.error("webhook %s: %d alerts waiting; %s of %s not sent", self._target.where, QUEUE_SIZE, event, job_id)
             return
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
@@ -82,26 +96,31 @@ class Webhook:
                 return  # idle: the thread ends; the next alert starts another
             try:
                 self._post(body)
+            except Exception as exc:  # noqa: BLE001 - _post logs its own failures; this keeps the thread
+                log.error("webhook %s: %s of %s not sent (%s)", self._target.where, body.get("event"),
+                          body.get("job_id"), type(exc).__name__)
             finally:
                 self._queue.task_done()
 
     def _post(self, body: dict[str, Any]) -> None:
         data = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
-        last = ""
+        where, tries = self._target.where, len(self._delays) + 1
         for attempt, delay in enumerate((*self._delays, None), start=1):
-            request = urllib.request.Request(self.url, data=data, method="POST",
-                                             headers={"Content-Type": "application/json",
-                                                      "User-Agent": "taskconsole"})
             try:
-                with urllib.request.urlopen(request, timeout=self._timeout) as answer:
-                    answer.read(1024)
-                log.info("webhook %s: %s of %s sent", _where(self.url), body["event"], body["job_id"])
-                return
-            except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code}"
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                last = type(getattr(exc, "reason", exc)).__name__
-            if delay is None or self._stop.wait(delay):
+                status = post(self._target, data, HEADERS, self._timeout, self._tls)
+            except Exception as exc:  # noqa: BLE001 - whatever a receiver does is a failed try, never the thread's end
+                last = _reason(exc, self._timeout)
+            else:
+                if 200 <= status < 300:
+                    log.info("webhook %s: %s of %s sent", where, body["event"], body["job_id"])
+                    return
+                # A redirect is not followed: it could point anywhere the scheduler's network reaches.
+                last = f"HTTP {status}" + (", a redirect, not followed" if 300 <= status < 400 else "")
+            if delay is None:
                 break
-        log.error("webhook %s: %s of %s not sent after %d tries (%s)", _where(self.url), body["event"],
+            log.warning("webhook %s: %s of %s: try %d of %d failed (%s); again in %g s", where, body["event"],
+                        body["job_id"], attempt, tries, last, delay)
+            if self._stop.wait(delay):
+                break
+        log.error("webhook %s: %s of %s not sent after %d tries (%s)", where, body["event"],
                   body["job_id"], attempt, last)
