@@ -38,7 +38,10 @@ class RunContext(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         run = current_run()
-        record.run_id, record.job_id = run if run else (None, None)
+        if run:
+            record.run_id, record.job_id = run
+        else:  # a line about a run logged outside it (a retry's wait, the failure alert) names it itself
+            record.run_id, record.job_id = getattr(record, "run_id", None), getattr(record, "job_id", None)
         return True
 
 

@@ -117,9 +117,10 @@ def status_text(status: Status, tz: ZoneInfo) -> str:
     lines.append(f"database: {printable(database)}  {printable(status.database_url)}")
     lines.append(f"redis:    {status.redis}")
     if status.schema_revision is not None:
-        behind = "" if status.schema_revision == status.schema_needed else \
-            f" (this version needs {status.schema_needed}: taskconsole db upgrade)"
-        lines.append(f"schema:   revision {printable(status.schema_revision)}{behind}")
+        lines.append(f"schema:   revision {printable(status.schema_revision)}"
+                     + (f" (this release needs {status.schema_needed})" if status.fenced else ""))
+    if status.fenced:
+        lines.append(f"fenced:   this release runs no job here: {printable(status.fenced)}")
     if status.jobs:
         lines += ["", jobs_text(status.jobs, tz)]
     for job_id, why in status.refused_jobs.items():

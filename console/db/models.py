@@ -205,6 +205,8 @@ class JobRun(Base):
     actor: Mapped[str | None] = mapped_column(String(128))
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
+    # The failed run no retry follows, the one that alerted admins (migration 0014).
+    failed_for_good: Mapped[bool | None] = mapped_column(Boolean)
 
     __table_args__ = (
         Index("ix_job_runs_job_id_id", "job_id", "id"),

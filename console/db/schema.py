@@ -157,12 +157,21 @@ def check(engine: Engine) -> None:
     """Raise SchemaError unless the schema is exactly the one this code was written for (and,
     for SQLite, unless the file is there: checking must not create it)."""
     require_database(engine.url)
-    current = current_revision(engine)
-    head = HEAD
-    if current == head:
-        return
+    problem = mismatch(current_revision(engine))
+    if problem:
+        raise SchemaError(problem)
+
+
+def mismatch(current: str | None) -> str | None:
+    """Why a database at revision ``current`` is not the one this code was written for (None: it is)."""
+    if current == HEAD:
+        return None
     if current is None:
-        raise SchemaError("the database has no taskconsole schema yet; run `taskconsole db upgrade`")
+        return "the database has no taskconsole schema yet; run `taskconsole db upgrade`"
+    if current not in KNOWN:
+        return (f"the database schema (revision {current}) is newer than this taskconsole ({HEAD}); "
+                "upgrade taskconsole before running it")
+    return f"the database schema is older ({current}) than this taskconsole ({HEAD}); run `taskconsole db upgrade`"
     if current not in KNOWN:
         raise SchemaError(
             f"the database schema (revision {current}) is newer than this taskconsole ({head}); "

@@ -119,6 +119,10 @@ class RunLedger:
                 ).returning(JobRun.id)
             ).scalar_one()
 
+    def mark_failed_for_good(self, run_id: int) -> None:
+        """The run failed and no retry follows: the one that alerts (and that the metric counts)."""
+        write_through_restart(self._engine, update(JobRun).where(JobRun.id == run_id).values(failed_for_good=True))
+
     def abandon_running(self, job_id: str, reason: str) -> int:
         """Mark runs of ``job_id`` still ``running`` as abandoned; call only while holding its lock."""
         with self._engine.begin() as conn:
@@ -176,6 +180,12 @@ class RunLedger:
                 select(JobRun.job_id, JobRun.status, JobRun.trigger_kind, func.count())
                 .where(JobRun.status != RunStatus.RUNNING)
                 .group_by(JobRun.job_id, JobRun.status, JobRun.trigger_kind))}
+
+    def failed_for_good(self) -> dict[str, int]:
+        """Runs that failed with no retry to follow, by job id."""
+        with read_only(self._engine).connect() as conn:
+            return {j: int(n) for j, n in conn.execute(
+                select(JobRun.job_id, func.count()).where(JobRun.failed_for_good.is_(True)).group_by(JobRun.job_id))}
 
     def last_successes(self) -> dict[str, datetime]:
         with read_only(self._engine).connect() as conn:

@@ -31,6 +31,7 @@ from sqlalchemy import delete, func, insert, select, update
 from console.db.engine import describe_error, read_only
 from console.db.models import LeaderTerm, SchedulerNode
 from console.scheduler.command_queue import Command, CommandQueue
+from console.scheduler.fence import SchemaFence
 from console.scheduler.ledger import HOST, audit, utcnow
 from console.scheduler.live import LiveScheduler
 from console.scheduler.locks import JobLocks, LeaderLock
@@ -55,6 +56,7 @@ class Node:
         self.live: LiveScheduler | None = None
         self.commands = CommandQueue(self.engine)
         self._lock = LeaderLock(self.engine)
+        self.fence = SchemaFence(self.engine)
         self._on_change = on_change or (lambda role: None)
         self._start_paused = start_paused
         self._stop = threading.Event()
@@ -103,8 +105,20 @@ class Node:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def fenced(self) -> str | None:
+        """Why the schema fence holds this node back (None: it does not)."""
+        return self.fence.reason
+
     def leads(self) -> bool:
-        return self.role == "leader" and self._lock.alive()
+        """Whether a firing may run here now: leading, holding the lock, and (read again before each
+        firing) on the schema revision this release knows."""
+        if self.role != "leader" or not self._lock.alive():
+            return False
+        try:
+            return self.fence.check() is None
+        except Exception:  # noqa: BLE001 - a database that cannot be read runs nothing either
+            return False
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -115,6 +129,13 @@ class Node:
 
     def _tick(self) -> None:
         try:
+            if self.fence.check() is not None:
+                # Nothing is written by a release that does not know the schema: no commands, no
+                # election, no heartbeat row; a leader lets go (its running jobs finish).
+                if self.role == "leader":
+                    self._step_down("fenced")
+                    self._lock.release()
+                return
             if self.role == "leader" and not self._lock.alive():
                 # The lock's session is gone (a database restart, a network cut). Until the lock is
                 # ours again scheduled firings are not run here (``leads()`` is False), but the

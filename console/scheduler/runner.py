@@ -144,7 +144,8 @@ class JobRunner:
                     break
                 if not self._halted():
                     log.warning("%s: attempt %d failed, retrying in %.0f s (retry %d of %d)", job_id, attempt,
-                                job_settings.retry_delay, attempt, retries)
+                                job_settings.retry_delay, attempt, retries,
+                                extra={"job_id": job_id, "run_id": result.run_id})
                     try:
                         self.stopping.wait(job_settings.retry_delay)
                     except KeyboardInterrupt:  # Ctrl-C while this thread waits for the retry
@@ -158,7 +159,7 @@ class JobRunner:
                 attempt += 1
                 kind = TriggerKind.RETRY
             if result.status == RunStatus.FAILED:
-                self._alert(job_id, result.error or "unknown error")
+                self._alert(job_id, result.run_id, result.error or "unknown error")
                 self.webhook.send("job_failed", job_id, run_id=result.run_id, trigger_kind=str(trigger_kind),
                                   attempts=result.attempts, error=result.error)
             return result
@@ -261,16 +262,23 @@ class JobRunner:
         self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": RunStatus.SUCCESS})
         return RunResult(spec.id, run_id, RunStatus.SUCCESS, duration, counts=counts, attempts=attempt)
 
-    def _alert(self, job_id: str, error: str) -> None:
+    def _alert(self, job_id: str, run_id: int, error: str) -> None:
+        context = {"job_id": job_id, "run_id": run_id}
+        try:
+            # Marked first: taskconsole_job_failed_for_good_total counts it even if no admin can be told.
+            self.ledger.mark_failed_for_good(run_id)
+        except Exception as exc:  # noqa: BLE001 - the alert below matters more than the mark
+            log.warning("job %s: run %s not marked failed for good: %s", job_id, run_id,
+                        describe_error(exc, self.engine.url), extra=context)
         try:
             tables = tables_for(self.engine, self.settings)
             with self.engine.begin() as conn:
                 sent = alert_admins(conn, tables, self.settings.notifications.job_failure, job_id=job_id,
                                     error=error, now=self.clock())
-            log.error("job %s failed for good; %d admin(s) alerted", job_id, sent)
+            log.error("job %s failed for good; %d admin(s) alerted", job_id, sent, extra=context)
         except Exception as exc:  # noqa: BLE001 - the database may be what failed
             log.error("job %s failed and admins could not be alerted: %s", job_id,
-                      describe_error(exc, self.engine.url))
+                      describe_error(exc, self.engine.url), extra=context)
 
     def _already_running_message(self, job_id: str) -> str:
         running = self.ledger.running(job_id)

@@ -110,7 +110,8 @@ class Service(Operations):
             levels=lambda: [lv.level for lv in self.settings.warnings.levels],
             jobs=self.jobs, warning_stats=self.warning_stats, cluster=self.cluster,
             scheduler_paused=lambda: self.scheduler_pause().paused,
-            leader_changes=lambda: leader_changes(self.engine), clock=self.clock))
+            leader_changes=lambda: leader_changes(self.engine),
+            schema_fenced=lambda: self.schema_fence() is not None, clock=self.clock))
 
     # -- the scheduler in this process -------------------------------------------------------
     def start_scheduler(self, *, paused: bool = False, kind: str = "console",
@@ -244,6 +245,13 @@ class Service(Operations):
         self.check_job(job_id)
         ctx = JobContext(engine=self.engine, settings=self.settings, now=self.clock(), run_id=-1)
         return JOBS[job_id].preview(ctx)
+
+    def schema_fence(self) -> str | None:
+        """Why this release may not run jobs on the database now (None: it may): the node's fence
+        where this process takes part in the scheduler, else read now."""
+        if self.node is not None:
+            return self.node.fenced
+        return schema.mismatch(schema.current_revision(self.engine))
 
     @property
     def scheduler_state(self) -> str:

@@ -58,6 +58,8 @@ class MetricsSnapshot:
     nodes: dict[str, int] = field(default_factory=dict)  # role -> processes
     leader_changes: int = 0  # processes that took the lead, ever
     leader_since: float = 0.0  # epoch seconds the current leader took the lead (0: none leads)
+    failed_for_good: dict[str, int] = field(default_factory=dict)  # job_id -> runs no retry followed
+    schema_fenced: int = 0  # 1 while the schema fence holds this node back
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class MetricsSources:
     cluster: Callable[[], tuple[Any, list[Any]]]  # (leader with host, pid, leader_since; the others)
     scheduler_paused: Callable[[], bool]
     leader_changes: Callable[[], int]
+    schema_fenced: Callable[[], bool]
     clock: Callable[[], datetime]
 
 
@@ -107,6 +110,7 @@ class MetricsReader:
         found = ledger.duration_buckets(DURATION_BUCKETS)
         empty = ([0] * len(DURATION_BUCKETS), 0, 0.0)
         durations = {j: _histogram(*found.get(j, empty)) for j in job_ids}
+        final = ledger.failed_for_good()
         sent = self._warnings_sent(levels)
         jobs = src.jobs()
         stats = src.warning_stats()
@@ -127,6 +131,8 @@ class MetricsReader:
             nodes={"leader": 1 if leader else 0, "standby": len(others)},
             leader_changes=src.leader_changes(),
             leader_since=leader.leader_since.timestamp() if leader and leader.leader_since else 0.0,
+            failed_for_good={j: final.get(j, 0) for j in job_ids},
+            schema_fenced=int(src.schema_fenced()),
         )
 
     def _warnings_sent(self, levels: list[int]) -> dict[int, int]:

@@ -26,6 +26,11 @@ class _Snapshot:
         for (job_id, status, kind), n in sorted(s.runs.items()):
             runs.add_metric([job_id, status, kind], n)
         yield runs
+        final = CounterMetricFamily(PREFIX + "job_failed_for_good", "Runs that failed with no retry to follow "
+                                    "(each alerted the admins)", labels=["job_id"])
+        for job_id, n in s.failed_for_good.items():
+            final.add_metric([job_id], n)
+        yield final
         for name, doc, values in (
             ("job_last_success_timestamp_seconds", "When the job's last successful run finished (0: never)",
              s.last_success),
@@ -69,6 +74,8 @@ class _Snapshot:
         yield nodes
         yield CounterMetricFamily(PREFIX + "leader_changes", "Times a process took the lead of the scheduler",
                                   value=s.leader_changes)
+        yield GaugeMetricFamily(PREFIX + "schema_fenced", "1 while this node's release does not know the "
+                                "database's schema revision: it neither fires nor leads", value=s.schema_fenced)
         yield GaugeMetricFamily(PREFIX + "leader_since_timestamp_seconds",
                                 "When the current leader took the lead (0: no process leads)", value=s.leader_since)
 

@@ -49,7 +49,7 @@ def test_a_manual_run_is_recorded_with_counts_actor_and_host(db, rows, settings)
     assert run.finished_at >= run.started_at and run.duration_s == pytest.approx(result.duration_s)
 
 
-def test_retries_are_recorded_and_a_final_failure_alerts_every_admin(db, rows):
+def test_retries_are_recorded_and_a_final_failure_alerts_every_admin(db, rows, caplog):
     admins = {rows.user("root", admin=True), rows.user("ops", admin=True)}
     rows.user("not an admin")
     jobs, calls = failing_jobs(times=99)
@@ -62,6 +62,14 @@ def test_retries_are_recorded_and_a_final_failure_alerts_every_admin(db, rows):
     alerts = notifications(db.engine, "系统错误")
     assert {a.user_id for a in alerts} == admins and len(alerts) == 2
     assert all(a.title == "定时任务执行失败" and "check_task_warnings" in a.content for a in alerts)
+    # Only the last attempt failed for good (the metric and its alert rule count it), and the
+    # lines said between and after the attempts name the job and the run they are about.
+    assert [r.failed_for_good for r in runs(db.engine)] == [None, None, True]
+    about = [(r.getMessage(), getattr(r, "job_id", None), getattr(r, "run_id", None)) for r in caplog.records
+             if "retrying" in r.getMessage() or "failed for good" in r.getMessage()]
+    ids = [r.id for r in runs(db.engine)]
+    assert [(job, run) for _, job, run in about] == [("check_task_warnings", ids[0]), ("check_task_warnings", ids[1]),
+                                                     ("check_task_warnings", ids[2])], about
 
 
 def test_a_retry_that_succeeds_sends_no_alert(db, rows):
@@ -72,6 +80,7 @@ def test_a_retry_that_succeeds_sends_no_alert(db, rows):
     assert result.status == "success" and result.attempts == 2
     assert [(r.trigger_kind, r.status) for r in runs(db.engine)] == [("scheduled", "failed"), ("retry", "success")]
     assert notifications(db.engine, "系统错误") == []
+    assert not any(r.failed_for_good for r in runs(db.engine))
 
 
 def test_explicit_zero_retries_fails_at_once(db, rows):

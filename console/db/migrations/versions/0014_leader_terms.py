@@ -1,4 +1,8 @@
-"""One row each time a process takes the lead: ``taskconsole_leader_changes_total`` counts them.
+"""Counted for the metrics: leader changes and runs that failed for good.
+
+- ``leader_terms``: one row each time a process takes the lead (``taskconsole_leader_changes_total``).
+- ``job_runs.failed_for_good``: set on the failed run no retry follows, the one that alerts admins
+  (``taskconsole_job_failed_for_good_total``; its alert rule).
 
 Revision ID: 0014
 Revises: 0013
@@ -25,7 +29,10 @@ def upgrade() -> None:
         sa.Column("began_at", console.db.column_types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_leader_terms"),
     )
+    op.add_column("job_runs", sa.Column("failed_for_good", sa.Boolean(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("job_runs") as batch:
+        batch.drop_column("failed_for_good")
     op.drop_table("leader_terms")
