@@ -19,8 +19,9 @@ ENV PATH=/opt/taskconsole/bin:$PATH \
 USER taskconsole
 WORKDIR /var/lib/taskconsole
 EXPOSE 5000
-# /healthz answers 200 while the database answers, 503 when it does not (no token needed).
+# /healthz answers 200 while the database answers, 503 when it does not (no token needed); asked on
+# the port the settings listen on (http.listen, or TASKCONSOLE_CONFIG's file), not a fixed one.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:5000/healthz', timeout=4).status == 200 else 1)"]
+    CMD ["python", "-m", "console.cli.healthcheck"]
 # A settings mistake stops the container at once (exit 2) rather than at the first job.
 CMD ["sh", "-c", "taskconsole config check && exec taskconsole run"]

@@ -14,6 +14,7 @@ import sys
 
 import yaml
 
+from console.cli.log_file import writable_problem
 from console.domain.text import printable
 from console.domain.webhook_url import mask_webhook_url
 from console.settings import Settings, check_settings, redact_url
@@ -33,6 +34,11 @@ def effective(settings: Settings) -> dict:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     settings, source, problems = check_settings(args.config)
+    if settings is not None and settings.logging.file:
+        # run and serve would exit 2 on it; say it here, where the unit's ExecStartPre asks.
+        problem = writable_problem(settings.logging.file)
+        if problem:
+            problems.append(("logging.file", f"cannot write {printable(settings.logging.file)}: {problem}"))
     shown = effective(settings) if settings is not None and args.show else None
     if args.json:
         out = {"file": source, "ok": not problems,

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
 import socket
 import sys
 from datetime import datetime, timezone
 
 from console.domain.text import log_message, printable
+from console.cli.log_file import LogFile
 from console.service import current_run
 from console.settings import LoggingSettings, SettingsError
 
@@ -87,11 +87,7 @@ class JsonLines(logging.Formatter):
 
 def handler_for(settings: LoggingSettings, level: int, *, to_file: bool = True) -> logging.Handler:
     if settings.file and to_file:
-        try:
-            handler: logging.Handler = logging.handlers.RotatingFileHandler(
-                settings.file, maxBytes=settings.max_bytes, backupCount=settings.backups, encoding="utf-8")
-        except OSError as exc:
-            raise SettingsError(f"logging.file: cannot write {printable(settings.file)}: {exc.strerror}") from None
+        handler: logging.Handler = LogFile(settings.file, max_bytes=settings.max_bytes, backups=settings.backups)
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(level)
@@ -107,6 +103,8 @@ def configure(settings: LoggingSettings, *, service: bool, verbose: bool) -> Non
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
+        if isinstance(old, LogFile):
+            old.close()  # its writer lock goes with it
     # The file is the services' (run, serve): a one-off command (db upgrade, status) answers on
     # the terminal, in the same format.
     root.addHandler(handler_for(settings, level, to_file=service))

@@ -89,3 +89,46 @@ def test_the_image_builds_where_a_docker_engine_runs():
     result = subprocess.run(["docker", "build", "-t", "taskconsole-test", str(ROOT)], capture_output=True, text=True,
                             timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_settings_mistake_stops_the_service_instead_of_restarting_forever():
+    unit = UNIT.read_text()
+    lines = [line for line in unit.splitlines() if not line.startswith("#")]
+    # RestartPreventExitStatus covers the main process only: a check in ExecStartPre would loop.
+    assert not any(line.startswith("ExecStartPre") for line in lines)
+    assert "StartLimitBurst=5" in lines and "StartLimitIntervalSec=300" in lines
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]
+    for name in ("taskconsole-1", "taskconsole-2"):
+        policy = compose[name]["restart"]
+        assert policy.startswith("on-failure:") and int(policy.split(":")[1]) <= 5, policy
+    assert "demo" not in " ".join(compose["migrate"]["command"])  # demo data only when asked
+    assert compose["demo"]["profiles"] == ["demo"]
+
+
+def test_the_health_check_asks_the_port_the_settings_listen_on(tmp_path):
+    import http.server
+    import threading
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "settings.yaml"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TASKCONSOLE_CONFIG": str(config)}
+    try:
+        for listen, code in ((f"0.0.0.0:{server.server_port}", 0), ("127.0.0.1:1", 1)):
+            config.write_text(f"http: {{listen: '{listen}'}}\n")
+            result = subprocess.run([sys.executable, "-m", "console.cli.healthcheck"], env=env, capture_output=True,
+                                    text=True, timeout=60)
+            assert result.returncode == code, (listen, result.stderr)
+            assert "Traceback" not in result.stderr
+    finally:
+        server.shutdown()
+    assert "console.cli.healthcheck" in (ROOT / "Dockerfile").read_text()
+    assert "5000/healthz" not in (ROOT / "Dockerfile").read_text()
