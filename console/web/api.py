@@ -15,11 +15,11 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from console.domain.runs import Action, Outcome
-from console.service import ActionResult, DisabledJob, Service, UnknownJob, describe_error
+from console.service import ActionResult, DisabledJob, Service, UnknownJob, database_unavailable, describe_error
 from console.service.shapes import iso, job_json, near_json, run_json, status_json
 from console.service.status import status_of
 from console.service.tokens import Caller
-from console.web.answers import MESSAGES, ApiError, answer, failure, http_failure
+from console.web.answers import MESSAGES, ApiError, answer, clip, failure, http_failure
 from console.web.auth import Authenticate, caller
 from console.web.prometheus import Exposition
 from console.web.recent import Recent
@@ -31,6 +31,16 @@ NEAR_LIMIT = (1, 1000)
 log = logging.getLogger("console.web")
 bp = Blueprint("taskconsole", __name__)
 bp.register_error_handler(ApiError, failure)
+
+
+def _get(rule: str):
+    # Werkzeug answers a path with "//" in it by a 308 to the merged path, built from the client's
+    # Host header, with an HTML body: ours is a path that is not there (404, JSON).
+    return bp.get(rule, merge_slashes=False)
+
+
+def _post(rule: str):
+    return bp.post(rule, merge_slashes=False)
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,8 @@ def _limit(default: int, bounds: tuple[int, int]) -> int:
     if raw is None:
         return default
     low, high = bounds
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+    # Length first: int() of 5,000 digits raises (Python's limit on digit strings).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(high)) or not low <= int(raw) <= high:
         raise ApiError(400, f"limit 必须是 {low} 到 {high} 的整数",
                        {"error": f"limit must be a whole number from {low} to {high}"})
     return int(raw)
@@ -69,7 +80,7 @@ def _job(job_id: str) -> str:
     try:
         _service().check_job(job_id)
     except UnknownJob:
-        raise ApiError(404, "任务不存在", {"job_id": job_id}) from None
+        raise ApiError(404, "任务不存在", {"job_id": clip(job_id)}) from None
     return job_id
 
 
@@ -85,14 +96,14 @@ def _requested(who: Caller, action: Action, target: str) -> None:
 
 
 # -- the design document's two, and their kin ---------------------------------------------------
-@bp.get("/api/scheduler/jobs")
+@_get("/api/scheduler/jobs")
 def jobs() -> Response:
     _caller()
     tz = _service().settings.tz
     return answer([job_json(job, tz) for job in _context().recent.get("jobs", _service().jobs)])
 
 
-@bp.post("/api/scheduler/jobs/<job_id>/run")
+@_post("/api/scheduler/jobs/<job_id>/run")
 def run(job_id: str) -> Response:
     who = _caller()
     _job(job_id)
@@ -135,27 +146,27 @@ def _act(action: Action, job_id: str | None, done: str) -> Response:
     return answer(data, done)
 
 
-@bp.post("/api/scheduler/jobs/<job_id>/pause")
+@_post("/api/scheduler/jobs/<job_id>/pause")
 def pause(job_id: str) -> Response:
     return _act(Action.PAUSE, job_id, "任务已暂停")
 
 
-@bp.post("/api/scheduler/jobs/<job_id>/resume")
+@_post("/api/scheduler/jobs/<job_id>/resume")
 def resume(job_id: str) -> Response:
     return _act(Action.RESUME, job_id, "任务已恢复")
 
 
-@bp.post("/api/scheduler/pause")
+@_post("/api/scheduler/pause")
 def pause_all() -> Response:
     return _act(Action.PAUSE_ALL, None, "调度器已暂停")
 
 
-@bp.post("/api/scheduler/resume")
+@_post("/api/scheduler/resume")
 def resume_all() -> Response:
     return _act(Action.RESUME_ALL, None, "调度器已恢复")
 
 
-@bp.get("/api/scheduler/jobs/<job_id>/runs")
+@_get("/api/scheduler/jobs/<job_id>/runs")
 def runs(job_id: str) -> Response:
     _caller()
     limit = _limit(20, HISTORY_LIMIT)
@@ -164,13 +175,13 @@ def runs(job_id: str) -> Response:
     return answer([run_json(r, tz) for r in _service().history(job_id, limit)])
 
 
-@bp.get("/api/scheduler/status")
+@_get("/api/scheduler/status")
 def status() -> Response:
     _caller()
     return answer(status_json(status_of(_service()), _service().settings.tz))
 
 
-@bp.get("/api/tasks/near")
+@_get("/api/tasks/near")
 def near() -> Response:
     _caller()
     limit = _limit(20, NEAR_LIMIT)
@@ -178,7 +189,7 @@ def near() -> Response:
 
 
 # -- for monitoring -----------------------------------------------------------------------------
-@bp.get("/healthz")
+@_get("/healthz")
 def healthz() -> Response:
     """No token, and nothing beyond health: a load balancer or a container runtime asks it."""
     service = _service()
@@ -190,7 +201,7 @@ def healthz() -> Response:
                   status_word="ok" if ok else "down")
 
 
-@bp.get("/metrics")
+@_get("/metrics")
 def metrics() -> Response:
     service = _service()
     if not service.settings.http.public_metrics:
@@ -207,8 +218,10 @@ def unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return http_failure(exc)
     service = _service()
-    log.error("HTTP API: %s %s failed: %s", request.method, request.path,
+    log.error("HTTP API: %s %s failed: %s", request.method, clip(request.path),
               describe_error(exc, service.settings.database.url))
-    status = 503 if service.database_health() is not None else 500
+    # The error itself first: during a restart the database may answer again by the time it is
+    # asked below, and a request it failed is still a 503 (try again), not a fault of ours.
+    status = 503 if database_unavailable(exc) or service.database_health() is not None else 500
     return answer({"error": "the database is unreachable" if status == 503 else "internal error; see the server log"},
                   MESSAGES[status], code=status, status=status)

@@ -27,6 +27,10 @@ def bearer_token(request: Request) -> str | None:
     header = request.headers.get("Authorization")
     if header is None:
         return None
+    # Servers join a header sent twice with commas (waitress, gunicorn, werkzeug); a token has
+    # none. Which of two was meant is not ours to guess.
+    if "," in header:
+        raise ApiError(400, "请求参数错误", {"error": "send one Authorization header with one Bearer token"})
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("use Authorization: Bearer <token>", bad_token=False)

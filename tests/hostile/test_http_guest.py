@@ -6,17 +6,20 @@ app is; a real database throughout (SQLite and PostgreSQL), and only ever 127.0.
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import threading
 import time
 
 import pytest
+from sqlalchemy import text
 
+from console.db.engine import make_engine
 from console.web import ApiServer, create_app
 from tests.web.conftest import api, free_port  # noqa: F401  (fixtures, found by name)
 
 JOBS = "/api/scheduler/jobs"
-ECHO_MAX = 200
+ECHO_MAX = 200  # console.web.answers.ECHO_MAX
 
 
 @pytest.fixture
@@ -88,3 +91,85 @@ def test_healthz_and_the_api_answer_within_2_s_while_64_connections_trickle(serv
         stop.set()
         for sock in sockets:
             sock.close()
+
+
+# -- 5: odd requests ----------------------------------------------------------------------------
+def test_a_limit_of_any_length_is_400_json(api):
+    for path in (f"{JOBS}/cleanup_old_data/runs", "/api/tasks/near"):
+        for digits in ("1" * 5000, "9" * 40, "0" * 5000 + "5"):
+            answer = api.get(f"{path}?limit={digits}")
+            assert answer.status_code == 400, (path, len(digits), answer.data[:300])
+            assert answer.json["code"] == 400 and "limit" in answer.json["message"]
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_two_authorization_headers_are_400_over_real_http(served):
+    api, address = served
+    bad = "tc_" + "x" * 43
+    for first, second in ((bad, api.token), (api.token, bad), (api.token, api.token)):
+        status, _, body = _get(address, JOBS, [("Authorization", f"Bearer {first}"),
+                                                ("Authorization", f"Bearer {second}")])
+        assert status == 400, body[:300]
+        assert json.loads(body)["code"] == 400
+    # And through Flask's test client (as a host's own server hands them to the app).
+    answer = api.client.get(JOBS, headers=[("Authorization", f"Bearer {bad}"), ("Authorization", f"Bearer {api.token}")])
+    assert answer.status_code == 400
+
+
+def test_a_double_slash_is_404_json_never_a_redirect(api):
+    for path in ("/api/scheduler//jobs", "//api/scheduler/jobs", "/api/scheduler/jobs//cleanup_old_data/runs"):
+        answer = api.client.get(path, headers={"Authorization": f"Bearer {api.token}", "Host": "evil.example"})
+        assert answer.status_code == 404, (path, answer.status_code)
+        assert "Location" not in answer.headers
+        assert answer.json["code"] == 404
+
+
+def test_no_answer_echoes_more_than_200_characters_of_the_request(api):
+    long_id = "j" * 60_000
+    for method, path in (("post", f"{JOBS}/{long_id}/run"), ("get", f"{JOBS}/{long_id}/runs"),
+                         ("post", f"{JOBS}/{long_id}/pause"), ("get", f"/api/{long_id}")):
+        answer = getattr(api, method)(path)
+        assert answer.status_code == 404, (method, answer.status_code)
+        assert "j" * (ECHO_MAX + 1) not in answer.get_data(as_text=True)
+        assert all("j" * (ECHO_MAX + 1) not in v for v in answer.headers.values())
+    answer = api.post(f"{JOBS}/{long_id}/run")
+    assert answer.json["message"] == "任务不存在"
+
+
+def _locked_then_cut(api, pg_url: str, method: str, path: str):
+    """``path`` asked while a lock holds its first statement; its session is then ended by the
+    server (as a restart does), and the database is back at once. The answer."""
+    locker = make_engine(pg_url)
+    answers = []
+    try:
+        with locker.connect() as conn:
+            conn.execute(text("LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE"))
+            asking = threading.Thread(target=lambda: answers.append(getattr(api, method)(path)), daemon=True)
+            asking.start()
+            waiting = []
+            deadline = time.monotonic() + 10
+            while not waiting and time.monotonic() < deadline:
+                waiting = conn.execute(text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalars().all()
+                time.sleep(0.02)
+            assert waiting, "the request never waited on the lock"
+            for pid in waiting:
+                conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            conn.rollback()
+        asking.join(20)
+    finally:
+        locker.dispose()
+    assert answers, f"{path} did not answer"
+    return answers[0]
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_a_database_that_fails_mid_request_is_503_never_500(api, db):
+    for method, path in (("get", JOBS), ("get", "/api/scheduler/status"), ("get", "/api/tasks/near"),
+                         ("get", "/metrics"), ("get", f"{JOBS}/cleanup_old_data/runs"),
+                         ("post", f"{JOBS}/cleanup_old_data/pause")):
+        answer = _locked_then_cut(api, db.url, method, path)
+        assert answer.status_code == 503, (path, answer.status_code, answer.data[:300])
+        assert set(answer.json) == {"code", "message", "data"} and answer.json["code"] == 503
+        assert api.client.get("/healthz").status_code == 200  # and it was back at once
