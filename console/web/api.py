@@ -4,6 +4,9 @@ Each reads or acts through the service facade only; a manual run is a durable co
 by whichever process leads (``Service.request_run``), so it never overlaps a running instance and
 never moves the job's schedule. Every mutating call is written to the audit first, with the
 caller's user and token, as ``requested``; the outcome follows as the leader records it.
+
+Who is calling is found once, in the blueprint's ``before_request`` (``authenticate``), for every
+endpoint but the public ones it names; views read the caller it left on ``flask.g``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from console.domain.runs import Action, Outcome
@@ -59,9 +62,31 @@ def _service() -> Service:
     return _context().service
 
 
-def _caller() -> Caller:
+# The endpoints anyone may ask (no token); every other endpoint of the blueprint needs an admin.
+PUBLIC = frozenset({"healthz"})
+PUBLIC_WITH_PUBLIC_METRICS = frozenset({"metrics"})  # when http.public_metrics is set
+_CALLER = "taskconsole_caller"  # on flask.g, beside whatever the host's app keeps there
+
+
+@bp.before_request
+def authenticate() -> None:
+    """Authentication, once for every endpoint of the blueprint: a view added later is closed
+    unless it is named public above, whether or not it asks who is calling."""
+    endpoint = (request.endpoint or "").rpartition(".")[2]
+    if endpoint in PUBLIC:
+        return
     context = _context()
-    return caller(request, context.service, context.authenticate)
+    if endpoint in PUBLIC_WITH_PUBLIC_METRICS and context.service.settings.http.public_metrics:
+        return
+    setattr(g, _CALLER, caller(request, context.service, context.authenticate))
+
+
+def _caller() -> Caller:
+    """Who is calling, as ``authenticate`` found."""
+    who = g.get(_CALLER)
+    if who is None:  # a public endpoint that acts for someone: refused, never done anonymously
+        raise ApiError(401, data={"error": "this endpoint is public and acts for nobody"})
+    return who
 
 
 def _limit(default: int, bounds: tuple[int, int]) -> int:
@@ -98,7 +123,6 @@ def _requested(who: Caller, action: Action, target: str) -> None:
 # -- the design document's two, and their kin ---------------------------------------------------
 @_get("/api/scheduler/jobs")
 def jobs() -> Response:
-    _caller()
     tz = _service().settings.tz
     return answer([job_json(job, tz) for job in _context().recent.get("jobs", _service().jobs)])
 
@@ -168,7 +192,6 @@ def resume_all() -> Response:
 
 @_get("/api/scheduler/jobs/<job_id>/runs")
 def runs(job_id: str) -> Response:
-    _caller()
     limit = _limit(20, HISTORY_LIMIT)
     _job(job_id)
     tz = _service().settings.tz
@@ -177,13 +200,11 @@ def runs(job_id: str) -> Response:
 
 @_get("/api/scheduler/status")
 def status() -> Response:
-    _caller()
     return answer(status_json(status_of(_service()), _service().settings.tz))
 
 
 @_get("/api/tasks/near")
 def near() -> Response:
-    _caller()
     limit = _limit(20, NEAR_LIMIT)
     return answer(near_json(_service().near_tasks(limit), _service().settings.tz))
 
@@ -204,8 +225,6 @@ def healthz() -> Response:
 @_get("/metrics")
 def metrics() -> Response:
     service = _service()
-    if not service.settings.http.public_metrics:
-        _caller()
     return Response(_context().exposition.render(service.metrics.read()), mimetype="text/plain",
                     content_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -1,6 +1,7 @@
 """Who is calling: ``Authorization: Bearer <token>`` (taskconsole's tokens), or the host
 application's own ``authenticate(request) -> user_id | None``. Either way the user must be an
-admin of the task system at this request (403 if no longer)."""
+admin of the task system at this request (403 if no longer). A token whose user is gone, or whose
+user id now names someone else, is 401 (console.service.tokens)."""
 
 from __future__ import annotations
 

@@ -12,10 +12,12 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, insert, text, update
 
 from console.db.engine import make_engine
+from console.db.models import ApiToken, User
 from console.web import ApiServer, create_app
+from tests.conftest import Rows
 from tests.web.conftest import api, free_port  # noqa: F401  (fixtures, found by name)
 
 JOBS = "/api/scheduler/jobs"
@@ -173,3 +175,55 @@ def test_a_database_that_fails_mid_request_is_503_never_500(api, db):
         assert answer.status_code == 503, (path, answer.status_code, answer.data[:300])
         assert set(answer.json) == {"code", "message", "data"} and answer.json["code"] == 503
         assert api.client.get("/healthz").status_code == 200  # and it was back at once
+
+
+# -- 6: a token belongs to its user, not to an id --------------------------------------------------
+def _reuse_id(api, user_id: int, name: str) -> None:
+    """The user deleted, and the id given to a new admin called ``name``."""
+    with api.service.engine.begin() as conn:
+        conn.execute(delete(User).where(User.id == user_id))
+        conn.execute(insert(User).values(id=user_id, name=name, is_admin=True))
+
+
+def test_a_token_does_not_come_back_to_life_with_its_users_id(api):
+    rows = Rows(api.service.engine)
+    alice = rows.user("alice", admin=True)
+    info, token = api.service.tokens.create(alice, "alice's")
+    assert api.get(JOBS, token=token).status_code == 200
+    _reuse_id(api, alice, "mallory")
+    answer = api.post(f"{JOBS}/cleanup_old_data/run", token=token)
+    assert answer.status_code == 401, answer.json
+    assert 'error="invalid_token"' in answer.headers["WWW-Authenticate"]
+    assert api.scalar("SELECT count(*) FROM scheduler_commands") == 0
+    # Gone without a successor is the same; and the name it was bound to is on record.
+    with api.service.engine.begin() as conn:
+        conn.execute(delete(User).where(User.id == alice))
+    assert api.get(JOBS, token=token).status_code == 401
+    assert api.scalar("SELECT user_name FROM api_tokens WHERE id = :i", i=info.id) == "alice"
+
+
+def test_a_token_made_before_0013_is_bound_at_its_next_good_use(api):
+    rows = Rows(api.service.engine)
+    carol = rows.user("carol", admin=True)
+    info, token = api.service.tokens.create(carol)
+    with api.service.engine.begin() as conn:
+        conn.execute(update(ApiToken).where(ApiToken.id == info.id).values(user_name=None))
+    assert api.get(JOBS, token=token).status_code == 200
+    assert api.scalar("SELECT user_name FROM api_tokens WHERE id = :i", i=info.id) == "carol"
+    _reuse_id(api, carol, "mallory")
+    assert api.get(JOBS, token=token).status_code == 401
+
+
+def test_a_view_that_forgets_to_ask_who_calls_is_closed_all_the_same(api):
+    """Authentication is the blueprint's, before any view: a view that never looks at the caller
+    (here, one put in place of /api/scheduler/status) is not open."""
+    from console.web.answers import answer
+
+    app = create_app(api.service)
+    app.view_functions["taskconsole.status"] = lambda: answer({"secret": "open"})
+    client = app.test_client()
+    answer_ = client.get("/api/scheduler/status")
+    assert answer_.status_code == 401 and "secret" not in answer_.get_data(as_text=True)
+    assert client.get("/api/scheduler/status", headers={"Authorization": f"Bearer {api.token}"}).status_code == 200
+    assert client.get("/healthz").status_code == 200  # the one public endpoint stays public
+    assert client.get("/metrics").status_code == 401
