@@ -111,9 +111,12 @@ def _job(job_id: str) -> str:
 
 def _result_data(result: ActionResult) -> dict:
     tz = _service().settings.tz
-    return {"job_id": result.target if result.action in (Action.RUN, Action.PAUSE, Action.RESUME) else None,
+    data = {"job_id": result.target if result.action in (Action.RUN, Action.PAUSE, Action.RESUME) else None,
             "action": result.action.value, "outcome": str(result.outcome), "detail": result.detail,
             "next_run_time": iso(result.next_run_time, tz)}
+    if result.action == Action.RUN:
+        data["run_id"] = result.run_id
+    return data
 
 
 def _requested(who: Caller, action: Action, target: str) -> None:
@@ -135,13 +138,21 @@ def run(job_id: str) -> Response:
     result = _service().request_run(job_id, actor=who.actor)
     data = _result_data(result)
     _context().recent.clear()  # its outcome changes the job's last run and state
-    if result.outcome == Outcome.ALREADY_RUNNING:
-        raise ApiError(409, "任务正在运行", data)
+    # "任务已触发" only for a run the leader began (still running, or already ended either way).
+    if result.outcome in _BEGUN:
+        return answer(data, "任务已触发")
     if result.outcome == Outcome.QUEUED:
         return answer(data, "任务已排队，等待调度器执行", status=202)
-    if result.outcome in (Outcome.NOT_STARTED, "expired", "abandoned"):
+    if result.outcome == Outcome.ALREADY_RUNNING:
+        raise ApiError(409, "任务正在运行", data)
+    if result.outcome in _TRY_AGAIN:
         raise ApiError(503, "任务未能启动", data)
-    return answer(data, "任务已触发")
+    raise ApiError(409, "任务未能启动", data)  # refused by the leader: data.detail says why
+
+
+_BEGUN = frozenset({Outcome.STARTED, Outcome.SUCCESS, Outcome.FAILED})
+# The leader could not begin it (its database, or the leader itself, went away): a retry may work.
+_TRY_AGAIN = frozenset({Outcome.NOT_STARTED, "expired", "abandoned"})
 
 
 def _act(action: Action, job_id: str | None, done: str) -> Response:

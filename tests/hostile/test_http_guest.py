@@ -10,15 +10,17 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import delete, insert, text, update
 
 from console.db.engine import make_engine
 from console.db.models import ApiToken, User
+from console.scheduler.locks import JobLocks
 from console.web import ApiServer, create_app
 from tests.conftest import Rows
-from tests.web.conftest import api, free_port  # noqa: F401  (fixtures, found by name)
+from tests.web.conftest import api, free_port, leading_api  # noqa: F401  (fixtures, found by name)
 
 JOBS = "/api/scheduler/jobs"
 ECHO_MAX = 200  # console.web.answers.ECHO_MAX
@@ -227,3 +229,53 @@ def test_a_view_that_forgets_to_ask_who_calls_is_closed_all_the_same(api):
     assert client.get("/api/scheduler/status", headers={"Authorization": f"Bearer {api.token}"}).status_code == 200
     assert client.get("/healthz").status_code == 200  # the one public endpoint stays public
     assert client.get("/metrics").status_code == 401
+
+
+# -- 7: "任务已触发" only for a run the leader started ---------------------------------------------
+def _manual_runs(api, job_id: str) -> dict[int, str]:
+    return dict(api.all("SELECT id, status FROM job_runs WHERE job_id = :j AND trigger_kind = 'manual'", j=job_id))
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_five_clients_asking_for_one_run_at_once_are_told_the_truth(leading_api):
+    api = leading_api
+    job = "cleanup_old_data"
+    told = []
+    with ThreadPoolExecutor(5) as pool:
+        deadline = time.monotonic() + 90
+        for _ in range(10):
+            if time.monotonic() > deadline:
+                break
+            told += pool.map(lambda _: api.post(f"{JOBS}/{job}/run"), range(5))
+    started = {a.json["data"]["run_id"] for a in told if a.status_code == 200}
+    assert all(a.status_code in (200, 202, 409) for a in told), [(a.status_code, a.json) for a in told]
+    assert all(a.json["message"] == "任务正在运行" for a in told if a.status_code == 409)
+    assert len(started) == sum(a.status_code == 200 for a in told), "two callers were told of one run"
+    runs = _manual_runs(api, job)
+    ran = {run_id for run_id, status in runs.items() if status != "skipped"}
+    assert started <= ran, "a caller was told of a run the ledger does not hold"
+    queued = sum(a.status_code == 202 for a in told)
+    assert len(ran) - len(started) <= queued, "a run started that no caller was told of"
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_a_run_the_leader_refuses_slowly_is_409_not_200(leading_api, db):
+    """The leader takes the command at once but its refusal (the job's lock is held elsewhere)
+    is written late: the caller waits for the refusal rather than guessing a start."""
+    api = leading_api
+    job = "cleanup_old_data"
+    held = JobLocks(api.service.engine).try_acquire(f"job:{job}")
+    blocker = make_engine(db.url)
+    try:
+        with blocker.connect() as conn:
+            conn.execute(text("LOCK TABLE job_runs IN EXCLUSIVE MODE"))  # the ledger's writes wait
+            release = threading.Timer(1.0, conn.rollback)
+            release.start()
+            answer = api.post(f"{JOBS}/{job}/run")
+            release.join()
+    finally:
+        blocker.dispose()
+        held.release()
+    assert answer.status_code == 409, answer.json
+    assert answer.json["data"]["outcome"] == "already_running" and answer.json["data"]["detail"]
+    assert list(_manual_runs(api, job).values()) == ["skipped"]
