@@ -139,8 +139,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _token_json(token, tz) -> dict:
-    return {"id": token.id, "name": token.name, "user_id": token.user_id, "created_at": output.iso(token.created_at, tz),
-            "created_by": token.created_by, "revoked_at": output.iso(token.revoked_at, tz)}
+    return {"id": token.id, "name": token.name, "user_id": token.user_id, "user_name": token.user_name,
+            "created_at": output.iso(token.created_at, tz), "created_by": token.created_by,
+            "revoked_at": output.iso(token.revoked_at, tz)}
 
 
 def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -159,8 +160,8 @@ def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
     elif not tokens:
         print("no tokens yet (taskconsole tokens create --user ID)")
     else:
-        print(output.table(("ID", "NAME", "USER", "CREATED", "BY", "REVOKED"), [
-            (t.id, t.name, t.user_id, output.local(t.created_at, settings.tz), t.created_by,
+        print(output.table(("ID", "NAME", "USER", "USER NAME", "CREATED", "BY", "REVOKED"), [
+            (t.id, t.name, t.user_id, t.user_name or "-", output.local(t.created_at, settings.tz), t.created_by,
              output.local(t.revoked_at, settings.tz)) for t in tokens]))
     return 0
 

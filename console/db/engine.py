@@ -15,7 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import (ArgumentError, DBAPIError, DisconnectionError, InterfaceError, OperationalError,
+                            SQLAlchemyError)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from console.db.column_types import sqlite_wall_epoch
 from console.settings import UNPARSABLE_URL, url_secrets
@@ -152,3 +154,18 @@ def describe_error(exc: BaseException, url: str | URL | None = None) -> str:
     for secret in url_secrets(url):
         text = text.replace(secret, "***")
     return text
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) says the database could not be reached or
+    dropped the connection: a restart, a failover, a full pool, SQLite's lock wait. Trying again
+    later may work, unlike a statement the database refused."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, DatabaseUnreachable)):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

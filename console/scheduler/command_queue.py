@@ -5,10 +5,15 @@ UPDATE (so two leaders in a hand-over cannot both take one), carries them out an
 outcome on the row. Redis, when configured, only tells the leader to look sooner. A command
 nobody took within ``EXPIRE_AFTER`` is closed as expired rather than carried out late: a "run
 now" pressed ten minutes ago is no longer what the operator asked for.
+
+A run command says when its run has begun (``started``: outcome ``started``, detail ``run <id>``,
+still open) before it is closed with the run's status, so whoever asked can tell a run that
+started from one the leader took and then refused (already running, could not start).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +25,8 @@ from console.scheduler.ledger import HOST, utcnow, write_through_restart
 
 ACTIONS = ("run", "pause", "resume", "pause_all", "resume_all")
 EXPIRE_AFTER = timedelta(minutes=5)
+STARTED = "started"
+_RUN_DETAIL = re.compile(r"run (\d+)\b")
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,13 @@ class CommandQueue:
                                 .order_by(SchedulerCommand.id)).all() if taken else []
         return [_command(r) for r in rows]
 
+    def started(self, command_id: int, run_id: int) -> None:
+        """The run command's run has begun (its ledger row is written); the command stays open."""
+        with self._engine.begin() as conn:
+            conn.execute(update(SchedulerCommand)
+                         .where(SchedulerCommand.id == command_id, SchedulerCommand.done_at.is_(None))
+                         .values(outcome=STARTED, detail=f"run {run_id}"))
+
     def finish(self, command_id: int, outcome: str, detail: str | None = None) -> None:
         write_through_restart(self._engine, update(SchedulerCommand).where(SchedulerCommand.id == command_id)
                               .values(done_at=utcnow(), outcome=outcome, detail=detail))
@@ -105,3 +119,9 @@ class CommandQueue:
                        SchedulerCommand.taken_by != node_id)
                 .values(done_at=utcnow(), outcome="abandoned", detail="the leader that took it ended first")
             ).rowcount
+
+
+def run_id_of(command: Command) -> int | None:
+    """The run a run command started (its detail begins ``run <id>``); None if it started none."""
+    found = _RUN_DETAIL.match(command.detail or "")
+    return int(found.group(1)) if found else None

@@ -304,13 +304,26 @@ class Node:
         self._close(command, outcome, detail, command.action.replace("_all", ""))
 
     def _run_command(self, command: Command) -> None:
+        started: list[int] = []
+
+        def say_started(run_id: int) -> None:
+            # Whoever asked waits for this (or for a refusal): "任务已触发" only for a run that began.
+            started.append(run_id)
+            self.commands.started(command.id, run_id)
+
         try:
-            result = self.runner.execute(command.job_id or "", "manual", actor=command.actor, retries=0)
+            result = self.runner.execute(command.job_id or "", "manual", actor=command.actor, retries=0,
+                                         on_start=say_started)
             outcome, detail = result.status, f"run {result.run_id}: {result.error or result.counts}"
         except AlreadyRunning as exc:
             outcome, detail = "already_running", str(exc)
+        except RunNotStarted as exc:
+            outcome, detail = "not_started", exc.reason
         except Exception as exc:  # noqa: BLE001
-            outcome, detail = "failed", str(exc)
+            if started:
+                outcome, detail = "failed", f"run {started[0]}: {exc}"
+            else:
+                outcome, detail = "not_started", str(exc)
         self._close(command, outcome, detail, "run")
 
 

@@ -102,9 +102,11 @@ class JobRunner:
             raise UnknownJob(job_id) from None
 
     def execute(self, job_id: str, trigger_kind: str = TriggerKind.MANUAL, *, actor: str | None = None,
-                retries: int | None = None, scheduled_for: datetime | None = None) -> RunResult:
+                retries: int | None = None, scheduled_for: datetime | None = None,
+                on_start: Callable[[int], None] | None = None) -> RunResult:
         """Run ``job_id`` now unless it is running anywhere; raises AlreadyRunning if it is, and
-        RunNotStarted (after recording it) if the run cannot begin."""
+        RunNotStarted (after recording it) if the run cannot begin. ``on_start(run_id)`` is called
+        once the run has begun (its ledger row written), before the job does anything."""
         spec = self.spec(job_id)
         actor = actor or (os_user() if trigger_kind == TriggerKind.MANUAL else "scheduler")
         try:
@@ -133,7 +135,8 @@ class JobRunner:
             attempt = 1
             while True:
                 try:
-                    result = self._attempt(spec, kind, attempt, actor, scheduled_for)
+                    result = self._attempt(spec, kind, attempt, actor, scheduled_for,
+                                           on_start if attempt == 1 else None)
                 except RunNotStarted:
                     if attempt == 1:
                         raise
@@ -207,11 +210,17 @@ class JobRunner:
         self.stopping.set()
 
     def _attempt(self, spec: JobSpec, kind: str, attempt: int, actor: str,
-                 scheduled_for: datetime | None) -> RunResult:
+                 scheduled_for: datetime | None, on_start: Callable[[int], None] | None = None) -> RunResult:
         try:
             run_id, _ = self.ledger.start(spec.id, kind, actor=actor, attempt=attempt, scheduled_for=scheduled_for)
         except Exception as exc:  # noqa: BLE001 - e.g. SQLite's "database is locked"
             raise self._not_started(spec.id, kind, actor, scheduled_for, exc, attempt) from None
+        if on_start is not None:
+            try:
+                on_start(run_id)
+            except Exception as exc:  # noqa: BLE001 - who asked is told less; the run goes on
+                log.error("%s: run %d began but could not say so: %s", spec.id, run_id,
+                          describe_error(exc, self.engine.url))
         self.bus.publish({"event": "run_started", "job_id": spec.id, "run_id": run_id, "trigger_kind": kind})
         # Every line logged on this thread until the run ends is the run's log (job_run_logs).
         with self.run_logs.capturing(run_id, spec.id):

@@ -3,7 +3,7 @@ actions, and the errors and records they show. The faces import nothing of ``con
 ``console.jobs`` or ``console.scheduler`` (tests/unit/test_face_imports.py checks it)."""
 
 from console.db.demo import DemoError
-from console.db.engine import DatabaseError, DatabaseUnreachable, describe_error
+from console.db.engine import DatabaseError, DatabaseUnreachable, database_unavailable, describe_error
 from console.db.schema import HEAD as SCHEMA_HEAD, SchemaError
 from console.jobs.base import Preview
 from console.scheduler.ledger import RunRecord, os_user
@@ -18,4 +18,4 @@ from console.service.operations import ActionResult, DisabledJob
 
 __all__ = ["AHEAD", "SCHEMA_HEAD", "ActionResult", "AlreadyRunning", "AuditLine", "Dashboard", "DatabaseError", "DatabaseUnreachable", "DemoError",
            "DisabledJob", "JobInfo", "LogLine", "NearTask", "NodeInfo", "PauseState", "Preview", "RunNotStarted", "RunRecord", "RunResult",
-           "SchemaError", "SentNote", "Service", "UnknownJob", "current_run", "describe_error", "open_service", "os_user"]
+           "SchemaError", "SentNote", "Service", "UnknownJob", "current_run", "database_unavailable", "describe_error", "open_service", "os_user"]

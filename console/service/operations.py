@@ -8,8 +8,9 @@
   up to ``wait_s`` for the outcome it records.
 
 ``request_run`` (the HTTP API's run) always goes through the queue, to whichever process leads,
-this one included, and waits only for the leader to take it: a run is never carried out in the
-thread that asked, so a request never waits for a job, and the job's schedule is never touched.
+this one included, and waits only for the leader to begin the run or refuse it: a run is never
+carried out in the thread that asked, so a request never waits for a job, and the job's schedule
+is never touched.
 
 Each returns an ``ActionResult``, so a face says what happened without asking who did it. Every
 action is written to the audit with the operator's name, including a run that could not start.
@@ -26,7 +27,7 @@ from datetime import datetime, timezone
 
 from console.db.engine import describe_error
 from console.domain.runs import Action, Outcome
-from console.scheduler.command_queue import Command
+from console.scheduler.command_queue import Command, run_id_of
 from console.scheduler.interrupt import run_in_foreground
 from console.scheduler.ledger import audit, os_user
 from console.scheduler.pause import PauseState, store_pause, stored_pause
@@ -34,8 +35,6 @@ from console.scheduler.runner import INTERRUPTED, AlreadyRunning, RunNotStarted,
 
 log = logging.getLogger("console.service")
 SCHEDULER = "scheduler"  # the target of pause_all and resume_all
-# A leader refuses a run of a job already running as soon as it takes the command.
-_REFUSAL_WAIT_S = 0.3
 
 
 class DisabledJob(Exception):
@@ -51,6 +50,7 @@ class ActionResult:
     by_leader: bool = False  # carried out by the leading process, not this one
     run: RunResult | None = None  # a run carried out here
     next_run_time: datetime | None = None  # UTC, after a resume carried out here
+    run_id: int | None = None  # the run a run command began (by the leader)
 
     @property
     def ok(self) -> bool:
@@ -112,30 +112,24 @@ class Operations:
     def request_run(self, job_id: str, *, actor: str | None = None, wait_s: float = 3.0) -> ActionResult:
         """A manual run through the command queue, carried out by the leader in its own thread.
 
-        Waits up to ``wait_s`` for the leader to take the command, then a moment more in case it
-        refuses at once (the job already running). ``started``, ``already_running``, or
-        ``queued`` when nobody took it (no leader now: the next one takes it, unless it expires
-        first, see console.scheduler.command_queue)."""
+        Waits up to ``wait_s`` for the leader to say the run has begun (``started``, with its
+        ``run_id``) or to refuse it (``already_running``, ``not_started``); a run that ended that
+        fast has its status (``success``, ``failed``). ``queued`` when no leader said either in
+        time (none leads now: the next one takes it, unless it expires first, see
+        console.scheduler.command_queue; or the leader took it and has not begun it yet)."""
         self.check_job(job_id)
         command_id = self.commands.submit(Action.RUN, job_id, actor or os_user())
         self.bus.publish({"event": "command", "id": command_id})
         deadline = time.monotonic() + wait_s
-        taken_at: float | None = None
         while True:
             command = self.commands.get(command_id)
-            if command is not None and command.done_at is not None:
+            if command is not None and (command.done_at is not None or command.outcome == Outcome.STARTED):
                 return ActionResult(Action.RUN, job_id, command.outcome or Outcome.FAILED, command.detail,
-                                    by_leader=True)
-            now = time.monotonic()
-            if command is not None and command.taken_by is not None:
-                taken_at = taken_at or now
-                if now - taken_at >= _REFUSAL_WAIT_S:
-                    return ActionResult(Action.RUN, job_id, Outcome.STARTED, f"taken by {command.taken_by}",
-                                        by_leader=True)
-            elif now >= deadline:
-                return ActionResult(Action.RUN, job_id, Outcome.QUEUED,
-                                    "no leader has taken it yet; the next one does, unless it expires first",
-                                    by_leader=True)
+                                    by_leader=True, run_id=run_id_of(command))
+            if time.monotonic() >= deadline:
+                detail = (f"taken by {command.taken_by}, not begun yet" if command is not None and command.taken_by
+                          else "no leader has taken it yet; the next one does, unless it expires first")
+                return ActionResult(Action.RUN, job_id, Outcome.QUEUED, detail, by_leader=True)
             time.sleep(0.05)
 
     def _through_leader(self, action: Action, job_id: str | None, actor: str | None,

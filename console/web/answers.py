@@ -1,5 +1,6 @@
 """Every answer is JSON ``{"code", "message", "data"}`` in the seed's style (code 0: success),
-errors included; none carries a traceback or a password."""
+errors included; none carries a traceback or a password, nor more than ``ECHO_MAX`` characters of
+anything the client sent (``clip``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ MESSAGES = {
     500: "服务器内部错误",
     503: "数据库不可用",
 }
+
+# The most of a client's own words (a job id, a path) an answer or a log line repeats.
+ECHO_MAX = 200
+
+
+def clip(value: str) -> str:
+    """``value`` cut to ECHO_MAX characters, the cut marked: a 60 KB job id is not sent back whole."""
+    return value if len(value) <= ECHO_MAX else value[:ECHO_MAX - 1] + "…"
 
 
 class ApiError(Exception):

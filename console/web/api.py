@@ -4,6 +4,9 @@ Each reads or acts through the service facade only; a manual run is a durable co
 by whichever process leads (``Service.request_run``), so it never overlaps a running instance and
 never moves the job's schedule. Every mutating call is written to the audit first, with the
 caller's user and token, as ``requested``; the outcome follows as the leader records it.
+
+Who is calling is found once, in the blueprint's ``before_request`` (``authenticate``), for every
+endpoint but the public ones it names; views read the caller it left on ``flask.g``.
 """
 
 from __future__ import annotations
@@ -11,15 +14,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from console.domain.runs import Action, Outcome
-from console.service import ActionResult, DisabledJob, Service, UnknownJob, describe_error
+from console.service import ActionResult, DisabledJob, Service, UnknownJob, database_unavailable, describe_error
 from console.service.shapes import iso, job_json, near_json, run_json, status_json
 from console.service.status import status_of
 from console.service.tokens import Caller
-from console.web.answers import MESSAGES, ApiError, answer, failure, http_failure
+from console.web.answers import MESSAGES, ApiError, answer, clip, failure, http_failure
 from console.web.auth import Authenticate, caller
 from console.web.prometheus import Exposition
 from console.web.recent import Recent
@@ -31,6 +34,16 @@ NEAR_LIMIT = (1, 1000)
 log = logging.getLogger("console.web")
 bp = Blueprint("taskconsole", __name__)
 bp.register_error_handler(ApiError, failure)
+
+
+def _get(rule: str):
+    # Werkzeug answers a path with "//" in it by a 308 to the merged path, built from the client's
+    # Host header, with an HTML body: ours is a path that is not there (404, JSON).
+    return bp.get(rule, merge_slashes=False)
+
+
+def _post(rule: str):
+    return bp.post(rule, merge_slashes=False)
 
 
 @dataclass(frozen=True)
@@ -49,9 +62,31 @@ def _service() -> Service:
     return _context().service
 
 
-def _caller() -> Caller:
+# The endpoints anyone may ask (no token); every other endpoint of the blueprint needs an admin.
+PUBLIC = frozenset({"healthz"})
+PUBLIC_WITH_PUBLIC_METRICS = frozenset({"metrics"})  # when http.public_metrics is set
+_CALLER = "taskconsole_caller"  # on flask.g, beside whatever the host's app keeps there
+
+
+@bp.before_request
+def authenticate() -> None:
+    """Authentication, once for every endpoint of the blueprint: a view added later is closed
+    unless it is named public above, whether or not it asks who is calling."""
+    endpoint = (request.endpoint or "").rpartition(".")[2]
+    if endpoint in PUBLIC:
+        return
     context = _context()
-    return caller(request, context.service, context.authenticate)
+    if endpoint in PUBLIC_WITH_PUBLIC_METRICS and context.service.settings.http.public_metrics:
+        return
+    setattr(g, _CALLER, caller(request, context.service, context.authenticate))
+
+
+def _caller() -> Caller:
+    """Who is calling, as ``authenticate`` found."""
+    who = g.get(_CALLER)
+    if who is None:  # a public endpoint that acts for someone: refused, never done anonymously
+        raise ApiError(401, data={"error": "this endpoint is public and acts for nobody"})
+    return who
 
 
 def _limit(default: int, bounds: tuple[int, int]) -> int:
@@ -59,7 +94,8 @@ def _limit(default: int, bounds: tuple[int, int]) -> int:
     if raw is None:
         return default
     low, high = bounds
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+    # Length first: int() of 5,000 digits raises (Python's limit on digit strings).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(high)) or not low <= int(raw) <= high:
         raise ApiError(400, f"limit 必须是 {low} 到 {high} 的整数",
                        {"error": f"limit must be a whole number from {low} to {high}"})
     return int(raw)
@@ -69,15 +105,18 @@ def _job(job_id: str) -> str:
     try:
         _service().check_job(job_id)
     except UnknownJob:
-        raise ApiError(404, "任务不存在", {"job_id": job_id}) from None
+        raise ApiError(404, "任务不存在", {"job_id": clip(job_id)}) from None
     return job_id
 
 
 def _result_data(result: ActionResult) -> dict:
     tz = _service().settings.tz
-    return {"job_id": result.target if result.action in (Action.RUN, Action.PAUSE, Action.RESUME) else None,
+    data = {"job_id": result.target if result.action in (Action.RUN, Action.PAUSE, Action.RESUME) else None,
             "action": result.action.value, "outcome": str(result.outcome), "detail": result.detail,
             "next_run_time": iso(result.next_run_time, tz)}
+    if result.action == Action.RUN:
+        data["run_id"] = result.run_id
+    return data
 
 
 def _requested(who: Caller, action: Action, target: str) -> None:
@@ -85,14 +124,13 @@ def _requested(who: Caller, action: Action, target: str) -> None:
 
 
 # -- the design document's two, and their kin ---------------------------------------------------
-@bp.get("/api/scheduler/jobs")
+@_get("/api/scheduler/jobs")
 def jobs() -> Response:
-    _caller()
     tz = _service().settings.tz
     return answer([job_json(job, tz) for job in _context().recent.get("jobs", _service().jobs)])
 
 
-@bp.post("/api/scheduler/jobs/<job_id>/run")
+@_post("/api/scheduler/jobs/<job_id>/run")
 def run(job_id: str) -> Response:
     who = _caller()
     _job(job_id)
@@ -100,13 +138,21 @@ def run(job_id: str) -> Response:
     result = _service().request_run(job_id, actor=who.actor)
     data = _result_data(result)
     _context().recent.clear()  # its outcome changes the job's last run and state
-    if result.outcome == Outcome.ALREADY_RUNNING:
-        raise ApiError(409, "任务正在运行", data)
+    # "任务已触发" only for a run the leader began (still running, or already ended either way).
+    if result.outcome in _BEGUN:
+        return answer(data, "任务已触发")
     if result.outcome == Outcome.QUEUED:
         return answer(data, "任务已排队，等待调度器执行", status=202)
-    if result.outcome in (Outcome.NOT_STARTED, "expired", "abandoned"):
+    if result.outcome == Outcome.ALREADY_RUNNING:
+        raise ApiError(409, "任务正在运行", data)
+    if result.outcome in _TRY_AGAIN:
         raise ApiError(503, "任务未能启动", data)
-    return answer(data, "任务已触发")
+    raise ApiError(409, "任务未能启动", data)  # refused by the leader: data.detail says why
+
+
+_BEGUN = frozenset({Outcome.STARTED, Outcome.SUCCESS, Outcome.FAILED})
+# The leader could not begin it (its database, or the leader itself, went away): a retry may work.
+_TRY_AGAIN = frozenset({Outcome.NOT_STARTED, "expired", "abandoned"})
 
 
 def _act(action: Action, job_id: str | None, done: str) -> Response:
@@ -135,50 +181,47 @@ def _act(action: Action, job_id: str | None, done: str) -> Response:
     return answer(data, done)
 
 
-@bp.post("/api/scheduler/jobs/<job_id>/pause")
+@_post("/api/scheduler/jobs/<job_id>/pause")
 def pause(job_id: str) -> Response:
     return _act(Action.PAUSE, job_id, "任务已暂停")
 
 
-@bp.post("/api/scheduler/jobs/<job_id>/resume")
+@_post("/api/scheduler/jobs/<job_id>/resume")
 def resume(job_id: str) -> Response:
     return _act(Action.RESUME, job_id, "任务已恢复")
 
 
-@bp.post("/api/scheduler/pause")
+@_post("/api/scheduler/pause")
 def pause_all() -> Response:
     return _act(Action.PAUSE_ALL, None, "调度器已暂停")
 
 
-@bp.post("/api/scheduler/resume")
+@_post("/api/scheduler/resume")
 def resume_all() -> Response:
     return _act(Action.RESUME_ALL, None, "调度器已恢复")
 
 
-@bp.get("/api/scheduler/jobs/<job_id>/runs")
+@_get("/api/scheduler/jobs/<job_id>/runs")
 def runs(job_id: str) -> Response:
-    _caller()
     limit = _limit(20, HISTORY_LIMIT)
     _job(job_id)
     tz = _service().settings.tz
     return answer([run_json(r, tz) for r in _service().history(job_id, limit)])
 
 
-@bp.get("/api/scheduler/status")
+@_get("/api/scheduler/status")
 def status() -> Response:
-    _caller()
     return answer(status_json(status_of(_service()), _service().settings.tz))
 
 
-@bp.get("/api/tasks/near")
+@_get("/api/tasks/near")
 def near() -> Response:
-    _caller()
     limit = _limit(20, NEAR_LIMIT)
     return answer(near_json(_service().near_tasks(limit), _service().settings.tz))
 
 
 # -- for monitoring -----------------------------------------------------------------------------
-@bp.get("/healthz")
+@_get("/healthz")
 def healthz() -> Response:
     """No token, and nothing beyond health: a load balancer or a container runtime asks it."""
     service = _service()
@@ -190,11 +233,9 @@ def healthz() -> Response:
                   status_word="ok" if ok else "down")
 
 
-@bp.get("/metrics")
+@_get("/metrics")
 def metrics() -> Response:
     service = _service()
-    if not service.settings.http.public_metrics:
-        _caller()
     return Response(_context().exposition.render(service.metrics.read()), mimetype="text/plain",
                     content_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -207,8 +248,10 @@ def unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return http_failure(exc)
     service = _service()
-    log.error("HTTP API: %s %s failed: %s", request.method, request.path,
+    log.error("HTTP API: %s %s failed: %s", request.method, clip(request.path),
               describe_error(exc, service.settings.database.url))
-    status = 503 if service.database_health() is not None else 500
+    # The error itself first: during a restart the database may answer again by the time it is
+    # asked below, and a request it failed is still a 503 (try again), not a fault of ours.
+    status = 503 if database_unavailable(exc) or service.database_health() is not None else 500
     return answer({"error": "the database is unreachable" if status == 503 else "internal error; see the server log"},
                   MESSAGES[status], code=status, status=status)

@@ -1,6 +1,7 @@
 """Who is calling: ``Authorization: Bearer <token>`` (taskconsole's tokens), or the host
 application's own ``authenticate(request) -> user_id | None``. Either way the user must be an
-admin of the task system at this request (403 if no longer)."""
+admin of the task system at this request (403 if no longer). A token whose user is gone, or whose
+user id now names someone else, is 401 (console.service.tokens)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ def bearer_token(request: Request) -> str | None:
     header = request.headers.get("Authorization")
     if header is None:
         return None
+    # Servers join a header sent twice with commas (waitress, gunicorn, werkzeug); a token has
+    # none. Which of two was meant is not ours to guess.
+    if "," in header:
+        raise ApiError(400, "请求参数错误", {"error": "send one Authorization header with one Bearer token"})
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("use Authorization: Bearer <token>", bad_token=False)

@@ -8,6 +8,7 @@ import json
 import signal
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -24,14 +25,15 @@ class Http:
     def __init__(self, port: int):
         self.base = f"http://127.0.0.1:{port}"
 
-    def call(self, method: str, path: str, token: str | None = None) -> tuple[int, dict, dict]:
+    def call(self, method: str, path: str, token: str | None = None) -> tuple[int, dict, Message]:
+        """(status, body, headers); the headers are looked up by name in any case, as HTTP's are."""
         request = urllib.request.Request(self.base + path, method=method,
                                          headers={"Authorization": f"Bearer {token}"} if token else {})
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
-                return answer.status, json.loads(answer.read()), dict(answer.headers)
+                return answer.status, json.loads(answer.read()), answer.headers
         except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read()), dict(error.headers)
+            return error.code, json.loads(error.read()), error.headers
 
     def up(self) -> bool:
         try:
