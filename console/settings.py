@@ -347,6 +347,20 @@ class RunLogSettings(_Strict):
         return _within(value, timedelta(hours=1), "under an hour, a run's log would be gone before anyone read it")
 
 
+class RunHistorySettings(_Strict):
+    """How long the run ledger (job_runs, with each run's log lines), the audit of manual actions
+    and the finished commands are kept; cleanup_old_data deletes what is older, in batches."""
+
+    keep: timedelta = timedelta(days=90)
+    """Runs finished, actions audited and commands done longer ago than this are deleted. What the
+    deleted runs counted stays in the metrics (job_run_totals)."""
+
+    @field_validator("keep")
+    @classmethod
+    def _keep_bounds(cls, value: timedelta) -> timedelta:
+        return _within(value, timedelta(days=1), "under a day, yesterday's runs would be gone from history")
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:8080`` for IPv6) as (host, port); ValueError saying what is wrong."""
     host, sep, port = value.rpartition(":")
@@ -407,6 +421,7 @@ class Settings(_Strict):
     notifications: NotificationSettings = NotificationSettings()
     console: ConsoleSettings = ConsoleSettings()
     run_logs: RunLogSettings = RunLogSettings()
+    run_history: RunHistorySettings = RunHistorySettings()
     logging: LoggingSettings = LoggingSettings()
     http: HttpSettings = HttpSettings()
     alerts: AlertSettings = AlertSettings()

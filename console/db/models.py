@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     Float,
     ForeignKey,
     Index,
@@ -367,3 +368,36 @@ class LeaderTerm(Base):
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)
     began_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The upper bounds (seconds) of the run-duration histogram; job_run_totals has a column per bound
+# (migration 0014), so changing them needs a migration.
+DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+class JobRunTotal(Base):
+    """What the runs deleted by the run history's retention counted, per job, status and trigger
+    kind (migration 0014): the metrics add it to the live rows, so no counter falls."""
+
+    __tablename__ = "job_run_totals"
+
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    trigger_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger)
+    failed_for_good: Mapped[int] = mapped_column(BigInteger)
+    duration_count: Mapped[int] = mapped_column(BigInteger)
+    duration_sum: Mapped[float] = mapped_column(Float)
+
+
+for _i in range(len(DURATION_BUCKETS)):  # bucket_<i>: runs of at most DURATION_BUCKETS[i] seconds
+    JobRunTotal.__table__.append_column(Column(f"bucket_{_i}", BigInteger, nullable=False))
+
+
+class WarningsSentTotal(Base):
+    """Warnings sent by the warning check's runs deleted by retention, per level (migration 0014)."""
+
+    __tablename__ = "warnings_sent_totals"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sent: Mapped[int] = mapped_column(BigInteger)

@@ -1,4 +1,5 @@
-"""cleanup_old_data: delete long-closed tasks and old read notifications, in batches.
+"""cleanup_old_data: delete long-closed tasks and old read notifications, in batches; then
+taskconsole's own run history older than ``run_history.keep`` (console.jobs.retention).
 
 Each batch is its own short transaction. The rows are walked by id: a batch takes the next
 ``batch_size`` rows to delete after the last batch's last id (``SELECT ... ORDER BY id LIMIT n``,
@@ -30,6 +31,7 @@ from console.db.models import WarningSent, WarningWatch
 from console.db.task_sql import STATE, count_if, old_closed
 from console.db.task_tables import has_column, is_set
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
+from console.jobs.retention import prune, would_prune
 from console.jobs.isolate import IdRange, Refused, in_range, range_halves, range_size, write_isolated
 
 # How far past its first id a batch looks, in batch sizes: bounds each batch's scan where the rows
@@ -152,7 +154,9 @@ def run(ctx: JobContext) -> Counts:
         "skipped_referenced": tasks.refused.count + notes.refused.count,
         "batches": tasks.batches + notes.batches,
     }
-    if tasks.stopped or notes.stopped:
+    if not (tasks.stopped or notes.stopped):
+        counts.update(prune(ctx))  # taskconsole's own ledgers (run_history.keep)
+    if tasks.stopped or notes.stopped or ctx.should_stop():
         counts["stopped_early"] = 1
     ctx.log.info("cleanup_old_data: %d closed tasks (with %d notifications) and %d read notifications deleted",
                  tasks.rows, tasks.dependents, notes.rows)
@@ -177,9 +181,10 @@ def preview(ctx: JobContext) -> Preview:
             .order_by(c.updated_at, c.id)
             .limit(10)
         ).mappings().all()
+        history = would_prune(conn, ctx.now, ctx.settings.run_history.keep)
     return Preview(
         counts={"would_delete_tasks": tasks, "would_delete_task_notifications": task_notes,
-                "would_delete_notifications": notes},
+                "would_delete_notifications": notes, **history},
         samples=[dict(r) for r in samples],
     )
 

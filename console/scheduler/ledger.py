@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, case, func, insert, select, union_all, update
+from sqlalchemy import Engine, and_, case, func, insert, select, union_all, update
 from sqlalchemy.exc import OperationalError
 
 from console.domain.runs import RunStatus
 from console.db.engine import read_only
-from console.db.models import AuditEntry, JobRun
+from console.db.models import DURATION_BUCKETS, AuditEntry, JobRun, JobRunTotal, WarningsSentTotal
 
 HOST = socket.gethostname()
 # About half a minute in all: a PostgreSQL restart takes seconds.
@@ -172,20 +172,28 @@ class RunLedger:
 
 
     # -- what /metrics reads (console.service.metrics): counts that only grow -------------------------
+    # Each is one statement over the live rows and what retention folded into the totals tables:
+    # the fold and the delete commit together, so a statement sees a run in one place or the other.
     def finished_counts(self) -> dict[tuple[str, str, str], int]:
         """Finished runs by (job id, status, trigger kind). A run still ``running`` is not counted:
         it moves to its final status later, and a counter must never fall."""
+        live = (select(JobRun.job_id, JobRun.status, JobRun.trigger_kind, func.count().label("n"))
+                .where(JobRun.status != RunStatus.RUNNING).group_by(JobRun.job_id, JobRun.status, JobRun.trigger_kind))
+        t = JobRunTotal
+        both = union_all(live, select(t.job_id, t.status, t.trigger_kind, t.runs.label("n"))).subquery()
         with read_only(self._engine).connect() as conn:
             return {(j, s, k): int(n) for j, s, k, n in conn.execute(
-                select(JobRun.job_id, JobRun.status, JobRun.trigger_kind, func.count())
-                .where(JobRun.status != RunStatus.RUNNING)
-                .group_by(JobRun.job_id, JobRun.status, JobRun.trigger_kind))}
+                select(both.c.job_id, both.c.status, both.c.trigger_kind, func.sum(both.c.n))
+                .group_by(both.c.job_id, both.c.status, both.c.trigger_kind))}
 
     def failed_for_good(self) -> dict[str, int]:
         """Runs that failed with no retry to follow, by job id."""
+        live = (select(JobRun.job_id, func.count().label("n")).where(JobRun.failed_for_good.is_(True))
+                .group_by(JobRun.job_id))
+        both = union_all(live, select(JobRunTotal.job_id, JobRunTotal.failed_for_good.label("n"))).subquery()
         with read_only(self._engine).connect() as conn:
             return {j: int(n) for j, n in conn.execute(
-                select(JobRun.job_id, func.count()).where(JobRun.failed_for_good.is_(True)).group_by(JobRun.job_id))}
+                select(both.c.job_id, func.sum(both.c.n)).group_by(both.c.job_id))}
 
     def last_successes(self) -> dict[str, datetime]:
         with read_only(self._engine).connect() as conn:
@@ -193,24 +201,34 @@ class RunLedger:
                 select(JobRun.job_id, func.max(JobRun.finished_at))
                 .where(JobRun.status == RunStatus.SUCCESS).group_by(JobRun.job_id)) if at is not None}
 
-    def duration_buckets(self, bounds: tuple[float, ...]) -> dict[str, tuple[list[int], int, float]]:
-        """Per job, over every finished run with a duration: (runs at or under each bound, runs, sum
-        of durations). One grouped statement; cumulative, so a histogram built on it only grows."""
-        d = JobRun.duration_s
-        counts = [func.sum(case((d <= bound, 1), else_=0)) for bound in bounds]
+    def duration_buckets(self) -> dict[str, tuple[list[int], int, float]]:
+        """Per job, over every finished run with a duration (DURATION_BUCKETS): (runs at or under
+        each bound, runs, sum of durations). Cumulative, so a histogram built on it only grows."""
+        d, t = JobRun.duration_s, JobRunTotal.__table__.c
+        live = (select(JobRun.job_id, func.count().label("n"), func.sum(d).label("total"),
+                       *(func.sum(case((d <= b, 1), else_=0)).label(f"b{i}") for i, b in enumerate(DURATION_BUCKETS)))
+                .where(d.is_not(None), JobRun.status != RunStatus.RUNNING).group_by(JobRun.job_id))
+        folded = select(t.job_id, t.duration_count.label("n"), t.duration_sum.label("total"),
+                        *(t[f"bucket_{i}"].label(f"b{i}") for i in range(len(DURATION_BUCKETS))))
+        both = union_all(live, folded).subquery()
         with read_only(self._engine).connect() as conn:
-            rows = conn.execute(select(JobRun.job_id, func.count(), func.sum(d), *counts)
-                                .where(d.is_not(None), JobRun.status != RunStatus.RUNNING)
-                                .group_by(JobRun.job_id)).all()
-        return {r[0]: ([int(n or 0) for n in r[3:]], int(r[1]), float(r[2] or 0.0)) for r in rows}
+            rows = conn.execute(select(both.c.job_id, func.sum(both.c.n), func.sum(both.c.total),
+                                       *(func.sum(both.c[f"b{i}"]) for i in range(len(DURATION_BUCKETS))))
+                                .group_by(both.c.job_id)).all()
+        return {r[0]: ([int(n or 0) for n in r[3:]], int(r[1] or 0), float(r[2] or 0.0)) for r in rows}
 
-    def finished_after(self, job_id: str, after_id: int) -> list[tuple[int, str, dict | None]]:
-        """(id, status, counts) of ``job_id``'s runs with an id above ``after_id``, oldest first."""
+    def warnings_sent(self, job_id: str, levels: list[int]) -> dict[int, int]:
+        """Warnings each level has had: the ``level_<n>`` counts of the warning check's successful
+        runs (not the warning ledger, whose rows go with their deleted tasks), ever."""
+        ok = and_(JobRun.job_id == job_id, JobRun.status == RunStatus.SUCCESS)
+        columns = [
+            func.coalesce(select(func.sum(JobRun.counts[f"level_{lv}"].as_integer())).where(ok).scalar_subquery(), 0)
+            + func.coalesce(select(WarningsSentTotal.sent).where(WarningsSentTotal.level == lv).scalar_subquery(), 0)
+            for lv in levels]
+        if not columns:
+            return {}
         with read_only(self._engine).connect() as conn:
-            return [(r.id, r.status, r.counts) for r in conn.execute(
-                select(JobRun.id, JobRun.status, JobRun.counts)
-                .where(JobRun.job_id == job_id, JobRun.id > after_id).order_by(JobRun.id))]
-
+            return {lv: int(n) for lv, n in zip(levels, conn.execute(select(*columns)).one())}
 
 def audit(engine: Engine, actor: str, action: str, job_id: str, outcome: str, detail: str | None) -> None:
     """One line in the audit: who did what to which job, from where, and how it ended."""

@@ -9,8 +9,8 @@ Counters and histograms only ever grow for the life of a series: the runs and th
 histogram count finished runs of the run ledger over all time (a run still ``running`` is in the
 ``job_running`` gauge, not in a counter, since it changes status later); the warnings sent come
 from the warning check's own counts (``level_<n>`` of each successful run), since cleanup deletes
-the warning ledger's rows of deleted tasks and a count of those would fall. Those counts are
-summed once and then only the runs after the last one summed are added.
+the warning ledger's rows of deleted tasks and a count of those would fall. What runs deleted by
+the run history's retention counted is kept in totals tables and added (console.scheduler.ledger).
 
 The reader knows the run ledger (``RunLedger``) and a few plain callables (``MetricsSources``) the
 service hands it; it knows nothing else of the service.
@@ -25,10 +25,10 @@ from datetime import datetime
 from typing import Any, Callable
 
 from console.domain.runs import JobId, JobState, RunStatus, TriggerKind
+from console.db.models import DURATION_BUCKETS
 from console.scheduler.ledger import RunLedger
 
 MAX_AGE_S = 5.0
-DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 WARNING_JOB = JobId.CHECK_TASK_WARNINGS.value
 # The statuses a finished run ends in: the run counter's labels (RUNNING is the job_running gauge).
 FINISHED = tuple(s for s in RunStatus if s != RunStatus.RUNNING)
@@ -86,9 +86,6 @@ class MetricsReader:
         self._ledger, self._sources = ledger, sources
         self._lock = threading.Lock()
         self._cached: tuple[float, MetricsSnapshot] | None = None
-        # The warnings sent by the check's runs up to and including run id _summed_to.
-        self._summed_to = 0
-        self._sent: dict[int, int] = {}
 
     def read(self) -> MetricsSnapshot:
         with self._lock:
@@ -107,11 +104,11 @@ class MetricsReader:
                 runs[key] = n
         successes = ledger.last_successes()
         last_success = {j: successes[j].timestamp() if j in successes else 0.0 for j in job_ids}
-        found = ledger.duration_buckets(DURATION_BUCKETS)
+        found = ledger.duration_buckets()
         empty = ([0] * len(DURATION_BUCKETS), 0, 0.0)
         durations = {j: _histogram(*found.get(j, empty)) for j in job_ids}
         final = ledger.failed_for_good()
-        sent = self._warnings_sent(levels)
+        sent = ledger.warnings_sent(WARNING_JOB, levels)
         jobs = src.jobs()
         stats = src.warning_stats()
         leader, others = src.cluster()
@@ -134,21 +131,3 @@ class MetricsReader:
             failed_for_good={j: final.get(j, 0) for j in job_ids},
             schema_fenced=int(src.schema_fenced()),
         )
-
-    def _warnings_sent(self, levels: list[int]) -> dict[int, int]:
-        """The warnings each level has had, from the check's successful runs. Runs up to the first
-        one still running are summed for good; that one and those after it are read again next time."""
-        final = dict(self._sent)
-        settled = True
-        for run_id, status, counts in self._ledger.finished_after(WARNING_JOB, self._summed_to):
-            if status == RunStatus.RUNNING:
-                settled = False
-                continue
-            if status == RunStatus.SUCCESS and isinstance(counts, dict):
-                for key, value in counts.items():
-                    if key.startswith("level_") and key[6:].isdigit() and isinstance(value, int):
-                        final[int(key[6:])] = final.get(int(key[6:]), 0) + value
-            if settled:
-                self._summed_to = run_id
-                self._sent = dict(final)
-        return {lv: final.get(lv, 0) for lv in levels}

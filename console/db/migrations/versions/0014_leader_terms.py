@@ -3,6 +3,9 @@
 - ``leader_terms``: one row each time a process takes the lead (``taskconsole_leader_changes_total``).
 - ``job_runs.failed_for_good``: set on the failed run no retry follows, the one that alerts admins
   (``taskconsole_job_failed_for_good_total``; its alert rule).
+- ``job_run_totals`` and ``warnings_sent_totals``: what runs deleted by the run history's retention
+  (``run_history.keep``) counted, folded in the same transaction as they are deleted, so that the
+  metrics' counters and histograms (runs, failures, durations, warnings sent) never fall.
 
 Revision ID: 0014
 Revises: 0013
@@ -18,6 +21,9 @@ down_revision = "0013"
 branch_labels = None
 depends_on = None
 
+# The duration histogram's buckets (console.scheduler.ledger.DURATION_BUCKETS: 12 bounds).
+BUCKETS = 12
+
 
 def upgrade() -> None:
     op.create_table(
@@ -30,9 +36,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_leader_terms"),
     )
     op.add_column("job_runs", sa.Column("failed_for_good", sa.Boolean(), nullable=True))
+    big = sa.BigInteger()
+    op.create_table(
+        "job_run_totals",
+        sa.Column("job_id", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("trigger_kind", sa.String(16), nullable=False),
+        sa.Column("runs", big, nullable=False),
+        sa.Column("failed_for_good", big, nullable=False),
+        sa.Column("duration_count", big, nullable=False),
+        sa.Column("duration_sum", sa.Float(), nullable=False),
+        *(sa.Column(f"bucket_{i}", big, nullable=False) for i in range(BUCKETS)),
+        sa.PrimaryKeyConstraint("job_id", "status", "trigger_kind", name="pk_job_run_totals"),
+    )
+    op.create_table(
+        "warnings_sent_totals",
+        sa.Column("level", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("sent", big, nullable=False),
+        sa.PrimaryKeyConstraint("level", name="pk_warnings_sent_totals"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("warnings_sent_totals")
+    op.drop_table("job_run_totals")
     with op.batch_alter_table("job_runs") as batch:
         batch.drop_column("failed_for_good")
     op.drop_table("leader_terms")
