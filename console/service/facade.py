@@ -72,6 +72,8 @@ class Dashboard:
     warnings_every_s: float | None = None
     # Set by the console: the rows shown are from before a refresh that failed at this time.
     stale_since: datetime | None = None
+    # Why the schema fence holds this process back (None: it does not).
+    fenced: str | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,14 @@ class Service(Operations):
             return self.node.fenced
         return schema.mismatch(schema.current_revision(self.engine))
 
+    def scheduler_health(self) -> str:
+        """The scheduler as /healthz says it: this process's state where it takes part in the
+        scheduler; else (``serve``, an embedding app's worker) whether another process leads."""
+        if self.node is not None or self.live is not None:
+            return self.scheduler_state
+        leader, _ = self.cluster()
+        return "led elsewhere" if leader is not None else "no leader"
+
     @property
     def scheduler_state(self) -> str:
         """``running`` or ``paused`` (this process leads), ``attached`` (it takes part, another
@@ -322,7 +332,7 @@ class Service(Operations):
             return Dashboard(
                 now=now, scheduler_state=self.scheduler_state, database="ok", redis=redis, jobs=self.jobs(),
                 warnings=stats, near=near, leader=leader, unclassified=self.unclassified_tasks(),
-                warnings_every_s=None if self._watching else UNTUNED_STATS_EVERY_S,
+                warnings_every_s=None if self._watching else UNTUNED_STATS_EVERY_S, fenced=self.schema_fence(),
             )
         except Exception as exc:  # noqa: BLE001 - shown on screen, the console keeps going
             return Dashboard(now=now, scheduler_state=self.scheduler_state, database="down", redis=redis,

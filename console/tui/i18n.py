@@ -73,6 +73,8 @@ _ZH = {
     "disabled": "已禁用",
     "refused": "已拒绝",
     "read-only": "只读",
+    "fenced: this release does not know the database schema; no job runs here":
+        "已隔离：本版本不认识数据库结构，这里不运行任务",
     "warnings sent per hour, last 24 h": "近24小时每小时预警数",
     "warning counts every": "预警计数每隔",
     "skipped (timestamp out of range)": "个任务已跳过（时间超出范围）",

@@ -67,6 +67,9 @@ class StatusBar(Static):
         parts.append((6, redis))
         if read_only:
             parts.append((8, Text(f"  [{words('read-only')}]", style="bold magenta")))
+        if dashboard.fenced:  # the schema fence: `status` says the revisions
+            parts.append((8, Text(f"  {words('fenced: this release does not know the database schema; no job runs here')}",
+                                  style="bold red")))
         # Tasks the near panel left out because a window timestamp is out of range (NearTasks).
         skipped = getattr(dashboard.near, "skipped", 0)
         if skipped:

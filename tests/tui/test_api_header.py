@@ -33,3 +33,24 @@ async def test_an_api_that_could_not_bind_is_said_in_the_logs_and_not_in_the_hea
         assert " api " not in str(app.query_one(StatusBar).render())
         logs = "\n".join(str(line) for line in app.query_one("#logs").lines)
         assert "HTTP API not served: cannot listen on 127.0.0.1:5000" in logs
+
+
+async def test_the_header_says_when_the_schema_fence_holds_the_console_back(live_service, make_app):
+    from sqlalchemy import text
+
+    from console.db.schema import HEAD
+
+    app = make_app(live_service)
+    async with app.run_test(size=(200, 30)) as pilot:
+        await settle(pilot)
+        assert "fenced" not in str(app.query_one(StatusBar).render())
+        with live_service.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        try:
+            live_service.node.fence.check()  # the node's next heartbeat would; the refresh reads it
+            await pilot.press("r")
+            await settle(pilot)
+            assert "fenced: this release does not know the database schema" in str(app.query_one(StatusBar).render())
+        finally:
+            with live_service.engine.begin() as conn:
+                conn.execute(text("UPDATE alembic_version SET version_num = :h"), {"h": HEAD})

@@ -136,7 +136,28 @@ def test_healthz_needs_no_token_and_says_only_health(api):
     answer = api.client.get("/healthz")
     assert answer.status_code == 200
     assert answer.json["status"] == "ok"
-    assert set(answer.json["data"]) == {"database", "redis", "scheduler"}
+    assert set(answer.json["data"]) == {"database", "redis", "scheduler", "fenced"}
+    # A process that serves the API without a scheduler of its own says whether anyone leads.
+    assert answer.json["data"]["scheduler"] == "no leader" and answer.json["data"]["fenced"] is None
+
+
+def test_healthz_says_led_elsewhere_and_503_with_the_reason_while_the_schema_fence_holds(api, db):
+    from sqlalchemy import text
+
+    from console.service import Service
+    from tests.integration.test_scheduler import settings_for
+
+    leader = Service(settings_for(only="update_time_progress"), db.engine)
+    leader.start_scheduler(kind="run")
+    try:
+        assert api.client.get("/healthz").json["data"]["scheduler"] == "led elsewhere"
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        answer = api.client.get("/healthz")
+        assert answer.status_code == 503 and answer.json["status"] == "fenced"
+        assert "9999" in answer.json["message"] and "newer than this taskconsole" in answer.json["data"]["fenced"]
+    finally:
+        leader.stop_scheduler()
 
 
 def test_healthz_is_503_and_errors_are_clean_json_when_the_database_is_gone():
