@@ -143,6 +143,11 @@ class RunLedger:
                 .values(status=RunStatus.FAILED, finished_at=utcnow(), error=error)
             ).rowcount
 
+    def get(self, run_id: int) -> RunRecord | None:
+        with read_only(self._engine).connect() as conn:
+            row = conn.execute(select(JobRun).where(JobRun.id == run_id)).first()
+        return _record(row) if row else None
+
     def running(self, job_id: str) -> RunRecord | None:
         with read_only(self._engine).connect() as conn:
             row = conn.execute(

@@ -314,7 +314,8 @@ class Node:
         try:
             result = self.runner.execute(command.job_id or "", "manual", actor=command.actor, retries=0,
                                          on_start=say_started)
-            outcome, detail = result.status, f"run {result.run_id}: {result.error or result.counts}"
+            # Words, not a dict's repr: whoever asked reads the counts from the run's ledger row.
+            outcome, detail = result.status, f"run {result.run_id}: {result.error or result.status}"
         except AlreadyRunning as exc:
             outcome, detail = "already_running", str(exc)
         except RunNotStarted as exc:

@@ -76,6 +76,9 @@ class Dashboard:
     fenced: str | None = None
 
 
+PAUSED_BY_JOB, PAUSED_BY_SCHEDULER = "job", "scheduler"
+
+
 @dataclass(frozen=True)
 class JobInfo:
     id: str
@@ -86,6 +89,8 @@ class JobInfo:
     next_run_time: datetime | None  # UTC
     state: JobState
     last_run: RunRecord | None
+    # Who holds it: None, "job" (paused or disabled itself) or "scheduler" (the whole scheduler is).
+    paused_by: str | None = None
 
 
 class Service(Operations):
@@ -219,6 +224,7 @@ class Service(Operations):
                 id=job_id, name=spec.name, trigger=describe(job_settings.trigger), enabled=job_settings.enabled,
                 paused=paused, next_run_time=next_run.astimezone(timezone.utc) if next_run else None,
                 state=state, last_run=last_run,
+                paused_by=PAUSED_BY_JOB if paused else PAUSED_BY_SCHEDULER if all_paused else None,
             ))
         return infos
 
@@ -237,6 +243,10 @@ class Service(Operations):
     def cluster(self) -> tuple[NodeInfo | None, list[NodeInfo]]:
         """The leading process and the others standing by (from their heartbeats)."""
         return cluster(self.engine, self.clock())
+
+    def run_record(self, run_id: int) -> RunRecord | None:
+        """One run of the ledger, by id."""
+        return self.runner.ledger.get(run_id)
 
     def history(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         if job_id:

@@ -47,7 +47,9 @@ def job_json(job: JobInfo, tz: ZoneInfo) -> dict[str, Any]:
     last = job.last_run
     return {
         "id": job.id, "name": job.name, "trigger": job.trigger, "enabled": job.enabled,
-        "next_run_time": iso(job.next_run_time, tz), "paused": job.paused, "state": job.state,
+        # Paused (by itself or with the whole scheduler): no next run time, as if it would fire.
+        "next_run_time": None if job.paused_by else iso(job.next_run_time, tz),
+        "paused": job.paused_by is not None, "paused_by": job.paused_by, "state": job.state,
         "last_run": None if last is None else {
             "status": last.status, "started_at": iso(last.started_at, tz), "duration_s": last.duration_s,
             "counts": last.counts,

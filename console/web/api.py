@@ -112,11 +112,23 @@ def _job(job_id: str) -> str:
 def _result_data(result: ActionResult) -> dict:
     tz = _service().settings.tz
     data = {"job_id": result.target if result.action in (Action.RUN, Action.PAUSE, Action.RESUME) else None,
-            "action": result.action.value, "outcome": str(result.outcome), "detail": result.detail,
+            "action": result.action.value, "outcome": str(result.outcome), "detail": _detail(result),
             "next_run_time": iso(result.next_run_time, tz)}
     if result.action == Action.RUN:
         data["run_id"] = result.run_id
     return data
+
+
+def _detail(result: ActionResult) -> dict | None:
+    """What the leader said, as an object: its words and, for a run it began, the run as the ledger
+    has it now (status, counts, error)."""
+    if result.detail is None and result.run_id is None:
+        return None
+    detail: dict = {"message": result.detail}
+    run = _service().run_record(result.run_id) if result.run_id is not None else None
+    if run is not None:
+        detail.update(run_id=run.id, status=run.status, counts=run.counts, error=run.error)
+    return detail
 
 
 def _requested(who: Caller, action: Action, target: str) -> None:

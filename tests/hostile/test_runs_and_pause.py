@@ -377,7 +377,8 @@ def test_scheduler_pause_and_resume_from_the_command_line_show_on_every_job_row(
     assert proc.stdout.strip() == "scheduler paused; no process leads now: the next leader starts paused"
     listed = jobs_json(cli)
     assert {j["state"] for j in listed.values()} == {"paused"}
-    assert not any(j["paused"] for j in listed.values())  # no job's own pause was touched
+    # Paused with the whole scheduler, not by their own pause; no next run shown as if it would fire.
+    assert all(j["paused"] and j["paused_by"] == "scheduler" and j["next_run_time"] is None for j in listed.values())
     text_rows = cli("jobs", "list").stdout.splitlines()[1:]
     assert len(text_rows) == 4 and all(" paused " in row for row in text_rows)
     [stored] = rows_of(db.engine, SchedulerPause)

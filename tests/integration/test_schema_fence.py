@@ -16,9 +16,19 @@ from console.settings import load_settings
 from tests.integration.test_scheduler import services, settings_for  # noqa: F401
 
 
+import pytest
+
+
 def _set_revision(engine, revision: str) -> None:
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+
+
+@pytest.fixture(autouse=True)
+def _revision_put_back(db):
+    """The PostgreSQL database is the session's: whatever a case did to its revision is undone."""
+    yield
+    _set_revision(db.engine, HEAD)
 
 
 def _wait(condition, timeout: float, what: str) -> None:

@@ -157,6 +157,10 @@ def test_healthz_says_led_elsewhere_and_503_with_the_reason_while_the_schema_fen
         assert answer.status_code == 503 and answer.json["status"] == "fenced"
         assert "9999" in answer.json["message"] and "newer than this taskconsole" in answer.json["data"]["fenced"]
     finally:
+        from console.db.schema import HEAD
+
+        with db.engine.begin() as conn:  # the PostgreSQL database is the session's: put it back
+            conn.execute(text("UPDATE alembic_version SET version_num = :h"), {"h": HEAD})
         leader.stop_scheduler()
 
 
@@ -196,3 +200,30 @@ def test_healthz_is_503_and_errors_are_clean_json_when_the_database_is_gone():
             assert answer.json["code"] == 503
             assert "Traceback" not in text_ and "s3cr3t" not in text_
         service.engine.dispose()
+
+
+def test_the_api_and_jobs_list_agree_under_a_scheduler_wide_pause(api, db, tmp_path):
+    """Paused by the whole scheduler: paused, paused_by "scheduler", no next run time, in both."""
+    import json
+
+    from tests.integration.helpers import invoke
+
+    api.service.pause_scheduler(actor="tester")
+    listed = {j["id"]: j for j in api.get("/api/scheduler/jobs").json["data"]}
+    proc = invoke(["jobs", "list", "--json"], url=db.url, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    cli = {j["id"]: j for j in json.loads(proc.stdout)}
+    for shown in (listed, cli):
+        assert all((j["paused"], j["paused_by"], j["next_run_time"]) == (True, "scheduler", None)
+                   for j in shown.values()), shown
+    assert {k: (j["paused"], j["paused_by"]) for k, j in listed.items()} == \
+        {k: (j["paused"], j["paused_by"]) for k, j in cli.items()}
+
+
+def test_a_run_answers_detail_as_an_object_with_the_runs_counts(leading_api):
+    answer = leading_api.post("/api/scheduler/jobs/update_time_progress/run")
+    assert answer.status_code == 200, answer.json
+    detail = answer.json["data"]["detail"]
+    assert isinstance(detail, dict) and detail["run_id"] == answer.json["data"]["run_id"]
+    assert detail["status"] in ("running", "success") and isinstance(detail["counts"], dict)
+    assert "{" not in (detail["message"] or "")  # words, not a dict's repr
