@@ -115,10 +115,10 @@ class JobSettings(_Strict):
 
 def _default_jobs() -> dict[str, JobSettings]:
     return {
-        "reset_periodic_tasks": JobSettings(trigger=TriggerSettings(cron="0 2 * * *")),
-        "check_task_warnings": JobSettings(trigger=TriggerSettings(cron="0 * * * *")),
-        "update_time_progress": JobSettings(trigger=TriggerSettings(every=timedelta(minutes=30))),
-        "cleanup_old_data": JobSettings(trigger=TriggerSettings(cron="0 3 * * sun")),
+        JobId.RESET_PERIODIC_TASKS.value: JobSettings(trigger=TriggerSettings(cron="0 2 * * *")),
+        JobId.CHECK_TASK_WARNINGS.value: JobSettings(trigger=TriggerSettings(cron="0 * * * *")),
+        JobId.UPDATE_TIME_PROGRESS.value: JobSettings(trigger=TriggerSettings(every=timedelta(minutes=30))),
+        JobId.CLEANUP_OLD_DATA.value: JobSettings(trigger=TriggerSettings(cron="0 3 * * sun")),
     }
 
 

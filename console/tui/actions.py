@@ -13,7 +13,7 @@ from textual import work
 from textual.widgets import DataTable
 
 from console.domain.text import printable
-from console.domain.runs import Outcome, RunStatus
+from console.domain.runs import JobId, Outcome, RunStatus
 from console.service import ActionResult, os_user
 from console.tui.dialogs import Confirm, Help
 from console.tui.quitting import Stopping
@@ -29,7 +29,7 @@ CHANGING_ACTIONS = writing_actions()
 WRITING_KEYS = writing_keys()
 # Help opens over any screen; every other main-screen key waits until the screen on top closes.
 MAIN_SCREEN_ACTIONS = main_screen_actions() - {"help"}
-CONFIRM_BEFORE = {"cleanup_old_data"}
+CONFIRM_BEFORE = {JobId.CLEANUP_OLD_DATA}
 
 
 class ConsoleActions:
@@ -112,7 +112,7 @@ class ConsoleActions:
     def _run_job(self, job_id: str) -> None:
         # A daemon thread, not a Textual worker: the app's exit waits for its workers, and an
         # operator who chooses to leave a run must not wait for it.
-        self.notify(f"{job_id}: {self.words('started')}", markup=False)
+        self.notify(f"{job_id}: {self.words(Outcome.STARTED)}", markup=False)
         threading.Thread(target=self._run_job_thread, args=(job_id,), name=f"console-run-{job_id}",
                          daemon=True).start()
 
@@ -128,7 +128,7 @@ class ConsoleActions:
         result = self.service.run_now(job_id, actor=os_user())
         run = result.run
         if run is None:
-            self._tell(result, f"{job_id}: {w('done')}")
+            self._tell(result, f"{job_id}: {w(Outcome.DONE)}")
         elif run.status == RunStatus.SUCCESS:
             text = f"{job_id}: {w('done in')} {w.duration(duration(run.duration_s))}, {w.counts(changed(run.counts))}"
             self._soon(self.notify, printable(text), markup=False)

@@ -14,6 +14,7 @@ import time
 from textual import work
 from textual.widgets import Input
 
+from console.domain.runs import JobState, SchedulerState
 from console.domain.text import printable
 from console.service import AHEAD, describe_error
 from console.tui.command_line import CommandSuggester, parse
@@ -209,11 +210,11 @@ class FindingActions:
         elif name in ("pause", "resume"):
             info = self.job_info(arg)
             if info is not None and info.paused == (name == "pause"):
-                self.notify(f"{arg} is already {'paused' if info.paused else 'running'}", markup=False)
+                self.notify(f"{arg} is already {JobState.PAUSED if info.paused else JobState.RUNNING}", markup=False)
             else:
                 self._set_paused(arg, name == "pause")
         elif name in ("pause-all", "resume-all"):
-            paused = self.dashboard is not None and self.dashboard.scheduler_state == "paused"
+            paused = self.dashboard is not None and self.dashboard.scheduler_state == SchedulerState.PAUSED
             if paused != (name == "pause-all"):
                 self._toggle_scheduler()
         elif name == "inspect":

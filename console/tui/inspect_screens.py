@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 
+from console.domain.runs import RunStatus
 from console.domain.text import printable
 from console.tui.keys import bindings, localize
 from console.tui.format import changed, duration, local_time, relative, safe, status, work_and_time
@@ -126,7 +127,7 @@ class JobScreen(_Inspect):
         summary.append_text(status(job.state, w(job.state)))
         summary.append(f"   {w('next run')}: {local_time(job.next_run_time, self.tz, '%Y-%m-%d %H:%M')}"
                        f" ({w.relative(relative(job.next_run_time, now))})")
-        finished = [r for r in runs if r.status in ("success", "failed")]
+        finished = [r for r in runs if r.status in (RunStatus.SUCCESS, RunStatus.FAILED)]
         if finished:
             last = finished[0]
             summary.append(f"\n{w('last counts')}: ")
@@ -140,7 +141,7 @@ class JobScreen(_Inspect):
                           Text(local_time(r.started_at, self.tz, "%m-%d %H:%M:%S")),
                           Text(w.duration(duration(r.duration_s))), safe(r.actor or "-"), safe(r.host or "-"),
                           safe(r.error if r.error else w.counts(changed(r.counts))), key=str(r.id))
-        failed = next((r for r in runs if r.status == "failed"), None)
+        failed = next((r for r in runs if r.status == RunStatus.FAILED), None)
         error = Text(w("no failure recorded"), style="dim")
         if failed:
             error = Text(f"{w('run')} {failed.id} {w('at')} "
