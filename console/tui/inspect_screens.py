@@ -70,15 +70,13 @@ class JobScreen(_Inspect):
     HELP_TITLE = "keys of the job screen"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "run_this" and self.app.read_only:
-            return None
-        return True
+        return self.app.permitted(action)  # t changes something: refused in --read-only
 
     def action_run_this(self) -> None:
-        self.app.trigger_job(self.job_id)
+        self.app.action_trigger(self.job_id)
 
     def action_preview_this(self) -> None:
-        self.app.preview_job(self.job_id)
+        self.app.action_preview(self.job_id)
 
     def action_reload(self) -> None:
         self.load()
