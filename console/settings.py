@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from console.domain.cron import CronError, normalise_crontab
+from console.domain.rules import DEFAULT_LEVELS, WarningLevel
 from console.domain.runs import JobId
 from console.domain.templates import TemplateError, template_fields
 from console.domain.text import printable
@@ -116,10 +117,10 @@ class JobSettings(_Strict):
 
 def _default_jobs() -> dict[str, JobSettings]:
     return {
-        "reset_periodic_tasks": JobSettings(trigger=TriggerSettings(cron="0 2 * * *")),
-        "check_task_warnings": JobSettings(trigger=TriggerSettings(cron="0 * * * *")),
-        "update_time_progress": JobSettings(trigger=TriggerSettings(every=timedelta(minutes=30))),
-        "cleanup_old_data": JobSettings(trigger=TriggerSettings(cron="0 3 * * sun")),
+        JobId.RESET_PERIODIC_TASKS.value: JobSettings(trigger=TriggerSettings(cron="0 2 * * *")),
+        JobId.CHECK_TASK_WARNINGS.value: JobSettings(trigger=TriggerSettings(cron="0 * * * *")),
+        JobId.UPDATE_TIME_PROGRESS.value: JobSettings(trigger=TriggerSettings(every=timedelta(minutes=30))),
+        JobId.CLEANUP_OLD_DATA.value: JobSettings(trigger=TriggerSettings(cron="0 3 * * sun")),
     }
 
 
@@ -173,23 +174,11 @@ class RedisSettings(_Strict):
         return url or None
 
 
-class WarningLevel(_Strict):
-    """A warning level: raised when time progress reaches ``at`` while work progress is below it."""
-
-    level: int = Field(ge=1, le=99)
-    """Percent of time left that the warning announces."""
-    at: float = Field(gt=0, le=100)
-    """Time progress (percent) at which the level starts."""
-
-
 class WarningSettings(_Strict):
     """The warning check."""
 
-    levels: tuple[WarningLevel, ...] = (
-        WarningLevel(level=20, at=80),
-        WarningLevel(level=10, at=90),
-        WarningLevel(level=5, at=95),
-    )
+    levels: tuple[WarningLevel, ...] = DEFAULT_LEVELS
+    """Each ``{level, at}``: console.domain.rules.WarningLevel, the one class of a warning level."""
     repeat_after: timedelta = timedelta(hours=24)
     """Send the same level for the same window again after this long; 0 means never."""
 

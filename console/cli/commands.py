@@ -14,6 +14,7 @@ from console.cli import output
 from console.cli.systemd import Notifier
 from console.cli.signals import install_stop_handlers
 from console.domain.recurrence import RecurrenceError
+from console.domain.runs import Outcome, RunStatus, SchedulerState
 from console.service import (AlreadyRunning, DatabaseError, DatabaseUnreachable, DemoError, DisabledJob, RunNotStarted,
                              SchemaError, Service, UnknownJob, database)
 from console.service.db_tuning import TuneRefused
@@ -314,13 +315,13 @@ def cmd_jobs_run(args: argparse.Namespace, settings: Settings) -> int:
         result = service.run_job_in_foreground(args.job_id)
     except AlreadyRunning as exc:
         if args.json:
-            output.emit_json({"job_id": args.job_id, "status": "already_running", "error": str(exc)})
+            output.emit_json({"job_id": args.job_id, "status": Outcome.ALREADY_RUNNING, "error": str(exc)})
         sys.stderr.write(f"taskconsole: {printable(str(exc))}\n")
         return 1
     except RunNotStarted as exc:
         # Recorded (run ledger and audit) when the database let us; said in one line either way.
         if args.json:
-            output.emit_json({"job_id": args.job_id, "run_id": exc.run_id, "status": "failed", "duration_s": 0.0,
+            output.emit_json({"job_id": args.job_id, "run_id": exc.run_id, "status": RunStatus.FAILED, "duration_s": 0.0,
                               "counts": {}, "error": str(exc)})
         recorded = (f" (recorded as run {exc.run_id})" if exc.run_id is not None
                     else " (the database refused to record it)")
@@ -333,7 +334,7 @@ def cmd_jobs_run(args: argparse.Namespace, settings: Settings) -> int:
         output.emit_json(output.result_json(result))
     else:
         print(output.result_text(result))
-    return 0 if result.status == "success" else 1
+    return 0 if result.status == RunStatus.SUCCESS else 1
 
 
 def cmd_jobs_pause(args: argparse.Namespace, settings: Settings) -> int:
@@ -368,7 +369,7 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tasks_near(args: argparse.Namespace, settings: Settings) -> int:
     tasks = _service(settings).near_tasks(args.limit)
-    skipped = getattr(tasks, "skipped", 0)
+    skipped = tasks.skipped
     if skipped:
         log.warning("skipped %d processing task%s whose window has a timestamp outside years 1 to 9999",
                     skipped, "" if skipped == 1 else "s")
@@ -414,7 +415,7 @@ def _pause_scheduler(settings: Settings, *, paused: bool) -> int:
         service.pause_scheduler()
     else:
         service.resume_scheduler()
-    word, state = ("paused", "paused") if paused else ("resumed", "running")
+    word, state = ("paused", SchedulerState.PAUSED) if paused else ("resumed", SchedulerState.RUNNING)
     already = " (it already was)" if was == paused else ""
     deadline = time.monotonic() + _OBEY_WAIT_S
     while True:

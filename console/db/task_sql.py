@@ -20,7 +20,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from console.db.models import TaskState, WarningWatch
 from console.db.task_tables import TaskTables, has_column, is_periodic, known_status, status_in
 from console.db.column_types import WallClockDateTime, clamp, epoch_of, postgresql_only, wall_clock_zone, zone_info
-from console.settings import WarningLevel
+from console.domain.rules import WarningLevel
 
 STATE = TaskState.__table__
 

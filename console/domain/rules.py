@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
+from typing import Annotated, Iterable, Sequence
+
+# Constraints as plain metadata (pydantic's own vocabulary, no I/O): settings.yaml's levels are
+# read into WarningLevel and refused, naming the key, where a bound is not met.
+from annotated_types import Ge, Gt, Le
 
 PROCESSING = "processing"
 PERIODIC = "periodic"
@@ -16,14 +20,23 @@ RESETTABLE = ("completed", "closed")
 
 
 @dataclass(frozen=True)
-class Threshold:
-    """Warning ``level`` (percent of time left) starts when time progress reaches ``at``."""
+class WarningLevel:
+    """A warning level: raised when time progress reaches ``at`` while work progress is below it.
 
-    level: int
-    at: float
+    The one class for the idea: the rules here take it, and settings' ``warnings.levels`` are
+    read into it (``console.settings``)."""
+
+    level: Annotated[int, Ge(1), Le(99)]
+    """Percent of time left that the warning announces."""
+    at: Annotated[float, Gt(0), Le(100)]
+    """Time progress (percent) at which the level starts."""
+
+    # Read from settings.yaml as strictly as the settings around it: an unknown key is refused.
+    __pydantic_config__ = {"extra": "forbid"}
 
 
-DEFAULT_THRESHOLDS = (Threshold(20, 80.0), Threshold(10, 90.0), Threshold(5, 95.0))
+# The design document's levels: 20 % of time left at 80 % time progress, 10 % at 90, 5 % at 95.
+DEFAULT_LEVELS = (WarningLevel(20, 80.0), WarningLevel(10, 90.0), WarningLevel(5, 95.0))
 
 
 def window_problem(start: datetime | None, end: datetime | None) -> str | None:
@@ -51,21 +64,21 @@ def time_progress(start: datetime, end: datetime, now: datetime) -> float:
 
 
 def warning_level(
-    time_pct: float, progress: float, thresholds: Iterable[Threshold] = DEFAULT_THRESHOLDS
+    time_pct: float, progress: float, levels: Iterable[WarningLevel] = DEFAULT_LEVELS
 ) -> int | None:
     """The most severe level whose threshold time has reached while work is still below it."""
-    for threshold in sorted(thresholds, key=lambda t: t.at, reverse=True):
-        if time_pct >= threshold.at and progress < threshold.at:
-            return threshold.level
+    for level in sorted(levels, key=lambda lv: lv.at, reverse=True):
+        if time_pct >= level.at and progress < level.at:
+            return level.level
     return None
 
 
 def next_threshold(
-    time_pct: float, progress: float, thresholds: Sequence[Threshold] = DEFAULT_THRESHOLDS
-) -> Threshold | None:
-    """The first threshold still ahead in time that would raise a warning if work stays put."""
-    ahead = [t for t in thresholds if time_pct < t.at and progress < t.at]
-    return min(ahead, key=lambda t: t.at) if ahead else None
+    time_pct: float, progress: float, levels: Sequence[WarningLevel] = DEFAULT_LEVELS
+) -> WarningLevel | None:
+    """The first level still ahead in time that would raise a warning if work stays put."""
+    ahead = [lv for lv in levels if time_pct < lv.at and progress < lv.at]
+    return min(ahead, key=lambda lv: lv.at) if ahead else None
 
 
 def threshold_instant(start: datetime, end: datetime, at: float) -> datetime:

@@ -1,7 +1,9 @@
-"""The words of the run ledger: how a run ended (or that it is running), and what started it.
+"""The words of runs and jobs: how a run ended (or that it is running), what started it, the job
+ids, a job's and the scheduler's state, and what an operator asked for and how that ended.
 
-Both are part of the contract (``jobs history --json``, the HTTP API, the metrics' labels), so
-they are written here once; members are ``str``, so they are stored and compared as the words.
+They are part of the contract (``jobs history --json``, the HTTP API, the metrics' labels, the
+audit), so they are written here once and everywhere else by member (a test reads every module
+for a stray word); members are ``str``, so they are stored, compared and shown as the words.
 """
 
 from __future__ import annotations
@@ -43,6 +45,17 @@ class JobState(StrEnum):
     REFUSED = "refused"  # its job store row would not load: it does not fire
 
 
+class SchedulerState(StrEnum):
+    """What this process's scheduler is doing (``status``, the console's status bar, a node's row)."""
+
+    STARTING = "starting"
+    RUNNING = "running"  # leading and firing
+    PAUSED = "paused"  # leading, the whole scheduler paused
+    STOPPED = "stopped"
+    STANDBY = "standby"  # in the election, another process leads
+    ATTACHED = "attached"  # a console following the leader
+
+
 class Action(StrEnum):
     """What an operator asks of a job or of the whole scheduler (the audit's and the queue's words)."""
 
@@ -51,10 +64,15 @@ class Action(StrEnum):
     RESUME = "resume"
     PAUSE_ALL = "pause_all"
     RESUME_ALL = "resume_all"
+    SET_RECURRENCE = "set-recurrence"  # a task's own recurrence rule (audited; never queued)
 
 
 class Outcome(StrEnum):
-    """How an operator's action ended (a run's own status aside)."""
+    """How an operator's action, or the command that carried it to the leader, ended.
+
+    One set of words for both: the audit, the command queue's rows and the answers of the faces.
+    A run's outcome is its status (``success`` or ``failed``, the same words as ``RunStatus``).
+    """
 
     DONE = "done"
     SUCCESS = "success"  # a run
@@ -64,3 +82,5 @@ class Outcome(StrEnum):
     QUEUED = "queued"  # sent to the leader, not taken within the wait
     STARTED = "started"  # a run the leader took and is carrying out
     REQUESTED = "requested"  # asked over the HTTP API (the audit's first line; the outcome follows)
+    EXPIRED = "expired"  # a queued command no leader took within its time: not carried out late
+    ABANDONED = "abandoned"  # a command the leader that took it never finished (it ended first)

@@ -61,3 +61,8 @@ class JobSpec:
     short: str  # a few words for narrow tables
     run: Callable[[JobContext], Counts]
     preview: Callable[[JobContext], Preview]
+
+    def __post_init__(self) -> None:
+        # Given as a JobId member, kept as its plain word: an id travels into APScheduler's pickled
+        # jobs, logs and reprs, where the enum's class has no business.
+        object.__setattr__(self, "id", str(self.id))

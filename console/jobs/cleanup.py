@@ -30,6 +30,7 @@ from console.db.engine import read_only
 from console.db.models import WarningSent, WarningWatch
 from console.db.task_sql import STATE, count_if, old_closed
 from console.db.task_tables import has_column, is_set
+from console.domain.runs import JobId
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.retention import prune, would_prune
 from console.jobs.isolate import IdRange, Refused, in_range, range_halves, range_size, write_isolated
@@ -190,7 +191,7 @@ def preview(ctx: JobContext) -> Preview:
 
 
 CLEANUP = JobSpec(
-    id="cleanup_old_data",
+    id=JobId.CLEANUP_OLD_DATA,
     name="Delete long-closed tasks and old read notifications",
     short="delete old data",
     run=run,

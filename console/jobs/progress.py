@@ -22,6 +22,7 @@ from console.db.engine import read_only
 from console.db.task_sql import count_if, is_processing, skipped_rows, time_progress, window_ok
 from console.db.task_tables import TaskTables, has_column
 from console.db.column_types import round2
+from console.domain.runs import JobId
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 
 
@@ -145,7 +146,7 @@ def preview(ctx: JobContext) -> Preview:
 
 
 PROGRESS = JobSpec(
-    id="update_time_progress",
+    id=JobId.UPDATE_TIME_PROGRESS,
     name="Store the time progress of processing tasks",
     short="time progress",
     run=run,

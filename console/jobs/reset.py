@@ -21,6 +21,7 @@ from console.db.engine import read_only
 from console.db.task_sql import (STATE, count_if, count_unknown_status, finished_periodic, has_handler, rule_column,
                                  with_state)
 from console.db.task_tables import has_column
+from console.domain.runs import JobId
 from console.jobs import rule_resets
 from console.jobs.base import Counts, JobContext, JobSpec, Preview, RowsRefused
 from console.jobs.isolate import IdRange, Refused, in_range, range_halves, range_size, write_isolated
@@ -158,7 +159,7 @@ def preview(ctx: JobContext) -> Preview:
 
 
 RESET = JobSpec(
-    id="reset_periodic_tasks",
+    id=JobId.RESET_PERIODIC_TASKS,
     name="Reset periodic tasks whose period has come round",
     short="reset periodic",
     run=run,

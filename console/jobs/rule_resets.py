@@ -27,6 +27,7 @@ from console.db.task_tables import TaskTables, status_in
 from console.db.column_types import UTCDateTime
 from console.domain.recurrence import (NO_OCCURRENCE, OUT_OF_RANGE, RecurrenceError, due_at, new_window,
                                        parse_recurrence)
+from console.domain.runs import JobId, RunStatus
 from console.jobs.base import JobContext
 from console.jobs.isolate import Refused, batch_size, halves, write_isolated
 from console.jobs.task_state import reset_values, stamp_reset, upsert_statement
@@ -211,7 +212,7 @@ def _refused_since(conn: Connection) -> datetime | None:
     """When the last finished reset run began, if the database refused rows in it."""
     last = conn.execute(
         select(JobRun.started_at, JobRun.counts)
-        .where(JobRun.job_id == "reset_periodic_tasks", JobRun.status.in_(("success", "failed")))
+        .where(JobRun.job_id == JobId.RESET_PERIODIC_TASKS, JobRun.status.in_((RunStatus.SUCCESS, RunStatus.FAILED)))
         .order_by(JobRun.id.desc()).limit(1)
     ).first()
     return last.started_at if last is not None and (last.counts or {}).get("refused") else None

@@ -33,6 +33,7 @@ from console.db.task_sql import (
     window_ok,
 )
 from console.db.column_types import UTCDateTime
+from console.domain.runs import JobId
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.dialect import insert_or_skip
 from console.jobs.watch import finish_marks, keep_visible, mark_in_run, watch_installed
@@ -205,7 +206,7 @@ def preview(ctx: JobContext) -> Preview:
 
 
 WARNINGS = JobSpec(
-    id="check_task_warnings",
+    id=JobId.CHECK_TASK_WARNINGS,
     name="Warn handlers of tasks running out of time (20%, 10%, 5% left)",
     short="warn 20/10/5%",
     run=run,

@@ -21,11 +21,12 @@ from sqlalchemy import Engine, insert, select, update
 
 from console.db.engine import read_only
 from console.db.models import SchedulerCommand
+from console.domain.runs import Action, Outcome
 from console.scheduler.ledger import HOST, utcnow, write_through_restart
 
-ACTIONS = ("run", "pause", "resume", "pause_all", "resume_all")
+# What may be queued for the leader (an audited action such as set-recurrence is done where asked).
+ACTIONS = (Action.RUN, Action.PAUSE, Action.RESUME, Action.PAUSE_ALL, Action.RESUME_ALL)
 EXPIRE_AFTER = timedelta(minutes=5)
-STARTED = "started"
 _RUN_DETAIL = re.compile(r"run (\d+)\b")
 
 
@@ -75,7 +76,7 @@ class CommandQueue:
             conn.execute(
                 update(SchedulerCommand)
                 .where(open_, SchedulerCommand.taken_by.is_(None), SchedulerCommand.created_at < now - EXPIRE_AFTER)
-                .values(done_at=now, outcome="expired", detail="no leader took it in time")
+                .values(done_at=now, outcome=Outcome.EXPIRED, detail="no leader took it in time")
             )
             ids = conn.execute(
                 select(SchedulerCommand.id).where(open_, SchedulerCommand.taken_by.is_(None))
@@ -100,7 +101,7 @@ class CommandQueue:
         with self._engine.begin() as conn:
             conn.execute(update(SchedulerCommand)
                          .where(SchedulerCommand.id == command_id, SchedulerCommand.done_at.is_(None))
-                         .values(outcome=STARTED, detail=f"run {run_id}"))
+                         .values(outcome=Outcome.STARTED, detail=f"run {run_id}"))
 
     def finish(self, command_id: int, outcome: str, detail: str | None = None) -> None:
         write_through_restart(self._engine, update(SchedulerCommand).where(SchedulerCommand.id == command_id)
@@ -117,7 +118,7 @@ class CommandQueue:
                 update(SchedulerCommand)
                 .where(SchedulerCommand.done_at.is_(None), SchedulerCommand.taken_by.is_not(None),
                        SchedulerCommand.taken_by != node_id)
-                .values(done_at=utcnow(), outcome="abandoned", detail="the leader that took it ended first")
+                .values(done_at=utcnow(), outcome=Outcome.ABANDONED, detail="the leader that took it ended first")
             ).rowcount
 
 

@@ -21,7 +21,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 
-from console.domain.runs import TriggerKind
+from console.domain.runs import JobId, SchedulerState, TriggerKind
 from console.db.task_tables import tables_for
 from console.jobs.rule_resets import pending_on
 from console.scheduler.pause import store_pause, stored_pause
@@ -62,7 +62,7 @@ class LiveScheduler:
             self.scheduler.resume()
         self._waker = threading.Thread(target=self._wake_loop, name="scheduler-waker", daemon=True)
         self._waker.start()
-        log.info("scheduler started (%s)", "paused" if paused else "running")
+        log.info("scheduler started (%s)", SchedulerState.PAUSED if paused else SchedulerState.RUNNING)
 
     def _wake_loop(self) -> None:
         next_rule_check = 0.0
@@ -83,7 +83,7 @@ class LiveScheduler:
         Polling an indexed instant (``task_state.next_reset_at``) rather than adding a date trigger per
         occurrence keeps the job store to the four jobs and survives rules edited from outside.
         """
-        job_id = "reset_periodic_tasks"
+        job_id = JobId.RESET_PERIODIC_TASKS
         if not self._may_fire():
             return  # not sure this process still leads: the leader checks
         stored = self.store.get(job_id)
@@ -114,7 +114,8 @@ class LiveScheduler:
 
     @property
     def state(self) -> str:
-        return {STATE_RUNNING: "running", STATE_PAUSED: "paused", STATE_STOPPED: "stopped"}[self.scheduler.state]
+        return {STATE_RUNNING: SchedulerState.RUNNING, STATE_PAUSED: SchedulerState.PAUSED,
+                STATE_STOPPED: SchedulerState.STOPPED}[self.scheduler.state]
 
     def pause_all(self, actor: str) -> None:
         """Pause the whole scheduler: stored first, so that the next leader obeys it too."""

@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from console.db.engine import describe_error, read_only
 from console.db.models import LeaderTerm, SchedulerNode
+from console.domain.runs import Action, Outcome, SchedulerState, TriggerKind
 from console.scheduler.command_queue import Command, CommandQueue
 from console.scheduler.fence import SchemaFence
 from console.scheduler.ledger import HOST, audit, utcnow
@@ -161,7 +162,7 @@ class Node:
     def _heartbeat(self) -> None:
         now = utcnow()
         live = self.live
-        values = dict(role=self.role, state=live.state if live is not None else "standby", heartbeat_at=now,
+        values = dict(role=self.role, state=live.state if live is not None else SchedulerState.STANDBY, heartbeat_at=now,
                       leader_since=self.leader_since)
         with self.engine.begin() as conn:
             if self._registered:
@@ -238,7 +239,7 @@ class Node:
             self.runner.webhook.send("job_abandoned", job_id, run_id=stale.id,
                                      error="its process ended before the run finished")
             due = stale.scheduled_for or stale.started_at
-            if stale.trigger_kind in ("scheduled", "retry") and utcnow() - due <= grace:
+            if stale.trigger_kind in (TriggerKind.SCHEDULED, TriggerKind.RETRY) and utcnow() - due <= grace:
                 log.info("%s: running it once more (within its misfire grace time)", job_id)
                 self._in_background(job_id, lambda j=job_id, d=stale.scheduled_for: self._rerun(j, d))
 
@@ -252,7 +253,7 @@ class Node:
             log.warning("%s: not run again: the scheduler is paused", job_id)
             return
         try:
-            self.runner.execute(job_id, "retry", actor="scheduler", scheduled_for=scheduled_for)
+            self.runner.execute(job_id, TriggerKind.RETRY, actor="scheduler", scheduled_for=scheduled_for)
         except (AlreadyRunning, RunNotStarted):
             pass  # recorded
 
@@ -265,8 +266,8 @@ class Node:
     # -- commands ----------------------------------------------------------------------------
     def _serve_commands(self) -> None:
         for command in self.commands.claim(self.id):
-            if command.action == "run":
-                self._in_background(command.job_id or "run", lambda c=command: self._run_command(c))
+            if command.action == Action.RUN:
+                self._in_background(command.job_id or Action.RUN, lambda c=command: self._run_command(c))
             else:
                 self._carry_out(command)
 
@@ -288,19 +289,19 @@ class Node:
         try:
             if live is None:
                 raise RuntimeError("no scheduler runs here")
-            if command.action in ("pause", "resume") and command.job_id not in self.settings.jobs:
+            if command.action in (Action.PAUSE, Action.RESUME) and command.job_id not in self.settings.jobs:
                 raise KeyError(f"unknown job id {command.job_id!r}")
-            if command.action == "pause":
+            if command.action == Action.PAUSE:
                 live.pause_job(command.job_id)
-            elif command.action == "resume":
+            elif command.action == Action.RESUME:
                 live.resume_job(command.job_id)
-            elif command.action == "pause_all":
+            elif command.action == Action.PAUSE_ALL:
                 live.pause_all(command.actor)
-            elif command.action == "resume_all":
+            elif command.action == Action.RESUME_ALL:
                 live.resume_all(command.actor)
-            outcome, detail = "done", None
+            outcome, detail = Outcome.DONE, None
         except Exception as exc:  # noqa: BLE001 - the outcome goes back to whoever asked
-            outcome, detail = "failed", str(exc)
+            outcome, detail = Outcome.FAILED, str(exc)
         self._close(command, outcome, detail, command.action.replace("_all", ""))
 
     def _run_command(self, command: Command) -> None:
@@ -312,20 +313,20 @@ class Node:
             self.commands.started(command.id, run_id)
 
         try:
-            result = self.runner.execute(command.job_id or "", "manual", actor=command.actor, retries=0,
+            result = self.runner.execute(command.job_id or "", TriggerKind.MANUAL, actor=command.actor, retries=0,
                                          on_start=say_started)
             # Words, not a dict's repr: whoever asked reads the counts from the run's ledger row.
             outcome, detail = result.status, f"run {result.run_id}: {result.error or result.status}"
         except AlreadyRunning as exc:
-            outcome, detail = "already_running", str(exc)
+            outcome, detail = Outcome.ALREADY_RUNNING, str(exc)
         except RunNotStarted as exc:
-            outcome, detail = "not_started", exc.reason
+            outcome, detail = Outcome.NOT_STARTED, exc.reason
         except Exception as exc:  # noqa: BLE001
             if started:
-                outcome, detail = "failed", f"run {started[0]}: {exc}"
+                outcome, detail = Outcome.FAILED, f"run {started[0]}: {exc}"
             else:
-                outcome, detail = "not_started", str(exc)
-        self._close(command, outcome, detail, "run")
+                outcome, detail = Outcome.NOT_STARTED, str(exc)
+        self._close(command, outcome, detail, Action.RUN)
 
 
 

@@ -23,7 +23,7 @@ from console.db.task_sql import (count_if, count_unknown_status, is_processing, 
 from console.db.task_tables import TaskTables
 from console.db.tuning import watch_installed
 from console.service.near import handler_name
-from console.settings import WarningLevel
+from console.domain.rules import WarningLevel
 
 HOURS = 24
 

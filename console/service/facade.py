@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 
 from console.db import schema
 from console.db.engine import describe_error, make_engine, read_only
-from console.domain.runs import JobState, RunStatus
+from console.domain.runs import Action, JobState, Outcome, RunStatus, SchedulerState
 from console.db.mapping_check import check_mapping
 from console.db.task_tables import TaskTables, tables_for
 from console.db.tuning import title_index_present
@@ -41,7 +41,7 @@ from console.service.dashboard import (TaskDetail, WarningStats, count_unclassif
                                        watching)
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, sent_notes
-from console.service.near import NearTask, find_tasks, near_tasks, task_exists
+from console.service.near import NearTask, NearTasks, find_tasks, near_tasks, task_exists
 from console.service.metrics import MetricsReader, MetricsSources
 from console.service.operations import Operations
 from console.service.tokens import Tokens
@@ -63,7 +63,7 @@ class Dashboard:
     redis: str  # ok | down | off
     jobs: list["JobInfo"] = field(default_factory=list)
     warnings: WarningStats | None = None
-    near: list[NearTask] = field(default_factory=list)
+    near: NearTasks = field(default_factory=NearTasks)
     error: str | None = None
     leader: NodeInfo | None = None  # the process leading the scheduler, wherever it runs
     # Tasks whose status task_system.values does not name: no job touches them (counted once a minute).
@@ -280,11 +280,11 @@ class Service(Operations):
         if self.live is not None:
             return self.live.state
         if self.node is None:
-            return "standby"
-        return "stopped" if self.node.stopped else "attached"
+            return SchedulerState.STANDBY
+        return SchedulerState.STOPPED if self.node.stopped else SchedulerState.ATTACHED
 
     # -- tasks ----------------------------------------------------------------------------------
-    def near_tasks(self, limit: int = 20) -> list[NearTask]:
+    def near_tasks(self, limit: int = 20) -> NearTasks:
         return near_tasks(self.engine, self.tables, self.clock(), self.settings.warnings.levels, limit)
 
     def run_log(self, run_id: int) -> list[LogLine]:
@@ -378,7 +378,7 @@ class Service(Operations):
     # -- per-task rules -------------------------------------------------------------------------
     def set_recurrence(self, task_id: int, rule: str | None, *, actor: str | None = None) -> str:
         words = task_rules.set_recurrence(self.engine, self.settings, task_id, rule)
-        self._audit(actor or os_user(), "set-recurrence", f"task {task_id}", "done", rule or "default")
+        self._audit(actor or os_user(), Action.SET_RECURRENCE, f"task {task_id}", Outcome.DONE, rule or "default")
         return words
 
     def next_windows(self, task_id: int, count: int = 5) -> list[tuple[datetime, datetime]]:

@@ -22,7 +22,7 @@ from console.db.task_sql import (is_processing, past_lowest_threshold, processin
 from console.db.task_tables import TaskTables
 from console.db.tuning import watch_installed
 from console.db.column_types import epoch_of
-from console.settings import WarningLevel
+from console.domain.rules import WarningLevel
 
 
 # ``near_tasks(show=AHEAD)``: only tasks not yet in a level, with a threshold still ahead.

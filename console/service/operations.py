@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from console.db.engine import describe_error
-from console.domain.runs import Action, Outcome
+from console.domain.runs import Action, Outcome, TriggerKind
 from console.scheduler.command_queue import Command, run_id_of
 from console.scheduler.interrupt import run_in_foreground
 from console.scheduler.ledger import audit, os_user
@@ -146,15 +146,15 @@ class Operations:
         self.check_job(job_id)
         actor = actor or os_user()
         try:
-            result = self.runner.execute(job_id, "manual", actor=actor, retries=0)
+            result = self.runner.execute(job_id, TriggerKind.MANUAL, actor=actor, retries=0)
         except AlreadyRunning as exc:
-            self._audit(actor, "run", job_id, "already_running", str(exc))
+            self._audit(actor, Action.RUN, job_id, Outcome.ALREADY_RUNNING, str(exc))
             raise
         except RunNotStarted as exc:
             where = f"run {exc.run_id}: " if exc.run_id is not None else ""
-            self._audit_best_effort(actor, "run", job_id, "not_started", f"{where}{exc.reason}")
+            self._audit_best_effort(actor, Action.RUN, job_id, Outcome.NOT_STARTED, f"{where}{exc.reason}")
             raise
-        self._audit(actor, "run", job_id, result.status, f"run {result.run_id}: {result.error or result.counts}")
+        self._audit(actor, Action.RUN, job_id, result.status, f"run {result.run_id}: {result.error or result.counts}")
         return result
 
     def run_job_in_foreground(self, job_id: str, *, actor: str | None = None) -> RunResult:
@@ -167,7 +167,7 @@ class Operations:
             # The run's own thread is stuck: close its record from here, if the database lets us.
             try:
                 self.runner.ledger.close_interrupted(job_id, INTERRUPTED)
-                self._audit(actor, "run", job_id, "failed", INTERRUPTED)
+                self._audit(actor, Action.RUN, job_id, Outcome.FAILED, INTERRUPTED)
             except Exception as exc:  # noqa: BLE001 - the next run marks it abandoned then
                 log.error("%s: the interrupted run could not be closed: %s", job_id,
                           describe_error(exc, self.engine.url))
@@ -184,7 +184,7 @@ class Operations:
         else:
             self._ensure_stored()
             self.store.pause(job_id)
-        self._audit(actor or os_user(), "pause", job_id, "done", None)
+        self._audit(actor or os_user(), Action.PAUSE, job_id, Outcome.DONE, None)
 
     def resume_job(self, job_id: str, *, actor: str | None = None) -> datetime | None:
         """Resumed; its next run time (UTC)."""
@@ -195,7 +195,7 @@ class Operations:
         else:
             self._ensure_stored()
             next_run = self.store.resume(job_id)
-        self._audit(actor or os_user(), "resume", job_id, "done", None)
+        self._audit(actor or os_user(), Action.RESUME, job_id, Outcome.DONE, None)
         return _utc(next_run)
 
     def send_command(self, action: str, job_id: str | None = None, *, actor: str | None = None,
@@ -232,7 +232,7 @@ class Operations:
             store_pause(self.engine, paused, actor)
             # The leader reads the stored pause at every beat; Redis, when there, wakes it now.
             self.bus.publish({"event": "command"})
-        self._audit(actor, "pause" if paused else "resume", "*", "done", "whole scheduler")
+        self._audit(actor, Action.PAUSE if paused else Action.RESUME, "*", Outcome.DONE, "whole scheduler")
 
     def scheduler_pause(self) -> PauseState:
         """The stored scheduler-wide pause: whether it holds, since when and by whom."""

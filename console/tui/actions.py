@@ -1,4 +1,11 @@
-"""The console's keys: what each action does. Mixed into the app (``console.tui.app``).
+"""The console's actions: what each entry of the action table (``console.tui.keys``) does. Mixed
+into the app (``console.tui.app``).
+
+A key, a ``:`` command and a palette entry run the same ``action_*`` method; one given a job id
+acts on that job, one without acts on the selected one. Whether an action may run at all is
+decided before it starts, never inside it: ``check_action`` for keys (Textual asks it), and
+``perform`` for the command line and the palette; both ask ``permitted``, the one place the
+read-only rule is applied.
 
 Every action that touches the database or runs a job does it in a thread worker and reports
 back with a toast; none blocks the UI thread.
@@ -13,7 +20,7 @@ from textual import work
 from textual.widgets import DataTable
 
 from console.domain.text import printable
-from console.domain.runs import Outcome, RunStatus
+from console.domain.runs import JobId, JobState, Outcome, RunStatus, SchedulerState
 from console.service import ActionResult, os_user
 from console.tui.dialogs import Confirm, Help
 from console.tui.quitting import Stopping
@@ -21,43 +28,49 @@ from console.tui.history_views import AuditScreen, NotesScreen
 from console.tui.log_views import LogScreen
 from console.tui.logs import LogPanel
 from console.tui.format import changed, duration
-from console.tui.keys import KEY_OF_ACTION, main_screen_actions, writing_actions, writing_keys
+from console.tui.keys import BY_ID, Key, main_screen_actions, writing_actions
 from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen
 from console.tui.widgets import NearTable
 
 CHANGING_ACTIONS = writing_actions()
-WRITING_KEYS = writing_keys()
 # Help opens over any screen; every other main-screen key waits until the screen on top closes.
 MAIN_SCREEN_ACTIONS = main_screen_actions() - {"help"}
-CONFIRM_BEFORE = {"cleanup_old_data"}
+CONFIRM_BEFORE = {JobId.CLEANUP_OLD_DATA}
 
 
 class ConsoleActions:
     """Key actions of ``TaskConsoleApp``; relies on its service, read_only flag and dashboard."""
 
-    # -- keys -----------------------------------------------------------------------------------
+    # -- whether an action may run ---------------------------------------------------------------
+    def permitted(self, action: str) -> bool | None:
+        """The read-only rule, applied here alone: an action that changes something (``writes`` in
+        the table) is refused in --read-only. None: shown dimmed, and said when asked for."""
+        return None if self.read_only and action in CHANGING_ACTIONS else True
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "quit_console" and isinstance(self.screen, Stopping):
             return True  # a second q or Ctrl-C while stopping: offer to leave the run
         if action in MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1:
             return False  # another screen is on top: its own keys apply
-        if action in CHANGING_ACTIONS and self.read_only:
-            return None  # shown dimmed; pressing it is answered by on_key
-        return True
+        return self.permitted(action)
 
     def on_key(self, event) -> None:
-        # A disabled binding does not run its action: the key comes here, and says why.
-        if self.read_only and len(self.screen_stack) == 1 and event.key in WRITING_KEYS:
-            self.refused_read_only(WRITING_KEYS[event.key])
+        # A key whose binding is disabled does not run its action: it comes here, and says why.
+        active = self.screen.active_bindings.get(event.key)
+        if active is not None and not active.enabled and active.binding.id in BY_ID:
+            self.say_refused(BY_ID[active.binding.id].shown_as)
 
-    def refused_read_only(self, action: str) -> bool:
-        """In --read-only, a toast naming the key pressed; True if the action must stop."""
-        if not self.read_only:
-            return False
-        key = KEY_OF_ACTION.get(action, action)
-        self.notify(f"{key}: {self.words('read-only console: nothing is changed')}", severity="warning",
+    def say_refused(self, asked_as: str) -> None:
+        """A toast naming the key or command that was refused."""
+        self.notify(f"{asked_as}: {self.words('read-only console: nothing is changed')}", severity="warning",
                     markup=False)
-        return True
+
+    def perform(self, entry: Key, *args: str, asked_as: str | None = None) -> None:
+        """Run ``entry``'s action (with the argument a command or the palette gives), if permitted."""
+        if self.permitted(entry.action) is not True:
+            self.say_refused(asked_as or entry.shown_as or entry.command)
+            return
+        getattr(self, f"action_{entry.action}")(*args)
 
     def chosen_job(self, verb: str) -> str | None:
         """The selected job, or None after a toast saying none is (its row went away)."""
@@ -67,15 +80,9 @@ class ConsoleActions:
                         severity="warning", markup=False)
         return job_id
 
-    def action_trigger(self) -> None:
-        if self.refused_read_only("trigger"):
-            return
-        job_id = self.chosen_job("t")
-        if job_id:
-            self.trigger_job(job_id)
-
-    def trigger_job(self, job_id: str) -> None:
-        if self.refused_read_only("trigger"):
+    def action_trigger(self, job_id: str | None = None) -> None:
+        job_id = job_id or self.chosen_job("t")
+        if not job_id:
             return
         if job_id in self.service.running_here():
             self.notify(f"{job_id} {self.words('is already running')}", severity="warning", markup=False)
@@ -112,7 +119,7 @@ class ConsoleActions:
     def _run_job(self, job_id: str) -> None:
         # A daemon thread, not a Textual worker: the app's exit waits for its workers, and an
         # operator who chooses to leave a run must not wait for it.
-        self.notify(f"{job_id}: {self.words('started')}", markup=False)
+        self.notify(f"{job_id}: {self.words(Outcome.STARTED)}", markup=False)
         threading.Thread(target=self._run_job_thread, args=(job_id,), name=f"console-run-{job_id}",
                          daemon=True).start()
 
@@ -128,7 +135,7 @@ class ConsoleActions:
         result = self.service.run_now(job_id, actor=os_user())
         run = result.run
         if run is None:
-            self._tell(result, f"{job_id}: {w('done')}")
+            self._tell(result, f"{job_id}: {w(Outcome.DONE)}")
         elif run.status == RunStatus.SUCCESS:
             text = f"{job_id}: {w('done in')} {w.duration(duration(run.duration_s))}, {w.counts(changed(run.counts))}"
             self._soon(self.notify, printable(text), markup=False)
@@ -136,18 +143,24 @@ class ConsoleActions:
             text = f"{job_id} {w('failed:')} {run.error}"
             self._soon(self.notify, printable(text), severity="error", markup=False, timeout=10)
 
-    def action_toggle_job(self) -> None:
-        if self.refused_read_only("toggle_job"):
-            return
-        job_id = self.chosen_job("p")
+    def action_toggle_job(self, job_id: str | None = None) -> None:
+        job_id = job_id or self.chosen_job("p")
         if job_id:
-            self.toggle_job(job_id)
+            info = self.job_info(job_id)
+            self._set_paused(job_id, not (info is not None and info.paused))
 
-    def toggle_job(self, job_id: str) -> None:
-        if self.refused_read_only("toggle_job"):
-            return
+    def action_pause_job(self, job_id: str) -> None:
+        self._pause_or_say(job_id, True)
+
+    def action_resume_job(self, job_id: str) -> None:
+        self._pause_or_say(job_id, False)
+
+    def _pause_or_say(self, job_id: str, pause: bool) -> None:
         info = self.job_info(job_id)
-        self._set_paused(job_id, not (info is not None and info.paused))
+        if info is not None and info.paused == pause:
+            self.notify(f"{job_id} is already {JobState.PAUSED if info.paused else JobState.RUNNING}", markup=False)
+        else:
+            self._set_paused(job_id, pause)
 
     @work(thread=True, group="actions", exit_on_error=False)
     def _set_paused(self, job_id: str, pause: bool) -> None:
@@ -155,9 +168,18 @@ class ConsoleActions:
         self._tell(act(job_id, actor=os_user()), f"{job_id} {self.words('paused' if pause else 'resumed')}")
 
     def action_toggle_scheduler(self) -> None:
-        if self.refused_read_only("toggle_scheduler"):
-            return
         self._toggle_scheduler()
+
+    def action_pause_all(self) -> None:
+        if not self._scheduler_paused():
+            self._toggle_scheduler()  # asks first
+
+    def action_resume_all(self) -> None:
+        if self._scheduler_paused():
+            self._toggle_scheduler()
+
+    def _scheduler_paused(self) -> bool:
+        return self.dashboard is not None and self.dashboard.scheduler_state == SchedulerState.PAUSED
 
     @work(thread=True, group="actions", exit_on_error=False)
     def _toggle_scheduler(self) -> None:
@@ -175,33 +197,29 @@ class ConsoleActions:
         act = self.service.pause_all if pause else self.service.resume_all
         self._tell(act(actor=os_user()), f"{self.words('scheduler')} {self.words('paused' if pause else 'resumed')}")
 
-    def action_inspect(self) -> None:
+    def action_inspect(self, job_id: str | None = None) -> None:
         focused = self.focused
-        if isinstance(focused, NearTable):
+        if job_id:
+            self.push_screen(JobScreen(job_id))
+        elif isinstance(focused, NearTable):
             if focused.selected_key:
                 self.push_screen(TaskScreen(int(focused.selected_key)))
             else:
                 self.notify(f"enter: {focused.nothing_chosen}", severity="warning", markup=False)
         elif job_id := self.chosen_job("enter"):
-            self.inspect_job(job_id)
+            self.push_screen(JobScreen(job_id))
 
     # Handlers by name rather than @on: Textual collects @on handlers only from its own classes.
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "jobs":
-            self.inspect_job(event.row_key.value)
+            self.push_screen(JobScreen(event.row_key.value))
         elif event.data_table.id == "near":
             self.push_screen(TaskScreen(int(event.row_key.value)))
 
-    def inspect_job(self, job_id: str) -> None:
-        self.push_screen(JobScreen(job_id))
-
-    def action_preview(self) -> None:
-        job_id = self.chosen_job("v")
+    def action_preview(self, job_id: str | None = None) -> None:
+        job_id = job_id or self.chosen_job("v")
         if job_id:
-            self.preview_job(job_id)
-
-    def preview_job(self, job_id: str) -> None:
-        self.push_screen(PreviewScreen(job_id))
+            self.push_screen(PreviewScreen(job_id))
 
     def action_logs(self) -> None:
         panel = self.query_one(LogPanel)

@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
+from console.domain.runs import SchedulerState
 from console.domain.text import printable
 from console.service import AHEAD, Dashboard, Service, describe_error
 from console.tui.actions import ConsoleActions
@@ -277,7 +278,7 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
             pass  # the app is closing: its widgets are gone before its timers stop
 
     def _show_status(self) -> None:
-        dashboard = self.dashboard or Dashboard(now=self.service.clock(), scheduler_state="starting",
+        dashboard = self.dashboard or Dashboard(now=self.service.clock(), scheduler_state=SchedulerState.STARTING,
                                                 database="…", redis="…")
         live_state = self.service.scheduler_state
         if live_state != dashboard.scheduler_state:

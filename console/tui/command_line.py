@@ -2,47 +2,22 @@
 
 ``:pause cleanup_old_data``, ``:run check_task_warnings``, ``:task 8099``, ``:logs``,
 ``:search 发票``, ``:level 5``. The suggester completes the command, then its argument (a job id,
-a level, an order); the right arrow (or end) takes the suggestion. A command that changes
-something is refused in --read-only, as its key is.
+a level, an order); the right arrow (or end) takes the suggestion. The commands are the entries
+of the one action table (``console.tui.keys``) that have a ``command``; a command runs its
+entry's action with the argument through the app's ``perform``, so one that changes something is
+refused in --read-only as its key is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from textual.suggester import Suggester
 
 from console.domain.text import printable
+from console.tui.keys import COMMANDS, Key
 
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    arg: str  # "" (none), "job", "task", "text", "level", "sort"
-    help: str
-    writes: bool = False
-
-
-COMMANDS: tuple[Command, ...] = (
-    Command("run", "job", "run a job now (as t)", writes=True),
-    Command("pause", "job", "pause a job", writes=True),
-    Command("resume", "job", "resume a paused job", writes=True),
-    Command("pause-all", "", "pause the whole scheduler (asks first)", writes=True),
-    Command("resume-all", "", "resume the whole scheduler", writes=True),
-    Command("inspect", "job", "a job's screen: runs, durations, last error"),
-    Command("preview", "job", "what a job would change now"),
-    Command("task", "task", "a task's screen, by id"),
-    Command("search", "text", "search every processing task by title or id"),
-    Command("level", "level", "the near panel: one level (5, 10, 20), ahead, or all"),
-    Command("sort", "sort", "the near panel's order"),
-    Command("logs", "", "the full-screen log view"),
-    Command("audit", "", "the audit of manual actions"),
-    Command("notifications", "", "the notifications the jobs sent"),
-    Command("refresh", "", "refresh every panel now"),
-    Command("help", "", "every key and command"),
-    Command("quit", "", "quit (as q)"),
-)
-BY_NAME = {c.name: c for c in COMMANDS}
+BY_NAME = {c.command: c for c in COMMANDS}
+# Arguments a command may go without: the near panel's level and order, a search (nothing done).
+OPTIONAL = ("text", "level", "sort")
 
 
 class CommandSuggester(Suggester):
@@ -55,7 +30,7 @@ class CommandSuggester(Suggester):
     async def get_suggestion(self, value: str) -> str | None:
         name, space, rest = value.partition(" ")
         if not space:
-            return next((c.name for c in COMMANDS if c.name.startswith(name) and name), None)
+            return next((c.command for c in COMMANDS if c.command.startswith(name) and name), None)
         command = BY_NAME.get(name)
         if command is None or not command.arg:
             return None
@@ -65,16 +40,16 @@ class CommandSuggester(Suggester):
         return None
 
 
-def parse(line: str) -> tuple[Command, str]:
-    """The command and its argument; ValueError saying what is wrong, in words for a toast."""
+def parse(line: str) -> tuple[Key, str]:
+    """The command's entry and its argument; ValueError saying what is wrong, in words for a toast."""
     name, _, arg = line.strip().lstrip(":").strip().partition(" ")
     command = BY_NAME.get(name)
     if command is None:
-        known = ", ".join(c.name for c in COMMANDS)
+        known = ", ".join(c.command for c in COMMANDS)
         raise ValueError(f"no command {printable(name)[:40]!r}; the commands: {known}")
     arg = arg.strip()
-    if command.arg and command.arg != "text" and command.arg != "level" and command.arg != "sort" and not arg:
-        raise ValueError(f":{command.name} needs a {command.arg}")
+    if command.arg and command.arg not in OPTIONAL and not arg:
+        raise ValueError(f":{command.command} needs a {command.arg}")
     if not command.arg and arg:
-        raise ValueError(f":{command.name} takes nothing after it")
+        raise ValueError(f":{command.command} takes nothing after it")
     return command, arg

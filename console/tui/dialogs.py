@@ -8,8 +8,7 @@ from textual.containers import Grid, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from console.tui.command_line import COMMANDS
-from console.tui.keys import bindings, help_rows
+from console.tui.keys import COMMANDS, bindings, help_rows
 
 
 class Confirm(ModalScreen[bool]):
@@ -53,7 +52,7 @@ class Help(ModalScreen[None]):
             text.append(f"{key:>7}  ", style="bold cyan")
             text.append(f"{words}\n")
         if "main" in self.screens:
-            text.append("\n:  " + ", ".join(c.name for c in COMMANDS) + "\n", style="dim")
+            text.append("\n:  " + ", ".join(c.command for c in COMMANDS) + "\n", style="dim")
         if self.read_only:
             text.append("\n" + self.app.words("read-only: t, p and P say so and change nothing."), style="magenta")
         # Scrolls where the terminal is shorter than the keys (80x24): the arrows and PageDown move it.

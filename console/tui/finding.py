@@ -47,8 +47,11 @@ class FindingActions:
         self._filter_target = target
         self._open_box("filter", target.filter_text, FILTER_HINT)
 
-    def action_go_to_task(self) -> None:
-        self._open_box("goto", "", GOTO_HINT)
+    def action_go_to_task(self, task_id: str | None = None) -> None:
+        if task_id is None:
+            self._open_box("goto", "", GOTO_HINT)  # g: type the id
+        else:
+            self._go_to(task_id)
 
     def action_command_line(self) -> None:
         self._open_box("command", "", COMMAND_HINT)
@@ -101,6 +104,11 @@ class FindingActions:
         self.show_panel_notes()
 
     # -- search the database ----------------------------------------------------------------------
+    def action_search(self, text: str) -> None:
+        if text:
+            self.query_one(NearTable).focus()
+            self.start_search(text)
+
     def start_search(self, text: str) -> None:
         near = self.query_one(NearTable)
         near.apply_filter("")  # the search's rows replace the loaded ones; no filter over them
@@ -161,12 +169,17 @@ class FindingActions:
         self.show_panel_notes()
         self.request_refresh()
 
-    def action_near_sort(self) -> None:
+    def action_near_sort(self, word: str | None = None) -> None:
+        """s: the next order, said in a toast; ``:sort WORD`` that order (``:sort`` alone, the next)."""
         near = self.query_one(NearTable)
-        near.sort = SORTS[(SORTS.index(near.sort) + 1) % len(SORTS)]
+        if word and word not in SORTS:
+            self.notify(f":sort {printable(word)[:30]}: {', '.join(SORTS)}", severity="warning", markup=False)
+            return
+        near.sort = word or SORTS[(SORTS.index(near.sort) + 1) % len(SORTS)]
         near.resort()
         self.show_panel_notes()
-        self.notify(f"s: {self.words('near panel sorted by')} {self.words(near.sort)}", markup=False)
+        if word is None:
+            self.notify(f"s: {self.words('near panel sorted by')} {self.words(near.sort)}", markup=False)
 
     # -- go to a task ------------------------------------------------------------------------------
     def _go_to(self, value: str) -> None:
@@ -194,6 +207,7 @@ class FindingActions:
         return []
 
     def run_command(self, line: str) -> None:
+        """A ``:`` line: its entry's action, given the argument where the command takes one."""
         try:
             command, arg = parse(line)
             if command.arg == "job" and arg not in self.service.job_names():
@@ -201,40 +215,9 @@ class FindingActions:
         except ValueError as exc:
             self.notify(f": {exc}", severity="warning", markup=False)
             return
-        if command.writes and self.refused_read_only(command.name):
-            return
-        name = command.name
-        if name == "run":
-            self.trigger_job(arg)
-        elif name in ("pause", "resume"):
-            info = self.job_info(arg)
-            if info is not None and info.paused == (name == "pause"):
-                self.notify(f"{arg} is already {'paused' if info.paused else 'running'}", markup=False)
-            else:
-                self._set_paused(arg, name == "pause")
-        elif name in ("pause-all", "resume-all"):
-            paused = self.dashboard is not None and self.dashboard.scheduler_state == "paused"
-            if paused != (name == "pause-all"):
-                self._toggle_scheduler()
-        elif name == "inspect":
-            self.inspect_job(arg)
-        elif name == "preview":
-            self.preview_job(arg)
-        elif name == "task":
-            self._go_to(arg)
-        elif name == "search":
-            if arg:
-                self.query_one(NearTable).focus()
-                self.start_search(arg)
-        elif name == "level":
-            self._level_by_word(arg)
-        elif name == "sort":
-            self._sort_by_word(arg)
-        else:
-            getattr(self, {"logs": "action_logs", "audit": "action_audit", "notifications": "action_notifications",
-                           "refresh": "action_refresh", "help": "action_help", "quit": "action_quit_console"}[name])()
+        self.perform(command, *((arg,) if command.arg else ()), asked_as=command.command)
 
-    def _level_by_word(self, word: str) -> None:
+    def action_near_level_named(self, word: str) -> None:
         levels = [lv.level for lv in sorted(self.service.settings.warnings.levels, key=lambda lv: lv.at, reverse=True)]
         if word in ("", "all"):
             self.action_near_level(0)
@@ -245,12 +228,3 @@ class FindingActions:
         else:
             self.notify(f":level {printable(word)[:20]}: {', '.join(map(str, levels))}, ahead or all",
                         severity="warning", markup=False)
-
-    def _sort_by_word(self, word: str) -> None:
-        near = self.query_one(NearTable)
-        if word and word not in SORTS:
-            self.notify(f":sort {printable(word)[:30]}: {', '.join(SORTS)}", severity="warning", markup=False)
-            return
-        near.sort = word or SORTS[(SORTS.index(near.sort) + 1) % len(SORTS)]
-        near.resort()
-        self.show_panel_notes()

@@ -13,12 +13,17 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 
+from console.domain.runs import JobState, RunStatus, SchedulerState
 from console.domain.text import in_zone, printable
 
+# Keyed by the enums' members (equal to their words, so a status read from the database finds its
+# style): a run's status, a job's state, the scheduler's, and the health of the database and Redis.
 STATUS_STYLES = {
-    "success": "green", "failed": "bold red", "running": "bold yellow", "missed": "magenta",
-    "skipped": "yellow", "abandoned": "red", "scheduled": "green", "paused": "yellow",
-    "disabled": "dim", "refused": "bold red", "standby": "cyan", "attached": "cyan", "stopped": "red", "ok": "green", "down": "bold red", "off": "dim",
+    RunStatus.SUCCESS: "green", RunStatus.FAILED: "bold red", RunStatus.RUNNING: "bold yellow",
+    RunStatus.MISSED: "magenta", RunStatus.SKIPPED: "yellow", RunStatus.ABANDONED: "red",
+    JobState.SCHEDULED: "green", JobState.PAUSED: "yellow", JobState.DISABLED: "dim", JobState.REFUSED: "bold red",
+    SchedulerState.STANDBY: "cyan", SchedulerState.ATTACHED: "cyan", SchedulerState.STOPPED: "red",
+    "ok": "green", "down": "bold red", "off": "dim",
 }
 LEVEL_STYLES = {20: "yellow", 10: "dark_orange", 5: "bold red"}
 # Without colour (NO_COLOR) a colour alone says nothing, and a dim or dark one can end up grey on

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from console.domain.runs import JobState, Outcome, RunStatus, SchedulerState, TriggerKind
+
 _ZH = {
     "filter": "筛选",
     "search": "搜索",
@@ -24,11 +26,12 @@ _ZH = {
     "next level": "下一级别",
     "due": "截止",
     "never run": "从未运行",
-    "success": "成功",
-    "failed": "失败",
-    "missed": "错过",
-    "skipped": "跳过",
-    "abandoned": "已放弃",
+    # A run's status, keyed by the enum (its members equal the words the ledger holds).
+    RunStatus.SUCCESS: "成功",
+    RunStatus.FAILED: "失败",
+    RunStatus.MISSED: "错过",
+    RunStatus.SKIPPED: "跳过",
+    RunStatus.ABANDONED: "已放弃",
     "filter: type to narrow the table; enter keeps it (on the near panel: searches every task); escape clears":
         "筛选：输入以缩小表格；回车保留（在临近阈值面板：搜索全部任务）；escape 清除",
     "task id: enter opens the task": "任务编号：回车打开该任务",
@@ -61,17 +64,17 @@ _ZH = {
     "scheduler": "调度器",
     "database": "数据库",
     "redis": "Redis",
-    "running": "运行中",
-    "paused": "已暂停",
-    "standby": "待命",
-    "attached": "已连接",
+    RunStatus.RUNNING: "运行中",  # a run, a job or the scheduler: one word
+    JobState.PAUSED: "已暂停",
+    SchedulerState.STANDBY: "待命",
+    SchedulerState.ATTACHED: "已连接",
     "leader": "主节点",
     "leading": "主导",
     "none": "无",
-    "stopped": "已停止",
-    "scheduled": "已计划",
-    "disabled": "已禁用",
-    "refused": "已拒绝",
+    SchedulerState.STOPPED: "已停止",
+    JobState.SCHEDULED: "已计划",
+    JobState.DISABLED: "已禁用",
+    JobState.REFUSED: "已拒绝",
     "read-only": "只读",
     "fenced: this release does not know the database schema; no job runs here":
         "已隔离：本版本不认识数据库结构，这里不运行任务",
@@ -84,9 +87,9 @@ _ZH = {
 
 _ZH.update({
     # health, statuses, the jobs' short names
-    "ok": "正常", "down": "不可用", "off": "未启用", "starting": "启动中", "…": "…",
+    "ok": "正常", "down": "不可用", "off": "未启用", SchedulerState.STARTING: "启动中", "…": "…",
     "reset periodic": "重置周期任务", "warn 20/10/5%": "预警 20/10/5%", "time progress": "更新时间进度",
-    "delete old data": "清理旧数据", "manual": "手动", "retry": "重试", "sent/h": "每小时发送",
+    "delete old data": "清理旧数据", TriggerKind.MANUAL: "手动", TriggerKind.RETRY: "重试", "sent/h": "每小时发送",
     "Reset periodic tasks whose period has come round": "重置到期的周期任务",
     "Warn handlers of tasks running out of time (20%, 10%, 5% left)": "提醒时间将尽的任务处理人（剩余 20%、10%、5%）",
     "Store the time progress of processing tasks": "更新处理中任务的时间进度",
@@ -101,7 +104,7 @@ _ZH.update({
     "Leave the run and quit now? It is marked abandoned and run again by the next leader, as after a crash.":
         "放弃等待并立即退出？该运行会被标记为已放弃，并由下一个主节点重新运行，与崩溃后相同。",
     "stopping the scheduler…": "正在停止调度器…",
-    "pause": "暂停", "resume": "恢复", "started": "已开始", "done in": "完成，耗时", "done": "完成", "failed:": "失败：", "is already running": "已在运行",
+    "pause": "暂停", "resume": "恢复", Outcome.STARTED: "已开始", "done in": "完成，耗时", Outcome.DONE: "完成", "failed:": "失败：", "is already running": "已在运行",
     "resumed": "已恢复", "sent to the leader, not taken yet": "已发给主节点，尚未执行",
     "done by the leader": "已由主节点完成", "no detail": "无详情", "scheduler paused": "调度器已暂停",
     "scheduler resumed": "调度器已恢复", "Run {job} now? It deletes old data for good.": "立即运行 {job}？旧数据将被永久删除。",

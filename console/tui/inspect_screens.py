@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 
+from console.domain.runs import RunStatus
 from console.domain.text import printable
 from console.tui.keys import bindings, localize
 from console.tui.format import changed, duration, local_time, relative, safe, status, work_and_time
@@ -69,15 +70,13 @@ class JobScreen(_Inspect):
     HELP_TITLE = "keys of the job screen"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "run_this" and self.app.read_only:
-            return None
-        return True
+        return self.app.permitted(action)  # t changes something: refused in --read-only
 
     def action_run_this(self) -> None:
-        self.app.trigger_job(self.job_id)
+        self.app.action_trigger(self.job_id)
 
     def action_preview_this(self) -> None:
-        self.app.preview_job(self.job_id)
+        self.app.action_preview(self.job_id)
 
     def action_reload(self) -> None:
         self.load()
@@ -126,7 +125,7 @@ class JobScreen(_Inspect):
         summary.append_text(status(job.state, w(job.state)))
         summary.append(f"   {w('next run')}: {local_time(job.next_run_time, self.tz, '%Y-%m-%d %H:%M')}"
                        f" ({w.relative(relative(job.next_run_time, now))})")
-        finished = [r for r in runs if r.status in ("success", "failed")]
+        finished = [r for r in runs if r.status in (RunStatus.SUCCESS, RunStatus.FAILED)]
         if finished:
             last = finished[0]
             summary.append(f"\n{w('last counts')}: ")
@@ -140,7 +139,7 @@ class JobScreen(_Inspect):
                           Text(local_time(r.started_at, self.tz, "%m-%d %H:%M:%S")),
                           Text(w.duration(duration(r.duration_s))), safe(r.actor or "-"), safe(r.host or "-"),
                           safe(r.error if r.error else w.counts(changed(r.counts))), key=str(r.id))
-        failed = next((r for r in runs if r.status == "failed"), None)
+        failed = next((r for r in runs if r.status == RunStatus.FAILED), None)
         error = Text(w("no failure recorded"), style="dim")
         if failed:
             error = Text(f"{w('run')} {failed.id} {w('at')} "

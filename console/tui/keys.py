@@ -1,10 +1,17 @@
-"""Every key of the console, defined once: the bindings, the footer, help, the palette and both
-languages are drawn from ``KEYS``.
+"""Every action of the console, defined once: the bindings, the footer, help, the palette, the
+``:`` command line and both languages are drawn from ``KEYS``.
 
-A key belongs to a screen (``main``, ``table`` for the main screen's tables, ``inspect`` for every
-inspect screen, ``job`` for the job's, ``logs`` for the log view, ``stopping``, ``confirm``, ``help``). ``writes`` marks the keys that change
-something: disabled, and said so, in ``--read-only``. ``per_job`` keys also appear in the palette
-once per job. Keys with no action are Textual's own (tab, ctrl+p), listed in help only.
+An entry belongs to a screen (``main``, ``table`` for the main screen's tables, ``inspect`` for
+every inspect screen, ``job`` for the job's, ``logs`` for the log view, ``stopping``, ``confirm``,
+``help``). ``writes`` marks the actions that change something: refused, and said so, in
+``--read-only`` (the app's ``permitted`` is the one place that rule is applied). ``per_job``
+actions also appear in the palette once per job. Entries with no action are Textual's own (tab,
+ctrl+p), listed in help only. ``command`` names the action on the ``:`` command line, where it
+takes ``arg``; an entry with a command and no keys is reached only from there (``:pause JOB``).
+
+An action given an argument (a job id, a task id, a word) acts on it; without one it acts on what
+is selected: ``t`` is ``trigger()``, ``:run cleanup_old_data`` and the palette's "Run
+cleanup_old_data" are ``trigger("cleanup_old_data")``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ class Key:
     per_job: bool = False
     zh_label: str = ""
     zh_description: str = ""
+    command: str = ""  # its name on the : command line; "" for none
+    arg: str = ""  # what the command takes: "" (nothing), "job", "task", "text", "level", "sort"
 
     @property
     def shown_as(self) -> str:
@@ -43,23 +52,37 @@ class Key:
 
 KEYS: tuple[Key, ...] = (
     Key("trigger", "t", "trigger", "Run", "run the selected job now, recorded as manual (cleanup asks first)",
-        writes=True, per_job=True, zh_label="运行", zh_description="立即运行所选任务（记为手动；清理任务先确认）"),
+        writes=True, per_job=True, zh_label="运行", zh_description="立即运行所选任务（记为手动；清理任务先确认）",
+        command="run", arg="job"),
     Key("toggle-job", "p", "toggle_job", "Pause", "pause or resume the selected job", writes=True, per_job=True,
         zh_label="暂停", zh_description="暂停或恢复所选任务"),
+    Key("pause", "", "pause_job", "", "pause a job", writes=True, show=False, zh_description="暂停任务",
+        command="pause", arg="job"),
+    Key("resume", "", "resume_job", "", "resume a paused job", writes=True, show=False, zh_description="恢复暂停的任务",
+        command="resume", arg="job"),
     Key("toggle-scheduler", "P", "toggle_scheduler", "Pause all", "pause or resume the whole scheduler",
         writes=True, display="P", zh_label="全部暂停", zh_description="暂停或恢复整个调度器"),
+    Key("pause-all", "", "pause_all", "", "pause the whole scheduler (asks first)", writes=True, show=False,
+        zh_description="暂停整个调度器（先确认）", command="pause-all"),
+    Key("resume-all", "", "resume_all", "", "resume the whole scheduler", writes=True, show=False,
+        zh_description="恢复整个调度器", command="resume-all"),
     Key("inspect", "enter", "inspect", "Inspect", "inspect the selected job or task", per_job=True,
-        zh_label="查看", zh_description="查看所选任务的详情"),
+        zh_label="查看", zh_description="查看所选任务的详情", command="inspect", arg="job"),
     Key("preview", "v", "preview", "Preview", "preview the selected job: what it would change now", per_job=True,
-        zh_label="预演", zh_description="预演所选任务：现在运行会改变什么"),
+        zh_label="预演", zh_description="预演所选任务：现在运行会改变什么", command="preview", arg="job"),
     Key("filter", "slash", "filter", "Filter", "filter the focused table (escape clears)", display="/",
         zh_label="筛选", zh_description="筛选当前表格（escape 清除）"),
     Key("command-line", "colon", "command_line", "Command", "the command line: every action by name, with completion",
         show=False, display=":", zh_label="命令", zh_description="命令行：按名称执行任何操作，可补全"),
     Key("go-to-task", "g", "go_to_task", "Go to", "go to a task by its id (type the id, then enter)",
-        show=False, zh_label="转到", zh_description="按编号打开任务（输入编号后回车）"),
+        show=False, zh_label="转到", zh_description="按编号打开任务（输入编号后回车）", command="task", arg="task"),
+    Key("search", "", "search", "", "search every processing task by title or id", show=False,
+        zh_description="按标题或编号搜索全部处理中任务", command="search", arg="text"),
+    Key("level", "", "near_level_named", "", "the near panel: one level (5, 10, 20), ahead, or all", show=False,
+        zh_description="临近阈值面板：某一级别（5、10、20）、即将到达或全部", command="level", arg="level"),
     Key("near-sort", "s", "near_sort", "Sort", "sort the near panel: severity, next threshold, deadline, progress gap",
-        show=False, zh_label="排序", zh_description="临近阈值面板排序：严重程度、下一阈值、截止时间、进度差"),
+        show=False, zh_label="排序", zh_description="临近阈值面板排序：严重程度、下一阈值、截止时间、进度差",
+        command="sort", arg="sort"),
     Key("near-all", "0", "near_level(0)", "All", "near panel: every level and the tasks ahead", show=False,
         zh_description="临近阈值面板：全部级别及即将到达阈值的任务"),
     Key("near-level-1", "1", "near_level(1)", "", "near panel: the most severe level only (5% by default)",
@@ -71,18 +94,19 @@ KEYS: tuple[Key, ...] = (
     Key("near-ahead", "4", "near_level(4)", "", "near panel: tasks not yet in a level, soonest threshold first",
         show=False, zh_description="临近阈值面板：尚未进入级别、最先到达阈值的任务"),
     Key("logs", "l", "logs", "Logs", "full-screen logs: follow, wrap, filter by level and by job",
-        zh_label="日志", zh_description="全屏日志：跟随、换行、按级别和任务筛选"),
+        zh_label="日志", zh_description="全屏日志：跟随、换行、按级别和任务筛选", command="logs"),
     Key("audit", "a", "audit", "Audit", "the audit of manual actions: who did what, when, from where",
-        show=False, zh_label="审计", zh_description="手动操作审计：谁在何时从何处做了什么"),
+        show=False, zh_label="审计", zh_description="手动操作审计：谁在何时从何处做了什么", command="audit"),
     Key("notes", "n", "notifications", "Sent", "the notifications the jobs sent, by type and task", show=False,
-        zh_label="通知", zh_description="任务发出的通知，可按类型和任务筛选"),
-    Key("refresh", "r", "refresh", "Refresh", "refresh every panel now (they refresh by themselves too)", show=False, zh_label="刷新", zh_description="立即刷新所有面板"),
+        zh_label="通知", zh_description="任务发出的通知，可按类型和任务筛选", command="notifications"),
+    Key("refresh", "r", "refresh", "Refresh", "refresh every panel now (they refresh by themselves too)", show=False,
+        zh_label="刷新", zh_description="立即刷新所有面板", command="refresh"),
     Key("tab", "tab", None, "", "move between panels", zh_description="在面板之间切换"),
     Key("palette", "ctrl+p", None, "", "command palette", zh_description="命令面板"),
     Key("help", "question_mark", "help", "Help", "this help: every key", display="?",
-        zh_label="帮助", zh_description="本帮助：所有按键"),
+        zh_label="帮助", zh_description="本帮助：所有按键", command="help"),
     Key("quit", "q", "quit_console", "Quit", "quit: the scheduler stops gracefully (asks while a job is running)",
-        zh_label="退出", zh_description="退出：调度器平稳停止（有任务运行时先确认）"),
+        zh_label="退出", zh_description="退出：调度器平稳停止（有任务运行时先确认）", command="quit"),
     Key("quit-now", "ctrl+q,ctrl+c", "quit_console", "Quit", "quit (as q)", show=False, priority=True,
         display="ctrl+q", zh_label="退出", zh_description="退出（同 q）"),
     Key("close-filter", "escape", "close_filter", "", "clear the filter or the search", show=False,
@@ -123,22 +147,22 @@ KEYS: tuple[Key, ...] = (
 )
 
 BY_ID = {key.id: key for key in KEYS}
-# How the main screen's key for an action is written, for toasts ("p: read-only …").
-KEY_OF_ACTION = {k.action: k.shown_as for k in reversed(KEYS) if k.screen == "main" and k.action}
+COMMANDS = tuple(k for k in KEYS if k.command)  # the : command line's, in the table's order
 
 
 def bindings(screen: str) -> list[Binding]:
     """The Textual bindings of ``screen``, in English (``localize`` switches an instance)."""
     return [Binding(k.keys, k.action, k.label, show=k.show, key_display=k.display, priority=k.priority, id=k.id,
                     tooltip=k.description[:1].upper() + k.description[1:])
-            for k in KEYS if k.screen == screen and k.action is not None]
+            for k in KEYS if k.screen == screen and k.action is not None and k.keys]
 
 
 def help_rows(locale: str, screens: tuple[str, ...] = ("main", "table")) -> list[tuple[str, str]]:
     """(key as written, what it does) for the keys of ``screens``, in the console's language."""
     rows, seen = [], set()
     for k in KEYS:
-        if k.screen in screens and k.description and k.id != "close-filter" and k.shown_as not in seen:
+        if (k.screen in screens and k.keys and k.description and k.id != "close-filter"
+                and k.shown_as not in seen):
             seen.add(k.shown_as)  # a key on two of the screens (enter): the first one's words
             rows.append((k.shown_as, k.description_in(locale)))
     if "main" in screens:
@@ -147,13 +171,8 @@ def help_rows(locale: str, screens: tuple[str, ...] = ("main", "table")) -> list
 
 
 def writing_actions() -> set[str]:
-    return {k.action for k in KEYS if k.writes and k.screen == "main" and k.action}
-
-
-def writing_keys() -> dict[str, str]:
-    """Textual key name -> action, for the main screen's keys that change something."""
-    return {name: k.action for k in KEYS if k.writes and k.screen == "main" and k.action
-            for name in k.keys.split(",")}
+    """The actions that change something, on every screen: what --read-only refuses."""
+    return {k.action for k in KEYS if k.writes and k.action}
 
 
 def main_screen_actions() -> set[str]:

@@ -1,5 +1,6 @@
-"""Command palette: every key's action (``console.tui.keys``), for the selected job and for each
-job by name."""
+"""Command palette: every shown main-screen action of the action table (``console.tui.keys``),
+for the selected job and, for the per-job ones, for each job by name. Each runs through the app's
+``perform``, as a key or a ``:`` command does; what --read-only refuses is not offered."""
 
 from __future__ import annotations
 
@@ -9,22 +10,19 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from console.tui.keys import KEYS
 
-# The app's method that does a per-job key's action for a job named in the palette.
-_FOR_JOB = {"trigger": "trigger_job", "toggle_job": "toggle_job", "inspect": "inspect_job", "preview": "preview_job"}
-
 
 class JobCommands(Provider):
     def _commands(self):
         app = self.app
         locale = app.words.locale
-        usable = [k for k in KEYS if k.screen == "main" and k.action and k.show and not (k.writes and app.read_only)]
+        usable = [k for k in KEYS if k.screen == "main" and k.action and k.show and app.permitted(k.action)]
         for key in usable:
             if not key.per_job:
-                yield key.label_in(locale), getattr(app, f"action_{key.action}"), key.description_in(locale)
+                yield key.label_in(locale), partial(app.perform, key), key.description_in(locale)
         for job_id in app.service.job_names():
             for key in usable:
                 if key.per_job:
-                    yield (f"{key.label_in(locale)} {job_id}", partial(getattr(app, _FOR_JOB[key.action]), job_id),
+                    yield (f"{key.label_in(locale)} {job_id}", partial(app.perform, key, job_id),
                            key.description_in(locale))
 
     async def discover(self) -> Hits:

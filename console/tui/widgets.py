@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Sparkline, Static
 
+from console.domain.runs import JobState, RunStatus, SchedulerState
 from console.domain.text import printable
 from console.service.dashboard import WarningStats
 from console.service.facade import Dashboard, JobInfo
@@ -44,7 +45,7 @@ class StatusBar(Static):
         parts.append((9, Text(" taskconsole ", style="bold reverse")))
         role = Text(" ")
         state = dashboard.scheduler_state
-        if state in ("running", "paused"):
+        if state in (SchedulerState.RUNNING, SchedulerState.PAUSED):
             role.append(words("leading"), style="bold")
             role.append(" (")
             role.append_text(status(state, words(state)))
@@ -52,7 +53,7 @@ class StatusBar(Static):
         else:
             role.append_text(status(state, words(state)))
         leader = dashboard.leader
-        if state == "attached":
+        if state == SchedulerState.ATTACHED:
             # Host names are data: printable() strips control characters, Text never reads markup.
             where = f"{printable(leader.host)} pid {leader.pid}, {words(leader.state)}" if leader else words("none")
             role.append(f", {words('leader')} {where}")
@@ -71,7 +72,7 @@ class StatusBar(Static):
             parts.append((8, Text(f"  {words('fenced: this release does not know the database schema; no job runs here')}",
                                   style="bold red")))
         # Tasks the near panel left out because a window timestamp is out of range (NearTasks).
-        skipped = getattr(dashboard.near, "skipped", 0)
+        skipped = dashboard.near.skipped
         if skipped:
             parts.append((4, Text(f"  {skipped} {words('skipped (timestamp out of range)')}", style="yellow")))
         if dashboard.warnings_every_s:
@@ -109,8 +110,8 @@ class JobsTable(FilterableTable):
              words: Words) -> None:
         rows = []
         for job in jobs:
-            state = "running" if job.id in running else job.state
-            if job.state == "paused" and not job.paused and job.enabled:
+            state = JobState.RUNNING if job.id in running else job.state
+            if job.state == JobState.PAUSED and not job.paused and job.enabled:
                 # Held by the scheduler-wide pause: its own next time is not when it will run.
                 next_run = Text(words("all paused"), style="yellow")
             elif job.next_run_time:
@@ -125,7 +126,7 @@ class JobsTable(FilterableTable):
                 last_text = status(last.status, words(last.status))
                 last_text.append(f" {words.relative(relative(last.started_at, now))} "
                                  f"{words.duration(duration(last.duration_s))} ", style="")
-                last_text.append_text(safe(last.error if last.status == "failed" else words.counts(changed(last.counts))))
+                last_text.append_text(safe(last.error if last.status == RunStatus.FAILED else words.counts(changed(last.counts))))
             last_text.no_wrap, last_text.overflow = True, "ellipsis"
             cells = {"job": safe(job.id, "bold"), "trigger": safe(words.trigger(job.trigger)), "next run": next_run,
                      "state": status(state, words(state)), "last run": last_text,

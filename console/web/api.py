@@ -164,7 +164,7 @@ def run(job_id: str) -> Response:
 
 _BEGUN = frozenset({Outcome.STARTED, Outcome.SUCCESS, Outcome.FAILED})
 # The leader could not begin it (its database, or the leader itself, went away): a retry may work.
-_TRY_AGAIN = frozenset({Outcome.NOT_STARTED, "expired", "abandoned"})
+_TRY_AGAIN = frozenset({Outcome.NOT_STARTED, Outcome.EXPIRED, Outcome.ABANDONED})
 
 
 def _act(action: Action, job_id: str | None, done: str) -> Response:

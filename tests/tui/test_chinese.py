@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from console.db.models import AuditEntry, Task, User
 from console.settings import Settings
-from console.tui.command_line import COMMANDS
+from console.tui.keys import COMMANDS
 from console.tui.logs import LogPanel
 from tests.tui.conftest import loaded, settle
 from tests.tui.test_keys import select_job, wait_for
@@ -50,7 +50,7 @@ async def test_every_screen_in_chinese_shows_no_english_of_its_own(frozen_servic
         await pilot.press("p")  # an audit line, and a toast
         await wait_for(pilot, lambda: frozen_service.store.get("cleanup_old_data") is not None)
         allowed = ALLOWED | _data_words(frozen_service)
-        commands = {part for c in COMMANDS for part in WORD.findall(c.name)}
+        commands = {part for c in COMMANDS for part in WORD.findall(c.command)}
         # Log lines are the scheduler's and the jobs' logs, in the language of the logs: not
         # the console's own words. The panel is emptied so that only the console's words are read.
         panel = app.query_one(LogPanel)

@@ -4,7 +4,7 @@ the screen it is opened on."""
 from __future__ import annotations
 
 from console.tui.command_line import CommandSuggester
-from console.tui.dialogs import Help
+from console.tui.dialogs import Confirm, Help
 from console.tui.inspect_screens import TaskScreen
 from console.tui.log_views import LogScreen
 from console.tui.widgets import NearTable
@@ -97,3 +97,30 @@ async def test_help_fits_80x24_and_scrolls_to_its_last_key(frozen_service, make_
         await pilot.pause()
         assert box.scroll_y == box.max_scroll_y
         assert isinstance(app.screen, Help)
+
+
+async def test_read_only_refuses_the_palette_and_the_job_screen_as_it_refuses_the_keys(frozen_service, make_app):
+    from console.tui.inspect_screens import JobScreen
+    from console.tui.keys import BY_ID
+    from console.tui.palette import JobCommands
+
+    app = make_app(frozen_service, embed_scheduler=False, read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        # The palette offers nothing that changes something; what it offers runs through perform.
+        names = [name for name, _, _ in JobCommands(app.screen)._commands()]
+        assert "Logs" in names and "Inspect cleanup_old_data" in names
+        assert not any(name.startswith(("Run", "Pause")) for name in names), names
+        app.perform(BY_ID["trigger"], "cleanup_old_data")  # as a palette entry would, were it offered
+        await pilot.pause()
+        assert not isinstance(app.screen, Confirm)
+        assert any(t.startswith("t: ") and "read-only" in t for t in toasts(app))
+        # t on the job screen: dimmed, and said when pressed.
+        await pilot.press("colon", *"inspect cleanup_old_data", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobScreen))
+        await loaded(pilot)
+        app.clear_notifications()
+        await pilot.press("t")
+        await pilot.pause()
+        assert not isinstance(app.screen, Confirm)
+        assert any(t.startswith("t: ") and "read-only" in t for t in toasts(app)), toasts(app)

@@ -29,6 +29,19 @@ def test_seed_defaults():
     assert s.periodic.default_period.days == 7
 
 
+def test_a_warning_level_is_one_class_read_from_settings_as_strictly_as_the_rest(tmp_path):
+    from console.domain.rules import DEFAULT_LEVELS, WarningLevel, warning_level
+
+    assert Settings().warnings.levels == DEFAULT_LEVELS
+    loaded = load_settings(write(tmp_path, "warnings:\n  levels: [{level: 7, at: 93}]\n"), env={})
+    assert loaded.warnings.levels == (WarningLevel(7, 93.0),)
+    assert warning_level(94, 10, loaded.warnings.levels) == 7  # the rules take what settings read
+    for text, key in (("[{level: 7, at: 93, when: 1}]", "warnings.levels.0.when"),
+                      ("[{level: 0, at: 93}]", "warnings.levels.0.level")):
+        with pytest.raises(SettingsError, match=key.replace(".", r"\.")):
+            load_settings(write(tmp_path, f"warnings:\n  levels: {text}\n"), env={})
+
+
 def test_partial_file_keeps_other_defaults(tmp_path):
     s = load_settings(write(tmp_path, "jobs:\n  check_task_warnings:\n    retries: 1\n"), env={})
     assert s.jobs["check_task_warnings"].retries == 1
