@@ -17,6 +17,7 @@ from console.domain.recurrence import RecurrenceError
 from console.domain.runs import Outcome, RunStatus, SchedulerState
 from console.service import (AlreadyRunning, DatabaseError, DatabaseUnreachable, DemoError, DisabledJob, RunNotStarted,
                              SchemaError, Service, UnknownJob, database)
+from console.service.database import DowngradeRefused
 from console.service.db_tuning import TuneRefused
 from console.service.tokens import TokenRefused
 from console.service.task_rules import UnknownTask
@@ -31,7 +32,7 @@ class BadInput(Exception):
     """Said in one line, exit 2: a token id that is not there, an address that cannot be listened on."""
 
 
-KNOWN_ERRORS = (DatabaseError, SchemaError, UnknownJob, DisabledJob, DemoError, UnknownTask,
+KNOWN_ERRORS = (DatabaseError, SchemaError, DowngradeRefused, UnknownJob, DisabledJob, DemoError, UnknownTask,
                 RecurrenceError, TuneRefused, TokenRefused, BadInput)
 # The HTTP API's threads each hold a database connection while they answer.
 API_CONNECTIONS = 8
@@ -216,6 +217,36 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
         print(f"schema is up to date (revision {after})")
     else:
         print(f"schema upgraded from {before or 'nothing'} to revision {after}")
+    return 0
+
+
+def cmd_db_downgrade(args: argparse.Namespace, settings: Settings) -> int:
+    def progress(line: str) -> None:
+        sys.stderr.write(f"{printable(line)}\n")
+
+    plan = database.downgrade(settings, args.revision, apply=False)
+    for step in plan:
+        print(f"{step.from_revision} -> {step.to_revision}:")
+        if step.refused:
+            print(f"  refuses: {printable(step.refused)}")
+            continue
+        for table, rows in step.tables.items():
+            print(f"  drops table {printable(table)} ({rows} rows)")
+        for (table, column), values in step.columns.items():
+            print(f"  drops column {printable(table)}.{printable(column)} ({values} values)")
+        if not step.tables and not step.columns:
+            print("  drops no table or column")
+    refused = next((s for s in plan if s.refused), None)
+    if refused is not None:
+        sys.stderr.write(f"taskconsole: error: cannot downgrade: the step from {refused.from_revision} to "
+                         f"{refused.to_revision} refuses; nothing was changed\n")
+        return 2
+    if not args.yes:
+        print(f"nothing changed; run `taskconsole db downgrade {args.revision} --yes` to do it "
+              "(stop every taskconsole process of the newer release first)")
+        return 0
+    database.downgrade(settings, args.revision, apply=True, progress=progress)
+    print(f"schema downgraded to revision {args.revision}")
     return 0
 
 
@@ -446,6 +477,7 @@ COMMANDS: dict[tuple[str, ...], Callable[[argparse.Namespace, Settings], int]] =
     ("db", "upgrade"): cmd_db_upgrade,
     ("db", "check"): cmd_db_check,
     ("db", "tune"): cmd_db_tune,
+    ("db", "downgrade"): cmd_db_downgrade,
     ("db", "untune"): cmd_db_untune,
     ("demo",): cmd_demo,
     ("jobs", "list"): cmd_jobs_list,

@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True, parser_class=_Parser)
     command("upgrade", "create or upgrade taskconsole's schema to this version; where the task system's tables "
             "exist, they are adopted as they are (nothing of theirs is altered), else created", db_sub)
+    p = command("downgrade", "back to an earlier schema revision (a rollback of an upgrade): prints each step "
+                "and what it drops (tables, columns, how many rows), and does it only with --yes; a step "
+                "that refuses says why before anything is touched", db_sub)
+    p.add_argument("revision", metavar="REVISION", help="the revision to go back to, e.g. 0012")
+    p.add_argument("--yes", action="store_true", help="do it: drop what the plan printed")
     p = command("check", "compare the settings' task_system mapping with the live tables: per table and column, "
                 "what the database has and whether taskconsole can use it, and the status and category words "
                 "the mapping does not name; exit 2 naming every problem", db_sub)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 
 from console.db.engine import DatabaseUnreachable, describe_error, sqlite_file_missing
 from console.db import tuning
+from console.db.migrate import with_lock_timeout
 from console.db.task_tables import forget_live_tables, tables_for
 from console.domain.text import printable
 from console.settings import Settings, SettingsError
@@ -77,14 +78,18 @@ def upgrade(engine: Engine, settings: Settings | None = None,
         raise SchemaError(f"the database schema (revision {before}) is newer than this taskconsole; upgrade taskconsole")
     cfg = _config()
     adopt = before is None and _task_tables_present(engine, settings)
-    with engine.begin() as conn:
+
+    def attempt(conn: Connection) -> None:
+        cfg.attributes["connection"] = conn
         if adopt:
             _create_own_tables(conn)
-            cfg.attributes["connection"] = conn
             command.stamp(cfg, "head")
         else:
-            cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    # A lock timeout on PostgreSQL: a long job's lock makes a try give up and come again (saying
+    # who holds it), rather than the upgrade stalling and every statement behind it too.
+    with_lock_timeout(engine, attempt, say=progress)
     forget_live_tables()
     # Only on the way up (a fresh schema, or a new revision): an operator's `db untune` stays.
     if before != HEAD and owns_task_tables(engine):
@@ -236,3 +241,41 @@ def notification_type_misfits(settings: Settings, width: int | None, column: str
             misfits.append(f"notifications.{name}.type: {len(value)} characters, longer than the "
                            f"{width} the database's {column} column holds")
     return misfits
+
+
+def downgrade_plan(engine: Engine, target: str) -> list:
+    """Each step from the database's revision down to ``target`` (``console.db.migrate.Step``):
+    what it drops, or why it refuses. Nothing is changed (the steps run in a transaction rolled back)."""
+    from console.db.migrate import plan_downgrade
+
+    current = current_revision(engine)
+    if target not in KNOWN:
+        raise SchemaError(f"unknown revision {printable(target)!r}; this taskconsole knows {KNOWN[0]} to {HEAD}")
+    if current is None or current not in KNOWN:
+        raise SchemaError(mismatch(current) or "the database's revision is not one this taskconsole knows")
+    if KNOWN.index(target) >= KNOWN.index(current):
+        raise SchemaError(f"the database is at revision {current}: {target} is not below it")
+    steps = [(KNOWN[i], KNOWN[i - 1]) for i in range(KNOWN.index(current), KNOWN.index(target), -1)]
+    return plan_downgrade(engine, _config(), target, steps)
+
+
+def downgrade(engine: Engine, target: str, progress: Callable[[str], None] = lambda line: None) -> list:
+    """Down to ``target``, after a plan shows no step refusing (DowngradeRefused, nothing changed)."""
+    from alembic import command
+
+    from console.db.migrate import DowngradeRefused
+
+    plan = downgrade_plan(engine, target)
+    refused = next((s for s in plan if s.refused), None)
+    if refused is not None:
+        raise DowngradeRefused(f"the step from {refused.from_revision} to {refused.to_revision} refuses: "
+                               f"{refused.refused}; nothing was changed")
+    cfg = _config()
+
+    def attempt(conn: Connection) -> None:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, target)
+
+    with_lock_timeout(engine, attempt, say=progress)
+    forget_live_tables()
+    return plan

@@ -11,10 +11,12 @@ from typing import Callable
 from console.db import schema
 from console.db.demo import DemoResult, existing_tasks, load_demo, vocabulary_yaml
 from console.db.engine import DatabaseError, describe_error, make_engine
+from console.db.migrate import DowngradeRefused
 from console.service.facade import Service, open_service
 from console.settings import Settings, SettingsError, redact_url
 
-__all__ = ["DemoOutcome", "demo", "open_for_command", "require_database", "upgrade", "vocabulary_yaml"]
+__all__ = ["DemoOutcome", "DowngradeRefused", "demo", "downgrade", "open_for_command", "require_database", "upgrade",
+           "vocabulary_yaml"]
 
 
 def open_for_command(settings: Settings, *, extra_connections: int = 0) -> Service:
@@ -42,6 +44,17 @@ def upgrade(settings: Settings, progress: Callable[[str], None] | None = None) -
     engine = make_engine(settings.database.url)
     try:
         return schema.upgrade(engine, settings, progress=progress)
+    finally:
+        engine.dispose()
+
+
+def downgrade(settings: Settings, target: str, *, apply: bool,
+              progress: Callable[[str], None] = lambda line: None) -> list:
+    """The steps down to ``target`` with what each drops (``apply``: and take them)."""
+    schema.require_database(settings.database.url)
+    engine = make_engine(settings.database.url)
+    try:
+        return schema.downgrade(engine, target, progress) if apply else schema.downgrade_plan(engine, target)
     finally:
         engine.dispose()
 
