@@ -26,7 +26,7 @@ from sqlalchemy.types import NullType, TypeEngine
 from console.db.engine import read_only
 from console.db.column_types import UTCDateTime, WallClockDateTime  # noqa: F401 - WallClockDateTime: re-exported
 from console.settings import Settings
-from console.settings_task_system import STATUS_NAMES, TaskSystemSettings
+from console.settings.task_system import STATUS_NAMES, TaskSystemSettings
 
 TABLES = ("tasks", "users", "notifications")
 # The primary key of each table (integer, as the jobs compare and join on it).

@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "console"
 # Higher number = higher layer; a module may import only its own layer or lower ones.
-LAYERS = {"domain": 0, "settings": 0, "settings_task_system": 0, "redaction": 0, "db": 1, "notify": 2, "jobs": 3, "scheduler": 4, "service": 5,
+LAYERS = {"domain": 0, "settings": 0, "db": 1, "notify": 2, "jobs": 3, "scheduler": 4, "service": 5,
           "cli": 6, "tui": 6, "web": 6, "__main__": 7, "__init__": 0}
 
 

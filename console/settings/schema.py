@@ -1,146 +1,27 @@
-"""Settings: the schema of settings.yaml, loading it and environment overrides (redaction of
-database URLs: console.redaction, re-exported here).
+"""The schema of settings.yaml: every section but the jobs' (console.settings.jobs) and the task
+system's (console.settings.task_system), and the root ``Settings``.
 
 Every option has a default here, and the shipped ``settings.yaml`` repeats those defaults with
-comments (a test keeps the two equal). Loading never raises anything but ``SettingsError``,
-whose message names the offending key and never contains a password.
-
-Validation refuses more than wrong types: a value that would delete or reset everything (an age
-or period of zero or less) or make every run fail (a duration past what a timestamp can hold)
-is refused here, naming the key, rather than found out by the jobs. Passwords are found in a
-URL the way SQLAlchemy reads it (``make_url``), never by searching the text.
+comments (a test keeps the two equal). Validation refuses more than wrong types: a value that
+would delete or reset everything, or make every run fail, is refused here, naming the key.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from console.domain.cron import CronError, normalise_crontab
 from console.domain.rules import DEFAULT_LEVELS, WarningLevel
-from console.domain.runs import JobId
 from console.domain.templates import TemplateError, template_fields
-from console.domain.text import printable
 from console.domain.webhook_url import parse_webhook_url
-# Redaction lives in its own module; settings is where the rest of the code finds it.
-from console.redaction import UNPARSABLE_URL, parse_url, redact_url, url_secrets  # noqa: F401
-from console.settings_task_system import TaskSystemSettings
-
-JOB_IDS: tuple[str, ...] = tuple(job.value for job in JobId)  # plain words, as settings keys
-
-ENV_CONFIG = "TASKCONSOLE_CONFIG"
-ENV_DATABASE_URL = "TASKCONSOLE_DATABASE_URL"
-ENV_REDIS_URL = "TASKCONSOLE_REDIS_URL"
-
-# A settings file is a few kilobytes; more, or anything but a regular file (/dev/zero, a FIFO),
-# is a mistake that would otherwise read until killed or block forever.
-MAX_SETTINGS_BYTES = 1024 * 1024
-# The longest age, period or interval: every one is added to or taken from "now", and the result
-# must stay a timestamp both databases and Python hold (years 1 to 9999) for centuries to come.
-LONGEST = timedelta(days=36500)
-
-
-def _within(value: timedelta, shortest: timedelta, too_short: str) -> timedelta:
-    """``value`` if it lies in [shortest, LONGEST]; else a ValueError saying the bounds and why."""
-    if not shortest <= value <= LONGEST:
-        why = too_short if value < shortest else "every run would fail: no timestamp reaches that far"
-        raise ValueError(f"must be between {_words(shortest)} and {_words(LONGEST)}, not {_span(value)}: {why}")
-    return value
-
-
-def _span(value: timedelta) -> str:
-    seconds = value.total_seconds()
-    if seconds and seconds % 86400 == 0:
-        days = int(seconds // 86400)
-        return f"{days} day{'' if abs(days) == 1 else 's'}"
-    return f"{seconds:g} second{'' if abs(seconds) == 1 else 's'}"
-
-
-def _words(value: timedelta) -> str:
-    seconds = value.total_seconds()
-    iso = f"P{int(seconds // 86400)}D" if seconds and seconds % 86400 == 0 else f"PT{seconds:g}S"
-    return f"{_span(value)} ({iso})"
-
-
-class SettingsError(Exception):
-    """Bad settings: the message names the key and is safe to show."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TriggerSettings(_Strict):
-    """When a job fires: exactly one of ``cron`` or ``every``."""
-
-    cron: str | None = None
-    """A five-field crontab line (minute hour day month weekday); weekday 0 or 7 is Sunday."""
-    every: timedelta | None = None
-    """A fixed interval, as seconds or an ISO-8601 duration (``PT30M``); aligned to midnight."""
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "TriggerSettings":
-        if (self.cron is None) == (self.every is None):
-            raise ValueError("give exactly one of 'cron' or 'every'")
-        if self.cron is not None:
-            try:
-                normalise_crontab(self.cron)
-            except CronError as exc:
-                raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from None
-        if self.every is not None and self.every.total_seconds() < 1:
-            raise ValueError("'every' must be at least one second")
-        if self.every is not None and self.every > LONGEST:
-            raise ValueError(f"'every' must be at most {_words(LONGEST)}")
-        return self
-
-
-class JobSettings(_Strict):
-    """One job's schedule and failure handling."""
-
-    enabled: bool = True
-    """A disabled job is not scheduled; it can still be run by hand."""
-    trigger: TriggerSettings
-    """When the job fires, in the settings' timezone."""
-    retries: int = Field(default=3, ge=0, le=100)
-    """How many times a failed scheduled run is tried again before admins are alerted."""
-    retry_delay: float = Field(default=5.0, ge=0, le=3600)
-    """Seconds to wait before each retry."""
-
-
-def _default_jobs() -> dict[str, JobSettings]:
-    return {
-        JobId.RESET_PERIODIC_TASKS.value: JobSettings(trigger=TriggerSettings(cron="0 2 * * *")),
-        JobId.CHECK_TASK_WARNINGS.value: JobSettings(trigger=TriggerSettings(cron="0 * * * *")),
-        JobId.UPDATE_TIME_PROGRESS.value: JobSettings(trigger=TriggerSettings(every=timedelta(minutes=30))),
-        JobId.CLEANUP_OLD_DATA.value: JobSettings(trigger=TriggerSettings(cron="0 3 * * sun")),
-    }
-
-
-class JobDefaults(_Strict):
-    """APScheduler job defaults."""
-
-    coalesce: bool = True
-    """Fold a backlog of missed firings into one run."""
-    max_instances: int = Field(default=1, ge=1)
-    """Concurrent instances of one job in this process."""
-    misfire_grace_time: int = Field(default=3600, ge=1, le=int(LONGEST.total_seconds()))
-    """Seconds a late firing may still run; later ones are recorded as missed."""
-
-
-class SchedulerSettings(_Strict):
-    """The embedded APScheduler."""
-
-    executor_threads: int = Field(default=10, ge=1, le=200)
-    """Size of the thread pool that runs jobs."""
-    job_defaults: JobDefaults = JobDefaults()
+from console.settings.base import LONGEST, _Strict, _within, _words
+from console.settings.jobs import JOB_IDS, JobSettings, SchedulerSettings, _default_jobs
+from console.settings.redaction import UNPARSABLE_URL, parse_url
+from console.settings.task_system import TaskSystemSettings
 
 
 class DatabaseSettings(_Strict):
@@ -415,7 +296,7 @@ class Settings(_Strict):
     http: HttpSettings = HttpSettings()
     alerts: AlertSettings = AlertSettings()
     task_system: TaskSystemSettings = TaskSystemSettings()
-    """The task system's table and column names, words and naive timestamps (console.settings_task_system)."""
+    """The task system's table and column names, words and naive timestamps (console.settings.task_system)."""
 
     @field_validator("timezone")
     @classmethod
@@ -452,111 +333,3 @@ class Settings(_Strict):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
-
-
-def _problem(err) -> tuple[str, str]:
-    """(key, what is wrong) for one pydantic error, in the words the settings errors use."""
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    return printable(key), printable(msg)
-
-
-def _error_message(exc: ValidationError, source: str) -> str:
-    key, msg = _problem(exc.errors()[0])
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return printable(f"{source}: {key}: {msg}{more}")
-
-
-def _read_file(path: Path) -> bytes:
-    """The bytes of a regular file of at most MAX_SETTINGS_BYTES. Opened without blocking and
-    checked on the open descriptor, so a FIFO or device swapped in cannot hang or flood us."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
-        raise SettingsError(f"cannot read settings file {printable(path)}: {exc.strerror}") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise SettingsError(f"settings file {printable(path)} is not a regular file")
-    with os.fdopen(fd, "rb") as file:
-        data = file.read(MAX_SETTINGS_BYTES + 1) if info.st_size <= MAX_SETTINGS_BYTES else b""
-        if info.st_size > MAX_SETTINGS_BYTES or len(data) > MAX_SETTINGS_BYTES:
-            raise SettingsError(f"settings file {printable(path)} is larger than "
-                                f"{MAX_SETTINGS_BYTES // 1024 // 1024} MB")
-    return data
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = _read_file(path).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SettingsError(f"{printable(path)}: not UTF-8 text (byte {exc.start + 1})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        raise SettingsError(f"{printable(path)}: not valid YAML{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SettingsError(f"{printable(path)}: the top level must be a mapping of keys")
-    return data
-
-
-def find_settings_file(explicit: str | None = None) -> Path | None:
-    """The file to read: ``--config``, else ``$TASKCONSOLE_CONFIG``, else ./settings.yaml if any."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get(ENV_CONFIG)
-    if env:
-        return Path(env)
-    local = Path("settings.yaml")
-    return local if local.is_file() else None
-
-
-def _raw_settings(path: str | Path | None, env: dict[str, str]) -> tuple[dict, str]:
-    """The settings file's mapping with the environment's overrides, and where it came from."""
-    file = find_settings_file(str(path) if path else None)
-    raw = _read_yaml(file) if file else {}
-    source = str(file) if file else "settings"
-    if env.get(ENV_DATABASE_URL):
-        raw.setdefault("database", {})
-        if not isinstance(raw["database"], dict):
-            raw["database"] = {}
-        raw["database"] = {**raw["database"], "url": env[ENV_DATABASE_URL]}
-    if ENV_REDIS_URL in env:
-        if not isinstance(raw.get("redis"), dict):
-            raw["redis"] = {}
-        raw["redis"] = {**raw["redis"], "url": env[ENV_REDIS_URL] or None}
-    return raw, source
-
-
-def load_settings(path: str | Path | None = None, *, env: dict[str, str] | None = None) -> Settings:
-    """Read settings from ``path`` (or the usual places), apply environment overrides, validate."""
-    raw, source = _raw_settings(path, os.environ if env is None else env)
-    try:
-        return Settings.model_validate(raw)
-    except ValidationError as exc:
-        raise SettingsError(_error_message(exc, source)) from None
-
-
-def check_settings(path: str | Path | None = None, *, env: dict[str, str] | None = None
-                   ) -> tuple[Settings | None, str, list[tuple[str, str]]]:
-    """Every problem of a settings file, not only the first: (settings or None, where they came
-    from, [(key, what is wrong)]). Touches no database."""
-    env = os.environ if env is None else env
-    try:
-        raw, source = _raw_settings(path, env)
-    except SettingsError as exc:
-        return None, str(path or "settings"), [("(file)", str(exc))]
-    try:
-        return Settings.model_validate(raw), source, []
-    except ValidationError as exc:
-        return None, source, [_problem(err) for err in exc.errors()]
