@@ -140,3 +140,11 @@ def test_a_table_scheduler_reads_and_writes_the_store_and_never_asks_for_due_job
     time.sleep(0.2)
     assert [job.next_run_time for job in scheduler.get_jobs()] == [due]
     assert asked == []
+
+
+def test_the_installed_apscheduler_is_the_minor_version_pinned_here_and_in_pyproject():
+    from importlib.metadata import version
+    from pathlib import Path
+
+    assert version("apscheduler").startswith("3.11.")
+    assert '"apscheduler~=3.11.0"' in (Path(__file__).parents[2] / "pyproject.toml").read_text()
