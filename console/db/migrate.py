@@ -88,6 +88,10 @@ def plan_downgrade(engine: Engine, config, target: str, steps: list[tuple[str, s
     with engine.connect() as conn:
         trans = conn.begin()
         try:
+            if engine.dialect.name == "postgresql":
+                # The rehearsal takes the same locks as the real thing: it must not wait behind a
+                # running job (and hold every reader behind it) for long.
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
             for above, below in steps:
                 before = _shape(conn)
                 config.attributes["connection"] = conn
@@ -96,6 +100,9 @@ def plan_downgrade(engine: Engine, config, target: str, steps: list[tuple[str, s
                     command.downgrade(config, below)
                 except Exception as exc:  # noqa: BLE001 - a step that refuses: said before anything is done
                     savepoint.rollback()
+                    if getattr(getattr(exc, "orig", None), "pgcode", None) == "55P03":
+                        raise DowngradeRefused(f"another session holds a lock the downgrade needs: {holders(engine)}; "
+                                               "stop the nodes of the newer release first; nothing was changed") from None
                     found.append(Step(above, below, refused=_reason(exc, engine)))
                     break
                 savepoint.commit()

@@ -93,3 +93,20 @@ def test_upgrade_waits_for_a_lock_with_a_timeout_saying_who_holds_it(monkeypatch
         assert waits and "pid" in waits[0], said
         holder.close()
         engine.dispose()
+
+
+def test_a_downgrade_that_would_wait_behind_a_live_lock_gives_up_at_once_changing_nothing(monkeypatch):
+    with fresh_pg_database("taskconsole_downgrade_lock") as url:
+        engine = make_engine(url)
+        schema.upgrade(engine)
+        monkeypatch.setattr(migrate, "LOCK_TIMEOUT", "200ms")
+        holder = engine.connect()
+        holder.execute(text("LOCK TABLE job_runs IN ACCESS SHARE MODE"))  # a node reading its ledger
+        try:
+            with pytest.raises(migrate.DowngradeRefused, match="holds a lock the downgrade needs: pid"):
+                schema.downgrade_plan(engine, "0013")
+        finally:
+            holder.rollback()
+            holder.close()
+        assert schema.current_revision(engine) == schema.HEAD
+        engine.dispose()
