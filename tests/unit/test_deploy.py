@@ -1,5 +1,5 @@
 """The operations kit: the systemd unit verifies and `run` speaks systemd's notify protocol; the
-container files hold what the README promises (an image builds only where a Docker engine runs)."""
+container files hold what docs/operations.md promises (an image builds only where a Docker engine runs)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ TASKCONSOLE = Path(sys.executable).with_name("taskconsole")
 def test_the_systemd_unit_passes_systemd_analyze_verify(tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed here")
-    # Where the README installs it (/opt/taskconsole/venv) is this test's virtual environment.
+    # Where docs/operations.md installs it (/opt/taskconsole/venv) is this test's virtual environment.
     unit = tmp_path / "taskconsole.service"
     unit.write_text(UNIT.read_text().replace("/opt/taskconsole/venv/bin/taskconsole", str(TASKCONSOLE)))
     result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
@@ -85,7 +85,7 @@ def test_the_image_builds_where_a_docker_engine_runs():
     if shutil.which("docker") is None:
         pytest.skip("no docker client here")
     if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode != 0:
-        pytest.skip("the docker client is here but no Docker engine runs (see README, Deploying)")
+        pytest.skip("the docker client is here but no Docker engine runs (see docs/operations.md, Containers)")
     result = subprocess.run(["docker", "build", "-t", "taskconsole-test", str(ROOT)], capture_output=True, text=True,
                             timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
