@@ -209,8 +209,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    def progress(name: str) -> None:
-        sys.stderr.write(f"tuning the task tables taskconsole created: {name}\n")
+    def progress(line: str) -> None:  # tuning steps, and what a try waits for
+        sys.stderr.write(f"{printable(line)}\n")
 
     before, after = database.upgrade(settings, progress=progress)
     if before == after:
@@ -242,8 +242,8 @@ def cmd_db_downgrade(args: argparse.Namespace, settings: Settings) -> int:
                          f"{refused.to_revision} refuses; nothing was changed\n")
         return 2
     if not args.yes:
-        print(f"nothing changed; run `taskconsole db downgrade {args.revision} --yes` to do it "
-              "(stop every taskconsole process of the newer release first)")
+        print(f"nothing changed; run `taskconsole db downgrade {args.revision} --yes` to do it (running nodes of "
+              "this release then stop firing by themselves: the schema fence; start the older release's after it)")
         return 0
     database.downgrade(settings, args.revision, apply=True, progress=progress)
     print(f"schema downgraded to revision {args.revision}")

@@ -93,7 +93,8 @@ def upgrade(engine: Engine, settings: Settings | None = None,
     forget_live_tables()
     # Only on the way up (a fresh schema, or a new revision): an operator's `db untune` stays.
     if before != HEAD and owns_task_tables(engine):
-        tuning.apply(engine, tables_for(engine, settings), progress=lambda change: progress(change.name))
+        tuning.apply(engine, tables_for(engine, settings),
+                     progress=lambda change: progress(f"tuning the task tables taskconsole created: {change.name}"))
     return before, head_revision()
 
 
@@ -177,12 +178,6 @@ def mismatch(current: str | None) -> str | None:
         return (f"the database schema (revision {current}) is newer than this taskconsole ({HEAD}); "
                 "upgrade taskconsole before running it")
     return f"the database schema is older ({current}) than this taskconsole ({HEAD}); run `taskconsole db upgrade`"
-    if current not in KNOWN:
-        raise SchemaError(
-            f"the database schema (revision {current}) is newer than this taskconsole ({head}); "
-            "upgrade taskconsole before running it"
-        )
-    raise SchemaError(f"the database schema is older ({current}) than this taskconsole ({head}); run `taskconsole db upgrade`")
 
 
 def text_widths(conn: Connection, table: str, columns: tuple[str, ...]) -> dict[str, int | None]:

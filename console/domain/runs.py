@@ -54,6 +54,7 @@ class SchedulerState(StrEnum):
     STOPPED = "stopped"
     STANDBY = "standby"  # in the election, another process leads
     ATTACHED = "attached"  # a console following the leader
+    FENCED = "fenced"  # the schema fence holds it: this release does not know the database's revision
 
 
 class Action(StrEnum):

@@ -276,12 +276,15 @@ class Service(Operations):
     @property
     def scheduler_state(self) -> str:
         """``running`` or ``paused`` (this process leads), ``attached`` (it takes part, another
-        process leads), ``standby`` (no scheduler here), or ``stopped``."""
+        process leads), ``standby`` (no scheduler here), ``fenced`` (the schema fence holds it) or
+        ``stopped``."""
         if self.live is not None:
             return self.live.state
         if self.node is None:
             return SchedulerState.STANDBY
-        return SchedulerState.STOPPED if self.node.stopped else SchedulerState.ATTACHED
+        if self.node.stopped:
+            return SchedulerState.STOPPED
+        return SchedulerState.FENCED if self.node.fenced else SchedulerState.ATTACHED
 
     # -- tasks ----------------------------------------------------------------------------------
     def near_tasks(self, limit: int = 20) -> NearTasks:

@@ -96,6 +96,12 @@ class MetricsReader:
 
     def _read(self) -> MetricsSnapshot:
         src, ledger = self._sources, self._ledger
+        if src.schema_fenced():
+            # A schema this release does not know (a rollback, an upgrade under it): its tables may
+            # not be there. Only the fence is said; the counters' series pause rather than fall.
+            return MetricsSnapshot(read_at=src.clock(), runs={}, last_success={}, next_run={}, paused={}, running={},
+                                   durations={}, warnings_sent={}, in_level={}, pending={}, scheduler_paused=0,
+                                   leader=None, schema_fenced=1)
         job_ids = list(src.job_ids())
         levels = list(src.levels())
         runs = {(j, s.value, k.value): 0 for j in job_ids for s in FINISHED for k in TriggerKind}
@@ -129,5 +135,4 @@ class MetricsReader:
             leader_changes=src.leader_changes(),
             leader_since=leader.leader_since.timestamp() if leader and leader.leader_since else 0.0,
             failed_for_good={j: final.get(j, 0) for j in job_ids},
-            schema_fenced=int(src.schema_fenced()),
         )

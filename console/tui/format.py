@@ -22,7 +22,7 @@ STATUS_STYLES = {
     RunStatus.SUCCESS: "green", RunStatus.FAILED: "bold red", RunStatus.RUNNING: "bold yellow",
     RunStatus.MISSED: "magenta", RunStatus.SKIPPED: "yellow", RunStatus.ABANDONED: "red",
     JobState.SCHEDULED: "green", JobState.PAUSED: "yellow", JobState.DISABLED: "dim", JobState.REFUSED: "bold red",
-    SchedulerState.STANDBY: "cyan", SchedulerState.ATTACHED: "cyan", SchedulerState.STOPPED: "red",
+    SchedulerState.STANDBY: "cyan", SchedulerState.ATTACHED: "cyan", SchedulerState.STOPPED: "red", SchedulerState.FENCED: "red",
     "ok": "green", "down": "bold red", "off": "dim",
 }
 LEVEL_STYLES = {20: "yellow", 10: "dark_orange", 5: "bold red"}

@@ -68,6 +68,7 @@ _ZH = {
     JobState.PAUSED: "已暂停",
     SchedulerState.STANDBY: "待命",
     SchedulerState.ATTACHED: "已连接",
+    SchedulerState.FENCED: "已隔离",
     "leader": "主节点",
     "leading": "主导",
     "none": "无",

@@ -58,6 +58,8 @@ class StatusBar(Static):
             where = f"{printable(leader.host)} pid {leader.pid}, {words(leader.state)}" if leader else words("none")
             role.append(f", {words('leader')} {where}")
         parts.append((8, role))
+        if read_only:  # before the database's address, which may be long: whole at 80 columns
+            parts.append((8, Text(f"  [{words('read-only')}]", style="bold magenta")))
         db = Text("  db ")
         db.append_text(status(dashboard.database, words(dashboard.database)))
         if database:
@@ -66,10 +68,8 @@ class StatusBar(Static):
         redis = Text("  redis ")
         redis.append_text(status(dashboard.redis, words(dashboard.redis)))
         parts.append((6, redis))
-        if read_only:
-            parts.append((8, Text(f"  [{words('read-only')}]", style="bold magenta")))
-        if dashboard.fenced:  # the schema fence: `status` says the revisions
-            parts.append((8, Text(f"  {words('fenced: this release does not know the database schema; no job runs here')}",
+        if dashboard.fenced:  # the role says "fenced"; this says what it means where there is room
+            parts.append((5, Text(f"  {words('fenced: this release does not know the database schema; no job runs here')}",
                                   style="bold red")))
         # Tasks the near panel left out because a window timestamp is out of range (NearTasks).
         skipped = dashboard.near.skipped

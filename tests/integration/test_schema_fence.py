@@ -83,3 +83,25 @@ def test_a_release_newer_than_the_database_refuses_to_lead_until_db_upgrade(db, 
     assert "run `taskconsole db upgrade`" in service.schema_fence()
     _set_revision(db.engine, HEAD)
     _wait(lambda: service.leading, 3 * HEARTBEAT_S, "leading once the schema fits")
+
+
+def test_metrics_on_a_node_rolled_back_under_say_the_fence_and_do_not_fail(tmp_path):
+    """db downgrade by the older release's operator while this node runs: tables it reads are gone."""
+    from console.db import schema
+    from console.db.engine import make_engine
+    from console.service import Service
+    from console.settings import Settings
+    from console.web.prometheus import exposition
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'rolled.db'}")
+    schema.upgrade(engine)
+    service = Service(settings_for(only="update_time_progress"), engine)
+    service.start_scheduler(kind="run")
+    try:
+        schema.downgrade(engine, "0012")  # job_run_totals, leader_terms, ... are gone
+        _wait(lambda: not service.leading, 3 * HEARTBEAT_S, "the leader to step down")
+        text_ = exposition(service.metrics_reader().read()).decode()
+        assert "taskconsole_schema_fenced 1.0" in text_
+    finally:
+        service.stop_scheduler()
+        engine.dispose()

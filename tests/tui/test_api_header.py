@@ -54,3 +54,31 @@ async def test_the_header_says_when_the_schema_fence_holds_the_console_back(live
         finally:
             with live_service.engine.begin() as conn:
                 conn.execute(text("UPDATE alembic_version SET version_num = :h"), {"h": HEAD})
+
+
+async def test_at_80_columns_a_fenced_read_only_console_says_both(live_service, make_app):
+    import asyncio
+
+    from sqlalchemy import text
+
+    from console.db.schema import HEAD
+
+    app = make_app(live_service, read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        with live_service.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        try:
+            shown = ""
+            for _ in range(60):  # the node's next heartbeat (2 s) steps it down; a refresh shows it
+                await pilot.press("r")
+                await asyncio.sleep(0.1)
+                await pilot.app.workers.wait_for_complete()
+                await pilot.pause()
+                shown = str(app.query_one(StatusBar).render())
+                if "fenced" in shown:
+                    break
+            assert "fenced" in shown and "[read-only]" in shown, shown
+        finally:
+            with live_service.engine.begin() as conn:
+                conn.execute(text("UPDATE alembic_version SET version_num = :h"), {"h": HEAD})
