@@ -42,6 +42,7 @@ from console.service.dashboard import (TaskDetail, WarningStats, count_unclassif
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, sent_notes
 from console.service.near import NearTask, NearTasks, find_tasks, near_tasks, task_exists
+from console.service.forecast import Forecast, warning_forecast
 from console.service.metrics import MetricsReader, MetricsSources
 from console.service.operations import Operations
 from console.service.tokens import Tokens
@@ -371,6 +372,12 @@ class Service(Operations):
 
     def warning_stats(self) -> WarningStats:
         return warning_stats(self.engine, self.tables, self.clock(), self.settings.warnings.levels)
+
+    def warning_forecast(self, hours: int = 24) -> Forecast:
+        """Warnings falling due in each of the next ``hours`` hours (1 to 168), per level
+        (console.service.forecast); hour 0 is the rest of the current hour, in the settings' timezone."""
+        return warning_forecast(self.engine, self.tables, self.clock(), self.settings.warnings.levels,
+                                self.settings.tz, hours)
 
     def task_detail(self, task_id: int) -> TaskDetail | None:
         return task_detail(self.engine, self.tables, task_id, self.clock(), self.settings.warnings.levels)
