@@ -154,3 +154,31 @@ def test_naive_local_timestamps_of_the_seed_schema_fall_in_their_shanghai_hours(
     # The second is past 80 % (by half an hour): 90 % at +30 min (hour 0, 35 min of it left), 95 % at +1 h.
     assert counts(result) == {(3, 20): 1, (4, 10): 1, (4, 5): 1, (0, 10): 1, (1, 5): 1}
     assert result.rows[0].hour.isoformat() == "2026-11-28T16:00:00+08:00"
+# -- the command line ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hours", ["0", "169", "x", "-3", "1e3", ""])
+def test_tasks_forecast_refuses_bad_hours_in_one_line(tmp_path, hours):
+    proc = invoke(["tasks", "forecast", "--hours", hours], url=f"sqlite:///{tmp_path / 'none.db'}", cwd=tmp_path)
+    line = assert_one_clean_error(proc)
+    assert "--hours" in line
+
+
+def test_tasks_forecast_json_and_text(cli, db, rows):
+    handler = rows.user()
+    now = datetime.now(NOW.tzinfo)
+    start = now - timedelta(hours=79)  # a 100-hour window: 80 % at +1 h, 90 % at +11 h, 95 % at +16 h
+    rows.task(progress=0.0, current_handler_id=handler, expected_start_time=start,
+              expected_end_time=start + timedelta(hours=100))
+    proc = cli("tasks", "forecast", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert len(data) == 24 * 3 and set(data[0]) == {"hour", "level", "count"}
+    assert [d["level"] for d in data[:3]] == [20, 10, 5]
+    assert datetime.fromisoformat(data[0]["hour"]).utcoffset() == timedelta(hours=8)  # Asia/Shanghai
+    assert sum(d["count"] for d in data) == 3
+    assert {d["level"] for d in data if d["count"]} == {20, 10, 5}
+    text = cli("tasks", "forecast", "--hours", "12")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].split() == ["HOUR", "20%", "10%", "5%", "ALL"]
+    assert lines[-1] == "next 12 h: 2 (20%: 1, 10%: 1, 5%: 0)"
