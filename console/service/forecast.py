@@ -125,7 +125,12 @@ def _levels_table(levels: tuple[WarningLevel, ...]):
 
 
 def due_counts(t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], start: datetime, hours: int):
-    """SELECT hour, level, count: the warnings falling due in each hour from ``start``, grouped."""
+    """SELECT hour, level, count: the warnings falling due in each hour from ``start``, grouped.
+
+    Its cost follows the tasks with a threshold inside the horizon, not N: measured on the
+    1,000,000-task demo (PostgreSQL, db tune applied), 207,000 of them (270,000 warnings in 24 h)
+    took 0.8 to 1.4 s on a shared two-core host under load, where counting those candidates alone
+    through ix_tasks_warn_from took 0.3 s. Hence the panel's once a minute."""
     c = t.tasks.c
     horizon = start + timedelta(hours=hours)
     start_s, end_s = epoch_of(c.expected_start_time), epoch_of(c.expected_end_time)
