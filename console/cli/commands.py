@@ -11,6 +11,7 @@ import time
 from typing import Callable
 
 from console.cli import output
+from console.cli.forecast_output import forecast_text
 from console.cli.systemd import Notifier
 from console.cli.signals import install_stop_handlers
 from console.domain.recurrence import RecurrenceError
@@ -411,6 +412,15 @@ def cmd_tasks_near(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_tasks_forecast(args: argparse.Namespace, settings: Settings) -> int:
+    forecast = _service(settings).warning_forecast(args.hours)
+    if args.json:
+        output.emit_json(output.forecast_json(forecast))
+    else:
+        print(forecast_text(forecast))
+    return 0
+
+
 def cmd_tasks_set_recurrence(args: argparse.Namespace, settings: Settings) -> int:
     words = _service(settings).set_recurrence(args.task_id, args.rule)
     print(f"task {args.task_id}: {printable(words)}; the reset job plans its next reset on its next run")
@@ -487,6 +497,7 @@ COMMANDS: dict[tuple[str, ...], Callable[[argparse.Namespace, Settings], int]] =
     ("jobs", "history"): cmd_jobs_history,
     ("preview",): cmd_preview,
     ("tasks", "near"): cmd_tasks_near,
+    ("tasks", "forecast"): cmd_tasks_forecast,
     ("tasks", "set-recurrence"): cmd_tasks_set_recurrence,
     ("tasks", "next"): cmd_tasks_next,
     ("scheduler", "pause"): cmd_scheduler_pause,

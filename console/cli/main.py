@@ -35,6 +35,7 @@ DEMO_TASKS = (0, 10_000_000)
 HISTORY_LIMIT = (1, 10_000)
 NEAR_LIMIT = (1, 1_000)
 NEXT_COUNT = (1, 1_000)
+FORECAST_HOURS = (1, 168)  # console.service.forecast.HOURS: a week at most
 TASK_ID = (1, 2**63 - 1)  # a BIGINT, as tasks.id is on PostgreSQL
 
 
@@ -201,13 +202,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id", metavar="ID", help=f"one of: {', '.join(JOB_IDS)}")
     p.add_argument("--json", action="store_true", help="JSON for scripts")
 
-    tasks = sub.add_parser("tasks", help="tasks near their warning thresholds; per-task recurrence rules",
-                           description="Tasks near their warning thresholds; per-task recurrence rules.")
+    tasks = sub.add_parser("tasks", help="tasks near their warning thresholds, the warnings ahead; per-task "
+                           "recurrence rules", description="Tasks near their warning thresholds, the warnings "
+                           "falling due in the next hours; per-task recurrence rules.")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True, parser_class=_Parser)
     p = command("near", "processing tasks nearest their next warning threshold (or past one)", tasks_sub)
     p.add_argument("--limit", type=_whole_number(NEAR_LIMIT), default=20, metavar="N",
                    help=f"how many tasks, {_range(NEAR_LIMIT)} (default 20)")
     p.add_argument("--json", action="store_true", help="JSON for scripts")
+    p = command("forecast", "warnings falling due in each of the next hours, per level, with work progress as it "
+                "stands: each processing task's threshold instants ahead (start + window × level's threshold), "
+                "unless already warned of in its cycle. Each level's instant counts as its own warning, though "
+                "the check sends only the most severe level per run; repeats (warnings.repeat_after) are not "
+                "counted. Hour 0 is the rest of the current hour, in the settings' timezone", tasks_sub)
+    p.add_argument("--hours", type=_whole_number(FORECAST_HOURS), default=24, metavar="N",
+                   help=f"how many hours ahead, {_range(FORECAST_HOURS)} (default 24)")
+    p.add_argument("--json", action="store_true",
+                   help="JSON for scripts: a list of {hour (ISO-8601 with offset), level, count}, every hour and level")
     p = command("set-recurrence", "give a periodic task its own rule: an ISO-8601 duration (P1D, PT12H, P2W, "
                 "P1M) or an RRULE (FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0); 'none' restores the default",
                 tasks_sub)

@@ -12,8 +12,8 @@ from console.service import JobInfo, NodeInfo, Preview, RunRecord, RunResult
 from console.service.near import NearTask
 from console.service.status import Status
 # The JSON shapes are the service's (the HTTP API answers in them too); re-exported for the commands.
-from console.service.shapes import (dumps, iso, job_json, near_json, node_json, preview_json, result_json,  # noqa: F401
-                                    run_json, status_json)
+from console.service.shapes import (dumps, forecast_json, iso, job_json, near_json, node_json,  # noqa: F401
+                                    preview_json, result_json, run_json, status_json)
 
 
 def local(value: datetime | None, tz: ZoneInfo) -> str:

@@ -42,6 +42,7 @@ from console.service.dashboard import (TaskDetail, WarningStats, count_unclassif
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, sent_notes
 from console.service.near import NearTask, NearTasks, find_tasks, near_tasks, task_exists
+from console.service.forecast import Forecast, PanelForecast, warning_forecast
 from console.service.metrics import MetricsReader, MetricsSources
 from console.service.operations import Operations
 from console.service.tokens import Tokens
@@ -74,6 +75,8 @@ class Dashboard:
     stale_since: datetime | None = None
     # Why the schema fence holds this process back (None: it does not).
     fenced: str | None = None
+    # Warnings falling due in the next 24 hours (read at most once a minute: console.service.forecast).
+    forecast: Forecast | None = None
 
 
 PAUSED_BY_JOB, PAUSED_BY_SCHEDULER = "job", "scheduler"
@@ -109,6 +112,7 @@ class Service(Operations):
         self.commands = CommandQueue(engine)
         self.tokens = Tokens(engine, settings)
         self.metrics = self.metrics_reader()
+        self._forecast = PanelForecast(self.warning_forecast)
 
     def metrics_reader(self) -> MetricsReader:
         """A reader of what /metrics exports (``self.metrics`` is this process's)."""
@@ -346,6 +350,7 @@ class Service(Operations):
                 now=now, scheduler_state=self.scheduler_state, database="ok", redis=redis, jobs=self.jobs(),
                 warnings=stats, near=near, leader=leader, unclassified=self.unclassified_tasks(),
                 warnings_every_s=None if self._watching else UNTUNED_STATS_EVERY_S, fenced=self.schema_fence(),
+                forecast=self._forecast.get(),
             )
         except Exception as exc:  # noqa: BLE001 - shown on screen, the console keeps going
             return Dashboard(now=now, scheduler_state=self.scheduler_state, database="down", redis=redis,
@@ -374,6 +379,12 @@ class Service(Operations):
 
     def warning_stats(self) -> WarningStats:
         return warning_stats(self.engine, self.tables, self.clock(), self.settings.warnings.levels)
+
+    def warning_forecast(self, hours: int = 24) -> Forecast:
+        """Warnings falling due in each of the next ``hours`` hours (1 to 168), per level
+        (console.service.forecast); hour 0 is the rest of the current hour, in the settings' timezone."""
+        return warning_forecast(self.engine, self.tables, self.clock(), self.settings.warnings.levels,
+                                self.settings.tz, hours)
 
     def task_detail(self, task_id: int) -> TaskDetail | None:
         return task_detail(self.engine, self.tables, task_id, self.clock(), self.settings.warnings.levels)

@@ -1,6 +1,6 @@
 """The JSON shapes every face answers in: ``jobs list --json``, ``jobs history --json``,
-``status --json``, ``tasks near --json`` and the HTTP API give the same objects, built here once.
-Times are ISO-8601 in the settings' timezone."""
+``status --json``, ``tasks near --json``, ``tasks forecast --json`` and the HTTP API give the same
+objects, built here once. Times are ISO-8601 in the settings' timezone."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from console.scheduler.ledger import RunRecord
 from console.scheduler.node import NodeInfo
 from console.scheduler.runner import RunResult
 from console.service.facade import JobInfo
+from console.service.forecast import Forecast
 from console.service.near import NearTask
 from console.service.status import Status
 
@@ -86,6 +87,12 @@ def near_json(tasks: list[NearTask], tz: ZoneInfo) -> list[dict[str, Any]]:
         }
         for t in tasks
     ]
+
+
+def forecast_json(forecast: Forecast) -> list[dict[str, Any]]:
+    """Every hour and level of the horizon, counts of 0 included: ``hour`` is the hour's start, with
+    the settings' offset (the forecast's hours are already in its timezone)."""
+    return [{"hour": row.hour.isoformat(), "level": row.level, "count": row.count} for row in forecast.rows]
 
 
 def node_json(node: NodeInfo | None, tz: ZoneInfo) -> dict[str, Any] | None:

@@ -195,13 +195,14 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
             # A failed refresh keeps the rows last read (marked stale) rather than emptying the
             # tables: an empty table would move the cursor, and a key would act on another row.
             d = replace(d, jobs=previous.jobs, warnings=previous.warnings, near=previous.near,
-                        leader=previous.leader, stale_since=previous.stale_since or d.now)
+                        leader=previous.leader, forecast=previous.forecast,
+                        stale_since=previous.stale_since or d.now)
         self.dashboard = d
         self.refreshes += 1
         running = self.service.running_here()
         jobs, near = self.query_one(JobsTable), self.query_one(NearTable)
         jobs.show(d.jobs, self.service.job_names(), d.now, self.tz, running, self.words)
-        self.query_one(WarningsPanel).show(d.warnings)
+        self.query_one(WarningsPanel).show(d.warnings, d.forecast)
         if self.near_search is None:  # a search's rows stay until escape
             near.show(d.near, d.now, self.tz, ahead_view=self.near_show == AHEAD)
         self.show_panel_notes()

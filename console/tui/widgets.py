@@ -14,6 +14,7 @@ from console.domain.runs import JobState, RunStatus, SchedulerState
 from console.domain.text import printable
 from console.service.dashboard import WarningStats
 from console.service.facade import Dashboard, JobInfo
+from console.service.forecast import Forecast
 from console.service.near import NearTask
 from console.tui.format import (
     level_style,
@@ -216,7 +217,8 @@ class NearTable(FilterableTable):
 
 
 class WarningsPanel(Vertical):
-    """Per level: tasks in it now, sent in the last 24 h, pending; and warnings sent per hour."""
+    """Per level: tasks in it now, sent in the last 24 h, pending; warnings sent per hour over the
+    last day, and those falling due per hour over the next (every level together)."""
 
     def __init__(self, words: Words, **kwargs):
         super().__init__(**kwargs)
@@ -230,6 +232,9 @@ class WarningsPanel(Vertical):
         with Horizontal(id="spark-row"):
             yield Label("24h", id="spark-label")
             yield Sparkline([0] * 24, id="per-hour")
+        with Horizontal(id="ahead-row"):
+            yield Label("", id="ahead-label")
+            yield Sparkline([0] * 24, id="ahead-per-hour")
 
     def on_mount(self) -> None:
         table = self.query_one("#levels", DataTable)
@@ -238,7 +243,8 @@ class WarningsPanel(Vertical):
             label = Text(w(name), justify="left" if name == "level" else "right")
             table.add_column(label, width=width)
 
-    def show(self, stats: WarningStats | None) -> None:
+    def show(self, stats: WarningStats | None, forecast: Forecast | None = None) -> None:
+        self._show_forecast(forecast)
         table = self.query_one("#levels", DataTable)
         table.clear()
         if stats is None:
@@ -251,3 +257,14 @@ class WarningsPanel(Vertical):
         self.query_one("#per-hour", Sparkline).data = [float(v) for v in stats.per_hour]
         self.query_one("#spark-label", Label).update(Text(f"{self.words('sent/h')} {sum(stats.per_hour):,} "))
         self.query_one("#per-hour", Sparkline).tooltip = self.words("warnings sent per hour, last 24 h")
+
+    def _show_forecast(self, forecast: Forecast | None) -> None:
+        label, spark = self.query_one("#ahead-label", Label), self.query_one("#ahead-per-hour", Sparkline)
+        if forecast is None:
+            label.update(Text(f"{self.words('next 24 h')} - "))
+            spark.data = [0.0] * 24
+            return
+        label.update(Text(f"{self.words('next 24 h')} {forecast.total:,} "))
+        spark.data = [float(v) for v in forecast.per_hour]
+        per_level = ", ".join(f"{level}% {n:,}" for level, n in forecast.totals.items())
+        spark.tooltip = f"{self.words('warnings falling due per hour, next 24 h (each level counted)')}: {per_level}"

@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from console.domain.runs import Action, Outcome
 from console.service import ActionResult, DisabledJob, Service, UnknownJob, database_unavailable, describe_error
-from console.service.shapes import iso, job_json, near_json, run_json, status_json
+from console.service.shapes import forecast_json, iso, job_json, near_json, run_json, status_json
 from console.service.status import status_of
 from console.service.tokens import Caller
 from console.web.answers import MESSAGES, ApiError, answer, clip, failure, http_failure
@@ -30,6 +30,7 @@ from console.web.recent import Recent
 EXTENSION = "taskconsole"
 HISTORY_LIMIT = (1, 1000)
 NEAR_LIMIT = (1, 1000)
+FORECAST_HOURS = (1, 168)
 
 log = logging.getLogger("console.web")
 bp = Blueprint("taskconsole", __name__)
@@ -90,14 +91,19 @@ def _caller() -> Caller:
 
 
 def _limit(default: int, bounds: tuple[int, int]) -> int:
-    raw = request.args.get("limit")
+    return _whole_number("limit", default, bounds)
+
+
+def _whole_number(name: str, default: int, bounds: tuple[int, int]) -> int:
+    """The query parameter ``name``: a whole number within ``bounds`` (absent: ``default``), else 400."""
+    raw = request.args.get(name)
     if raw is None:
         return default
     low, high = bounds
     # Length first: int() of 5,000 digits raises (Python's limit on digit strings).
     if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(high)) or not low <= int(raw) <= high:
-        raise ApiError(400, f"limit 必须是 {low} 到 {high} 的整数",
-                       {"error": f"limit must be a whole number from {low} to {high}"})
+        raise ApiError(400, f"{name} 必须是 {low} 到 {high} 的整数",
+                       {"error": f"{name} must be a whole number from {low} to {high}"})
     return int(raw)
 
 
@@ -230,6 +236,13 @@ def status() -> Response:
 def near() -> Response:
     limit = _limit(20, NEAR_LIMIT)
     return answer(near_json(_service().near_tasks(limit), _service().settings.tz))
+
+
+@_get("/api/warnings/forecast")
+def forecast() -> Response:
+    """Warnings falling due per hour and level (``tasks forecast --json``'s list); ``hours`` 1 to 168."""
+    hours = _whole_number("hours", 24, FORECAST_HOURS)
+    return answer(forecast_json(_service().warning_forecast(hours)))
 
 
 # -- for monitoring -----------------------------------------------------------------------------

@@ -288,6 +288,7 @@ def test_a_settings_file_of_1_mb_is_read(tmp_path):
 BOUNDED = [  # the argument, its bounds, and how --help says them
     (["jobs", "history", "--limit"], 1, 10_000, "1 to 10,000"),
     (["tasks", "near", "--limit"], 1, 1_000, "1 to 1,000"),
+    (["tasks", "forecast", "--hours"], 1, 168, "1 to 168"),
     (["tasks", "next", "1", "--count"], 1, 1_000, "1 to 1,000"),
     (["demo", "--tasks"], 0, 10_000_000, "0 to 10,000,000"),
     (["tasks", "next"], 1, 2**63 - 1, "1 to 2^63-1"),
