@@ -165,8 +165,9 @@ def task_detail(engine: Engine, t: TaskTables, task_id: int, now: datetime,
                 levels: tuple[WarningLevel, ...]) -> TaskDetail | None:
     c, u, n = t.tasks.c, t.users.c, t.notifications.c
     with read_only(engine).connect() as conn:
-        plain = [c[k] if k in c else null().label(k) for k in ("id", "title", "category", "status", "progress",
-                                                               "time_progress", "current_handler_id")]
+        # Labelled with taskconsole's names: under a mapping the columns carry the task system's own.
+        plain = [(c[k] if k in c else null()).label(k) for k in ("id", "title", "category", "status", "progress",
+                                                                 "time_progress", "current_handler_id")]
         times = [part for name in TASK_TIMES
                  for part in (_timestamp(c[name]) if name in c else (null().label(name), null().label(f"{name}__stored")))]
         row = conn.execute(
@@ -190,7 +191,8 @@ def task_detail(engine: Engine, t: TaskTables, task_id: int, now: datetime,
         created = _timestamp(n.created_at) if "created_at" in n else (null().label("created_at"),
                                                                        null().label("created_at__stored"))
         notes = conn.execute(
-            select(*created, n.type, n.title, n.content, n.is_read, handler_name(t).label("to"))
+            select(*created, n.type.label("type"), n.title.label("title"), n.content.label("content"),
+                   n.is_read.label("is_read"), handler_name(t).label("to"))
             .select_from(t.notifications).outerjoin(t.users, u.id == n.user_id)
             .where(n.task_id == task_id).order_by(n.id.desc()).limit(50)
         ).mappings().all()

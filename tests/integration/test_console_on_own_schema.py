@@ -41,6 +41,12 @@ async def test_search_go_to_and_notifications_through_a_renamed_mapping(fresh): 
         await pilot.press("escape", "g", *"4242", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, TaskScreen))
         await loaded(pilot)
+        # The task screen reads its notifications through the mapping too (inbox.kind is the type).
+        notes = app.screen.query_one("#notes")
+        assert [[cell.plain for cell in notes.get_row(r.key)][2:4] for r in notes.ordered_rows] == [
+            ["任务预警", "任务预警：剩余10%时间"]]
+        summary = str(app.screen.query_one("#summary").render())
+        assert "发票核对 [red]急[/red]" in summary
         await pilot.press("escape", "n")
         await loaded(pilot)
         assert isinstance(app.screen, NotesScreen)
