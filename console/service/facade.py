@@ -40,7 +40,7 @@ from console.service import task_rules
 from console.service.dashboard import (TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats,
                                        watching)
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
-from console.service.history import AuditLine, SentNote, audit_lines, sent_notes
+from console.service.history import AuditLine, SentNote, audit_lines, count_sent_notes, sent_notes
 from console.service.near import NearTask, NearTasks, find_tasks, near_tasks, task_exists
 from console.service.forecast import Forecast, PanelForecast, warning_forecast
 from console.service.metrics import MetricsReader, MetricsSources
@@ -316,6 +316,10 @@ class Service(Operations):
                            limit: int = 500) -> list[SentNote]:
         """Notifications in the task system's table, newest first, of one type and task where given."""
         return sent_notes(self.engine, self.tables, kind=kind, task_id=task_id, limit=limit)
+
+    def count_sent_notifications(self, *, kind: str | None = None, task_id: int | None = None) -> int:
+        """How many there are in all (counted up to 100,000; more reads as 100,001)."""
+        return count_sent_notes(self.engine, self.tables, kind=kind, task_id=task_id)
 
     def last_log_line_id(self) -> int:
         """The newest job_run_logs line id (0 when there is none)."""

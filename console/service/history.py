@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import func, Engine, select
 
 from console.db.engine import read_only
 from console.db.models import AuditEntry
@@ -42,6 +42,23 @@ def audit_lines(engine: Engine, limit: int = 500) -> list[AuditLine]:
         rows = conn.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)).all()
     return [AuditLine(id=r.id, at=r.at, actor=r.actor, host=r.host, action=r.action, job_id=r.job_id,
                       outcome=r.outcome, detail=r.detail) for r in rows]
+
+
+# How far count_sent_notes counts: past it a capped list says "of 100,000+" (a count of millions
+# would read the whole table at every load).
+COUNT_CAP = 100_000
+
+
+def count_sent_notes(engine: Engine, t: TaskTables, *, kind: str | None = None, task_id: int | None = None) -> int:
+    """How many notifications ``sent_notes`` would list without its limit, up to COUNT_CAP + 1."""
+    n = t.notifications.c
+    query = select(n.id).select_from(t.notifications)
+    if kind is not None:
+        query = query.where(n.type == kind)
+    if task_id is not None:
+        query = query.where(n.task_id == task_id)
+    with read_only(engine).connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(query.limit(COUNT_CAP + 1).subquery())).scalar_one())
 
 
 def sent_notes(engine: Engine, t: TaskTables, *, kind: str | None = None, task_id: int | None = None,

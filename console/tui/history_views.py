@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label
 
 from console.domain.text import printable
+from console.service.history import COUNT_CAP
 from console.tui.format import local_time, safe, status
 from console.tui.keys import bindings, localize
 from console.tui.table import Column, FilterableTable
@@ -66,6 +67,7 @@ class _History(Screen):
     def action_filter(self) -> None:
         box = self.query_one("#history-filter", Input)
         box.value = self.table.filter_text
+        box.select_on_focus = True  # a kept filter is replaced by what is typed next
         box.add_class("visible")
         box.focus()
 
@@ -128,9 +130,15 @@ class NotesScreen(_History):
         self.kind: str | None = None
         self.task_id: int | None = None
 
+    in_all = 0  # how many the database holds for this type and task (counted up to 100,000)
+
     def extra(self) -> str:
         w = self.app.words
-        return (f"   {w('type')} {self.kind or w('all')}"
+        capped = ""
+        if self.in_all > self.table.total:
+            many = f"{COUNT_CAP:,}+" if self.in_all > COUNT_CAP else f"{self.in_all:,}"
+            capped = f"   {w('newest')} {self.table.total:,} {w('of')} {many}: t {w('or')} / {w('narrows')}"
+        return (capped + f"   {w('type')} {self.kind or w('all')}"
                 + (f"   {w('task')} {self.task_id}" if self.task_id is not None else ""))
 
     def action_cycle_type(self) -> None:
@@ -164,9 +172,24 @@ class NotesScreen(_History):
 
             self.app.push_screen(TaskScreen(int(task.plain)))
 
+    def on_key(self, event) -> None:
+        # A digit on the list starts a task id (Enter reads that task's notifications).
+        if event.character and event.character.isdigit() and self.table.has_focus:
+            event.stop()
+            box = self.query_one("#history-filter", Input)
+            typed = box.value if box.has_class("visible") else ""  # keys typed before the box took focus
+            self.action_filter()
+            box.select_on_focus = False  # the digits typed so far stay, the next go after them
+            box.value = typed + event.character
+            box.cursor_position = len(box.value)
+
     @work(thread=True, exclusive=True, exit_on_error=False)
     def load(self) -> None:
-        notes = self.app.service.sent_notifications(kind=self.kind, task_id=self.task_id, limit=LIMIT)
+        service = self.app.service
+        notes = service.sent_notifications(kind=self.kind, task_id=self.task_id, limit=LIMIT)
+        # Capped: say of how many, so 500 of 16,000 never reads as all of them.
+        self.in_all = (service.count_sent_notifications(kind=self.kind, task_id=self.task_id)
+                       if len(notes) >= LIMIT else len(notes))
         self.app.call_from_thread(self.show, notes)
 
     def show(self, notes) -> None:

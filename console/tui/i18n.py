@@ -138,6 +138,7 @@ _ZH.update({
     "would_update": "将更新", "would_reset": "将重置", "would_reset_unassigned": "将重置（无处理人）",
     "would_notify": "将通知", "would_delete_tasks": "将删除任务", "would_delete_notifications": "将删除通知",
     "would_delete_task_notifications": "将随任务删除的通知", "skipped_bad_progress": "跳过（进度无效）",
+    "newest": "最新", "or": "或", "narrows": "缩小范围",
     "would_delete_runs": "将删除运行记录", "would_delete_audit": "将删除审计记录",
     "would_delete_commands": "将删除已完成命令",
     "skipped_invalid_rule": "跳过（规则无效）", "skipped_no_end_time": "跳过（无结束时间）",

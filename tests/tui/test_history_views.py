@@ -69,3 +69,37 @@ async def test_n_shows_what_the_jobs_sent_by_type_and_by_task(frozen_service, ma
         await pilot.press("escape")  # the task filter goes first
         await loaded(pilot)
         assert screen.task_id is None and len(_rows(screen)) >= 1
+
+
+async def test_n_takes_a_typed_task_id_and_says_of_how_many_a_capped_list_is(frozen_service, make_app):
+    """As the README says: a task id + Enter reads that task's; 500 of 16,000 never reads as all."""
+    from sqlalchemy import func, insert, select
+
+    from console.db.models import Notification
+    from console.tui.history_views import LIMIT
+
+    engine = frozen_service.engine
+    with engine.connect() as conn:
+        user = conn.execute(select(func.min(Notification.user_id))).scalar_one()
+    with engine.begin() as conn:
+        conn.execute(insert(Notification), [dict(user_id=user, type="系统", title=f"t{i}", content="c", task_id=None,
+                                                 is_read=False, created_at=frozen_service.clock())
+                                            for i in range(LIMIT + 100)])
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(Notification)).scalar_one()
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await loaded(pilot)
+        screen = app.screen
+        heading = str(screen.query_one("#history-heading").render())
+        assert f"newest {LIMIT} of {total:,}" in heading, heading
+        task = next(r["task"] for r in _rows(screen) if r["task"] != "-") if any(
+            r["task"] != "-" for r in _rows(screen)) else None
+        if task is None:  # the newest 500 are the ones made above: read a task's through the database
+            with engine.connect() as conn:
+                task = str(conn.execute(select(func.max(Notification.task_id))).scalar_one())
+        await pilot.press(*task, "enter")  # digits on the list, no slash first
+        await loaded(pilot)
+        assert screen.task_id == int(task) and _rows(screen) and {r["task"] for r in _rows(screen)} == {task}
