@@ -7,7 +7,9 @@ server is absent, and fail instead when ``CI`` is set.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +36,36 @@ TABLES = ("warning_ledger", "warning_watch", "task_state", "notifications", "tas
 DEMO_TABLES = build_tables(TaskSystemSettings())
 # taskconsole's state about a task, kept in task_state (migration 0010); Rows.task writes it there.
 STATE_COLUMNS = ("last_reset_run_id", "next_reset_at", "reset_planned_from", "recurrence_error")
+
+
+# Every test of every run on this machine holds this lock shared; a test marked ``exclusive``
+# (it stops or restarts the PostgreSQL or Redis server the others use) holds it exclusively, so
+# no other test (of this run's xdist workers or of another run) meets the server down. A test that
+# wants it exclusively first takes the turnstile, so a stream of shared holders cannot starve it.
+SERVERS_LOCK = Path(tempfile.gettempdir()) / "taskconsole-tests-servers.lock"
+SERVERS_TURNSTILE = Path(tempfile.gettempdir()) / "taskconsole-tests-servers.turnstile"
+
+
+def _open_lock(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    exclusive = item.get_closest_marker("exclusive") is not None
+    turnstile, lock = _open_lock(SERVERS_TURNSTILE), _open_lock(SERVERS_LOCK)
+    try:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        if exclusive:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        else:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(lock)  # closing releases the locks
+        os.close(turnstile)
 
 
 def unavailable(what: str, why: str) -> None:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from console.db import schema
@@ -152,6 +153,7 @@ def _pg_restart_command() -> list[str]:
     return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart"]
 
 
+@pytest.mark.exclusive  # restarts the PostgreSQL server every other test uses
 def test_postgresql_restart_mid_run_fails_the_run_then_retries_and_the_scheduler_goes_on(tmp_path):
     restart = _pg_restart_command()
     job = "update_time_progress"

@@ -103,6 +103,16 @@ async def loaded(pilot) -> None:
 def make_app():
     def factory(service: Service, **kwargs):
         app = create_app(service, **kwargs)
+        # Every toast the app shows, kept: a toast leaves the screen after its timeout (5 s), which
+        # a loaded machine can take between the key that raised it and the test's look.
+        app.toasts_shown = []
+        notify = app.notify
+
+        def recording(message, *args, **kw):
+            app.toasts_shown.append(message)
+            return notify(message, *args, **kw)
+
+        app.notify = recording
         return app
 
     return factory

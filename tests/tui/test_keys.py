@@ -33,7 +33,9 @@ async def wait_for(pilot, condition, seconds: float = 10.0) -> None:
 
 
 def toasts(app) -> list[str]:
-    return [n.message for n in app._notifications]
+    """Every toast shown so far (those the factory recorded), whether or not it has timed out."""
+    shown = getattr(app, "toasts_shown", None)
+    return list(shown) if shown is not None else [n.message for n in app._notifications]
 
 
 async def select_job(pilot, job_id: str) -> None:
