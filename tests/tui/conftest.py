@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
@@ -81,13 +82,16 @@ def frozen_service(tmp_path) -> Service:
     service.engine.dispose()
 
 
-async def settle(pilot, refreshes: int = 1) -> None:
-    """Wait until the app has shown ``refreshes`` refreshes and its workers are idle."""
+async def settle(pilot, refreshes: int = 1, timeout: float = 60.0) -> None:
+    """Wait until the app has shown ``refreshes`` refreshes and its workers are idle; fails if
+    that many refreshes have not happened within ``timeout`` seconds."""
     app = pilot.app
-    for _ in range(200):
+    deadline = time.monotonic() + timeout
+    await pilot.pause(0.02)
+    while app.refreshes < refreshes:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the console showed {app.refreshes} refresh(es) in {timeout:.0f} s, not {refreshes}")
         await pilot.pause(0.02)
-        if app.refreshes >= refreshes:
-            break
     await app.workers.wait_for_complete()
     await pilot.pause()
 
