@@ -3,10 +3,9 @@ and a leader whose lock session is cut (as a database restart or a proxy would).
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from console.db import schema
 from console.db.engine import make_engine
@@ -59,10 +58,16 @@ def test_a_cut_leader_session_loses_no_firing(caplog):
         engine = make_engine(url)
         schema.upgrade(engine)
         service = Service(_settings(1), engine, clock=lambda: datetime.now(timezone.utc))
+
+        def firings_so_far() -> int:
+            with engine.connect() as conn:
+                return conn.execute(select(func.count()).select_from(JobRun).where(
+                    JobRun.job_id == JOB, JobRun.status == "success")).scalar_one()
+
         try:
             service.start_scheduler(kind="run")
             assert service.live is not None
-            time.sleep(3)
+            wait_for(lambda: firings_so_far() >= 3, timeout=30, what="three firings before the cut", every=0.1)
             with engine.begin() as conn:
                 cut = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                         "WHERE application_name = 'taskconsole leader' AND datname = current_database()"
@@ -70,7 +75,9 @@ def test_a_cut_leader_session_loses_no_firing(caplog):
             assert cut == [True]
             wait_for(lambda: service.node._lock.held and service.node.leads(), timeout=10, what="the lock back",
                      every=0.1)
-            time.sleep(4)
+            back = firings_so_far()
+            wait_for(lambda: firings_so_far() >= max(back + 3, 6), timeout=30,
+                     what="three firings after the lock came back", every=0.1)
         finally:
             service.stop_scheduler()
         with engine.connect() as conn:
