@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from console.db import schema
 from console.db.engine import make_engine
 from console.db.models import JobRun, Notification, SchedulerNode, WarningSent
 from tests.benchmarks import scenarios
@@ -36,9 +35,8 @@ def _settings_file(tmp_path: Path, jobs: dict) -> Path:
 
 @contextmanager
 def _cluster_db(tmp_path: Path, crossing: int = 500, n: int = 2000):
-    with fresh_pg_database("taskconsole_cluster") as url:
+    with fresh_pg_database("taskconsole_cluster", migrated=True) as url:
         engine = make_engine(url)
-        schema.upgrade(engine)
         scenarios.load(engine, n, datetime.now(timezone.utc), crossing=crossing)
         try:
             yield url, engine
@@ -185,10 +183,7 @@ def test_run_started_before_its_database_waits_for_it_then_leads(tmp_path):
     from tests.conftest import PG_ADMIN_URL
 
     config = _settings_file(tmp_path, {JOB: {"trigger": {"every": 2}}})
-    with fresh_pg_database("taskconsole_late") as ready_url:
-        engine = make_engine(ready_url)
-        schema.upgrade(engine)
-        engine.dispose()
+    with fresh_pg_database("taskconsole_late", migrated=True) as ready_url:
         late_name = ready_url.rsplit("/", 1)[1] + "_late"
         late_url = ready_url.rsplit("/", 1)[0] + "/" + late_name
         log = tmp_path / "run.log"

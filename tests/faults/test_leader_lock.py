@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select, text
 
-from console.db import schema
 from console.db.engine import make_engine
 from console.db.models import JobRun
 from console.scheduler import node as node_module
@@ -24,9 +23,8 @@ def _settings(every: int = 1) -> Settings:
 
 
 def test_an_election_that_fails_halfway_lets_the_lock_go_and_is_tried_again(monkeypatch):
-    with fresh_pg_database("taskconsole_elect") as url:
+    with fresh_pg_database("taskconsole_elect", migrated=True) as url:
         engine = make_engine(url)
-        schema.upgrade(engine)
         failures = []
         real = node_module.Node._take_over
 
@@ -54,9 +52,8 @@ def test_a_cut_leader_session_loses_no_firing(caplog):
     # While the lock is being taken back no round is processed, so no firing is consumed without
     # running: those that fell due meanwhile coalesce into the next run (APScheduler's coalesce).
     caplog.set_level("INFO", logger="console.scheduler")
-    with fresh_pg_database("taskconsole_cut") as url:
+    with fresh_pg_database("taskconsole_cut", migrated=True) as url:
         engine = make_engine(url)
-        schema.upgrade(engine)
         service = Service(_settings(1), engine, clock=lambda: datetime.now(timezone.utc))
 
         def firings_so_far() -> int:

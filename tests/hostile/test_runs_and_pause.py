@@ -30,7 +30,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, insert, select, text
 
-from console.db import schema
 from console.db.engine import make_engine
 from console.db.models import AuditEntry, JobRun, Notification, SchedulerPause, Task, User
 from console.jobs import JOBS
@@ -118,9 +117,8 @@ def admin(engine) -> int:
 @pytest.fixture
 def fresh_pg():
     """A fresh, migrated PostgreSQL database of this test only: (url, engine)."""
-    with fresh_pg_database("taskconsole_hostile") as url:
+    with fresh_pg_database("taskconsole_hostile", migrated=True) as url:
         engine = make_engine(url)
-        schema.upgrade(engine)
         try:
             yield url, engine
         finally:

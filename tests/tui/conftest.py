@@ -11,7 +11,6 @@ from typing import Callable
 import pytest
 from sqlalchemy import insert
 
-from console.db import schema
 from console.db.demo import load_demo
 from console.db.engine import make_engine
 from console.db.models import JobRun, Task
@@ -19,16 +18,15 @@ from console.jobs import JOBS, JobContext
 from console.service import Service
 from console.settings import Settings
 from console.tui.app import create_app
-from tests.conftest import NOW
+from tests.conftest import NOW, copy_migrated
 from tests.faults.conftest import pg  # noqa: F401 - a fresh migrated PostgreSQL database, for tests/tui/test_logs.py
 
 HOSTILE = "[red]x[/red] [link=http://evil.example]y[/link] \x1b[31mESC\x1b]0;pwn\x07 [/bold]"
 
 
-def _service(tmp_path: Path, now: datetime, clock: Callable[[], datetime], settings: Settings,
+def _service(tmp_path: Path, template: Path, now: datetime, clock: Callable[[], datetime], settings: Settings,
              demo_tasks: int = 2000) -> Service:
-    engine = make_engine(f"sqlite:///{tmp_path / 'console.db'}")
-    schema.upgrade(engine)
+    engine = make_engine(copy_migrated(template, tmp_path / "console.db"))
     load_demo(engine, demo_tasks, now=now)
     with engine.begin() as conn:
         # A task whose title tries every trick: markup, a link, escape sequences; near its 5 % level.
@@ -40,27 +38,27 @@ def _service(tmp_path: Path, now: datetime, clock: Callable[[], datetime], setti
 
 
 @pytest.fixture
-def live_service(tmp_path) -> Service:
+def live_service(tmp_path, sqlite_template) -> Service:
     """Demo data around the real clock, for Pilot tests with the embedded scheduler."""
     now = datetime.now(timezone.utc)
-    service = _service(tmp_path, now, lambda: datetime.now(timezone.utc), Settings())
+    service = _service(tmp_path, sqlite_template, now, lambda: datetime.now(timezone.utc), Settings())
     yield service
     service.stop_scheduler()
     service.engine.dispose()
 
 
 @pytest.fixture
-def hostile_service(tmp_path) -> Service:
+def hostile_service(tmp_path, sqlite_template) -> Service:
     """Only the hostile task (and the demo users), clock frozen."""
-    service = _service(tmp_path, NOW, lambda: NOW, Settings(), demo_tasks=0)
+    service = _service(tmp_path, sqlite_template, NOW, lambda: NOW, Settings(), demo_tasks=0)
     yield service
     service.engine.dispose()
 
 
 @pytest.fixture
-def frozen_service(tmp_path) -> Service:
+def frozen_service(tmp_path, sqlite_template) -> Service:
     """Demo data, history and clock frozen at NOW, for snapshots."""
-    service = _service(tmp_path, NOW, lambda: NOW, Settings())
+    service = _service(tmp_path, sqlite_template, NOW, lambda: NOW, Settings())
     ids = itertools.count(1)
     ctx = JobContext(engine=service.engine, settings=service.settings, now=NOW, run_id=999)
     counts = JOBS["check_task_warnings"].run(ctx)

@@ -159,17 +159,15 @@ def test_healthz_is_503_and_errors_are_clean_json_when_the_database_is_gone():
     JSON 503 without a traceback or the URL's password."""
     from sqlalchemy import create_engine, text
 
-    from console.db import schema
     from console.db.engine import make_engine
     from console.service import open_service
     from console.web import create_app
     from tests.conftest import PG_ADMIN_URL, Rows, fresh_pg_database
     from tests.web.conftest import api_settings
 
-    with fresh_pg_database("taskconsole_gone") as url:
+    with fresh_pg_database("taskconsole_gone", migrated=True) as url:
         url = url.replace("root@", "root:s3cr3t-pw@")  # trust auth ignores it; it must never show
         engine = make_engine(url)
-        schema.upgrade(engine)
         admin = Rows(engine).user(admin=True)
         engine.dispose()
         service = open_service(api_settings(url))
