@@ -88,9 +88,10 @@ class JobInfo:
 
 class Service(Operations):
     def __init__(self, settings: Settings, engine: Engine, *, bus: EventBus | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, run_wait_s: float = 3.0):
         self.settings = settings
         self.engine = engine
+        self.run_wait_s = run_wait_s  # how long request_run waits for a leader to take the run
         self.bus = bus or EventBus(settings.redis.url)
         self.clock = clock
         self.runner = JobRunner(settings, engine, bus=self.bus, clock=clock)
