@@ -37,6 +37,7 @@ from console.scheduler.runner import JobRunner, RunNotStarted
 from console.service import Service
 from console.settings import JOB_IDS, Settings
 from tests.conftest import fresh_pg_database
+from tests.integration.helpers import cli_env, run_cli
 
 ALERT = "系统错误"
 
@@ -376,10 +377,7 @@ def test_jobs_run_that_cannot_start_on_postgresql_is_recorded_and_exits_1_with_o
     tx = locker.begin()
     locker.execute(text("SELECT id FROM job_runs FOR UPDATE"))
     try:
-        proc = subprocess.run([sys.executable, "-m", "console", "jobs", "run", "update_time_progress", "--json"],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                              env={**{k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")},
-                                   "TASKCONSOLE_DATABASE_URL": url})
+        proc = run_cli(["jobs", "run", "update_time_progress", "--json"], env=cli_env(url), cwd=tmp_path)
     finally:
         tx.rollback()
         locker.close()
@@ -470,9 +468,7 @@ def test_a_new_leader_starts_paused_when_the_pause_is_stored(db):
 
 
 def _status(url: str, cwd: Path) -> dict:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")}, "TASKCONSOLE_DATABASE_URL": url}
-    proc = subprocess.run([sys.executable, "-m", "console", "status", "--json"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = run_cli(["status", "--json"], env=cli_env(url), cwd=cwd)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -486,10 +482,7 @@ def test_the_pause_survives_kill_9_of_the_leader_and_the_next_leader_fires_nothi
     second = None
     try:
         wait_until(lambda: scheduled(), timeout=30, proc=first, log=first_log, what="the first leader to fire")
-        proc = subprocess.run([sys.executable, "-m", "console", "scheduler", "pause"], cwd=tmp_path, text=True,
-                              capture_output=True, timeout=60,
-                              env={**{k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")},
-                                   "TASKCONSOLE_DATABASE_URL": url})
+        proc = run_cli(["scheduler", "pause"], env=cli_env(url), cwd=tmp_path)  # as from another process
         assert proc.returncode == 0, proc.stderr
         assert "the leader (run on " in proc.stdout and f"pid {first.pid}) is paused" in proc.stdout, proc.stdout
         leader = _status(url, tmp_path)["leader"]
@@ -511,10 +504,7 @@ def test_the_pause_survives_kill_9_of_the_leader_and_the_next_leader_fires_nothi
         assert not rows_of(engine, JobRun, JobRun.pid == second.pid)
 
         # Resumed from yet another process: the new leader obeys and fires again.
-        resumed = subprocess.run([sys.executable, "-m", "console", "scheduler", "resume"], cwd=tmp_path, text=True,
-                                 capture_output=True, timeout=60,
-                                 env={**{k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")},
-                                      "TASKCONSOLE_DATABASE_URL": url})
+        resumed = run_cli(["scheduler", "resume"], env=cli_env(url), cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
         wait_until(lambda: rows_of(engine, JobRun, JobRun.pid == second.pid, JobRun.trigger_kind == "scheduled"),
                    timeout=15, proc=second, log=second_log, what="the new leader to fire after the resume")
