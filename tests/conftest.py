@@ -43,8 +43,9 @@ STATE_COLUMNS = ("last_reset_run_id", "next_reset_at", "reset_planned_from", "re
 # (it stops or restarts the PostgreSQL or Redis server the others use) holds it exclusively, so
 # no other test (of this run's xdist workers or of another run) meets the server down. A test that
 # wants it exclusively first takes the turnstile, so a stream of shared holders cannot starve it.
-SERVERS_LOCK = Path(tempfile.gettempdir()) / "taskconsole-tests-servers.lock"
-SERVERS_TURNSTILE = Path(tempfile.gettempdir()) / "taskconsole-tests-servers.turnstile"
+# (Per user: another user's file may not be writable here, and only root may restart a server.)
+SERVERS_LOCK = Path(tempfile.gettempdir()) / f"taskconsole-tests-servers-{os.getuid()}.lock"
+SERVERS_TURNSTILE = Path(tempfile.gettempdir()) / f"taskconsole-tests-servers-{os.getuid()}.turnstile"
 
 
 def _open_lock(path: Path) -> int:
@@ -103,10 +104,16 @@ def _migrated_template(admin: Engine) -> str:
         name = f"taskconsole_tmpl_{uuid.uuid4().hex[:10]}"
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-        _pg_template.append(name)
         engine = make_engine(_pg_url(name))
-        schema.upgrade(engine)
+        try:
+            schema.upgrade(engine)
+        except BaseException:  # a half-migrated template is no template: gone, and tried again next time
+            engine.dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            raise
         engine.dispose()
+        _pg_template.append(name)
     return _pg_template[0]
 
 
