@@ -104,6 +104,9 @@ class LiveScheduler:
         """Graceful: no new firings, long jobs stop between batches, running ones finish."""
         self._stop.set()
         self.runner.stopping.set()  # the job store hands out no more due jobs
+        running = sorted(self.runner.active)
+        if running:
+            log.info("stopping: waiting for %s to finish", ", ".join(running))
         if self.scheduler.state != STATE_STOPPED:
             self.scheduler.pause()  # and no round begins
             self.scheduler.shutdown(wait=True)

@@ -98,9 +98,10 @@ class JobInfo:
 
 class Service(Operations):
     def __init__(self, settings: Settings, engine: Engine, *, bus: EventBus | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, run_wait_s: float = 3.0):
         self.settings = settings
         self.engine = engine
+        self.run_wait_s = run_wait_s  # how long request_run waits for a leader to take the run
         self.bus = bus or EventBus(settings.redis.url)
         self.clock = clock
         self.runner = JobRunner(settings, engine, bus=self.bus, clock=clock)
@@ -114,15 +115,16 @@ class Service(Operations):
         self.metrics = self.metrics_reader()
         self._forecast = PanelForecast(self.warning_forecast)
 
-    def metrics_reader(self) -> MetricsReader:
-        """A reader of what /metrics exports (``self.metrics`` is this process's)."""
+    def metrics_reader(self, **options) -> MetricsReader:
+        """A reader of what /metrics exports (``self.metrics`` is this process's); ``options``:
+        MetricsReader's (its clock)."""
         return MetricsReader(self.runner.ledger, MetricsSources(
             job_ids=lambda: list(self.job_names()),
             levels=lambda: [lv.level for lv in self.settings.warnings.levels],
             jobs=self.jobs, warning_stats=self.warning_stats, cluster=self.cluster,
             scheduler_paused=lambda: self.scheduler_pause().paused,
             leader_changes=lambda: leader_changes(self.engine),
-            schema_fenced=lambda: self.schema_fence() is not None, clock=self.clock))
+            schema_fenced=lambda: self.schema_fence() is not None, clock=self.clock), **options)
 
     # -- the scheduler in this process -------------------------------------------------------
     def start_scheduler(self, *, paused: bool = False, kind: str = "console",

@@ -82,14 +82,15 @@ def _histogram(below: list[int], count: int, total: float) -> Histogram:
 
 
 class MetricsReader:
-    def __init__(self, ledger: RunLedger, sources: MetricsSources):
+    def __init__(self, ledger: RunLedger, sources: MetricsSources, *, clock: Callable[[], float] = time.monotonic):
         self._ledger, self._sources = ledger, sources
+        self._clock = clock  # the snapshot's age is read on it (a test passes its own)
         self._lock = threading.Lock()
         self._cached: tuple[float, MetricsSnapshot] | None = None
 
     def read(self) -> MetricsSnapshot:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             if self._cached is None or now - self._cached[0] >= MAX_AGE_S:
                 self._cached = (now, self._read())
             return self._cached[1]

@@ -109,18 +109,19 @@ class Operations:
             return True
         return self.node is None and self.cluster()[0] is not None
 
-    def request_run(self, job_id: str, *, actor: str | None = None, wait_s: float = 3.0) -> ActionResult:
+    def request_run(self, job_id: str, *, actor: str | None = None, wait_s: float | None = None) -> ActionResult:
         """A manual run through the command queue, carried out by the leader in its own thread.
 
-        Waits up to ``wait_s`` for the leader to say the run has begun (``started``, with its
-        ``run_id``) or to refuse it (``already_running``, ``not_started``); a run that ended that
-        fast has its status (``success``, ``failed``). ``queued`` when no leader said either in
-        time (none leads now: the next one takes it, unless it expires first, see
-        console.scheduler.command_queue; or the leader took it and has not begun it yet)."""
+        Waits up to ``wait_s`` (default: the service's ``run_wait_s``, 3 s) for the leader to say the
+        run has begun (``started``, with its ``run_id``) or to refuse it (``already_running``,
+        ``not_started``); a run that ended that fast has its status (``success``, ``failed``).
+        ``queued`` when no leader said either in time (none leads now: the next one takes it, unless
+        it expires first, see console.scheduler.command_queue; or the leader took it and has not
+        begun it yet)."""
         self.check_job(job_id)
         command_id = self.commands.submit(Action.RUN, job_id, actor or os_user())
         self.bus.publish({"event": "command", "id": command_id})
-        deadline = time.monotonic() + wait_s
+        deadline = time.monotonic() + (self.run_wait_s if wait_s is None else wait_s)
         while True:
             command = self.commands.get(command_id)
             if command is not None and (command.done_at is not None or command.outcome == Outcome.STARTED):

@@ -23,8 +23,6 @@ from typing import Any, Callable
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from console.db import schema
-from console.db.engine import make_engine
 from tests.conftest import fresh_pg_database
 
 # Sessions of the processes under test call themselves "taskconsole..." (console.db.engine);
@@ -73,10 +71,7 @@ class FaultDb:
 
 @pytest.fixture
 def pg() -> FaultDb:
-    with fresh_pg_database("taskconsole_fault") as url:
-        migrate = make_engine(url)
-        schema.upgrade(migrate)
-        migrate.dispose()
+    with fresh_pg_database("taskconsole_fault", migrated=True) as url:
         engine = create_engine(url, connect_args={"application_name": PROBE_APP})
         try:
             yield FaultDb(url, engine)

@@ -11,14 +11,13 @@ other three jobs succeed. The process never hangs: SIGTERM still stops it with e
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from console.settings import JOB_IDS
 from tests.faults.conftest import FaultDb, wait_for
+from tests.integration.helpers import cli_env, run_cli
 
 # Rules a careless or hostile writer could store; each must be skipped and counted, never loop.
 BAD_RULES = (
@@ -128,13 +127,9 @@ def test_run_keeps_every_job_going_on_a_database_holding_every_bad_row_and_rule(
     assert counts["skipped_bad_progress"] == 1
 
     # The command line's read paths cope with the same rows while the scheduler runs.
-    env_url = {"TASKCONSOLE_DATABASE_URL": pg.url}
-    import os
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")}, **env_url}
     for args in (("tasks", "near", "--json"), ("preview", "reset_periodic_tasks", "--json"),
                  ("tasks", "next", str(ids["bad_rule_0"]), "--json"), ("status", "--json")):
-        done = subprocess.run([sys.executable, "-m", "console", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=60)
+        done = run_cli(args, env=cli_env(pg.url), cwd=tmp_path)  # in this process: it only answers
         assert "Traceback" not in done.stderr, (args, done.stderr)
         assert done.returncode in (0, 2), (args, done.returncode, done.stderr)
 

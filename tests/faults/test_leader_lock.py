@@ -3,12 +3,10 @@ and a leader whose lock session is cut (as a database restart or a proxy would).
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
-from console.db import schema
 from console.db.engine import make_engine
 from console.db.models import JobRun
 from console.scheduler import node as node_module
@@ -25,9 +23,8 @@ def _settings(every: int = 1) -> Settings:
 
 
 def test_an_election_that_fails_halfway_lets_the_lock_go_and_is_tried_again(monkeypatch):
-    with fresh_pg_database("taskconsole_elect") as url:
+    with fresh_pg_database("taskconsole_elect", migrated=True) as url:
         engine = make_engine(url)
-        schema.upgrade(engine)
         failures = []
         real = node_module.Node._take_over
 
@@ -55,14 +52,19 @@ def test_a_cut_leader_session_loses_no_firing(caplog):
     # While the lock is being taken back no round is processed, so no firing is consumed without
     # running: those that fell due meanwhile coalesce into the next run (APScheduler's coalesce).
     caplog.set_level("INFO", logger="console.scheduler")
-    with fresh_pg_database("taskconsole_cut") as url:
+    with fresh_pg_database("taskconsole_cut", migrated=True) as url:
         engine = make_engine(url)
-        schema.upgrade(engine)
         service = Service(_settings(1), engine, clock=lambda: datetime.now(timezone.utc))
+
+        def firings_so_far() -> int:
+            with engine.connect() as conn:
+                return conn.execute(select(func.count()).select_from(JobRun).where(
+                    JobRun.job_id == JOB, JobRun.status == "success")).scalar_one()
+
         try:
             service.start_scheduler(kind="run")
             assert service.live is not None
-            time.sleep(3)
+            wait_for(lambda: firings_so_far() >= 3, timeout=30, what="three firings before the cut", every=0.1)
             with engine.begin() as conn:
                 cut = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                         "WHERE application_name = 'taskconsole leader' AND datname = current_database()"
@@ -70,7 +72,9 @@ def test_a_cut_leader_session_loses_no_firing(caplog):
             assert cut == [True]
             wait_for(lambda: service.node._lock.held and service.node.leads(), timeout=10, what="the lock back",
                      every=0.1)
-            time.sleep(4)
+            back = firings_so_far()
+            wait_for(lambda: firings_so_far() >= max(back + 3, 6), timeout=30,
+                     what="three firings after the lock came back", every=0.1)
         finally:
             service.stop_scheduler()
         with engine.connect() as conn:

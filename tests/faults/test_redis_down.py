@@ -119,6 +119,7 @@ def events_of(pubsub, pid: int, timeout: float) -> list[str]:
     return seen
 
 
+@pytest.mark.exclusive  # shuts down the Redis server every other test uses
 def test_with_redis_shut_down_the_warning_check_writes_the_same_rows_as_fast_and_status_says_down(
         pg, taskconsole, local_redis, redis_url):
     now = datetime.now(timezone.utc)

@@ -11,7 +11,6 @@ until a known bug is fixed: a firing that falls due during the stop is lost (see
 from __future__ import annotations
 
 import signal
-import time
 from datetime import datetime, timezone
 
 
@@ -63,7 +62,10 @@ def test_sigterm_during_a_progress_run_exits_0_with_the_run_whole_and_no_node_le
     wait_for(lambda: pg.waiting_on_lock("UPDATE tasks"), timeout=30, proc=proc,
              what="the run's UPDATE to wait on the locked row")
     signalled_at = sigterm(proc)
-    time.sleep(1.0)  # whatever the process does with its run, it has begun doing it
+    # The stop has reached the scheduler (no new firings, long jobs stop between batches) and it
+    # waits for the run: only now is the row let go.
+    wait_for(lambda: "stopping: waiting for update_time_progress to finish" in proc.stderr, timeout=30, proc=proc,
+             what="the scheduler to wait for the run")
     lock.release()
     assert_stopped_cleanly(pg, proc, signalled_at)
 
@@ -84,7 +86,7 @@ CLEANUP = dict(batch=1000, old_closed=12_000, young_closed=100, old_read=3000, r
 def sigterm_while_cleanup_waits_in_a_batch(pg: FaultDb, taskconsole, row_lock,
                                            config: dict) -> tuple[Proc, int, datetime]:
     """``taskconsole run`` with cleanup firing every 2 s; SIGTERM while a batch waits on a row lock,
-    the lock freed 2.5 s later. Returns the process (ended), the run and when it was signalled."""
+    the lock freed once the scheduler waits for the run. Returns the process (ended), the run and when it was signalled."""
     c = CLEANUP
     load_users(pg)
     load_cleanup_material(pg, datetime.now(timezone.utc), old_closed=c["old_closed"], young_closed=c["young_closed"],
@@ -96,9 +98,10 @@ def sigterm_while_cleanup_waits_in_a_batch(pg: FaultDb, taskconsole, row_lock,
     wait_for(lambda: pg.waiting_on_lock("SELECT"), timeout=30, proc=proc,
              what="a batch to wait on the locked task")
     signalled_at = sigterm(proc)
-    # The stop reaches the job within about a second (the main loop's wait, then the node's stop);
-    # only then is the batch let go, so the job sees the stop at its next batch boundary.
-    time.sleep(2.5)
+    # Only once the stop has reached the scheduler (it says it waits for the run) is the batch let
+    # go, so the job sees the stop at its next batch boundary.
+    wait_for(lambda: "stopping: waiting for cleanup_old_data to finish" in proc.stderr, timeout=30, proc=proc,
+             what="the scheduler to wait for the run")
     assert proc.alive(), "the process did not wait for the batch in progress"
     lock.release()
     assert_stopped_cleanly(pg, proc, signalled_at)

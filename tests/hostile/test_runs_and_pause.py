@@ -30,7 +30,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, insert, select, text
 
-from console.db import schema
 from console.db.engine import make_engine
 from console.db.models import AuditEntry, JobRun, Notification, SchedulerPause, Task, User
 from console.jobs import JOBS
@@ -38,6 +37,7 @@ from console.scheduler.runner import JobRunner, RunNotStarted
 from console.service import Service
 from console.settings import JOB_IDS, Settings
 from tests.conftest import fresh_pg_database
+from tests.integration.helpers import cli_env, run_cli
 
 ALERT = "系统错误"
 
@@ -118,9 +118,8 @@ def admin(engine) -> int:
 @pytest.fixture
 def fresh_pg():
     """A fresh, migrated PostgreSQL database of this test only: (url, engine)."""
-    with fresh_pg_database("taskconsole_hostile") as url:
+    with fresh_pg_database("taskconsole_hostile", migrated=True) as url:
         engine = make_engine(url)
-        schema.upgrade(engine)
         try:
             yield url, engine
         finally:
@@ -197,7 +196,10 @@ def test_sigterm_to_run_during_a_retry_wait_exits_0_records_stopped_and_sends_no
     try:
         wait_until(lambda: rows_of(engine, JobRun, JobRun.status == "failed"), timeout=30, proc=proc, log=log,
                    what="a scheduled run to fail")
-        time.sleep(0.5)  # in its retry's wait now
+        # The runner says so right before it waits for the retry (a SIGTERM a moment before would
+        # find the stop asked, and the same path: no retry, "stopped").
+        wait_until(lambda: "attempt 1 failed, retrying in 600 s" in log.read_text(errors="replace"), timeout=30,
+                   proc=proc, log=log, what="the run to wait for its retry")
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     finally:
@@ -223,7 +225,9 @@ def test_ctrl_c_on_jobs_run_blocked_on_a_row_lock_exits_130_at_once_with_the_run
         wait_until(lambda: backend_waiting_on_lock(engine, "UPDATE tasks"), timeout=30, proc=proc, log=log,
                    what="the run's UPDATE to wait on the locked row")
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=15)  # the row lock is still held: the statement was cancelled
+        # The row lock is still held: only a cancelled statement lets it end. The bound is for a
+        # hang; "at once" is checked below, by the way it ended, not by a clock on a loaded machine.
+        code = proc.wait(timeout=60)
     finally:
         tx.rollback()
         locker.close()
@@ -231,6 +235,9 @@ def test_ctrl_c_on_jobs_run_blocked_on_a_row_lock_exits_130_at_once_with_the_run
     output = log.read_text()
     assert code == 130, output
     assert "Traceback" not in output
+    # At once: the statement was cancelled and the run closed itself; the grace period (after
+    # which the run is closed from the main thread) was not needed.
+    assert "asked to cancel" in output and "did not stop within" not in output, output
     [run] = rows_of(engine, JobRun)
     assert (run.trigger_kind, run.status, run.error) == ("manual", "failed", "interrupted"), output
     assert run.finished_at is not None
@@ -249,29 +256,56 @@ def _long_statement(engine) -> str:
             "SELECT count(*) FROM c")
 
 
-def test_ctrl_c_cancels_a_foreground_run_busy_in_a_statement_on_either_database(db):
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler (KeyboardInterrupt), whatever an earlier test in this process set."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_cancels_a_foreground_run_busy_in_a_statement_on_either_database(db, python_sigint, caplog):
     statement = _long_statement(db.engine)
-    entered = threading.Event()
+    inside = threading.Event()
 
     def run(ctx):
         with ctx.engine.begin() as conn:
-            entered.set()
+            if ctx.engine.dialect.name == "sqlite":
+                # SQLite calls this from inside the statement, every 10,000 steps of its program.
+                conn.connection.driver_connection.set_progress_handler(lambda: inside.set() or 0, 10_000)
             conn.execute(text(statement))
         return {"done": 1}
 
+    def in_the_statement() -> bool:
+        if db.is_pg:  # the server says a session of the run is in the statement
+            with db.engine.connect() as probe:
+                return bool(probe.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'active' AND query = :q"), {"q": statement}).scalar())
+        return inside.is_set()
+
     service = Service(Settings(), db.engine)
     service.runner.jobs = {**JOBS, "cleanup_old_data": replace(JOBS["cleanup_old_data"], run=run)}
+    pressed: list[tuple[bool, float]] = []
 
     def ctrl_c():
-        entered.wait(20)
-        time.sleep(0.5)  # inside the statement now
+        deadline = time.monotonic() + 60
+        while not in_the_statement() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        pressed.append((in_the_statement(), time.monotonic()))
         _thread.interrupt_main()  # what the SIGINT handler does: KeyboardInterrupt on the main thread
 
     threading.Thread(target=ctrl_c, daemon=True).start()
-    began = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         service.run_job_in_foreground("cleanup_old_data", actor="op")
-    assert time.monotonic() - began < 15
+    [(was_inside, pressed_at)] = pressed
+    assert was_inside, "the run never got into its statement"
+    assert time.monotonic() - pressed_at < 15  # stopped soon after Ctrl-C, not at the statement's end
+    # The statement was cancelled and the run closed itself: no grace period, no close from here.
+    assert "did not stop within" not in caplog.text
+    if db.is_pg:
+        assert not in_the_statement()
     [run_row] = rows_of(db.engine, JobRun)
     assert (run_row.status, run_row.error, run_row.actor) == ("failed", "interrupted", "op")
     [entry] = rows_of(db.engine, AuditEntry)
@@ -343,10 +377,7 @@ def test_jobs_run_that_cannot_start_on_postgresql_is_recorded_and_exits_1_with_o
     tx = locker.begin()
     locker.execute(text("SELECT id FROM job_runs FOR UPDATE"))
     try:
-        proc = subprocess.run([sys.executable, "-m", "console", "jobs", "run", "update_time_progress", "--json"],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                              env={**{k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")},
-                                   "TASKCONSOLE_DATABASE_URL": url})
+        proc = run_cli(["jobs", "run", "update_time_progress", "--json"], env=cli_env(url), cwd=tmp_path)
     finally:
         tx.rollback()
         locker.close()
@@ -438,9 +469,7 @@ def test_a_new_leader_starts_paused_when_the_pause_is_stored(db):
 
 
 def _status(url: str, cwd: Path) -> dict:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")}, "TASKCONSOLE_DATABASE_URL": url}
-    proc = subprocess.run([sys.executable, "-m", "console", "status", "--json"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = run_cli(["status", "--json"], env=cli_env(url), cwd=cwd)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -454,10 +483,7 @@ def test_the_pause_survives_kill_9_of_the_leader_and_the_next_leader_fires_nothi
     second = None
     try:
         wait_until(lambda: scheduled(), timeout=30, proc=first, log=first_log, what="the first leader to fire")
-        proc = subprocess.run([sys.executable, "-m", "console", "scheduler", "pause"], cwd=tmp_path, text=True,
-                              capture_output=True, timeout=60,
-                              env={**{k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")},
-                                   "TASKCONSOLE_DATABASE_URL": url})
+        proc = run_cli(["scheduler", "pause"], env=cli_env(url), cwd=tmp_path)  # as from another process
         assert proc.returncode == 0, proc.stderr
         assert "the leader (run on " in proc.stdout and f"pid {first.pid}) is paused" in proc.stdout, proc.stdout
         leader = _status(url, tmp_path)["leader"]
@@ -479,10 +505,7 @@ def test_the_pause_survives_kill_9_of_the_leader_and_the_next_leader_fires_nothi
         assert not rows_of(engine, JobRun, JobRun.pid == second.pid)
 
         # Resumed from yet another process: the new leader obeys and fires again.
-        resumed = subprocess.run([sys.executable, "-m", "console", "scheduler", "resume"], cwd=tmp_path, text=True,
-                                 capture_output=True, timeout=60,
-                                 env={**{k: v for k, v in os.environ.items() if not k.startswith("TASKCONSOLE_")},
-                                      "TASKCONSOLE_DATABASE_URL": url})
+        resumed = run_cli(["scheduler", "resume"], env=cli_env(url), cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
         wait_until(lambda: rows_of(engine, JobRun, JobRun.pid == second.pid, JobRun.trigger_kind == "scheduled"),
                    timeout=15, proc=second, log=second_log, what="the new leader to fire after the resume")

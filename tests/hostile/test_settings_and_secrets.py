@@ -36,7 +36,7 @@ from console.db.models import Notification
 from console.notify.notifications import alert_admins
 from console.settings import MAX_SETTINGS_BYTES, Settings, SettingsError, load_settings, redact_url
 from tests.conftest import DEMO_TABLES, NOW, Rows
-from tests.integration.helpers import assert_one_clean_error, run_job
+from tests.integration.helpers import assert_one_clean_error, needs_a_process, run_cli, run_job
 
 HOUR_ZERO = "PT0S"  # repeat_after 0: never again, the one duration that may be zero
 
@@ -50,13 +50,18 @@ def _env(url: str | None = None, config: Path | None = None) -> dict[str, str]:
     return env
 
 
-def taskconsole(*args: str, cwd: Path, url: str | None = None, config: Path | None = None, timeout: float = 60):
-    return subprocess.run([sys.executable, "-m", "console", *args], cwd=cwd, env=_env(url, config),
-                          capture_output=True, text=True, timeout=timeout)
+def taskconsole(*args: str, cwd: Path, url: str | None = None, config: Path | None = None, timeout: float = 60,
+                process: bool = False):
+    """``taskconsole ARGS``: in this process where it only answers (``run_cli``); a real process
+    for run, serve and the console, or where ``process`` asks for one (``timeout`` bounds it)."""
+    if process or needs_a_process(args):
+        return subprocess.run([sys.executable, "-m", "console", *args], cwd=cwd, env=_env(url, config),
+                              capture_output=True, text=True, timeout=timeout)
+    return run_cli(args, env=_env(url, config), cwd=cwd)
 
 
 def at_once(argvs, **kwargs) -> list:
-    """Several independent commands at once (each a real ``python -m console``)."""
+    """Several independent commands at once (in-process ones take turns; see run_cli)."""
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(lambda argv: taskconsole(*argv, **kwargs), argvs))
 
@@ -229,7 +234,7 @@ def test_a_url_sqlalchemy_cannot_read_is_one_line_exit_2_with_no_part_of_the_pas
         assert "database.url" in err and "%40" in err, err  # says how to write one
         for piece in pieces:
             assert piece not in err, (argv, piece, err)
-    assert taskconsole("status", cwd=tmp_path, url=url).returncode == 2  # and no traceback from a process either
+    assert taskconsole("status", cwd=tmp_path, url=url, process=True).returncode == 2  # and no traceback from a process either
     assert list(tmp_path.iterdir()) == []
 
 
@@ -250,7 +255,10 @@ def test_every_secret_form_is_redacted_and_control_characters_are_removed():
 def test_status_strips_control_characters_from_the_url_it_prints(tmp_path):
     url = "postgresql://root:Sekr3tC@127.0.0.1\x1b]0;pwned\x07\u202e:1/db?connect_timeout=1"
     proc = taskconsole("status", cwd=tmp_path, url=url)
-    assert proc.returncode in (1, 2), proc.stderr  # down, or refused: either way said inertly
+    # The URL is read (its host is not a name anyone has): the database is down, exit 1.
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "database: down" in proc.stdout and "postgresql://root:***@127.0.0.1]0;pwned:1/db" in proc.stdout, \
+        proc.stdout
     shown = proc.stdout + proc.stderr
     assert not set("\x1b\x07\u202e") & set(shown) and "Sekr3tC" not in shown, shown
 
@@ -271,7 +279,7 @@ def test_the_settings_file_must_be_a_regular_file_under_1_mb(tmp_path, kind):
     else:
         path = Path(kind)
     began = time.monotonic()
-    proc = taskconsole("--config", str(path), "jobs", "list", cwd=tmp_path, timeout=20)
+    proc = taskconsole("--config", str(path), "jobs", "list", cwd=tmp_path, timeout=20, process=True)  # bounded
     line = assert_one_clean_error(proc)
     assert "settings error" in line and ("not a regular file" in line or "larger than 1 MB" in line), line
     assert time.monotonic() - began < 15

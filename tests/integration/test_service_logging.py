@@ -13,6 +13,7 @@ import yaml
 
 from console.cli.log_setup import JsonLines, TextLines, handler_for
 from console.settings import LoggingSettings
+from tests.integration.helpers import needs_a_process, run_cli
 
 HOSTILE = "title\nwith a newline \x1b[31mand ESC\x1b[0m [red]markup[/red]"
 
@@ -22,8 +23,10 @@ def taskconsole(tmp_path, *args: str, logging_settings: dict) -> subprocess.Comp
     config.write_text(yaml.safe_dump({"database": {"url": f"sqlite:///{tmp_path / 'l.db'}"},
                                       "logging": logging_settings}), encoding="utf-8")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TASKCONSOLE_CONFIG": str(config)}
-    return subprocess.run([sys.executable, "-m", "console", *args], capture_output=True, text=True, cwd=tmp_path,
-                          env=env, timeout=120)
+    if needs_a_process(args):
+        return subprocess.run([sys.executable, "-m", "console", *args], capture_output=True, text=True, cwd=tmp_path,
+                              env=env, timeout=120)
+    return run_cli(args, env=env, cwd=tmp_path)  # in this process: it only answers
 
 
 def test_json_lines_parse_and_a_runs_lines_carry_its_job_and_run_id(tmp_path):

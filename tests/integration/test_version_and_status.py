@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 from console import __version__
 from console.db import schema
+from tests.integration.helpers import run_cli
 
 
 def run(tmp_path, *args: str) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TASKCONSOLE_DATABASE_URL": f"sqlite:///{tmp_path / 'v.db'}"}
-    return subprocess.run([sys.executable, "-m", "console", *args], capture_output=True, text=True, cwd=tmp_path,
-                          env=env, timeout=120)
+    return run_cli(args, env=env, cwd=tmp_path)
 
 
 def test_version_is_one_line_with_the_schema_it_needs(tmp_path):

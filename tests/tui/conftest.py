@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
@@ -10,7 +11,6 @@ from typing import Callable
 import pytest
 from sqlalchemy import insert
 
-from console.db import schema
 from console.db.demo import load_demo
 from console.db.engine import make_engine
 from console.db.models import JobRun, Task
@@ -18,16 +18,15 @@ from console.jobs import JOBS, JobContext
 from console.service import Service
 from console.settings import Settings
 from console.tui.app import create_app
-from tests.conftest import NOW
+from tests.conftest import NOW, copy_migrated
 from tests.faults.conftest import pg  # noqa: F401 - a fresh migrated PostgreSQL database, for tests/tui/test_logs.py
 
 HOSTILE = "[red]x[/red] [link=http://evil.example]y[/link] \x1b[31mESC\x1b]0;pwn\x07 [/bold]"
 
 
-def _service(tmp_path: Path, now: datetime, clock: Callable[[], datetime], settings: Settings,
+def _service(tmp_path: Path, template: Path, now: datetime, clock: Callable[[], datetime], settings: Settings,
              demo_tasks: int = 2000) -> Service:
-    engine = make_engine(f"sqlite:///{tmp_path / 'console.db'}")
-    schema.upgrade(engine)
+    engine = make_engine(copy_migrated(template, tmp_path / "console.db"))
     load_demo(engine, demo_tasks, now=now)
     with engine.begin() as conn:
         # A task whose title tries every trick: markup, a link, escape sequences; near its 5 % level.
@@ -39,27 +38,27 @@ def _service(tmp_path: Path, now: datetime, clock: Callable[[], datetime], setti
 
 
 @pytest.fixture
-def live_service(tmp_path) -> Service:
+def live_service(tmp_path, sqlite_template) -> Service:
     """Demo data around the real clock, for Pilot tests with the embedded scheduler."""
     now = datetime.now(timezone.utc)
-    service = _service(tmp_path, now, lambda: datetime.now(timezone.utc), Settings())
+    service = _service(tmp_path, sqlite_template, now, lambda: datetime.now(timezone.utc), Settings())
     yield service
     service.stop_scheduler()
     service.engine.dispose()
 
 
 @pytest.fixture
-def hostile_service(tmp_path) -> Service:
+def hostile_service(tmp_path, sqlite_template) -> Service:
     """Only the hostile task (and the demo users), clock frozen."""
-    service = _service(tmp_path, NOW, lambda: NOW, Settings(), demo_tasks=0)
+    service = _service(tmp_path, sqlite_template, NOW, lambda: NOW, Settings(), demo_tasks=0)
     yield service
     service.engine.dispose()
 
 
 @pytest.fixture
-def frozen_service(tmp_path) -> Service:
+def frozen_service(tmp_path, sqlite_template) -> Service:
     """Demo data, history and clock frozen at NOW, for snapshots."""
-    service = _service(tmp_path, NOW, lambda: NOW, Settings())
+    service = _service(tmp_path, sqlite_template, NOW, lambda: NOW, Settings())
     ids = itertools.count(1)
     ctx = JobContext(engine=service.engine, settings=service.settings, now=NOW, run_id=999)
     counts = JOBS["check_task_warnings"].run(ctx)
@@ -81,13 +80,16 @@ def frozen_service(tmp_path) -> Service:
     service.engine.dispose()
 
 
-async def settle(pilot, refreshes: int = 1) -> None:
-    """Wait until the app has shown ``refreshes`` refreshes and its workers are idle."""
+async def settle(pilot, refreshes: int = 1, timeout: float = 60.0) -> None:
+    """Wait until the app has shown ``refreshes`` refreshes and its workers are idle; fails if
+    that many refreshes have not happened within ``timeout`` seconds."""
     app = pilot.app
-    for _ in range(200):
+    deadline = time.monotonic() + timeout
+    await pilot.pause(0.02)
+    while app.refreshes < refreshes:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the console showed {app.refreshes} refresh(es) in {timeout:.0f} s, not {refreshes}")
         await pilot.pause(0.02)
-        if app.refreshes >= refreshes:
-            break
     await app.workers.wait_for_complete()
     await pilot.pause()
 
@@ -103,6 +105,16 @@ async def loaded(pilot) -> None:
 def make_app():
     def factory(service: Service, **kwargs):
         app = create_app(service, **kwargs)
+        # Every toast the app shows, kept: a toast leaves the screen after its timeout (5 s), which
+        # a loaded machine can take between the key that raised it and the test's look.
+        app.toasts_shown = []
+        notify = app.notify
+
+        def recording(message, *args, **kw):
+            app.toasts_shown.append(message)
+            return notify(message, *args, **kw)
+
+        app.notify = recording
         return app
 
     return factory

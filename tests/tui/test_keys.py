@@ -9,7 +9,8 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from console.db.models import AuditEntry, JobRun
+from console.db.models import AuditEntry, JobRun, Task
+from console.domain.text import printable
 from console.jobs import JOBS
 from console.tui.dialogs import Confirm, Help
 from console.tui.quitting import Stopping
@@ -33,7 +34,9 @@ async def wait_for(pilot, condition, seconds: float = 10.0) -> None:
 
 
 def toasts(app) -> list[str]:
-    return [n.message for n in app._notifications]
+    """Every toast shown so far (those the factory recorded), whether or not it has timed out."""
+    shown = getattr(app, "toasts_shown", None)
+    return list(shown) if shown is not None else [n.message for n in app._notifications]
 
 
 async def select_job(pilot, job_id: str) -> None:
@@ -108,7 +111,9 @@ async def test_capital_p_pauses_and_resumes_the_whole_scheduler(live_service, ma
         await pilot.press("P")
         await wait_for(pilot, lambda: isinstance(app.screen, Confirm))  # pausing everything asks
         await pilot.press("n")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: not isinstance(app.screen, Confirm))  # answered
+        await app.workers.wait_for_complete()  # whatever the answer set going has finished
+        await pilot.pause()
         assert live_service.scheduler_state == "running"
         await pilot.press("P")
         await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
@@ -140,7 +145,11 @@ async def test_enter_inspects_a_job_and_a_task(live_service, make_app):
         assert isinstance(app.screen, TaskScreen) and app.screen.task_id == int(first)
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.screen.query_one("#summary").render().plain.strip() != ""
+        with live_service.engine.connect() as conn:
+            title, status = conn.execute(select(Task.title, Task.status).where(Task.id == int(first))).one()
+        summary = app.screen.query_one("#summary").render().plain
+        # The task's own summary: its title first, then its status (not an error, not another task).
+        assert summary.startswith(printable(title)) and f"status {status}" in summary, summary
 
 
 async def test_tab_moves_between_panels(live_service, make_app):
@@ -262,9 +271,8 @@ async def test_quitting_while_a_job_runs_shows_what_it_waits_for_and_a_second_q_
             await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
             await pilot.press("y")
             await wait_for(pilot, lambda: isinstance(app.screen, Stopping))
-            await pilot.pause(1.1)
-            waiting = str(app.screen.query_one("#waiting").render())
-            assert "waiting for update_time_progress (running for" in waiting, waiting
+            await wait_for(pilot, lambda: "waiting for update_time_progress (running for"
+                           in str(app.screen.query_one("#waiting").render()))
             await pilot.press("q")  # a second q: leave the run?
             await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
             await pilot.press("n")

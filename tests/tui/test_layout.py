@@ -74,7 +74,7 @@ async def test_the_header_names_the_database_and_keeps_it_whole_at_80_columns(fr
         await settle(pilot)
         wide = app.query_one(StatusBar).render().plain
         assert "db ok sqlite console.db" in wide and "api 127.0.0.1:8080" in wide and "[read-only]" in wide
-        assert "CST" in wide or ":" in wide.split("api")[1]  # the clock
+        assert "11-28 16:00:00 CST" in wide.split("api 127.0.0.1:8080")[1]  # the clock: NOW in Asia/Shanghai
         await _size(pilot, 80, 24)
         app._tick()
         narrow = app.query_one(StatusBar).render().plain

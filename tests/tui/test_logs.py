@@ -79,7 +79,8 @@ async def test_l_opens_the_log_view_that_filters_by_level_and_job_and_wraps(froz
         log.warning("a warning about nothing")
         log.error("an error about nothing")
         log.info("an info line " + "long " * 40)
-        await pilot.pause(0.2)
+        panel = app.query_one(LogPanel)  # the view opens on what the panel holds: all three there
+        await wait_for(pilot, lambda: any(e.message.startswith("an info line") for e in panel.entries))
         await pilot.press("l")
         await pilot.pause()
         screen = app.screen
@@ -100,8 +101,8 @@ async def test_l_opens_the_log_view_that_filters_by_level_and_job_and_wraps(froz
         assert screen.job == "reset_periodic_tasks" and "an info line" not in shown()
         log.error("arrives while the view is open")
         await pilot.press("j", "j", "j", "j")  # back to every job
-        await pilot.pause(0.2)
-        assert screen.job is None and "arrives while the view is open" in shown()
+        assert screen.job is None
+        await wait_for(pilot, lambda: "arrives while the view is open" in shown())
         await pilot.press("escape")
         assert not isinstance(app.screen, LogScreen)
 

@@ -7,6 +7,7 @@ import logging
 from console.tui.logs import LogPanel
 from console.tui.widgets import NearTable
 from tests.tui.conftest import HOSTILE, settle
+from tests.tui.test_keys import wait_for
 
 
 def visible(text: str) -> str:
@@ -35,8 +36,8 @@ async def test_log_lines_and_errors_are_literal(frozen_service, make_app):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         logging.getLogger("console.jobs").error("job failed: [bold]boom[/bold] \x1b[2J cleared?")
-        await pilot.pause(0.2)
         panel = app.query_one(LogPanel)
+        await wait_for(pilot, lambda: panel.lines and "cleared?" in panel.lines[-1].text)
         last = panel.lines[-1].text
         assert "job failed: [bold]boom[/bold] [2J cleared?" in last
         assert "\x1b" not in last

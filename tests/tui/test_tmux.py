@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unavailable
+from tests.integration.helpers import run_cli
 
 
 def tmux(socket: str, *args: str) -> str:
@@ -43,8 +44,8 @@ def start_console(tmp_path: Path, url: str):
     env = {**os.environ, "TASKCONSOLE_DATABASE_URL": url, "TERM": "xterm-256color"}
     env.pop("TASKCONSOLE_REDIS_URL", None)
     env.pop("TASKCONSOLE_CONFIG", None)
-    subprocess.run([sys.executable, "-m", "console", "demo", "--tasks", "2000"], env=env, cwd=tmp_path,
-                   check=True, capture_output=True)
+    demo = run_cli(["demo", "--tasks", "2000"], env=env, cwd=tmp_path)  # the data; the console is the process
+    assert demo.returncode == 0, demo.stderr
     socket = f"tc-{uuid.uuid4().hex[:8]}"
     exit_file = tmp_path / "exit"
     command = f"{sys.executable} -m console; echo $? > {exit_file}; sleep 30"

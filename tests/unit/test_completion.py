@@ -3,18 +3,19 @@ completes commands, actions and job ids with them."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 
 from console.settings import JOB_IDS
+from tests.integration.helpers import run_cli
 
 
 def script(shell: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "console", "completion", shell], capture_output=True, text=True,
-                            timeout=60)
+    result = run_cli(["completion", shell], env=dict(os.environ), cwd=Path.cwd())
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.integration.helpers import run_cli
 from tests.unit.test_settings import BAD_FILES, ROOT
 
 
@@ -18,8 +18,7 @@ def check(tmp_path: Path, *args: str, text: str | None = None) -> subprocess.Com
         (tmp_path / "s.yaml").write_text(text, encoding="utf-8")
         args = ("--config", str(tmp_path / "s.yaml"), *args)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no TASKCONSOLE_* from the caller
-    return subprocess.run([sys.executable, "-m", "console", "config", "check", *args], capture_output=True,
-                          text=True, cwd=tmp_path, env=env, timeout=60)
+    return run_cli(["config", "check", *args], env=env, cwd=tmp_path)
 
 
 def test_the_shipped_settings_file_passes(tmp_path):

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration.helpers import run_cli
+
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "systemd" / "taskconsole.service"
 TASKCONSOLE = Path(sys.executable).with_name("taskconsole")
@@ -45,8 +47,7 @@ def test_run_tells_systemd_it_is_ready_alive_and_stopping(tmp_path):
     listener.settimeout(30)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000",
            "TASKCONSOLE_DATABASE_URL": f"sqlite:///{tmp_path / 'n.db'}"}
-    subprocess.run([sys.executable, "-m", "console", "db", "upgrade"], env=env, cwd=tmp_path, check=True,
-                   capture_output=True, timeout=120)
+    assert run_cli(["db", "upgrade"], env=env, cwd=tmp_path).returncode == 0
     proc = subprocess.Popen([sys.executable, "-m", "console", "run"], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen: list[str] = []
@@ -76,8 +77,7 @@ def test_the_container_files_hold_what_the_readme_says():
     assert {"postgres", "redis", "taskconsole-1", "taskconsole-2"} <= set(services)
     assert services["taskconsole-1"]["ports"] == ["5000:5000"]
     env = {"PATH": "/usr/bin:/bin", "TASKCONSOLE_CONFIG": str(ROOT / "deploy" / "container" / "settings.yaml")}
-    check = subprocess.run([sys.executable, "-m", "console", "config", "check", "--show"], env=env,
-                           capture_output=True, text=True, timeout=60)
+    check = run_cli(["config", "check", "--show"], env=env, cwd=ROOT)
     assert check.returncode == 0 and "listen: 0.0.0.0:5000" in check.stdout and "format: json" in check.stdout
 
 

@@ -4,9 +4,11 @@ the same objects as the command line's --json, and JSON errors without a traceba
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 
+from console.service.shapes import near_json
 from console.settings import JOB_IDS
 from tests.web.conftest import Api
 
@@ -53,6 +55,8 @@ def test_run_of_an_unknown_job_is_the_seeds_404(api):
 
 
 def test_run_with_no_leader_is_queued_and_says_so(api):
+    assert api.service.run_wait_s == 3.0  # what the API waits for a leader, unless told otherwise
+    api.service.run_wait_s = 0.3  # nobody leads: waiting the full 3 s would show the same
     answer = api.post("/api/scheduler/jobs/cleanup_old_data/run")
     assert answer.status_code == 202
     assert answer.json["code"] == 0 and answer.json["data"]["outcome"] == "queued"
@@ -114,6 +118,19 @@ def test_runs_status_and_near_answer_as_the_command_lines_json(leading_api):
     status = api.get("/api/scheduler/status").json["data"]
     assert status["leader"]["pid"] and status["database"]["status"] == "ok"
     assert api.get("/api/tasks/near?limit=5").json["data"] == []
+    # And with tasks: the nearest first, past a threshold or not, and only processing ones.
+    handler = api.rows.user("handler")
+    past = api.rows.processing(time_pct=85, progress=10, handler=handler, title="past its 80 % line")
+    ahead = api.rows.processing(time_pct=50, progress=10, handler=handler, title="half way")
+    api.rows.task(status="completed", title="done", expected_start_time=api.rows.now,
+                  expected_end_time=api.rows.now + timedelta(hours=1))
+    near = api.get("/api/tasks/near?limit=5").json["data"]
+    assert [(t["task_id"], t["title"], t["level"], t["next_level"]) for t in near] == [
+        (past, "past its 80 % line", 20, 10), (ahead, "half way", None, 20)]
+    cli = near_json(api.service.near_tasks(5), api.service.settings.tz)  # what tasks near --json prints
+    assert [{k: v for k, v in t.items() if k != "time_progress"} for t in near] == \
+        [{k: v for k, v in t.items() if k != "time_progress"} for t in cli]  # time progress: a moment apart
+    assert [t["time_progress"] for t in near] == pytest.approx([85, 50], abs=1)
 
 
 @pytest.mark.parametrize("limit", ["0", "-1", "abc", "1001", "1e3", "１", ""])
@@ -169,17 +186,15 @@ def test_healthz_is_503_and_errors_are_clean_json_when_the_database_is_gone():
     JSON 503 without a traceback or the URL's password."""
     from sqlalchemy import create_engine, text
 
-    from console.db import schema
     from console.db.engine import make_engine
     from console.service import open_service
     from console.web import create_app
     from tests.conftest import PG_ADMIN_URL, Rows, fresh_pg_database
     from tests.web.conftest import api_settings
 
-    with fresh_pg_database("taskconsole_gone") as url:
+    with fresh_pg_database("taskconsole_gone", migrated=True) as url:
         url = url.replace("root@", "root:s3cr3t-pw@")  # trust auth ignores it; it must never show
         engine = make_engine(url)
-        schema.upgrade(engine)
         admin = Rows(engine).user(admin=True)
         engine.dispose()
         service = open_service(api_settings(url))

@@ -103,13 +103,18 @@ def test_warnings_sent_stay_counted_after_cleanup_deletes_their_ledger_rows(lead
     assert fresh.read().warnings_sent == before
 
 
-def test_a_snapshot_is_reused_for_at_most_five_seconds(api, monkeypatch):
-    reader = api.service.metrics_reader()
+def test_a_snapshot_is_reused_for_at_most_five_seconds(api):
     clock = [1000.0]
-    monkeypatch.setattr("console.service.metrics.time.monotonic", lambda: clock[0])
+    reader = api.service.metrics_reader(clock=lambda: clock[0])  # its own clock; time.monotonic is untouched
     first = reader.read()
     clock[0] += 4.9
     assert reader.read() is first
     clock[0] += 0.2
     assert reader.read() is not first
-    assert time.monotonic  # the real clock is untouched outside the module
+
+
+def test_a_reader_reads_the_snapshot_age_on_the_monotonic_clock_by_default(api):
+    reader = api.service.metrics_reader()
+    assert reader._clock is time.monotonic
+    first = reader.read()
+    assert reader.read() is first  # well within five seconds of the first
