@@ -159,31 +159,13 @@ class TaskState(Base):
 class TaskTablesOrigin(Base):
     """Whether taskconsole created the task system's three tables (one row, id 1; migration 0010).
 
-    Only then may ``db upgrade`` apply ``db tune``'s indexes and triggers to them by itself."""
+    Only then may ``db upgrade`` apply ``db tune``'s indexes to them by itself."""
 
     __tablename__ = "task_tables_origin"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
     created_by_taskconsole: Mapped[bool] = mapped_column(Boolean)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class WarningWatch(Base):
-    """What the warning panels read, one narrow row per task the warning check watches.
-
-    Kept by triggers on ``tasks`` and marked by the warning check (migration 0007, which also
-    holds its covering index; 0008 keys it by cycle); nothing else writes it.
-    """
-
-    __tablename__ = "warning_watch"
-
-    task_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    start_s: Mapped[float] = mapped_column(Float)  # the window, as epoch seconds
-    end_s: Mapped[float] = mapped_column(Float)
-    progress: Mapped[float] = mapped_column(Float)
-    # The level last warned of in the task's cycle (NULL: none yet), and that cycle (migration 0008).
-    warned_level: Mapped[int | None] = mapped_column(Integer)
-    cycle: Mapped[int] = mapped_column(BigId, default=0, server_default=text("0"))
 
 
 class JobRun(Base):

@@ -1,7 +1,7 @@
 """The jobs' rules over the task system's columns, as SQL, built once from the mapping.
 
 Each expression is the set-based twin of a function in ``console.domain.rules`` and is written
-here only: the jobs, their previews, the console's panels and ``db tune``'s indexes and triggers
+here only: the jobs, their previews, the console's panels and ``db tune``'s indexes
 (``console.db.tuning``, which compiles these very expressions) all use it. ``t`` is the mapping's
 ``TaskTables`` (``console.db.task_tables``): whatever the task system calls its tables, columns and
 status words, ``t.tasks.c.status`` is its status column and ``is_processing(t)`` its test.
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import DateTime, Integer, Interval, and_, case, exists, func, literal, literal_column, or_, select, true
 from sqlalchemy.sql.expression import ColumnElement
 
-from console.db.models import TaskState, WarningWatch
+from console.db.models import TaskState
 from console.db.task_tables import TaskTables, has_column, is_periodic, known_status, status_in
 from console.db.column_types import WallClockDateTime, clamp, epoch_of, postgresql_only, wall_clock_zone, zone_info
 from console.domain.rules import WarningLevel
@@ -132,7 +132,7 @@ def level_of(tp: ColumnElement[float], progress: ColumnElement[float],
 
 
 def watched(t: TaskTables) -> ColumnElement[bool]:
-    """The tasks the warning check looks at, and warning_watch holds a row for (``db tune``)."""
+    """The tasks the warning check notifies about: those in a level with a handler to tell."""
     return and_(is_processing(t), window_ok(t), progress_ok(t), t.tasks.c.current_handler_id.is_not(None))
 
 
@@ -178,24 +178,6 @@ def past_lowest_threshold(t: TaskTables, now: datetime, levels: tuple[WarningLev
     # 'infinity' has no arithmetic (PostgreSQL refuses it): such a window is left to the exact test.
     finite = and_(func.isfinite(c.expected_start_time), func.isfinite(c.expected_end_time))
     return and_(postgresql_only(case((finite, cheap), else_=true())), exact)
-
-
-def watched_level(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[int]:
-    """``warning_level`` of a warning_watch row: the same formula on its stored window."""
-    ww = WarningWatch
-    return level_of(elapsed_share(now, ww.start_s, ww.end_s), ww.progress, levels)
-
-
-def watch_warn_from(fraction: float = INDEXED_LOWEST) -> ColumnElement[float]:
-    """warning_watch's threshold instant, in the very form of ix_warning_watch_from (a literal
-    factor: SQLite matches an expression index only against literal text)."""
-    ww = WarningWatch
-    return ww.start_s + (ww.end_s - ww.start_s) * literal_column(repr(fraction))
-
-
-def watch_past_lowest_threshold(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[bool]:
-    lowest = min(lv.at for lv in levels)
-    return watch_warn_from(lowest / 100.0) <= now.timestamp() + PREFILTER_SLACK_S
 
 
 def old_closed(t: TaskTables, cutoff: datetime) -> ColumnElement[bool]:

@@ -3,8 +3,8 @@
 One INSERT ... SELECT ... ON CONFLICT DO NOTHING writes the warning ledger for every task that
 reached a level; the ledger's unique key (task, cycle, level, repeat number) makes a second
 send impossible even with two runs at once. A second INSERT ... SELECT writes the notifications
-for exactly the ledger rows this run inserted. Both commit together, with the marks in
-warning_watch that tell the console's panel these tasks are warned of.
+for exactly the ledger rows this run inserted. Both commit together. The console's panels read
+the same tasks and the ledger (``console.service.dashboard``); nothing else is kept in step.
 
 A level is sent once per task and cycle, and again after ``warnings.repeat_after`` (0: never).
 A task's cycle is the run that last reset it (``task_state.last_reset_run_id``; 0 before any reset):
@@ -17,7 +17,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Integer, MetaData, Table, and_, delete, exists, func, insert, literal, select, true
 from sqlalchemy.sql.expression import Select
 
-from console.db.engine import read_only
+from console.db.engine import describe_error, outside_transaction, read_only
 from console.db.models import BigId, WarningSent
 from console.db.task_sql import (
     count_unknown_status,
@@ -36,7 +36,6 @@ from console.db.column_types import UTCDateTime
 from console.domain.runs import JobId
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.dialect import insert_or_skip
-from console.jobs.watch import finish_marks, keep_visible, mark_in_run, watch_installed
 from console.notify.notifications import as_whole_number, insert_notifications
 
 W = WarningSent
@@ -155,14 +154,10 @@ def run(ctx: JobContext) -> Counts:
                 .execution_options(synchronize_session=False)
             ).rowcount
             counts["skipped_no_handler"] += removed
-        watching = watch_installed(conn, t)
-        marked = mark_in_run(conn, ctx.run_id) if sent and watching else 0
         by_level = dict(
             conn.execute(select(W.level, func.count()).where(W.run_id == ctx.run_id).group_by(W.level)).all()
         )
-    if watching:
-        if marked is None or marked < sent - removed:
-            finish_marks(ctx)  # some rows were held by a writer of tasks, or left the cycle warned of
+    if sent:
         keep_visible(ctx)
     counts["notified"] = notified
     for lv in ctx.settings.warnings.levels:
@@ -170,6 +165,20 @@ def run(ctx: JobContext) -> Counts:
     ctx.log.info("check_task_warnings: %d warnings sent (%s)", notified,
                  ", ".join(f"{lv.level}%: {counts[f'level_{lv.level}']}" for lv in ctx.settings.warnings.levels))
     return counts
+
+
+def keep_visible(ctx: JobContext) -> None:
+    """VACUUM the ledger after a run that wrote to it: the warning panel's sent-per-hour counts are
+    an index-only scan of ix_warning_ledger_sent_at_level, which reads the table for every page not
+    marked all-visible, and autovacuum may come much later, or be off. SKIP_LOCKED: never wait for a
+    vacuum already at work. The warnings are committed by now, so a failure is only logged."""
+    if ctx.engine.dialect.name != "postgresql":
+        return  # SQLite reads a covering index without visibility checks
+    try:
+        outside_transaction(ctx.engine, "VACUUM (SKIP_LOCKED) warning_ledger")
+    except Exception as exc:  # noqa: BLE001 - housekeeping after the commit must not fail the run
+        ctx.log.warning("check_task_warnings: vacuum of warning_ledger skipped: %s",
+                        describe_error(exc, ctx.engine.url))
 
 
 def preview(ctx: JobContext) -> Preview:

@@ -37,8 +37,7 @@ from console.scheduler.schedule_table import ScheduleTable
 from console.scheduler.schedulers import table_scheduler
 from console.scheduler.triggers import build_trigger, describe
 from console.service import task_rules
-from console.service.dashboard import (TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats,
-                                       watching)
+from console.service.dashboard import TaskDetail, WarningStats, count_unclassified, indexed, task_detail, warning_stats
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, sent_notes
 from console.service.near import NearTask, NearTasks, find_tasks, near_tasks, task_exists
@@ -105,7 +104,7 @@ class Service(Operations):
         self._store: ScheduleTable | None = None
         self._unclassified: tuple[float, int] | None = None  # (monotonic time read, count)
         self._stats: tuple[float, WarningStats] | None = None  # the main screen's warning counts, when read
-        self._watching = True
+        self._indexed = True  # whether db tune's index serves the warning counts (asked at each refresh)
         self.commands = CommandQueue(engine)
         self.tokens = Tokens(engine, settings)
         self.metrics = self.metrics_reader()
@@ -336,13 +335,12 @@ class Service(Operations):
             # Counts read a while ago may call a level empty that no longer is: not a hint then.
             in_level = {lv.level: lv.in_level for lv in stats.levels} if fresh else None
             near = near_tasks(self.engine, self.tables, now, self.settings.warnings.levels, near_limit, in_level,
-                              show=near_show,
-                              watching=self._watching)
+                              show=near_show)
             leader, _ = self.cluster()
             return Dashboard(
                 now=now, scheduler_state=self.scheduler_state, database="ok", redis=redis, jobs=self.jobs(),
                 warnings=stats, near=near, leader=leader, unclassified=self.unclassified_tasks(),
-                warnings_every_s=None if self._watching else UNTUNED_STATS_EVERY_S, fenced=self.schema_fence(),
+                warnings_every_s=None if self._indexed else UNTUNED_STATS_EVERY_S, fenced=self.schema_fence(),
             )
         except Exception as exc:  # noqa: BLE001 - shown on screen, the console keeps going
             return Dashboard(now=now, scheduler_state=self.scheduler_state, database="down", redis=redis,
@@ -350,14 +348,14 @@ class Service(Operations):
 
     def _panel_warning_stats(self) -> tuple[WarningStats, bool]:
         """The warning counts for the main screen, and whether they were read just now. Without
-        db tune's warning-watch triggers they are read from the tasks table (about a second at a
-        million tasks), so at most every UNTUNED_STATS_EVERY_S, not at every refresh."""
+        db tune's index on the lowest-threshold instant they are a scan of the processing tasks
+        (about a second at a million tasks), so at most every UNTUNED_STATS_EVERY_S, not at every
+        refresh; with it, a read of the tasks near their deadline only."""
         now = time.monotonic()
-        self._watching = watching(self.engine, self.tables)
-        if not self._watching and self._stats is not None and now - self._stats[0] < UNTUNED_STATS_EVERY_S:
+        self._indexed = indexed(self.engine, self.tables)
+        if not self._indexed and self._stats is not None and now - self._stats[0] < UNTUNED_STATS_EVERY_S:
             return self._stats[1], False
-        stats = warning_stats(self.engine, self.tables, self.clock(), self.settings.warnings.levels,
-                              watching=self._watching)
+        stats = warning_stats(self.engine, self.tables, self.clock(), self.settings.warnings.levels)
         self._stats = (now, stats)
         return stats, True
 
