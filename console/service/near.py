@@ -16,8 +16,8 @@ from sqlalchemy.sql.expression import ColumnElement
 from console.db.engine import read_only
 from console.db.models import WarningSent
 from console.db.readable import all_readable
-from console.db.task_sql import is_processing, past_lowest_threshold, progress_ok, task_cycle, time_progress, \
-    warning_level, window_ok
+from console.db.task_sql import is_processing, level_of, past_lowest_threshold, progress_ok, task_cycle, \
+    time_progress, warning_level, window_ok
 from console.db.task_tables import TaskTables
 from console.db.column_types import epoch_of
 from console.domain.rules import WarningLevel
@@ -64,12 +64,19 @@ def _next_threshold_epoch(t: TaskTables, now: datetime, levels: tuple[WarningLev
     end = epoch_of(c.expected_end_time)
     tp = time_progress(t, now)
     ordered = sorted(levels, key=lambda lv: lv.at)
+    # An inverted window is at 0 % until its deadline, then at 100 % (console.domain.rules): its next
+    # threshold is the deadline, and the level it reaches there the most severe its work is behind.
+    at_deadline = level_of(literal(100.0), c.progress, levels)
+    jumps = and_(end <= start, literal(now.timestamp()) < end, at_deadline.is_not(None))
     instant = case(
-        *[(and_(tp < lv.at, c.progress < lv.at), start + (end - start) * (lv.at / 100.0)) for lv in ordered],
+        (jumps, end),
+        *[(and_(end > start, tp < lv.at, c.progress < lv.at), start + (end - start) * (lv.at / 100.0))
+          for lv in ordered],
         else_=literal(None),
     )
     level = case(
-        *[(and_(tp < lv.at, c.progress < lv.at), literal(lv.level)) for lv in ordered],
+        (jumps, at_deadline),
+        *[(and_(end > start, tp < lv.at, c.progress < lv.at), literal(lv.level)) for lv in ordered],
         else_=literal(None),
     )
     return instant, level
