@@ -129,11 +129,6 @@ def level_of(tp: ColumnElement[float], progress: ColumnElement[float],
     return case(*whens, else_=literal(None, Integer))
 
 
-def watched(t: TaskTables) -> ColumnElement[bool]:
-    """The tasks the warning check notifies about: those in a level with a handler to tell."""
-    return and_(is_processing(t), window_ok(t), progress_ok(t), t.tasks.c.current_handler_id.is_not(None))
-
-
 # The lowest-threshold instant and the time-progress test it stands in front of round differently,
 # so the index is asked for a second more and the exact test decides.
 PREFILTER_SLACK_S = 1.0

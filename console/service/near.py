@@ -152,8 +152,8 @@ def near_tasks(engine: Engine, t: TaskTables, now: datetime, levels: tuple[Warni
     (``db tune``'s index on that instant), a cost that follows how many tasks are near a deadline,
     not N. The tasks with a threshold ahead are read in deadline order and stop at ``limit``.
     ``in_level`` (tasks per level, when the caller has just counted them) spares the read of the
-    levels it says are empty; it never hides a task the prefix found in one (one without a
-    handler, which the count leaves out, or one whose window is unreadable).
+    levels it says are empty (it counts the same tasks, with or without a handler); it never hides
+    a task the prefix found in one (one whose window is unreadable, which the count leaves out).
 
     The choice is made once over every task, reading the window only where it is readable; if
     unreadable ones were chosen, they are counted as skipped and the choice is made again among
