@@ -109,7 +109,8 @@ class WarningSent(Base):
     # No foreign key: the task system's tasks are not ours to constrain; cleanup deletes the rows.
     task_id: Mapped[int] = mapped_column(BigId)
     level: Mapped[int] = mapped_column(Integer)
-    # The window warned of, for the record; not part of the key (migration 0008).
+    # The window warned of, for the record, as the instants it stood for (UTC, whatever clock the task
+    # system keeps: migration 0015); not part of the key (migration 0008).
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
     # The task's cycle when sent: the id of the run that last reset it (task_state.last_reset_run_id),
@@ -121,7 +122,7 @@ class WarningSent(Base):
     run_id: Mapped[int] = mapped_column(BigId)
 
     __table_args__ = (
-        # The warning check probes it (task, cycle, level), and the watch triggers (task, cycle).
+        # The warning check probes it (task, cycle, level), and the panels (task, cycle).
         UniqueConstraint("task_id", "cycle", "level", "repeat_no"),
         Index("ix_warning_ledger_run_id", "run_id"),
         Index("ix_warning_ledger_sent_at_level", "sent_at", "level"),  # warning panel, per hour
@@ -166,6 +167,17 @@ class TaskTablesOrigin(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
     created_by_taskconsole: Mapped[bool] = mapped_column(Boolean)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerWindowRepair(Base):
+    """Ledger rows an earlier release may have written with a wall clock's naive window read as UTC
+    (migration 0015): those with ids up to ``below_id``. One row at most (id 1); the first warning
+    check repairs what it can know and deletes it (console.jobs.ledger_windows)."""
+
+    __tablename__ = "ledger_window_repair"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    below_id: Mapped[int] = mapped_column(BigId)
 
 
 class JobRun(Base):

@@ -32,10 +32,11 @@ from console.db.task_sql import (
     time_progress,
     window_ok,
 )
-from console.db.column_types import UTCDateTime
+from console.db.column_types import UTCDateTime, instant_of
 from console.domain.runs import JobId
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.dialect import insert_or_skip
+from console.jobs.ledger_windows import repair_ledger_windows
 from console.notify.notifications import as_whole_number, insert_notifications
 
 W = WarningSent
@@ -56,7 +57,10 @@ def _pending(ctx: JobContext) -> Select:
     # Time progress is computed once per row in an inner query (OFFSET 0 keeps the database from
     # inlining it and recomputing it in every test of the level expression).
     timed = (
-        select(c.id, c.progress, c.expected_start_time, c.expected_end_time,
+        # The window as the instants it stands for, whatever clock the task system keeps (the
+        # ledger's columns are UTC): a naive local 11:59 in Shanghai is 03:59Z, not 11:59Z.
+        select(c.id, c.progress, instant_of(c.expected_start_time).label("expected_start_time"),
+               instant_of(c.expected_end_time).label("expected_end_time"),
                task_cycle(t).label("cycle"), raw_time_progress(t, ctx.now).label("tp"))
         .where(is_processing(t), window_ok(t), progress_ok(t), c.current_handler_id.is_not(None),
                past_lowest_threshold(t, ctx.now, levels))  # read through ix_tasks_warn_from (db tune)
@@ -104,6 +108,7 @@ def _skipped(conn, ctx: JobContext) -> Counts:
 
 def run(ctx: JobContext) -> Counts:
     with ctx.engine.begin() as conn:
+        repair_ledger_windows(conn, ctx.tables)
         counts = _skipped(conn, ctx)
         # The warnings due are worked out in full before the first ledger row is written. In one
         # INSERT ... SELECT the per-task ledger lookups run while the ledger grows, and a planner

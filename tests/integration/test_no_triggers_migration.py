@@ -86,9 +86,14 @@ def test_an_installation_tuned_at_0014_upgrades_to_no_trigger_and_no_warning_wat
         conn.execute(text("INSERT INTO users (id, name, is_admin) VALUES (1, 'ann', FALSE)"))
         conn.execute(text("INSERT INTO tasks (id, title, status, progress, created_at, updated_at) "
                           "VALUES (1, 't', 'processing', 10, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO warning_ledger (id, task_id, level, window_start, window_end, cycle, repeat_no, "
+                          "sent_at, run_id) VALUES (7, 1, 20, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, 0, "
+                          "CURRENT_TIMESTAMP, 1)"))
     schema.upgrade(engine, Settings())
     with engine.connect() as conn:
         assert _ours(conn) == []
+        # the ledger rows written so far, marked for the first warning check (console.jobs.ledger_windows)
+        assert conn.execute(text("SELECT id, below_id FROM ledger_window_repair")).all() == [(1, 7)]
         assert conn.execute(text("SELECT DISTINCT kind FROM tune_objects")).scalars().all() == ["index"]
         assert "warning_watch" not in inspect(conn).get_table_names()
     # The task system renames a column the triggers read; its writes go on.

@@ -17,7 +17,13 @@ each name read from the catalog, matched against a strict pattern, and quoted by
 statement per execute: an object of anybody else's (another name, another schema) is never touched.
 Their records in ``tune_objects`` go too, and then ``warning_watch`` itself.
 
-Downgrade creates ``warning_watch`` again, empty, as 0014 had it: at 0014, ``db tune --apply``
+The warning ledger's windows are the task's true instants from now on, whatever the task system's
+clock. The rows written so far may hold a naive local window read as UTC; this revision cannot tell
+(the mapping is in the settings, which a migration does not read), so it marks them in
+``ledger_window_repair`` (the ledger's highest id), and the first warning check repairs those whose
+task still has the same window, and deletes the mark (console.jobs.ledger_windows).
+
+Downgrade drops the mark and creates ``warning_watch`` again, empty, as 0014 had it: at 0014, ``db tune --apply``
 finds its triggers missing and makes them, filling the table in the same transaction (on a
 database whose task tables taskconsole created, ``db upgrade`` did that by itself; after a
 downgrade run ``db tune --apply``). Until then the 0014 panels read the tasks table.
@@ -77,9 +83,16 @@ def upgrade() -> None:
         bind.exec_driver_sql(f"DROP FUNCTION IF EXISTS {q(name)}()")
     bind.execute(sa.text("DELETE FROM tune_objects WHERE kind IN ('trigger', 'function')"))
     op.execute("DROP TABLE IF EXISTS warning_watch")
+    op.create_table("ledger_window_repair",
+                    sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+                    sa.Column("below_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+                    sa.PrimaryKeyConstraint("id", name="pk_ledger_window_repair"))
+    op.execute("INSERT INTO ledger_window_repair (id, below_id) SELECT 1, max(id) FROM warning_ledger "
+               "HAVING count(*) > 0")
 
 
 def downgrade() -> None:
+    op.drop_table("ledger_window_repair")
     big = "bigint" if op.get_bind().dialect.name == "postgresql" else "INTEGER"
     op.execute(f"""
         CREATE TABLE warning_watch (
