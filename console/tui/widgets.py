@@ -76,7 +76,8 @@ class StatusBar(Static):
         if skipped:
             parts.append((4, Text(f"  {skipped} {words('skipped (timestamp out of range)')}", style="yellow")))
         if dashboard.warnings_every_s:
-            parts.append((3, Text(f"  {words('warning counts every')} {dashboard.warnings_every_s:.0f} s (db tune)",
+            hint = " (db tune)" if dashboard.warnings_untuned else ""
+            parts.append((3, Text(f"  {words('warning counts every')} {dashboard.warnings_every_s:.0f} s{hint}",
                                   style="yellow")))
         if dashboard.unclassified:
             parts.append((4, Text(f"  {dashboard.unclassified} {words('unclassified (status not in task_system.values)')}",
