@@ -31,7 +31,7 @@ from console.settings import Settings
 PG_ADMIN_URL = os.environ.get("TASKCONSOLE_TEST_PG", "postgresql+psycopg2://root@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TASKCONSOLE_TEST_REDIS", "redis://127.0.0.1:6379/15")
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)  # 16:00 in Asia/Shanghai
-TABLES = ("warning_ledger", "warning_watch", "task_state", "notifications", "tasks", "users", "job_runs", "audit_log",
+TABLES = ("warning_ledger", "task_state", "notifications", "tasks", "users", "job_runs", "audit_log",
           "apscheduler_jobs", "scheduler_nodes", "scheduler_commands", "scheduler_pause", "api_tokens")
 # The demo schema's tables as the jobs see them (the default mapping).
 DEMO_TABLES = build_tables(TaskSystemSettings())

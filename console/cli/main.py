@@ -157,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "what the database has and whether taskconsole can use it, and the status and category words "
                 "the mapping does not name; exit 2 naming every problem", db_sub)
     p.add_argument("--json", action="store_true", help="JSON for scripts")
-    p = command("tune", "the indexes, fillfactor and warning-watch triggers that make the jobs fast at a million "
-                "tasks, on the task system's own tables: print each with what it costs the task system "
+    p = command("tune", "the indexes and fillfactor (never a trigger or function) that make the jobs fast at a "
+                "million tasks, on the task system's own tables: print each with what it costs the task system "
                 "(nothing is changed without --apply)", db_sub)
     p.add_argument("--apply", action="store_true", help="make the changes not yet made (PostgreSQL builds the "
                    "indexes CONCURRENTLY: the task system keeps writing)")

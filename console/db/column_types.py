@@ -106,6 +106,53 @@ def sqlite_wall_epoch(value, zone: str):
         return None
 
 
+def sqlite_wall_utc(value, zone: str):
+    """SQLite function ``tc_wall_utc(text, zone)``: a naive wall-clock text of ``zone`` as the UTC
+    text ``UTCDateTime`` stores on SQLite. What is not a timestamp, or falls outside years 1 to 9999
+    once in UTC, comes back as it was (no instant can be told for it)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=zone_info(zone))
+        return parsed.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    except (OverflowError, ValueError):
+        return value
+
+
+class instant_of(FunctionElement[datetime]):
+    """A task system's timestamp column as the instant it stands for, for taskconsole's own
+    timezone-aware (UTC) columns: a wall clock's naive value is read in its zone. Aware and naive
+    UTC columns are already that instant (PostgreSQL sessions run in UTC)."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "instant_of"
+
+    def __init__(self, column):
+        self.zone = wall_clock_zone(column)
+        super().__init__(column)
+
+
+@compiles(instant_of, "postgresql")
+def _instant_of_pg(element, compiler, **kw):
+    col = compiler.process(element.clauses, **kw)
+    if element.zone is None:
+        return col
+    zone = element.zone.replace("'", "''")
+    return f"timezone('{zone}', {col})"  # the instant whose wall clock in the zone is col
+
+
+@compiles(instant_of, "sqlite")
+def _instant_of_sqlite(element, compiler, **kw):
+    col = compiler.process(element.clauses, **kw)
+    if element.zone is None:
+        return col
+    zone = element.zone.replace("'", "''")
+    return f"tc_wall_utc({col}, '{zone}')"
+
+
 class wall_epoch_seconds(FunctionElement[float]):
     """``epoch_seconds`` of a naive column holding wall-clock times of a zone."""
 

@@ -20,7 +20,6 @@ from typing import Callable, Iterator, Sequence
 
 from sqlalchemy import Engine, func, select, text
 
-from console.db.engine import outside_transaction
 from console.db.models import Notification, Task, User
 
 CHUNK = 20_000
@@ -273,7 +272,7 @@ def load_demo(engine: Engine, tasks: int, *, replace: bool = False, now: datetim
     if existing_tasks(engine) and not replace:
         raise DemoError("the database already has tasks; use --replace to empty it and load the demo")
     with engine.begin() as conn:
-        tables = ("warning_ledger", "warning_watch", "task_state", "notifications", "tasks", "users")
+        tables = ("warning_ledger", "task_state", "notifications", "tasks", "users")
         if writer.pg:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
@@ -304,8 +303,4 @@ def load_demo(engine: Engine, tasks: int, *, replace: bool = False, now: datetim
             conn.execute(text("ANALYZE users, tasks, notifications"))
         else:
             conn.execute(text("ANALYZE"))
-    if writer.pg:
-        # The warning panel reads warning_watch (filled by the tasks' insert trigger) index-only,
-        # which needs its pages marked all-visible; the table is narrow, so this takes a moment.
-        outside_transaction(engine, "VACUUM ANALYZE warning_watch")
     return DemoResult(users=len(users), tasks=tasks, notifications=notes)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import (ArgumentError, DBAPIError, DisconnectionError, Inter
                             SQLAlchemyError)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from console.db.column_types import sqlite_wall_epoch
+from console.db.column_types import sqlite_wall_epoch, sqlite_wall_utc
 from console.settings import UNPARSABLE_URL, url_secrets
 
 _READ_ONLY = "taskconsole_read_only"
@@ -99,6 +99,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cur.close()
         # A task system's naive local timestamps: SQLite has no zone database (console.db.column_types).
         dbapi_conn.create_function("tc_wall_epoch", 2, sqlite_wall_epoch, deterministic=True)
+        dbapi_conn.create_function("tc_wall_utc", 2, sqlite_wall_utc, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):

@@ -109,7 +109,8 @@ class WarningSent(Base):
     # No foreign key: the task system's tasks are not ours to constrain; cleanup deletes the rows.
     task_id: Mapped[int] = mapped_column(BigId)
     level: Mapped[int] = mapped_column(Integer)
-    # The window warned of, for the record; not part of the key (migration 0008).
+    # The window warned of, for the record, as the instants it stood for (UTC, whatever clock the task
+    # system keeps: migration 0015); not part of the key (migration 0008).
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
     # The task's cycle when sent: the id of the run that last reset it (task_state.last_reset_run_id),
@@ -121,7 +122,7 @@ class WarningSent(Base):
     run_id: Mapped[int] = mapped_column(BigId)
 
     __table_args__ = (
-        # The warning check probes it (task, cycle, level), and the watch triggers (task, cycle).
+        # The warning check probes it (task, cycle, level), and the panels (task, cycle).
         UniqueConstraint("task_id", "cycle", "level", "repeat_no"),
         Index("ix_warning_ledger_run_id", "run_id"),
         Index("ix_warning_ledger_sent_at_level", "sent_at", "level"),  # warning panel, per hour
@@ -159,7 +160,7 @@ class TaskState(Base):
 class TaskTablesOrigin(Base):
     """Whether taskconsole created the task system's three tables (one row, id 1; migration 0010).
 
-    Only then may ``db upgrade`` apply ``db tune``'s indexes and triggers to them by itself."""
+    Only then may ``db upgrade`` apply ``db tune``'s indexes to them by itself."""
 
     __tablename__ = "task_tables_origin"
 
@@ -168,22 +169,15 @@ class TaskTablesOrigin(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class WarningWatch(Base):
-    """What the warning panels read, one narrow row per task the warning check watches.
+class LedgerWindowRepair(Base):
+    """Ledger rows an earlier release may have written with a wall clock's naive window read as UTC
+    (migration 0015): those with ids up to ``below_id``. One row at most (id 1); the first warning
+    check repairs what it can know and deletes it (console.jobs.ledger_windows)."""
 
-    Kept by triggers on ``tasks`` and marked by the warning check (migration 0007, which also
-    holds its covering index; 0008 keys it by cycle); nothing else writes it.
-    """
+    __tablename__ = "ledger_window_repair"
 
-    __tablename__ = "warning_watch"
-
-    task_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    start_s: Mapped[float] = mapped_column(Float)  # the window, as epoch seconds
-    end_s: Mapped[float] = mapped_column(Float)
-    progress: Mapped[float] = mapped_column(Float)
-    # The level last warned of in the task's cycle (NULL: none yet), and that cycle (migration 0008).
-    warned_level: Mapped[int | None] = mapped_column(Integer)
-    cycle: Mapped[int] = mapped_column(BigId, default=0, server_default=text("0"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    below_id: Mapped[int] = mapped_column(BigId)
 
 
 class JobRun(Base):

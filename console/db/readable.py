@@ -19,9 +19,6 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-# Seconds since 1970 of 0001-01-01T00:00Z and 10000-01-01T00:00Z: the calendar Python can hold.
-FIRST_EPOCH = -62135596800.0
-END_EPOCH = 253402300800.0
 
 
 class readable(FunctionElement[bool]):
@@ -57,9 +54,3 @@ def _readable_sqlite(element, compiler, **kw):
 def all_readable(*columns) -> ColumnElement[bool]:
     """Every one of ``columns`` is readable (NULL, not true, if one is NULL)."""
     return and_(*[readable(c) for c in columns])
-
-
-def epochs_readable(*epochs) -> ColumnElement[bool]:
-    """The same test on instants already turned into epoch seconds (warning_watch's windows):
-    infinities and NaN fail it too."""
-    return and_(*[and_(e >= FIRST_EPOCH, e < END_EPOCH) for e in epochs])

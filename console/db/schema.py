@@ -25,9 +25,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration. Every command checks the schema, and reading the revision with plain SQL
 # against this constant spares them Alembic's import (a quarter of a second); a test keeps it
 # equal to Alembic's head.
-HEAD = "0014"
+HEAD = "0015"
 # Revisions this code knows; a database at any other revision is newer than the code.
-KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011", "0012", "0013", "0014")
+KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011", "0012", "0013", "0014", "0015")
 TASK_TABLES = ("tasks", "users", "notifications")
 
 
@@ -124,22 +124,11 @@ def _create_own_tables(conn: Connection) -> None:
 
     own = [table for name, table in Base.metadata.tables.items() if name not in TASK_TABLES]
     Base.metadata.create_all(conn, tables=own)
-    # What the migrations give warning_watch beyond its columns (0007, 0008).
+    # What the migrations give the ledger beyond its columns (0007).
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ALTER TABLE warning_watch SET (autovacuum_vacuum_scale_factor = 0.01, "
-                             "autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.05)")
         conn.exec_driver_sql("ALTER TABLE warning_ledger SET (autovacuum_vacuum_insert_scale_factor = 0.01)")
-        conn.exec_driver_sql(f"CREATE INDEX ix_warning_watch_from ON warning_watch ({WATCH_FROM}) "
-                             "INCLUDE (start_s, end_s, progress, warned_level)")
-    else:
-        conn.exec_driver_sql(f"CREATE INDEX ix_warning_watch_from ON warning_watch ({WATCH_FROM}, start_s, end_s, "
-                             "progress, warned_level)")
     conn.execute(text("INSERT INTO task_tables_origin (id, created_by_taskconsole, recorded_at) "
                       "VALUES (1, :no, CURRENT_TIMESTAMP)"), {"no": False})
-
-
-# warning_watch's threshold instant as migration 0007 indexed it (console.db.task_sql.watch_warn_from).
-WATCH_FROM = "(start_s + (end_s - start_s) * 0.8)"
 
 
 def owns_task_tables(engine: Engine) -> bool:

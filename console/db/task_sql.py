@@ -1,7 +1,7 @@
 """The jobs' rules over the task system's columns, as SQL, built once from the mapping.
 
 Each expression is the set-based twin of a function in ``console.domain.rules`` and is written
-here only: the jobs, their previews, the console's panels and ``db tune``'s indexes and triggers
+here only: the jobs, their previews, the console's panels and ``db tune``'s indexes
 (``console.db.tuning``, which compiles these very expressions) all use it. ``t`` is the mapping's
 ``TaskTables`` (``console.db.task_tables``): whatever the task system calls its tables, columns and
 status words, ``t.tasks.c.status`` is its status column and ``is_processing(t)`` its test.
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import DateTime, Integer, Interval, and_, case, exists, func, literal, literal_column, or_, select, true
 from sqlalchemy.sql.expression import ColumnElement
 
-from console.db.models import TaskState, WarningWatch
+from console.db.models import TaskState
 from console.db.task_tables import TaskTables, has_column, is_periodic, known_status, status_in
 from console.db.column_types import WallClockDateTime, clamp, epoch_of, postgresql_only, wall_clock_zone, zone_info
 from console.domain.rules import WarningLevel
@@ -39,20 +39,14 @@ def finished_periodic(t: TaskTables) -> ColumnElement[bool]:
 
 
 def window_ok(t: TaskTables) -> ColumnElement[bool]:
+    """A window the rules can use: both ends set. An inverted one too (``raw_time_progress``)."""
     c = t.tasks.c
-    return and_(c.expected_start_time.is_not(None), c.expected_end_time.is_not(None),
-                c.expected_end_time > c.expected_start_time)
+    return and_(c.expected_start_time.is_not(None), c.expected_end_time.is_not(None))
 
 
 def no_window(t: TaskTables) -> ColumnElement[bool]:
     c = t.tasks.c
     return or_(c.expected_start_time.is_(None), c.expected_end_time.is_(None))
-
-
-def inverted_window(t: TaskTables) -> ColumnElement[bool]:
-    c = t.tasks.c
-    return and_(c.expected_start_time.is_not(None), c.expected_end_time.is_not(None),
-                c.expected_end_time <= c.expected_start_time)
 
 
 def progress_ok(t: TaskTables) -> ColumnElement[bool]:
@@ -62,9 +56,9 @@ def progress_ok(t: TaskTables) -> ColumnElement[bool]:
 
 
 def processing_bad(t: TaskTables) -> ColumnElement[bool]:
-    """Processing rows the jobs skip (no window, an inverted one, progress outside 0..100): few,
-    counted at every run through ``db tune``'s partial index on exactly this."""
-    return and_(is_processing(t), or_(no_window(t), inverted_window(t), ~progress_ok(t)))
+    """Processing rows the jobs skip (no window, progress outside 0..100): few, counted at every
+    run through ``db tune``'s partial index on exactly this."""
+    return and_(is_processing(t), or_(no_window(t), ~progress_ok(t)))
 
 
 def processing_no_handler(t: TaskTables) -> ColumnElement[bool]:
@@ -101,9 +95,13 @@ def with_state(t: TaskTables):
 
 
 def raw_time_progress(t: TaskTables, now: datetime) -> ColumnElement[float]:
-    """Elapsed share of the window in percent, unclamped; only valid where ``window_ok``."""
+    """Elapsed share of the window in percent, unclamped; only valid where ``window_ok``. An inverted
+    window is at 100 once its deadline has passed, else at 0 (``console.domain.rules.time_progress``:
+    a deadline passed is 100 %, whatever the start; a normal window's share is 100 or more then)."""
     c = t.tasks.c
-    return elapsed_share(now, epoch_of(c.expected_start_time), epoch_of(c.expected_end_time))
+    start, end = epoch_of(c.expected_start_time), epoch_of(c.expected_end_time)
+    overdue = case((end <= literal(now.timestamp()), literal_column("100.0")), else_=literal_column("0.0"))
+    return case((end <= start, overdue), else_=elapsed_share(now, start, end))
 
 
 def elapsed_share(now: datetime, start: ColumnElement[float], end: ColumnElement[float]) -> ColumnElement[float]:
@@ -131,11 +129,6 @@ def level_of(tp: ColumnElement[float], progress: ColumnElement[float],
     return case(*whens, else_=literal(None, Integer))
 
 
-def watched(t: TaskTables) -> ColumnElement[bool]:
-    """The tasks the warning check looks at, and warning_watch holds a row for (``db tune``)."""
-    return and_(is_processing(t), window_ok(t), progress_ok(t), t.tasks.c.current_handler_id.is_not(None))
-
-
 # The lowest-threshold instant and the time-progress test it stands in front of round differently,
 # so the index is asked for a second more and the exact test decides.
 PREFILTER_SLACK_S = 1.0
@@ -158,8 +151,9 @@ WALL_CLOCK_SLACK = timedelta(hours=3)
 
 
 def past_lowest_threshold(t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[bool]:
-    """now >= start + lowest% of the window: read through ix_tasks_warn_from when the lowest level is
-    the default 80 % (the planner matches the index's expression). On PostgreSQL a test in the
+    """now >= start + lowest% of the window, or the deadline has passed (100 %, whatever the start):
+    read through ix_tasks_warn_from when the lowest level is the default 80 % (the planner matches
+    the index's expression), and the processing window index for the deadline. On PostgreSQL a test in the
     column's own clock comes with it: without that index (``db tune``) the scan runs it first
     (cheaper: no zone arithmetic), and the exact one only for the tasks it lets through."""
     lowest = min(lv.at for lv in levels) / 100.0
@@ -177,25 +171,12 @@ def past_lowest_threshold(t: TaskTables, now: datetime, levels: tuple[WarningLev
     cheap = c.expected_start_time + share <= clock
     # 'infinity' has no arithmetic (PostgreSQL refuses it): such a window is left to the exact test.
     finite = and_(func.isfinite(c.expected_start_time), func.isfinite(c.expected_end_time))
-    return and_(postgresql_only(case((finite, cheap), else_=true())), exact)
-
-
-def watched_level(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[int]:
-    """``warning_level`` of a warning_watch row: the same formula on its stored window."""
-    ww = WarningWatch
-    return level_of(elapsed_share(now, ww.start_s, ww.end_s), ww.progress, levels)
-
-
-def watch_warn_from(fraction: float = INDEXED_LOWEST) -> ColumnElement[float]:
-    """warning_watch's threshold instant, in the very form of ix_warning_watch_from (a literal
-    factor: SQLite matches an expression index only against literal text)."""
-    ww = WarningWatch
-    return ww.start_s + (ww.end_s - ww.start_s) * literal_column(repr(fraction))
-
-
-def watch_past_lowest_threshold(now: datetime, levels: tuple[WarningLevel, ...]) -> ColumnElement[bool]:
-    lowest = min(lv.at for lv in levels)
-    return watch_warn_from(lowest / 100.0) <= now.timestamp() + PREFILTER_SLACK_S
+    started = and_(postgresql_only(case((finite, cheap), else_=true())), exact)
+    # A deadline passed is 100 % whatever the start (an inverted window's 80 % instant may lie
+    # ahead): read through the processing window index, which leads with the deadline.
+    overdue = and_(postgresql_only(c.expected_end_time <= clock),
+                   epoch_of(c.expected_end_time) <= literal(now.timestamp() + PREFILTER_SLACK_S))
+    return or_(started, overdue)
 
 
 def old_closed(t: TaskTables, cutoff: datetime) -> ColumnElement[bool]:
@@ -228,13 +209,11 @@ def skipped_rows(conn, t: TaskTables, now: datetime | None = None,
     row = conn.execute(
         select(
             count_if(no_window(t)).label("no_window"),
-            count_if(inverted_window(t)).label("inverted_window"),
             count_if(and_(window_ok(t), ~progress_ok(t))).label("bad_progress"),
         ).select_from(t.tasks).where(processing_bad(t))
     ).one()
     counts = {
         "skipped_no_window": int(row.no_window),
-        "skipped_inverted_window": int(row.inverted_window),
         "skipped_bad_progress": int(row.bad_progress),
     }
     if levels is not None and now is not None:

@@ -6,8 +6,12 @@ mapping says now (its words may have changed since, and with them the names tune
 
 Names read from here or from the catalog are data: each reaches SQL through the dialect's
 identifier preparer (``quote``), one statement per execute. Catalog look-ups for what an earlier
-release made are limited to the tables tune works on, in the current schema, and to names of the
-exact shapes tune gives (a strict pattern), so no object of anybody else's is ever touched.
+release made are limited to the current schema (and, for tune, to the tables it works on), and to
+names of the exact shapes tune and migrations 0007-0009 gave (a strict pattern), so no object of
+anybody else's is ever touched.
+
+Tune makes indexes and a table option only. The trigger and function kinds are here for what
+earlier releases made and recorded: migration 0015 removes them, and untune would too.
 
 Two tunes (or untunes) at once would build concurrent indexes that wait on each other's
 transactions; on PostgreSQL an advisory lock lets one in and tells the other that one is running.
@@ -27,12 +31,15 @@ from console.db.models import TuneObject
 
 # pg_try_advisory_lock's key for db tune / untune: "tctune" in ASCII.
 LOCK_KEY = 0x7463_7475_6E65
-# The shapes of the names tune gives (console.db.tuning, console.db.watch_triggers): anything else
-# found in the catalog is not taskconsole's.
+# The shapes of the names tune gives its indexes (console.db.tuning), and gave the warning-watch
+# triggers and functions of earlier releases (tune before migration 0015: ``taskconsole_watch_<digest>_…``;
+# migrations 0007 to 0009: ``tasks_warning_watch_…`` and ``warning_watch_…()``). Anything else found
+# in the catalog is not taskconsole's.
 INDEX_NAME = re.compile(r"tc_.+_[0-9a-f]{6}")
 TRIGGER_NAME = re.compile(r"taskconsole_watch_[0-9a-f]{6}_(insert|delete|truncate|update|progress|state|"
-                          r"state_insert|state_update)")
-FUNCTION_NAME = re.compile(r"taskconsole_watch_[0-9a-f]{6}_(inserted|deleted|truncated|updated|restamped)")
+                          r"state_insert|state_update)|tasks_warning_watch_(insert|delete|truncate|update|progress)")
+FUNCTION_NAME = re.compile(r"taskconsole_watch_[0-9a-f]{6}_(inserted|deleted|truncated|updated|restamped)"
+                           r"|warning_watch_(inserted|deleted|truncated|updated)")
 # The only table option tune sets.
 OPTIONS = ("fillfactor",)
 
@@ -118,33 +125,37 @@ def exists(conn: Connection, m: Made) -> bool:
     return conn.execute(text(sql), {"n": m.name, "t": m.table or ""}).scalar_one() > 0
 
 
-def legacy_objects(conn: Connection, tables: tuple[str, ...]) -> list[Made]:
+def legacy_objects(conn: Connection, tables: tuple[str, ...] | None) -> list[Made]:
     """Triggers, functions and indexes an earlier release's tune (or migrations 0007-0009) left on
-    ``tables`` in the current schema, found by the exact shapes of their names."""
+    ``tables`` (None: any table) in the current schema, found by the exact shapes of their names;
+    functions only where they are trigger functions without arguments, as those were."""
     found: list[Made] = []
+    on = (lambda table: True) if tables is None else (lambda table: table in tables)
     if conn.dialect.name == "postgresql":
         for name, table in conn.execute(text(
                 "SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
                 "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace "
-                "AND c.relname = ANY(:tables) AND t.tgname LIKE 'taskconsole\\_watch\\_%'"), {"tables": list(tables)}):
-            if TRIGGER_NAME.fullmatch(name):
+                "AND (t.tgname LIKE 'taskconsole\\_watch\\_%' OR t.tgname LIKE 'tasks\\_warning\\_watch\\_%')")):
+            if on(table) and TRIGGER_NAME.fullmatch(name):
                 found.append(Made("trigger", name, table))
         for (name,) in conn.execute(text(
                 "SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace AND pronargs = 0 "
-                "AND proname LIKE 'taskconsole\\_watch\\_%'")):
+                "AND prorettype = 'trigger'::regtype "
+                "AND (proname LIKE 'taskconsole\\_watch\\_%' OR proname LIKE 'warning\\_watch\\_%')")):
             if FUNCTION_NAME.fullmatch(name):
                 found.append(Made("function", name, None))
         indexes = conn.execute(text("SELECT indexname, tablename FROM pg_indexes WHERE schemaname = current_schema() "
-                                    "AND tablename = ANY(:tables) AND indexname LIKE 'tc\\_%'"), {"tables": list(tables)})
+                                    "AND indexname LIKE 'tc\\_%'"))
     else:
         for name, table in conn.execute(text("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' "
-                                             "AND name LIKE 'taskconsole\\_watch\\_%' ESCAPE '\\'")):
-            if table in tables and TRIGGER_NAME.fullmatch(name):
+                                             "AND (name LIKE 'taskconsole\\_watch\\_%' ESCAPE '\\' "
+                                             "OR name LIKE 'tasks\\_warning\\_watch\\_%' ESCAPE '\\')")):
+            if on(table) and TRIGGER_NAME.fullmatch(name):
                 found.append(Made("trigger", name, table))
         indexes = conn.execute(text("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' "
                                     "AND name LIKE 'tc\\_%' ESCAPE '\\'"))
     found += [Made("index", name, table) for name, table in indexes
-              if table in tables and INDEX_NAME.fullmatch(name)]
+              if on(table) and INDEX_NAME.fullmatch(name)]
     return found
 
 

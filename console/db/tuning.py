@@ -11,14 +11,17 @@ from the mapping (``task_system``) and from the very expressions the jobs and pa
   and on PostgreSQL an expression index on the instant a task's time reaches 80 % of its window;
 - indexes on ``notifications`` (by task, for cleanup; read ones by age) and ``users`` (admins);
 - ``fillfactor`` 45 on PostgreSQL's tasks table (room on each page for the time-progress rewrite:
-  HOT updates; new pages only, nothing is rewritten now);
-- the warning-watch triggers (``console.db.watch_triggers`` writes them), which keep
-  ``warning_watch`` (taskconsole's table) in step with the tasks, whoever writes them, so the
-  warning panels are index-only scans.
+  HOT updates; new pages only, nothing is rewritten now).
 
-Names start with ``tc_`` (indexes) and ``taskconsole_`` (triggers, functions), so that untune
-drops only what tune made. On PostgreSQL indexes are built ``CONCURRENTLY``: the task system keeps
-writing while they build.
+Never a trigger, function, rule or column: the task system may rename or drop its columns and its
+own writes keep working (an index on a dropped column goes with it; a renamed one follows). Its
+tables then no longer fit the mapping, and taskconsole refuses to run, saying which column is
+missing (``console.db.mapping_check``), until the mapping fits again. (Releases before migration
+0015 put warning-watch triggers here; a ``RENAME`` of a column they read made every write of the
+task system fail. 0015 removes them.)
+
+Names start with ``tc_`` so that untune drops only what tune made. On PostgreSQL indexes are built
+``CONCURRENTLY``: the task system keeps writing while they build.
 """
 
 from __future__ import annotations
@@ -35,19 +38,27 @@ from console.db.engine import describe_error, outside_transaction
 from console.db.task_sql import (INDEXED_LOWEST, finished_periodic, is_processing, processing_bad,
                                  processing_no_handler, unknown_status, warn_from)
 from console.db.task_tables import TaskTables, has_column, is_set, status_in
-from console.db.tune_records import (Made, TuneBusy, drop_statements, exists, forget, legacy_objects, record,
-                                     recorded, tune_lock)
-from console.db.watch_triggers import (TRIGGER_PREFIX, WATCH_COLUMNS, TuneRefused, Watch, pg_trigger_statements,
-                                       quoted, sql_text, sqlite_trigger_statements, stale_triggers, trigger_objects,
-                                       trigger_prefix, watch_installed)
+from console.db.tune_records import (Made, TuneBusy, TuneRefused, drop_statements, exists, forget, legacy_objects,
+                                     record, recorded, tune_lock)
 
-__all__ = ["TRIGGER_PREFIX", "Change", "TuneBusy", "TuneRefused", "apply", "changes", "remove_everything", "title_index_present",
-           "trigger_prefix", "watch_installed"]
+__all__ = ["Change", "TuneBusy", "TuneRefused", "apply", "changes", "remove_everything", "title_index_present",
+           "warn_index_present"]
 
 log = logging.getLogger("console.db")
 
 MAX_NAME = 63  # PostgreSQL keeps 63 bytes of a name
 INDEX_PREFIX = "tc"
+
+
+def sql_text(conn: Connection, expr: ColumnElement) -> str:
+    """An expression as SQL text, its words and numbers written in (an index has no parameters)."""
+    return str(expr.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def quoted(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
 @dataclass(frozen=True)
 class Change:
     """One change to the task system's tables: what it is for, what it costs, how to make and undo it."""
@@ -139,10 +150,7 @@ def indexes(conn: Connection, t: TaskTables) -> list[Change]:
         found.append(_index(conn, n, "read_created", [n.c.created_at], is_set(n.c.is_read),
                             "read notifications by age: cleanup"))
     if conn.dialect.name == "postgresql":
-        found.append(_index(conn, tasks, "warn_from", [warn_from(t, INDEXED_LOWEST)],
-                            is_processing(t),
-                            "the instant each processing task reaches 80 % of its window: the warning check "
-                            "reads only the tasks past it"))
+        found.append(_warn_from_index(conn, t))
     return found
 
 
@@ -175,6 +183,24 @@ def title_index_present(conn: Connection, t: TaskTables) -> bool:
     return _title_trigrams(conn, t).present(conn)
 
 
+def _warn_from_index(conn: Connection, t: TaskTables) -> Change:
+    return _index(conn, t.tasks, "warn_from", [warn_from(t, INDEXED_LOWEST)], is_processing(t),
+                  "the instant each processing task reaches 80 % of its window: the warning check and the "
+                  "warning panels read only the tasks past it")
+
+
+def warn_index_present(conn: Connection, t: TaskTables) -> bool:
+    """Whether tune's index serves the warning counts: on PostgreSQL the one on the 80 % instant (the
+    counts read only the tasks near their deadline: cheap enough for every refresh of the console);
+    on SQLite, which has no such index, the processing tasks' window index (the counts read the
+    processing tasks from it: 0.2 s at the 100,000-task demo, measured)."""
+    if conn.dialect.name != "postgresql":
+        c = t.tasks.c
+        return _index(conn, t.tasks, "processing_window", [c.expected_end_time, c.expected_start_time, c.id],
+                      is_processing(t), "").present(conn)
+    return _warn_from_index(conn, t).present(conn)
+
+
 def _fillfactor(conn: Connection, t: TaskTables) -> Change:
     table = conn.dialect.identifier_preparer.format_table(t.tasks)
 
@@ -191,51 +217,24 @@ def _fillfactor(conn: Connection, t: TaskTables) -> Change:
         made=(Made("option", "fillfactor", t.tasks.name, "fillfactor = 45"),))
 
 
-# -- the warning-watch triggers ------------------------------------------------------------------------
-
 def remove_everything(conn: Connection, tables: tuple[str, ...] = ("tasks", "users", "notifications", "task_state")
                       ) -> list[str]:
-    """DROP statements for every watch trigger, function and ``tc_`` index taskconsole made on
-    ``tables``, for any mapping (a downgrade below revision 0010 runs them): names of the shapes
-    tune gives, found in the current schema, quoted; run inside the migration's transaction."""
+    """DROP statements for every ``tc_`` index (and any warning-watch trigger or function of an
+    earlier release) taskconsole made on ``tables``, for any mapping (a downgrade below revision 0010
+    runs them): names of the shapes tune gives, found in the current schema, quoted; run inside the
+    migration's transaction."""
     return [statement for m in legacy_objects(conn, tables)
             for statement in drop_statements(conn, m, concurrently=False)]
 
 
-def _triggers(conn: Connection, t: TaskTables) -> Change:
-    pg = conn.dialect.name == "postgresql"
-    try:
-        apply, undo = (pg_trigger_statements if pg else sqlite_trigger_statements)(conn, t)
-    except TuneRefused as exc:
-        return Change("warning-watch triggers", "keep warning_watch in step with the tasks", "none: not made",
-                      [], [], lambda c: watch_installed(c, t), refused=str(exc))
-    w = Watch(conn, t)
-    table = conn.dialect.identifier_preparer.format_table(t.tasks)
-    # Filled in the same transaction as the triggers are made: no write of the task system's falls
-    # between the two (it waits for the commit instead).
-    fill = ["DELETE FROM warning_watch",
-            f"INSERT INTO warning_watch ({WATCH_COLUMNS}) SELECT {w.values('t')} FROM {table} t WHERE {w.watched('t')}"]
-    stale = stale_triggers(conn, t, trigger_prefix(conn, t))
-    return Change(
-        "warning-watch triggers",
-        "keep warning_watch (taskconsole's table) in step with the tasks, whoever writes them: the warning "
-        "panels become index-only scans of it instead of reads of the tasks table",
-        "every insert, delete and truncate of tasks runs one more set-based statement; an update of a "
-        "processing task's status, progress, window or handler one more row write (measured in the README); "
-        "the tasks table is locked against writes while warning_watch is filled",
-        stale + apply + fill, stale + undo + ["DELETE FROM warning_watch"], lambda c: watch_installed(c, t),
-        made=trigger_objects(conn, t))
-
-
 def changes(conn: Connection, t: TaskTables) -> list[Change]:
-    """Every change ``db tune`` makes, in the order it makes them."""
+    """Every change ``db tune`` makes, in the order it makes them: indexes and fillfactor only."""
     found = indexes(conn, t)
     if conn.dialect.name == "postgresql":
         trigrams = _title_trigrams(conn, t)
         if trigrams.refused is None:  # without pg_trgm, title searches scan: nothing else depends on it
             found.append(trigrams)
         found.append(_fillfactor(conn, t))
-    found.append(_triggers(conn, t))
     return found
 
 

@@ -40,11 +40,10 @@ DEFAULT_LEVELS = (WarningLevel(20, 80.0), WarningLevel(10, 90.0), WarningLevel(5
 
 
 def window_problem(start: datetime | None, end: datetime | None) -> str | None:
-    """Why a window cannot be used: ``no_window``, ``inverted_window``; None when it is fine."""
+    """Why a window cannot be used: ``no_window``; None when it can. An inverted window (its end
+    at or before its start) can: see ``time_progress``."""
     if start is None or end is None:
         return "no_window"
-    if end <= start:
-        return "inverted_window"
     return None
 
 
@@ -56,9 +55,15 @@ def progress_problem(progress: float | None) -> str | None:
 
 
 def time_progress(start: datetime, end: datetime, now: datetime) -> float:
-    """Elapsed share of the window [start, end] at ``now``, in percent, clamped to 0..100."""
+    """Elapsed share of the window [start, end] at ``now``, in percent, clamped to 0..100.
+
+    A task whose deadline has passed is at 100 %, whatever its start: an inverted window (end at
+    or before start) too. An inverted window whose deadline is still ahead has not started (0 %).
+    """
     if window_problem(start, end):
-        raise ValueError("time progress needs a window whose end is after its start")
+        raise ValueError("time progress needs a window with a start and an end")
+    if end <= start:
+        return 100.0 if now >= end else 0.0
     share = (now - start) / (end - start) * 100.0
     return min(100.0, max(0.0, share))
 

@@ -10,7 +10,7 @@ ahead, so that a stretch of young tasks costs a few short scans, never one long 
 A task system's ``notifications.task_id`` often references ``tasks(id)`` with no ``ON DELETE``
 action, so a task is only deletable without its notifications. A batch therefore deletes, in
 this order and in one transaction, the notifications of its tasks (read or not: they are about a
-task that is gone), taskconsole's own rows about them (warning ledger, watch and task state, which
+task that is gone), taskconsole's own rows about them (warning ledger and task state, which
 no key ties to the task), then the tasks. A row the database still refuses to delete (a table of the task
 system's own that references the task with no cascade, a trigger) is isolated by bisecting
 savepoints (``console.jobs.isolate``): the rest of the batch is deleted, the refused row is kept
@@ -27,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, exists, func, select, true
 
 from console.db.engine import read_only
-from console.db.models import WarningSent, WarningWatch
+from console.db.models import WarningSent
 from console.db.task_sql import STATE, count_if, old_closed
 from console.db.task_tables import has_column, is_set
 from console.domain.runs import JobId
@@ -39,7 +39,7 @@ from console.jobs.isolate import IdRange, Refused, in_range, range_halves, range
 # to delete are sparse (the planner may walk the primary key and filter).
 SPAN = 16
 # taskconsole's own rows about a task, deleted with it (no key ties them to the task system's tasks).
-TASK_DEPENDENTS = tuple((table, table.c.task_id) for table in (WarningSent.__table__, WarningWatch.__table__, STATE))
+TASK_DEPENDENTS = tuple((table, table.c.task_id) for table in (WarningSent.__table__, STATE))
 
 
 def _old_closed(ctx: JobContext):

@@ -3,8 +3,8 @@
 One INSERT ... SELECT ... ON CONFLICT DO NOTHING writes the warning ledger for every task that
 reached a level; the ledger's unique key (task, cycle, level, repeat number) makes a second
 send impossible even with two runs at once. A second INSERT ... SELECT writes the notifications
-for exactly the ledger rows this run inserted. Both commit together, with the marks in
-warning_watch that tell the console's panel these tasks are warned of.
+for exactly the ledger rows this run inserted. Both commit together. The console's panels read
+the same tasks and the ledger (``console.service.dashboard``); nothing else is kept in step.
 
 A level is sent once per task and cycle, and again after ``warnings.repeat_after`` (0: never).
 A task's cycle is the run that last reset it (``task_state.last_reset_run_id``; 0 before any reset):
@@ -17,7 +17,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Integer, MetaData, Table, and_, delete, exists, func, insert, literal, select, true
 from sqlalchemy.sql.expression import Select
 
-from console.db.engine import read_only
+from console.db.engine import describe_error, outside_transaction, read_only
 from console.db.models import BigId, WarningSent
 from console.db.task_sql import (
     count_unknown_status,
@@ -32,11 +32,11 @@ from console.db.task_sql import (
     time_progress,
     window_ok,
 )
-from console.db.column_types import UTCDateTime
+from console.db.column_types import UTCDateTime, instant_of
 from console.domain.runs import JobId
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.dialect import insert_or_skip
-from console.jobs.watch import finish_marks, keep_visible, mark_in_run, watch_installed
+from console.jobs.ledger_windows import repair_ledger_windows
 from console.notify.notifications import as_whole_number, insert_notifications
 
 W = WarningSent
@@ -57,7 +57,10 @@ def _pending(ctx: JobContext) -> Select:
     # Time progress is computed once per row in an inner query (OFFSET 0 keeps the database from
     # inlining it and recomputing it in every test of the level expression).
     timed = (
-        select(c.id, c.progress, c.expected_start_time, c.expected_end_time,
+        # The window as the instants it stands for, whatever clock the task system keeps (the
+        # ledger's columns are UTC): a naive local 11:59 in Shanghai is 03:59Z, not 11:59Z.
+        select(c.id, c.progress, instant_of(c.expected_start_time).label("expected_start_time"),
+               instant_of(c.expected_end_time).label("expected_end_time"),
                task_cycle(t).label("cycle"), raw_time_progress(t, ctx.now).label("tp"))
         .where(is_processing(t), window_ok(t), progress_ok(t), c.current_handler_id.is_not(None),
                past_lowest_threshold(t, ctx.now, levels))  # read through ix_tasks_warn_from (db tune)
@@ -105,6 +108,7 @@ def _skipped(conn, ctx: JobContext) -> Counts:
 
 def run(ctx: JobContext) -> Counts:
     with ctx.engine.begin() as conn:
+        repair_ledger_windows(conn, ctx.tables)
         counts = _skipped(conn, ctx)
         # The warnings due are worked out in full before the first ledger row is written. In one
         # INSERT ... SELECT the per-task ledger lookups run while the ledger grows, and a planner
@@ -155,14 +159,10 @@ def run(ctx: JobContext) -> Counts:
                 .execution_options(synchronize_session=False)
             ).rowcount
             counts["skipped_no_handler"] += removed
-        watching = watch_installed(conn, t)
-        marked = mark_in_run(conn, ctx.run_id) if sent and watching else 0
         by_level = dict(
             conn.execute(select(W.level, func.count()).where(W.run_id == ctx.run_id).group_by(W.level)).all()
         )
-    if watching:
-        if marked is None or marked < sent - removed:
-            finish_marks(ctx)  # some rows were held by a writer of tasks, or left the cycle warned of
+    if sent:
         keep_visible(ctx)
     counts["notified"] = notified
     for lv in ctx.settings.warnings.levels:
@@ -170,6 +170,20 @@ def run(ctx: JobContext) -> Counts:
     ctx.log.info("check_task_warnings: %d warnings sent (%s)", notified,
                  ", ".join(f"{lv.level}%: {counts[f'level_{lv.level}']}" for lv in ctx.settings.warnings.levels))
     return counts
+
+
+def keep_visible(ctx: JobContext) -> None:
+    """VACUUM the ledger after a run that wrote to it: the warning panel's sent-per-hour counts are
+    an index-only scan of ix_warning_ledger_sent_at_level, which reads the table for every page not
+    marked all-visible, and autovacuum may come much later, or be off. SKIP_LOCKED: never wait for a
+    vacuum already at work. The warnings are committed by now, so a failure is only logged."""
+    if ctx.engine.dialect.name != "postgresql":
+        return  # SQLite reads a covering index without visibility checks
+    try:
+        outside_transaction(ctx.engine, "VACUUM (SKIP_LOCKED) warning_ledger")
+    except Exception as exc:  # noqa: BLE001 - housekeeping after the commit must not fail the run
+        ctx.log.warning("check_task_warnings: vacuum of warning_ledger skipped: %s",
+                        describe_error(exc, ctx.engine.url))
 
 
 def preview(ctx: JobContext) -> Preview:

@@ -1,7 +1,8 @@
 """What the console's panels show, each read with a few indexed, aggregate queries.
 
-Panels query only what they show: counts per level (one index-only aggregate over warning_watch),
-warnings sent per hour for the last day (grouped in SQL), and one task's details on demand.
+Panels query only what they show: counts per level (one aggregate over the processing tasks past
+the lowest threshold, read through ``db tune``'s index on that instant), warnings sent per hour for
+the last day (grouped in SQL, from the ledger's index alone), and one task's details on demand.
 A timestamp Python cannot hold ('infinity', year 200000, text on SQLite) is never read into it:
 the counts leave such windows out, and a task's details show it as the database stores it.
 """
@@ -15,13 +16,13 @@ from typing import Any
 from sqlalchemy import Engine, Text, and_, case, cast, func, null, or_, select
 
 from console.db.engine import read_only
-from console.db.models import WarningSent, WarningWatch
-from console.db.readable import all_readable, epochs_readable, readable
-from console.db.task_sql import (count_if, count_unknown_status, is_processing, level_of, past_lowest_threshold, progress_ok,
-                                 raw_time_progress, task_cycle, time_progress, warning_level,
-                                 watch_past_lowest_threshold, watched, watched_level, window_ok)
+from console.db.models import WarningSent
+from console.db.readable import all_readable, readable
+from console.db.task_sql import (count_if, count_unknown_status, has_handler, is_processing, level_of,
+                                 past_lowest_threshold, progress_ok, raw_time_progress, task_cycle, time_progress,
+                                 warning_level, window_ok)
 from console.db.task_tables import TaskTables
-from console.db.tuning import watch_installed
+from console.db.tuning import warn_index_present
 from console.service.near import handler_name
 from console.domain.rules import WarningLevel
 
@@ -34,10 +35,12 @@ class LevelStats:
     at: float
     in_level: int  # processing tasks in this level now
     notified_24h: int  # warnings of this level sent in the last 24 h
-    # In this level now, and not the level last notified in the task's cycle (warning_watch, migration
-    # 0008). A task whose deadline moved back to a level it was warned of before a more severe one
-    # counts here, though the check sends that level again only after repeat_after.
+    # In this level now, with a handler, and not the level last notified in the task's cycle (the
+    # ledger, migration 0008). A task whose deadline moved back to a level it was warned of before a
+    # more severe one counts here, though the check sends that level again only after repeat_after.
     pending: int
+    # Of ``in_level``, those without a handler (none, or a user that is gone): nobody is warned.
+    no_handler: int = 0
 
 
 @dataclass(frozen=True)
@@ -46,49 +49,38 @@ class WarningStats:
     per_hour: list[int]  # warnings sent in each of the last 24 hours, oldest first
 
 
-def _reached_from_watch(now: datetime, levels: tuple[WarningLevel, ...]):
-    # warning_watch (kept by db tune's triggers) holds each watched task's window, progress and the
-    # level last warned of in its cycle, and its index on the lowest-threshold instant carries them
-    # all: the counts are one index-only scan over the tasks past that instant, with no read of tasks
-    # or the ledger. The level is computed once per row (OFFSET 0 keeps PostgreSQL from inlining it
-    # into the grouping and the count again).
-    return (
-        select(watched_level(now, levels).label("level"), WarningWatch.warned_level)
-        .where(watch_past_lowest_threshold(now, levels), epochs_readable(WarningWatch.start_s, WarningWatch.end_s))
-        .offset(0)
-        .subquery()
-    )
-
-
-def _reached_from_tasks(t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]):
-    # Without the triggers: the same rows from the tasks the warning check watches, past the lowest
-    # threshold, with the level last warned of in the task's cycle read from the ledger.
+def _reached(t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]):
+    # Every processing task the rules give a level, past the lowest threshold (through db tune's
+    # index on that instant, where made), with or without a handler: the same set as `tasks near`
+    # and the level lists. Beside it, whether a handler will hear of it, and the level last warned
+    # of in the task's cycle (the ledger, by its unique key). The level is computed once per row
+    # (OFFSET 0 keeps PostgreSQL from inlining it into the grouping and the count again).
     c = t.tasks.c
     w = WarningSent
     last_warned = (select(w.level).where(w.task_id == c.id, w.cycle == task_cycle(t))
                    .order_by(w.id.desc()).limit(1).correlate(t.tasks).scalar_subquery())
     timed = (
-        select(c.id, c.progress, raw_time_progress(t, now).label("tp"), last_warned.label("warned_level"))
-        .where(watched(t), past_lowest_threshold(t, now, levels),
+        select(c.id, c.progress, raw_time_progress(t, now).label("tp"), last_warned.label("warned_level"),
+               has_handler(t).label("handled"))
+        .where(is_processing(t), window_ok(t), progress_ok(t), past_lowest_threshold(t, now, levels),
                all_readable(c.expected_start_time, c.expected_end_time))
         .offset(0)
         .subquery()
     )
-    return select(level_of(timed.c.tp, timed.c.progress, levels).label("level"), timed.c.warned_level).subquery()
+    return select(level_of(timed.c.tp, timed.c.progress, levels).label("level"), timed.c.warned_level,
+                  timed.c.handled).subquery()
 
 
-def warning_stats(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...],
-                  watching: bool | None = None) -> WarningStats:
-    """``watching``: whether db tune's triggers keep warning_watch, if the caller knows (else asked)."""
+def warning_stats(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]) -> WarningStats:
     since = now - timedelta(hours=HOURS)
     with read_only(engine).connect() as conn:
-        watching = watch_installed(conn, t) if watching is None else watching
-        reached = _reached_from_watch(now, levels) if watching else _reached_from_tasks(t, now, levels)
-        not_warned = or_(reached.c.warned_level.is_(None), reached.c.warned_level != reached.c.level)
+        reached = _reached(t, now, levels)
+        handled = reached.c.handled
+        not_warned = and_(handled, or_(reached.c.warned_level.is_(None), reached.c.warned_level != reached.c.level))
         current = {
-            lv: (n, pending)
-            for lv, n, pending in conn.execute(
-                select(reached.c.level, func.count(), count_if(not_warned))
+            lv: (n, pending, unhandled)
+            for lv, n, pending, unhandled in conn.execute(
+                select(reached.c.level, func.count(), count_if(not_warned), count_if(~handled))
                 .where(reached.c.level.is_not(None)).group_by(reached.c.level)
             ).all()
         }
@@ -104,18 +96,18 @@ def warning_stats(engine: Engine, t: TaskTables, now: datetime, levels: tuple[Wa
             hour = int((at - since).total_seconds() // 3600)
             if hour >= 0:
                 per_hour[min(hour, HOURS - 1)] += int(n)  # "now" itself belongs to the last hour
-    stats = [
-        LevelStats(lv.level, lv.at, int(current.get(lv.level, (0, 0))[0]), int(sent.get(lv.level, 0)),
-                   int(current.get(lv.level, (0, 0))[1]))
-        for lv in sorted(levels, key=lambda lv: lv.at)
-    ]
+    stats = []
+    for lv in sorted(levels, key=lambda lv: lv.at):
+        n, pending, unhandled = current.get(lv.level, (0, 0, 0))
+        stats.append(LevelStats(lv.level, lv.at, int(n), int(sent.get(lv.level, 0)), int(pending), int(unhandled)))
     return WarningStats(stats, per_hour)
 
 
-def watching(engine: Engine, t: TaskTables) -> bool:
-    """Whether db tune's warning-watch triggers keep warning_watch (the panels read it, not tasks)."""
+def indexed(engine: Engine, t: TaskTables) -> bool:
+    """Whether db tune's index on the lowest-threshold instant serves the warning counts (a read of
+    the tasks near their deadline, not of every processing task)."""
     with read_only(engine).connect() as conn:
-        return watch_installed(conn, t)
+        return warn_index_present(conn, t)
 
 
 def count_unclassified(engine: Engine, t: TaskTables) -> int:

@@ -1,8 +1,8 @@
 """``taskconsole db tune`` / ``db untune``: the opt-in changes to the task system's tables.
 
 A thin door for the faces onto ``console.db.tuning``: what each change is, whether it is there,
-what it costs the task system, and making or removing it. Needs taskconsole's schema (the
-triggers feed its warning_watch table).
+what it costs the task system, and making or removing it. Needs taskconsole's schema (what tune
+makes is recorded in its tune_objects table).
 """
 
 from __future__ import annotations

@@ -37,8 +37,7 @@ from console.scheduler.schedule_table import ScheduleTable
 from console.scheduler.schedulers import table_scheduler
 from console.scheduler.triggers import build_trigger, describe
 from console.service import task_rules
-from console.service.dashboard import (TaskDetail, WarningStats, count_unclassified, task_detail, warning_stats,
-                                       watching)
+from console.service.dashboard import TaskDetail, WarningStats, count_unclassified, indexed, task_detail, warning_stats
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, count_sent_notes, sent_notes
 from console.service.near import NearTask, NearTasks, find_tasks, near_tasks, task_exists
@@ -51,6 +50,10 @@ from console.settings import Settings
 log = logging.getLogger("console.service")
 UNCLASSIFIED_EVERY_S = 60.0
 UNTUNED_STATS_EVERY_S = 30.0
+# A read of the warning counts that took longer than this is repeated at most every
+# UNTUNED_STATS_EVERY_S: at a million tasks with db tune's indexes it reads the ~135,000 tasks past
+# 80 % of their window, 0.7 s (PostgreSQL, the demo, measured), too dear for every 2 s refresh.
+SLOW_STATS_S = 0.25
 WEBHOOK_DRAIN_S = 3.0
 
 
@@ -69,8 +72,10 @@ class Dashboard:
     leader: NodeInfo | None = None  # the process leading the scheduler, wherever it runs
     # Tasks whose status task_system.values does not name: no job touches them (counted once a minute).
     unclassified: int = 0
-    # How often the warning counts are read, where not at every refresh (no db tune: from tasks).
+    # How often the warning counts are read, where not at every refresh (a read of many tasks).
     warnings_every_s: float | None = None
+    # Whether db tune's index for the counts is missing (the console suggests it).
+    warnings_untuned: bool = False
     # Set by the console: the rows shown are from before a refresh that failed at this time.
     stale_since: datetime | None = None
     # Why the schema fence holds this process back (None: it does not).
@@ -109,7 +114,8 @@ class Service(Operations):
         self._store: ScheduleTable | None = None
         self._unclassified: tuple[float, int] | None = None  # (monotonic time read, count)
         self._stats: tuple[float, WarningStats] | None = None  # the main screen's warning counts, when read
-        self._watching = True
+        self._indexed = True  # whether db tune's index serves the warning counts (asked at each refresh)
+        self._stats_took = 0.0  # seconds the last read of the warning counts took
         self.commands = CommandQueue(engine)
         self.tokens = Tokens(engine, settings)
         self.metrics = self.metrics_reader()
@@ -349,29 +355,33 @@ class Service(Operations):
             # Counts read a while ago may call a level empty that no longer is: not a hint then.
             in_level = {lv.level: lv.in_level for lv in stats.levels} if fresh else None
             near = near_tasks(self.engine, self.tables, now, self.settings.warnings.levels, near_limit, in_level,
-                              show=near_show,
-                              watching=self._watching)
+                              show=near_show)
             leader, _ = self.cluster()
             return Dashboard(
                 now=now, scheduler_state=self.scheduler_state, database="ok", redis=redis, jobs=self.jobs(),
                 warnings=stats, near=near, leader=leader, unclassified=self.unclassified_tasks(),
-                warnings_every_s=None if self._watching else UNTUNED_STATS_EVERY_S, fenced=self.schema_fence(),
-                forecast=self._forecast.get(),
+                warnings_every_s=UNTUNED_STATS_EVERY_S if self._sparing() else None,
+                warnings_untuned=not self._indexed, fenced=self.schema_fence(), forecast=self._forecast.get(),
             )
         except Exception as exc:  # noqa: BLE001 - shown on screen, the console keeps going
             return Dashboard(now=now, scheduler_state=self.scheduler_state, database="down", redis=redis,
                              error=describe_error(exc, self.settings.database.url))
 
+    def _sparing(self) -> bool:
+        return not self._indexed or self._stats_took > SLOW_STATS_S
+
     def _panel_warning_stats(self) -> tuple[WarningStats, bool]:
         """The warning counts for the main screen, and whether they were read just now. Without
-        db tune's warning-watch triggers they are read from the tasks table (about a second at a
-        million tasks), so at most every UNTUNED_STATS_EVERY_S, not at every refresh."""
+        db tune's index on the lowest-threshold instant they are a scan of the processing tasks
+        (about a second at a million tasks), and with it a read of every task past that instant,
+        which is many at a million (SLOW_STATS_S): then at most every UNTUNED_STATS_EVERY_S, not
+        at every refresh."""
         now = time.monotonic()
-        self._watching = watching(self.engine, self.tables)
-        if not self._watching and self._stats is not None and now - self._stats[0] < UNTUNED_STATS_EVERY_S:
+        self._indexed = indexed(self.engine, self.tables)
+        if self._sparing() and self._stats is not None and now - self._stats[0] < UNTUNED_STATS_EVERY_S:
             return self._stats[1], False
-        stats = warning_stats(self.engine, self.tables, self.clock(), self.settings.warnings.levels,
-                              watching=self._watching)
+        stats = warning_stats(self.engine, self.tables, self.clock(), self.settings.warnings.levels)
+        self._stats_took = time.monotonic() - now
         self._stats = (now, stats)
         return stats, True
 

@@ -51,8 +51,8 @@ class MetricsSnapshot:
     running: dict[str, int]
     durations: dict[str, Histogram]
     warnings_sent: dict[int, int]  # level -> warnings sent, ever
-    in_level: dict[int, int]  # level -> processing tasks in that level now
-    pending: dict[int, int]  # level -> in that level and not yet warned of it in their cycle
+    in_level: dict[int, int]  # level -> processing tasks in that level now, with a handler or not
+    pending: dict[int, int]  # level -> in that level, with a handler, not yet warned of it in their cycle
     scheduler_paused: int
     leader: tuple[str, int] | None  # (host, pid)
     nodes: dict[str, int] = field(default_factory=dict)  # role -> processes
@@ -60,6 +60,7 @@ class MetricsSnapshot:
     leader_since: float = 0.0  # epoch seconds the current leader took the lead (0: none leads)
     failed_for_good: dict[str, int] = field(default_factory=dict)  # job_id -> runs no retry followed
     schema_fenced: int = 0  # 1 while the schema fence holds this node back
+    no_handler: dict[int, int] = field(default_factory=dict)  # level -> of in_level, those nobody is warned of
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class MetricsSources:
     job_ids: Callable[[], list[str]]
     levels: Callable[[], list[int]]
     jobs: Callable[[], list[Any]]  # each with id, next_run_time, paused, state
-    warning_stats: Callable[[], Any]  # .levels: each with level, in_level, pending
+    warning_stats: Callable[[], Any]  # .levels: each with level, in_level, pending, no_handler
     cluster: Callable[[], tuple[Any, list[Any]]]  # (leader with host, pid, leader_since; the others)
     scheduler_paused: Callable[[], bool]
     leader_changes: Callable[[], int]
@@ -130,6 +131,7 @@ class MetricsReader:
             warnings_sent=sent,
             in_level={lv: next((s.in_level for s in stats.levels if s.level == lv), 0) for lv in levels},
             pending={lv: next((s.pending for s in stats.levels if s.level == lv), 0) for lv in levels},
+            no_handler={lv: next((s.no_handler for s in stats.levels if s.level == lv), 0) for lv in levels},
             scheduler_paused=int(src.scheduler_paused()),
             leader=(leader.host, leader.pid) if leader else None,
             nodes={"leader": 1 if leader else 0, "standby": len(others)},

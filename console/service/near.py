@@ -10,17 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, String, and_, case, cast, literal, null, or_, select, union_all
+from sqlalchemy import Engine, String, and_, case, cast, literal, null, or_, select
 from sqlalchemy.sql.expression import ColumnElement
 
 from console.db.engine import read_only
-from console.db.models import WarningSent, WarningWatch
-from console.db.readable import all_readable, epochs_readable
-from console.db.task_sql import (is_processing, past_lowest_threshold, processing_no_handler, progress_ok,
-                                 task_cycle, time_progress, warning_level, watch_past_lowest_threshold,
-                                 watched_level, window_ok)
+from console.db.models import WarningSent
+from console.db.readable import all_readable
+from console.db.task_sql import is_processing, level_of, past_lowest_threshold, progress_ok, task_cycle, \
+    time_progress, warning_level, window_ok
 from console.db.task_tables import TaskTables
-from console.db.tuning import watch_installed
 from console.db.column_types import epoch_of
 from console.domain.rules import WarningLevel
 
@@ -66,12 +64,19 @@ def _next_threshold_epoch(t: TaskTables, now: datetime, levels: tuple[WarningLev
     end = epoch_of(c.expected_end_time)
     tp = time_progress(t, now)
     ordered = sorted(levels, key=lambda lv: lv.at)
+    # An inverted window is at 0 % until its deadline, then at 100 % (console.domain.rules): its next
+    # threshold is the deadline, and the level it reaches there the most severe its work is behind.
+    at_deadline = level_of(literal(100.0), c.progress, levels)
+    jumps = and_(end <= start, literal(now.timestamp()) < end, at_deadline.is_not(None))
     instant = case(
-        *[(and_(tp < lv.at, c.progress < lv.at), start + (end - start) * (lv.at / 100.0)) for lv in ordered],
+        (jumps, end),
+        *[(and_(end > start, tp < lv.at, c.progress < lv.at), start + (end - start) * (lv.at / 100.0))
+          for lv in ordered],
         else_=literal(None),
     )
     level = case(
-        *[(and_(tp < lv.at, c.progress < lv.at), literal(lv.level)) for lv in ordered],
+        (jumps, at_deadline),
+        *[(and_(end > start, tp < lv.at, c.progress < lv.at), literal(lv.level)) for lv in ordered],
         else_=literal(None),
     )
     return instant, level
@@ -82,7 +87,7 @@ def _window_readable(t: TaskTables) -> ColumnElement[bool]:
 
 
 def _in_level_ids(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
-                  limit: int, readable_only: bool, known_empty: frozenset[int], watching: bool) -> list[int]:
+                  limit: int, readable_only: bool, known_empty: frozenset[int]) -> list[int]:
     """The ids of up to ``limit`` tasks in a level: most severe level first, then by deadline.
     A level in ``known_empty`` is not read on its own (the prefix may still hold rows of it)."""
     level = warning_level(t, now, levels)
@@ -108,7 +113,7 @@ def _in_level_ids(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel
     if sparse:
         for lv in sparse:
             seen[lv] = []  # read again, whole, below
-        for task_id, lv in conn.execute(_sparse_levels(conn, t, now, levels, sparse, limit, readable_only, watching)):
+        for task_id, lv in conn.execute(_sparse_levels(t, now, levels, sparse, limit, readable_only)):
             seen[lv].append(task_id)
     ids: list[int] = []
     for lv in by_severity:
@@ -116,30 +121,17 @@ def _in_level_ids(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel
     return ids
 
 
-def _sparse_levels(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], sparse: list[int],
-                   limit: int, readable_only: bool, watching: bool):
+def _sparse_levels(t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], sparse: list[int],
+                   limit: int, readable_only: bool):
     """Up to ``limit`` tasks of the ``sparse`` levels, in severity then deadline order, read among
-    the tasks past the lowest threshold: with ``db tune``'s triggers, those with a handler from
-    warning_watch's index alone and those without one through its partial index on them; without
-    them, every processing task past the threshold from the tasks table."""
+    the processing tasks past the lowest threshold (through ``db tune``'s index on that instant)."""
     c = t.tasks.c
     level = warning_level(t, now, levels)
     guard = [_window_readable(t)] if readable_only else []
-
-    def from_tasks(*where):
-        return (select(c.id, level.label("level"), epoch_of(c.expected_end_time).label("end_s"),
-                       epoch_of(c.expected_start_time).label("start_s"))
-                .where(*where, window_ok(t), progress_ok(t), *guard))
-
-    if watching:
-        ww = WarningWatch
-        watched = (select(ww.task_id.label("id"), watched_level(now, levels).label("level"), ww.end_s.label("end_s"),
-                          ww.start_s.label("start_s"))
-                   .where(watch_past_lowest_threshold(now, levels),
-                          *([epochs_readable(ww.start_s, ww.end_s)] if readable_only else [])))
-        both = union_all(watched, from_tasks(processing_no_handler(t))).subquery()
-    else:
-        both = from_tasks(is_processing(t), past_lowest_threshold(t, now, levels)).subquery()
+    both = (select(c.id, level.label("level"), epoch_of(c.expected_end_time).label("end_s"),
+                   epoch_of(c.expected_start_time).label("start_s"))
+            .where(is_processing(t), past_lowest_threshold(t, now, levels), window_ok(t), progress_ok(t), *guard)
+            .subquery())
     rank = case(*[(both.c.level == lv, literal(i)) for i, lv in enumerate(sparse)])
     # OFFSET 0: the level is computed once per row, and the planner does not walk the whole
     # deadline order looking for a sparse level.
@@ -150,20 +142,18 @@ def _sparse_levels(conn, t: TaskTables, now: datetime, levels: tuple[WarningLeve
 
 
 def near_tasks(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], limit: int = 20,
-               in_level: dict[int, int] | None = None, watching: bool | None = None,
-               show: int | str | None = None) -> NearTasks:
+               in_level: dict[int, int] | None = None, show: int | str | None = None) -> NearTasks:
     """Tasks in a warning level first (most severe first), then those with a threshold still ahead.
 
     No read sorts every processing task, and only the rows shown are read whole. The first
     ``PREFIX`` tasks in deadline order (read from the window index, a few columns each) are looked
     at first: a level with ``limit`` of them in it has its answer, since a prefix of the order was
-    read. The other levels' tasks are found, in one read, among those past the lowest threshold:
-    from warning_watch's index alone for tasks with a handler, and through the small partial
-    index on processing tasks without one, a cost that follows how many tasks are near a deadline,
+    read. The other levels' tasks are found, in one read, among those past the lowest threshold
+    (``db tune``'s index on that instant), a cost that follows how many tasks are near a deadline,
     not N. The tasks with a threshold ahead are read in deadline order and stop at ``limit``.
     ``in_level`` (tasks per level, when the caller has just counted them) spares the read of the
-    levels it says are empty; it never hides a task the prefix found in one (one without a
-    handler, which the count leaves out, or one whose window is unreadable).
+    levels it says are empty (it counts the same tasks, with or without a handler); it never hides
+    a task the prefix found in one (one whose window is unreadable, which the count leaves out).
 
     The choice is made once over every task, reading the window only where it is readable; if
     unreadable ones were chosen, they are counted as skipped and the choice is made again among
@@ -180,14 +170,12 @@ def near_tasks(engine: Engine, t: TaskTables, now: datetime, levels: tuple[Warni
         by_severity = [lv for lv in by_severity if lv == show]
     known_empty = frozenset(lv for lv in by_severity if in_level is not None and not in_level.get(lv))
     with read_only(engine).connect() as conn:
-        watching = watch_installed(conn, t) if watching is None else watching
         ahead = show is None or show == AHEAD
-        rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=False, watching=watching,
-                       ahead=ahead)
+        rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=False, ahead=ahead)
         skipped = sum(1 for r in rows if not r.readable)
         if skipped:
             rows = _chosen(conn, t, now, levels, by_severity, known_empty, limit, readable_only=True,
-                           watching=watching, ahead=ahead)
+                           ahead=ahead)
         shown = _as_near(conn, rows)
     shown.skipped = skipped
     return shown
@@ -265,8 +253,7 @@ def _columns(t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], *, 
 
 
 def _chosen(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...], by_severity: list[int],
-            known_empty: frozenset[int], limit: int, *, readable_only: bool, watching: bool,
-            ahead: bool = True) -> list:
+            known_empty: frozenset[int], limit: int, *, readable_only: bool, ahead: bool = True) -> list:
     """The rows to show, whole: those in a level, then (if ``ahead``) those with a threshold ahead."""
     c = t.tasks.c
     level = warning_level(t, now, levels)
@@ -274,7 +261,7 @@ def _chosen(conn, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]
     columns = _columns(t, now, levels, readable_only=readable_only)
     rows: list = []
     if by_severity:
-        chosen = _in_level_ids(conn, t, now, levels, by_severity, limit, readable_only, known_empty, watching)
+        chosen = _in_level_ids(conn, t, now, levels, by_severity, limit, readable_only, known_empty)
         if chosen:
             found = {r.id: r for r in conn.execute(columns.where(c.id.in_(chosen)))}
             rows = [found[i] for i in chosen if i in found]

@@ -59,6 +59,8 @@ _ZH = {
     "pending": "待发",
     "title": "标题",
     "handler": "处理人",
+    "no handler": "无处理人",
+    "no handler: nobody will be warned of this task": "无处理人：此任务的预警不会发给任何人",
     "work / time": "进度 / 时间",
     "notified": "已通知",
     "scheduler": "调度器",

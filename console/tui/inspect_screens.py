@@ -190,6 +190,8 @@ class TaskScreen(_Inspect):
             summary.append(f"   {w('stored time progress')} {t['time_progress']}")
             summary.append(f"\n{w('level now')}: {detail.level_now}%" if detail.level_now
                            else f"\n{w('level now')}: {w('none')}")
+            if detail.handler is None:  # counted in its level all the same, marked in the panel
+                summary.append(f"\n{w('no handler: nobody will be warned of this task')}", style="bold yellow")
         else:
             summary.append(f"\n{w('progress')} {t['progress']}   ({w('no usable window or progress for warnings')})")
         if rule is not None:

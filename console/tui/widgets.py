@@ -77,7 +77,8 @@ class StatusBar(Static):
         if skipped:
             parts.append((4, Text(f"  {skipped} {words('skipped (timestamp out of range)')}", style="yellow")))
         if dashboard.warnings_every_s:
-            parts.append((3, Text(f"  {words('warning counts every')} {dashboard.warnings_every_s:.0f} s (db tune)",
+            hint = " (db tune)" if dashboard.warnings_untuned else ""
+            parts.append((3, Text(f"  {words('warning counts every')} {dashboard.warnings_every_s:.0f} s{hint}",
                                   style="yellow")))
         if dashboard.unclassified:
             parts.append((4, Text(f"  {dashboard.unclassified} {words('unclassified (status not in task_system.values)')}",
@@ -229,6 +230,8 @@ class WarningsPanel(Vertical):
         table = DataTable(id="levels", cursor_type="none", show_cursor=False, cell_padding=0)
         table.can_focus = False
         yield table
+        # Shown only while some task in a level has no handler: counted there, but nobody is warned.
+        yield Label("", id="no-handler")
         with Horizontal(id="spark-row"):
             yield Label("24h", id="spark-label")
             yield Sparkline([0] * 24, id="per-hour")
@@ -254,6 +257,12 @@ class WarningsPanel(Vertical):
             table.add_row(Text(f"{lv.level}%", style=style), Text(f"{lv.in_level:,}", justify="right"),
                           Text(f"{lv.notified_24h:,}", justify="right"),
                           Text(f"{lv.pending:,}", style="bold yellow" if lv.pending else "dim", justify="right"))
+        unhandled = [(lv.level, lv.no_handler) for lv in sorted(stats.levels, key=lambda s: s.at, reverse=True)
+                     if lv.no_handler]
+        note = self.query_one("#no-handler", Label)
+        note.update(Text(f"{self.words('no handler')}: " + ", ".join(f"{lv}% {n:,}" for lv, n in unhandled),
+                         style="yellow") if unhandled else Text(""))
+        note.display = bool(unhandled)
         self.query_one("#per-hour", Sparkline).data = [float(v) for v in stats.per_hour]
         self.query_one("#spark-label", Label).update(Text(f"{self.words('sent/h')} {sum(stats.per_hour):,} "))
         self.query_one("#per-hour", Sparkline).tooltip = self.words("warnings sent per hour, last 24 h")

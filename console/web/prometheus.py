@@ -55,7 +55,9 @@ class _Snapshot:
         yield sent
         for name, doc, values in (
             ("tasks_in_warning_level", "Processing tasks whose time progress is in the level now", s.in_level),
-            ("warnings_pending", "Tasks in the level not yet warned of it in their cycle", s.pending),
+            ("tasks_in_warning_level_no_handler", "Of those, tasks without a handler: nobody is warned",
+             s.no_handler),
+            ("warnings_pending", "Tasks in the level with a handler, not yet warned of it in their cycle", s.pending),
         ):
             family = GaugeMetricFamily(PREFIX + name, doc, labels=["level"])
             for level, n in values.items():

@@ -1,7 +1,7 @@
 """The HTTP API under load: ``python -m tests.benchmarks.http_api [--tasks 1000000] [--seconds 30]``.
 
 Loads N demo tasks into a fresh PostgreSQL database (taskconsole creates the schema, so `db tune`'s
-indexes and triggers are applied), starts ``taskconsole run`` with ``http.listen`` and a token,
+indexes are applied), starts ``taskconsole run`` with ``http.listen`` and a token,
 and drives ``GET /api/scheduler/jobs`` and ``GET /metrics`` with 10 concurrent keep-alive
 clients for the given time: once with no job running, once while ``update_time_progress`` runs
 (started again over the API each time it ends). Prints p50/p95/p99 latency, throughput and the

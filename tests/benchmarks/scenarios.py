@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, text
 
 HANDLERS = 200
-TABLES = ("warning_ledger", "warning_watch", "task_state", "notifications", "tasks", "users", "job_runs", "audit_log")
+TABLES = ("warning_ledger", "task_state", "notifications", "tasks", "users", "job_runs", "audit_log")
 
 
 def _series(engine: Engine, n: int) -> str:
@@ -90,4 +90,4 @@ def load_read_notifications(engine: Engine, n: int, now: datetime) -> None:
 
 
 def _analyze(conn, engine: Engine) -> None:
-    conn.execute(text("ANALYZE tasks, warning_watch, notifications" if engine.dialect.name == "postgresql" else "ANALYZE"))
+    conn.execute(text("ANALYZE tasks, notifications" if engine.dialect.name == "postgresql" else "ANALYZE"))

@@ -83,7 +83,8 @@ def load_processing(pg: FaultDb, n: int, now: datetime) -> None:
 
 def load_warning_material(pg: FaultDb, now: datetime) -> None:
     """Processing tasks in 100-hour windows at every warning level and below, each 1,000 times, plus
-    bad rows (no window, inverted window, progress out of range, no handler) and one warning sent
+    bad rows (no window, progress out of range, no handler), an inverted window whose deadline is
+    still ahead (not started: 0 %, no warning) and one warning sent
     30 hours ago (so it is due again). The same ``now`` gives the same rows, ids included."""
     cases = [  # (time %, progress %, handler?) -- far from any threshold, so seconds do not matter
         (50, 10, True), (85, 10, True), (85, 90, True), (93, 50, True), (97, 10, True), (97, 99, True),
@@ -104,8 +105,8 @@ def load_warning_material(pg: FaultDb, now: datetime) -> None:
         INSERT INTO tasks (title, category, status, progress, time_progress, expected_start_time,
                            expected_end_time, current_handler_id, created_at, updated_at)
         VALUES ('no window', 'normal', 'processing', 10, 0, NULL, NULL, 1, :now, :now),
-               ('inverted', 'normal', 'processing', 10, 0, :now, CAST(:now AS timestamptz) - interval '1 hour',
-                1, :now, :now)
+               ('inverted', 'normal', 'processing', 10, 0, CAST(:now AS timestamptz) + interval '2 hours',
+                CAST(:now AS timestamptz) + interval '1 hour', 1, :now, :now)
     """, now=now)
     pg.execute("""
         INSERT INTO warning_ledger (task_id, level, window_start, window_end, repeat_no, sent_at, run_id)

@@ -150,7 +150,7 @@ def test_with_redis_shut_down_the_warning_check_writes_the_same_rows_as_fast_and
     assert "unreachable" in down_proc.stderr  # it tried Redis, and carried on without it
     assert down["counts"] == up["counts"]
     assert up["counts"] == {"notified": 3000, "level_20": 1000, "level_10": 1000, "level_5": 1000,
-                            "skipped_no_window": 1, "skipped_inverted_window": 1, "skipped_bad_progress": 1000,
+                            "skipped_no_window": 1, "skipped_bad_progress": 1000,
                             "skipped_no_handler": 1000, "skipped_unknown_status": 0}
     assert down_rows == up_rows
     assert len(up_rows[0]) == 3000 and len(up_rows[1]) == 3001  # the ledger had one row before

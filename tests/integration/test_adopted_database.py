@@ -212,20 +212,17 @@ def test_db_tune_prints_its_changes_then_makes_them_and_untune_takes_them_away(s
     config = seed.tmp_path / "settings.yaml"
     shown = invoke(["db", "tune"], url=seed.url, cwd=tmp_path, config=config)
     assert shown.returncode == 0, shown.stderr
-    triggers = "not there" if seed.backend == "postgresql" else "cannot be made here"
-    assert f"warning-watch triggers ({triggers}" in shown.stdout and "cost:" in shown.stdout
+    assert "index tc_tasks_processing_window_" in shown.stdout and "cost:" in shown.stdout
+    assert "trigger" not in shown.stdout.lower()
     assert task_system_schema(seed.engine, ("users", "tasks", "notifications")) == seed.before  # printed only
-    if seed.backend == "sqlite":  # naive local times: SQLite triggers cannot read them (no zone data)
-        applied = invoke(["db", "tune", "--apply"], url=seed.url, cwd=tmp_path, config=config)
-        assert "naive_timestamps: utc" in assert_one_clean_error(applied)
-        return
     applied = invoke(["db", "tune", "--apply"], url=seed.url, cwd=tmp_path, config=config)
     assert applied.returncode == 0, applied.stderr
-    with seed.engine.connect() as conn:
-        watched = conn.execute(text("SELECT task_id FROM warning_watch ORDER BY task_id")).scalars().all()
-    assert watched == [ids["late"], ids["halfway"]]
+    tuned = task_system_schema(seed.engine, ("users", "tasks", "notifications"))
+    assert tuned["triggers"] == seed.before["triggers"]  # indexes (and fillfactor) only, never a trigger
+    assert all(tuned[t]["columns"] == seed.before[t]["columns"] for t in ("users", "tasks", "notifications"))
+    assert tuned["tasks"]["indexes"] != seed.before["tasks"]["indexes"]
     assert run_job("check_task_warnings", seed.engine, seed.settings, NOW)["notified"] == 1
-    assert _one(seed, "SELECT warned_level FROM warning_watch WHERE task_id = :i", i=ids["late"])[0] == 5
+    assert _one(seed, "SELECT level FROM warning_ledger WHERE task_id = :i", i=ids["late"])[0] == 5
     again = invoke(["db", "tune"], url=seed.url, cwd=tmp_path, config=config)
     assert "nothing to tune" in again.stdout
     removed = invoke(["db", "untune", "--apply"], url=seed.url, cwd=tmp_path, config=config)
@@ -311,7 +308,7 @@ def test_without_tune_the_main_screen_reads_warning_counts_from_tasks_at_most_ev
     first, second = service.dashboard(), service.dashboard()
     assert first.warnings_every_s == 30 and second.warnings is first.warnings  # not read again
     assert [s.in_level for s in first.warnings.levels] == [0, 0, 1]
-    if seed.backend == "postgresql":  # with db tune's triggers: read from warning_watch at every refresh
+    if seed.backend == "postgresql":  # with db tune's index on the 80 % instant: read at every refresh
         tuning.apply(seed.engine, tables_for(seed.engine, seed.settings))
         third, fourth = service.dashboard(), service.dashboard()
         assert third.warnings_every_s is None and fourth.warnings is not third.warnings

@@ -77,8 +77,10 @@ def mix(db, rows):
     )
     with db.engine.begin() as conn:  # deleted the ordinary way: the foreign key clears the handler
         conn.execute(delete(User).where(User.id == gone))
-    m.skipped_by_all = [m.no_window, m.start_only, m.inverted, m.zero_length, m.periodic_no_handler,
-                        m.periodic_no_end, m.periodic_deleted_handler]
+    # A deadline passed is 100 % whatever the start (issue #27): inverted windows are no bad rows.
+    m.overdue = [m.inverted, m.zero_length]
+    m.skipped_by_all = [m.no_window, m.start_only, m.periodic_no_handler, m.periodic_no_end,
+                        m.periodic_deleted_handler]
     m.not_warned = [m.negative, m.over, m.null_progress, m.no_handler, m.deleted_handler]
     m.before = snapshot(db.engine, m.skipped_by_all + m.not_warned)
     return m
@@ -86,21 +88,22 @@ def mix(db, rows):
 
 def test_check_task_warnings_skips_and_counts_each_bad_row_and_warns_the_good_ones(db, mix, settings):
     counts = run_job("check_task_warnings", db.engine, settings, NOW)
-    assert (counts["skipped_no_window"], counts["skipped_inverted_window"]) == (2, 2)
+    assert counts["skipped_no_window"] == 2 and "skipped_inverted_window" not in counts
     assert (counts["skipped_bad_progress"], counts["skipped_no_handler"]) == (3, 2)
-    assert (counts["notified"], counts["level_5"]) == (3, 3)
+    assert (counts["notified"], counts["level_5"]) == (5, 5)
     sent = notifications(db.engine)
-    assert sorted(n.task_id for n in sent) == sorted(mix.good)
+    assert sorted(n.task_id for n in sent) == sorted(mix.good + mix.overdue)
     assert {t for t in (MARKUP, ESCAPES, LONG) if any(t in n.content for n in sent)} == {MARKUP, ESCAPES, LONG}
-    assert {r.task_id for r in ledger(db.engine)} == set(mix.good)
+    assert {r.task_id for r in ledger(db.engine)} == set(mix.good + mix.overdue)
     assert snapshot(db.engine, mix.before) == mix.before
 
 
 def test_update_time_progress_skips_and_counts_bad_windows_and_nothing_else(db, mix, settings):
     counts = run_job("update_time_progress", db.engine, settings, NOW)
-    assert (counts["skipped_no_window"], counts["skipped_inverted_window"]) == (2, 2)
+    assert counts["skipped_no_window"] == 2 and "skipped_inverted_window" not in counts
     # Work progress and handlers do not matter to time progress: those rows get theirs.
-    assert counts["updated"] == len(mix.good) + len(mix.not_warned)
+    assert counts["updated"] == len(mix.good) + len(mix.not_warned) + len(mix.overdue)
+    assert {row["time_progress"] for row in snapshot(db.engine, mix.overdue).values()} == {100.0}
     after = snapshot(db.engine, mix.before)
     for task_id, row in mix.before.items():
         if task_id in mix.not_warned:
@@ -140,16 +143,16 @@ def test_absurd_processing_windows_never_raise_and_get_their_exact_time_progress
         microsecond=window(NOW - timedelta(microseconds=1), NOW),
         zero_at_year_1=window(Y1, Y1), zero_at_year_9999=window(Y9999, Y9999),
     )
-    zero = snapshot(db.engine, [ids["zero_at_year_1"], ids["zero_at_year_9999"]])
+    zero = snapshot(db.engine, [ids["zero_at_year_9999"]])
     counts = run_all(db, settings)
     rows_now = snapshot(db.engine, ids.values())
     stored = {name: rows_now[task_id]["time_progress"] for name, task_id in ids.items()}
     whole = (NOW - Y1) / (Y9999 - Y1) * 100
     assert stored == dict(whole_calendar=round(whole, 2), year_1=100.0, year_9999=0.0, century=99.0, microsecond=100.0,
-                          zero_at_year_1=0.0, zero_at_year_9999=0.0)
-    assert counts["update_time_progress"]["skipped_inverted_window"] == 2
-    assert counts["check_task_warnings"]["skipped_inverted_window"] == 2
-    assert counts["check_task_warnings"]["level_5"] == 3  # year 1, the century at 99 %, the microsecond
+                          zero_at_year_1=100.0, zero_at_year_9999=0.0)  # a deadline passed, one ahead
+    assert "skipped_inverted_window" not in counts["update_time_progress"]
+    # year 1, its zero-length window, the century at 99 %, the microsecond
+    assert counts["check_task_warnings"]["level_5"] == 4
     windows = {(r.window_start, r.window_end) for r in ledger(db.engine)}
     assert (Y1, Y1 + timedelta(seconds=1)) in windows  # year 1 goes through the ledger's key and back
     assert snapshot(db.engine, zero) == zero

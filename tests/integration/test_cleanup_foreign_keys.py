@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from console.db.models import Notification, Task, WarningSent, WarningWatch
+from console.db.models import Notification, Task, TaskState, WarningSent
 from console.jobs.isolate import BUDGET
 from console.settings import Settings
 from tests.conftest import NOW
@@ -150,10 +150,10 @@ def test_old_closed_tasks_go_with_their_notifications_when_the_key_has_no_on_del
     _notify(db, handler, old + [young, old_completed])
     _notify(db, handler, [old[0], young], read=True, per_task=1)  # read, but young: only their task decides
     with db.engine.begin() as conn:
-        # taskconsole's own rows about an old task: a ledger row and a (stale) watch row.
+        # taskconsole's own rows about old tasks: a ledger row and a task state.
         conn.execute(insert(WarningSent).values(task_id=old[1], level=20, window_start=OLD, window_end=OLD,
                                                 repeat_no=0, sent_at=OLD, run_id=1))
-        conn.execute(insert(WarningWatch).values(task_id=old[2], start_s=0, end_s=1, progress=0))
+        conn.execute(insert(TaskState).values(task_id=old[2], last_reset_run_id=1))
     with pytest.raises(IntegrityError):  # the key is as the task system has it: a plain delete fails
         with db.engine.begin() as conn:
             conn.execute(text("DELETE FROM tasks WHERE id = :t"), {"t": old[0]})
@@ -164,14 +164,14 @@ def test_old_closed_tasks_go_with_their_notifications_when_the_key_has_no_on_del
     assert counts["batches"] == 3
     assert _task_ids(db) == {young, old_completed}
     assert _notes_per_task(db) == {young: 3, old_completed: 2}
-    assert count(db.engine, WarningSent) == 0 and count(db.engine, WarningWatch) == 0
+    assert count(db.engine, WarningSent) == 0 and count(db.engine, TaskState) == 0
 
 
 def test_taskconsoles_own_rows_never_block_the_delete_and_go_with_it(db, rows):
     from sqlalchemy import inspect as sa_inspect
 
     with db.engine.connect() as conn:  # no key of taskconsole's points into the task system's tasks
-        assert all(fk["referred_table"] != "tasks" for table in ("warning_ledger", "warning_watch", "task_state")
+        assert all(fk["referred_table"] != "tasks" for table in ("warning_ledger", "task_state")
                    for fk in sa_inspect(conn).get_foreign_keys(table))
     handler = rows.user()
     old = _closed(rows, handler, OLD, 2)

@@ -1,6 +1,6 @@
 """The near-threshold query against a plain Python ranking of the same rows, down both of its
 paths: levels answered from a prefix of the deadline order, and levels read among the tasks past
-the lowest threshold (from warning_watch for tasks with a handler, from tasks for those without)."""
+the lowest threshold (read from the tasks through db tune's index on that instant)."""
 
 from __future__ import annotations
 

@@ -26,11 +26,14 @@ def test_only_changed_rows_are_written(db, rows, settings):
     assert run_job("update_time_progress", db.engine, settings, NOW + timedelta(hours=1))["updated"] == 1
 
 
-def test_progress_skips_and_counts_bad_windows(db, rows, settings):
+def test_progress_skips_and_counts_bad_windows_and_a_passed_deadline_is_100(db, rows, settings):
     rows.task(status="processing", time_progress=5.0)
-    rows.task(status="processing", expected_start_time=NOW, expected_end_time=NOW, time_progress=5.0)
+    overdue = rows.task(status="processing", expected_start_time=NOW, expected_end_time=NOW, time_progress=5.0)
+    ahead = rows.task(status="processing", expected_start_time=NOW + timedelta(hours=2),
+                      expected_end_time=NOW + timedelta(hours=1), time_progress=5.0)  # inverted, not started
     counts = run_job("update_time_progress", db.engine, settings, NOW)
-    assert (counts["skipped_no_window"], counts["skipped_inverted_window"], counts["updated"]) == (1, 1, 0)
+    assert (counts["skipped_no_window"], counts["updated"]) == (1, 2)
+    assert (task(db.engine, overdue).time_progress, task(db.engine, ahead).time_progress) == (100, 0)
 
 
 def test_progress_preview_writes_nothing(db, rows, settings):

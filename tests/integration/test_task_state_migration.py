@@ -1,6 +1,6 @@
 """Revision 0010 on an existing installation: taskconsole's per-task columns move from tasks into
-task_state with nothing lost, the ledger keeps its rows, db tune's triggers take over the watch, and
-a downgrade puts the 0009 layout back."""
+task_state with nothing lost, the ledger keeps its rows, the head revision leaves no trigger on the
+task tables, and a downgrade puts the 0009 layout back."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from sqlalchemy import inspect, text
 
 from console.db import schema
 from console.db.task_tables import forget_live_tables
-from console.db.tuning import watch_installed
 from console.settings import Settings
-from tests.conftest import DEMO_TABLES, NOW
+from tests.conftest import NOW
 from tests.integration.helpers import run_job
 from tests.integration.task_schemas import fresh  # noqa: F401
 
@@ -61,15 +60,17 @@ def test_0009_installation_upgrades_without_losing_rules_plans_or_ledgers(fresh)
         columns = {c["name"] for c in inspect(conn).get_columns("tasks")}
         rules = dict(conn.execute(text("SELECT id, recurrence FROM tasks")).all())
         ledger = conn.execute(text("SELECT task_id, level, cycle FROM warning_ledger")).all()
-        watch = conn.execute(text("SELECT task_id, warned_level, cycle FROM warning_watch")).all()
-        assert watch_installed(conn, DEMO_TABLES)
+        if fresh.backend == "postgresql":
+            ours = conn.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")).scalars().all()
+        else:
+            ours = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).scalars().all()
     assert set(state) == {1, 2, 3}
     assert (state[1].last_reset_run_id, state[3].last_reset_run_id, state[2].last_reset_run_id) == (41, 41, None)
     assert state[1].next_reset_at is not None and "ISO-8601" in state[2].recurrence_error
     assert rules == {1: "P1D", 2: "nonsense", 3: None}  # the rules stay in the task system's column
     assert not columns & {"last_reset_run_id", "next_reset_at", "reset_planned_from", "recurrence_error"}
     assert ledger == [(3, 20, 41)]
-    assert watch == [(3, 20, 41)]  # tune's triggers filled it again, in the task's cycle
+    assert ours == [] and "warning_watch" not in inspect(engine).get_table_names()  # 0015
     assert schema.owns_task_tables(engine)
     # the check sees the task's cycle: 20 % was sent in it, so nothing goes out again
     assert run_job("check_task_warnings", engine, Settings(), NOW)["notified"] == 0

@@ -61,15 +61,22 @@ def test_time_progress_is_elapsed_share_clamped():
     assert time_progress(T0, T1, T1 + timedelta(days=3)) == 100
 
 
-def test_time_progress_refuses_a_bad_window():
+def test_time_progress_refuses_a_missing_window_end():
     with pytest.raises(ValueError):
-        time_progress(T1, T0, T0)
+        time_progress(None, T0, T0)
+
+
+def test_a_passed_deadline_is_100_whatever_the_start_and_an_inverted_window_ahead_is_0():
+    assert time_progress(T1, T0, T0) == 100  # inverted, deadline reached
+    assert time_progress(T1, T0, T0 + timedelta(seconds=1)) == 100
+    assert time_progress(T1, T0, T0 - timedelta(seconds=1)) == 0  # inverted, deadline ahead: not started
+    assert time_progress(T0, T0, T0) == 100  # zero length, at its deadline
+    assert warning_level(time_progress(T1, T0, T1), 10) == 5  # the most severe level
 
 
 @pytest.mark.parametrize(
     "start, end, problem",
-    [(None, T1, "no_window"), (T0, None, "no_window"), (T1, T0, "inverted_window"), (T0, T0, "inverted_window"),
-     (T0, T1, None)],
+    [(None, T1, "no_window"), (T0, None, "no_window"), (T1, T0, None), (T0, T0, None), (T0, T1, None)],
 )
 def test_window_problems(start, end, problem):
     assert window_problem(start, end) == problem
