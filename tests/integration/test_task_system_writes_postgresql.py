@@ -145,16 +145,15 @@ def test_the_counts_follow_the_task_systems_writes_with_no_delay(pg, settings):
         assert tuning.warn_index_present(conn, tables_for(pg, settings))
 
 
-def test_a_slow_read_of_the_counts_is_repeated_at_most_every_30_s_even_with_tune(pg, settings, monkeypatch):
+def test_a_slow_read_of_the_counts_is_repeated_at_most_every_30_s_even_with_tune(pg, settings):
     # At a million tasks the read past the 80 % instant takes 0.7 s: too dear for every refresh.
     from console.service import Service
-    from console.service import facade
 
     Rows(pg).processing(time_pct=85, progress=10.0, handler=None)
-    service = Service(settings, pg, clock=lambda: NOW)
+    service = Service(settings, pg, clock=lambda: NOW, slow_stats_s=60.0)
     first = service.dashboard()
     assert first.warnings_every_s is None and not first.warnings_untuned  # tuned, and quick
-    monkeypatch.setattr(facade, "SLOW_STATS_S", -1.0)  # any read is slow now: the last one was
+    service.slow_stats_s = -1.0  # any read is slow now: the last one was
     second = service.dashboard()
     assert second.warnings is first.warnings  # not read again within 30 s
     assert second.warnings_every_s == 30 and not second.warnings_untuned  # no db tune hint: it is tuned
