@@ -187,7 +187,9 @@ class TaskScreen(_Inspect):
         if detail.time_progress_now is not None:
             summary.append(f"\n{w('work / time')}  ")
             summary.append_text(work_and_time(float(t["progress"]), detail.time_progress_now, 20))
-            summary.append(f"   {w('stored time progress')} {t['time_progress']}")
+            # A line of its own: beside the bars it wrapped at 80 columns into "… / progress 100.0",
+            # read as work progress.
+            summary.append(f"\n{w('stored time progress')}: {t['time_progress']}")
             summary.append(f"\n{w('level now')}: {detail.level_now}%" if detail.level_now
                            else f"\n{w('level now')}: {w('none')}")
             if detail.handler is None:  # counted in its level all the same, marked in the panel
