@@ -34,8 +34,9 @@ async def test_console_attaches_to_the_leader_and_its_keys_act_through_it(live_s
             await pilot.press("t")  # run now, as a command: the leader runs it
             await wait_for(pilot, lambda: any(r.job_id == "check_task_warnings" and r.status == "success"
                                               for r in rows_of(live_service.engine, JobRun)))
-            # The leader closes the command just after the run it carried out.
-            await wait_for(pilot, lambda: all(c.outcome for c in rows_of(live_service.engine, SchedulerCommand)))
+            # The leader closes the command just after the run it carried out (a run command says
+            # "started" while its run goes on: closed is done_at, not an outcome).
+            await wait_for(pilot, lambda: all(c.done_at for c in rows_of(live_service.engine, SchedulerCommand)))
             commands = rows_of(live_service.engine, SchedulerCommand)
             assert [(c.action, c.job_id, c.outcome) for c in commands] == [
                 ("pause", "check_task_warnings", "done"), ("run", "check_task_warnings", "success")]
