@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, DateTime, Float
+from sqlalchemy import Boolean, DateTime, Float, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import literal_column
 from sqlalchemy.sql.functions import FunctionElement
@@ -121,6 +121,11 @@ def sqlite_wall_utc(value, zone: str):
         return value
 
 
+def _zone(compiler, zone: str) -> str:
+    """A zone name as an SQL string literal, rendered by the dialect (a word, never pasted)."""
+    return compiler.render_literal_value(zone, String())
+
+
 class instant_of(FunctionElement[datetime]):
     """A task system's timestamp column as the instant it stands for, for taskconsole's own
     timezone-aware (UTC) columns: a wall clock's naive value is read in its zone. Aware and naive
@@ -140,8 +145,7 @@ def _instant_of_pg(element, compiler, **kw):
     col = compiler.process(element.clauses, **kw)
     if element.zone is None:
         return col
-    zone = element.zone.replace("'", "''")
-    return f"timezone('{zone}', {col})"  # the instant whose wall clock in the zone is col
+    return f"timezone({_zone(compiler, element.zone)}, {col})"  # the instant whose wall clock in the zone is col
 
 
 @compiles(instant_of, "sqlite")
@@ -149,8 +153,7 @@ def _instant_of_sqlite(element, compiler, **kw):
     col = compiler.process(element.clauses, **kw)
     if element.zone is None:
         return col
-    zone = element.zone.replace("'", "''")
-    return f"tc_wall_utc({col}, '{zone}')"
+    return f"tc_wall_utc({col}, {_zone(compiler, element.zone)})"
 
 
 class wall_epoch_seconds(FunctionElement[float]):
@@ -169,8 +172,7 @@ class wall_epoch_seconds(FunctionElement[float]):
 @compiles(wall_epoch_seconds, "postgresql")
 def _wall_epoch_pg(element, compiler, **kw):
     col = compiler.process(element.clauses, **kw)
-    zone = element.zone.replace("'", "''")
-    local = f"timezone('{zone}', {col})"  # the instant whose wall clock in the zone is col
+    local = f"timezone({_zone(compiler, element.zone)}, {col})"  # the instant whose wall clock in the zone is col
     # timezone(zone, timestamp) and timezone('UTC', timestamptz) are IMMUTABLE; date_part of a
     # timestamptz is only STABLE, hence the extra step in an index's form.
     return f"date_part('epoch', timezone('UTC', {local}))" if element.indexable else f"date_part('epoch', {local})"
@@ -178,8 +180,7 @@ def _wall_epoch_pg(element, compiler, **kw):
 
 @compiles(wall_epoch_seconds, "sqlite")
 def _wall_epoch_sqlite(element, compiler, **kw):
-    zone = element.zone.replace("'", "''")
-    return f"tc_wall_epoch({compiler.process(element.clauses, **kw)}, '{zone}')"
+    return f"tc_wall_epoch({compiler.process(element.clauses, **kw)}, {_zone(compiler, element.zone)})"
 
 
 class epoch_seconds(FunctionElement[float]):
