@@ -395,3 +395,20 @@ class WarningsSentTotal(Base):
 
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     sent: Mapped[int] = mapped_column(BigInteger)
+
+
+class WarningPass(Base):
+    """The last pass of the leader's frequent look for thresholds crossed (``warnings.check_every``,
+    migration 0016): one row, id 1. The next pass, whichever process leads, looks from ``looked_at``."""
+
+    __tablename__ = "warning_pass"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    looked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent: Mapped[int] = mapped_column(Integer)
+    # The run of check_task_warnings (trigger kind precise) it recorded; None when it sent nothing.
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+    duration_s: Mapped[float] = mapped_column(Float)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)

@@ -159,13 +159,7 @@ def past_lowest_threshold(t: TaskTables, now: datetime, levels: tuple[WarningLev
     lowest = min(lv.at for lv in levels) / 100.0
     exact = literal(now.timestamp() + PREFILTER_SLACK_S) >= warn_from(t, lowest)
     c = t.tasks.c
-    zone = wall_clock_zone(c.expected_start_time)
-    slack = WALL_CLOCK_SLACK if zone is not None else timedelta(seconds=PREFILTER_SLACK_S)
-    at = (now + slack).astimezone(zone_info(zone or "UTC"))
-    if isinstance(c.expected_start_time.type, WallClockDateTime):
-        clock = literal(at.replace(tzinfo=None), DateTime())
-    else:
-        clock = literal(at, DateTime(timezone=True))
+    clock = _column_clock(c.expected_start_time, now + _clock_slack(c.expected_start_time))
     share = (c.expected_end_time - c.expected_start_time).self_group().op("*", return_type=Interval())(
         literal_column(repr(lowest)))
     cheap = c.expected_start_time + share <= clock
@@ -177,6 +171,47 @@ def past_lowest_threshold(t: TaskTables, now: datetime, levels: tuple[WarningLev
     overdue = and_(postgresql_only(c.expected_end_time <= clock),
                    epoch_of(c.expected_end_time) <= literal(now.timestamp() + PREFILTER_SLACK_S))
     return or_(started, overdue)
+
+
+def _column_clock(column, at: datetime):
+    """``at`` as a literal in ``column``'s own clock (a wall clock's naive time, or an instant)."""
+    zone = wall_clock_zone(column)
+    local = at.astimezone(zone_info(zone or "UTC"))
+    if isinstance(column.type, WallClockDateTime):
+        return literal(local.replace(tzinfo=None), DateTime())
+    return literal(local, DateTime(timezone=True))
+
+
+def _clock_slack(column) -> timedelta:
+    return WALL_CLOCK_SLACK if wall_clock_zone(column) is not None else timedelta(seconds=PREFILTER_SLACK_S)
+
+
+def crossed_between(t: TaskTables, since: datetime, now: datetime,
+                    levels: tuple[WarningLevel, ...]) -> ColumnElement[bool]:
+    """Some level's threshold instant, or the deadline (100 %, whatever the start), lies in
+    (since, now]: the tasks that crossed a threshold in between. Each instant is ``warn_from``'s
+    expression, so on PostgreSQL each level reads ``db tune``'s index on its instant (a range scan of
+    the few tasks that crossed) and the deadline the processing window index; the level itself is
+    decided by the exact test afterwards, as for any other check. Without those indexes each test
+    in the columns' own clock comes first (no zone arithmetic: a scan of a million tasks is then
+    a fraction of a second), and the exact one only for the tasks it lets through."""
+    low = literal(since.timestamp() - PREFILTER_SLACK_S)
+    high = literal(now.timestamp() + PREFILTER_SLACK_S)
+    c = t.tasks.c
+    start, end = c.expected_start_time, c.expected_end_time
+    slack = _clock_slack(start)
+    lo_clock, hi_clock = _column_clock(start, since - slack), _column_clock(start, now + slack)
+    finite = and_(func.isfinite(start), func.isfinite(end))
+    crossed = []
+    for lv in levels:
+        instant = warn_from(t, lv.at / 100.0)
+        share = (end - start).self_group().op("*", return_type=Interval())(literal_column(repr(lv.at / 100.0)))
+        cheap = and_(start + share > lo_clock, start + share <= hi_clock)
+        crossed.append(and_(postgresql_only(case((finite, cheap), else_=true())), instant > low, instant <= high))
+    # The deadline through the processing window index, which leads with the column itself.
+    deadline = epoch_of(end)
+    crossed.append(and_(postgresql_only(and_(end > lo_clock, end <= hi_clock)), deadline > low, deadline <= high))
+    return or_(*crossed)
 
 
 def old_closed(t: TaskTables, cutoff: datetime) -> ColumnElement[bool]:

@@ -8,7 +8,8 @@ from the mapping (``task_system``) and from the very expressions the jobs and pa
 
 - partial indexes on ``tasks`` for each job's and panel's set (processing windows, finished
   periodic tasks, old closed tasks, the bad rows counted at every run, tasks without a handler),
-  and on PostgreSQL an expression index on the instant a task's time reaches 80 % of its window;
+  and on PostgreSQL an expression index on the instant a task's time reaches each warning level's
+  share of its window (80, 90 and 95 % by default);
 - indexes on ``notifications`` (by task, for cleanup; read ones by age) and ``users`` (admins);
 - ``fillfactor`` 45 on PostgreSQL's tasks table (room on each page for the time-progress rewrite:
   HOT updates; new pages only, nothing is rewritten now).
@@ -38,6 +39,7 @@ from console.db.engine import describe_error, outside_transaction
 from console.db.task_sql import (INDEXED_LOWEST, finished_periodic, is_processing, processing_bad,
                                  processing_no_handler, unknown_status, warn_from)
 from console.db.task_tables import TaskTables, has_column, is_set, status_in
+from console.domain.rules import DEFAULT_LEVELS, WarningLevel
 from console.db.tune_records import (Made, TuneBusy, TuneRefused, drop_statements, exists, forget, legacy_objects,
                                      record, recorded, tune_lock)
 
@@ -122,7 +124,7 @@ def _index(conn: Connection, table, purpose: str, columns: list, where: ColumnEl
                   made=(Made("index", name, table.name, apply[-1]),))
 
 
-def indexes(conn: Connection, t: TaskTables) -> list[Change]:
+def indexes(conn: Connection, t: TaskTables, levels: tuple[WarningLevel, ...] = DEFAULT_LEVELS) -> list[Change]:
     tasks, c = t.tasks, t.tasks.c
     n, u = t.notifications, t.users
     found = [
@@ -151,6 +153,7 @@ def indexes(conn: Connection, t: TaskTables) -> list[Change]:
                             "read notifications by age: cleanup"))
     if conn.dialect.name == "postgresql":
         found.append(_warn_from_index(conn, t))
+        found.extend(_warn_at_index(conn, t, lv.at) for lv in levels if lv.at / 100.0 != INDEXED_LOWEST)
     return found
 
 
@@ -187,6 +190,13 @@ def _warn_from_index(conn: Connection, t: TaskTables) -> Change:
     return _index(conn, t.tasks, "warn_from", [warn_from(t, INDEXED_LOWEST)], is_processing(t),
                   "the instant each processing task reaches 80 % of its window: the warning check and the "
                   "warning panels read only the tasks past it")
+
+
+def _warn_at_index(conn: Connection, t: TaskTables, at: float) -> Change:
+    share = f"{at:g}".replace(".", "_")
+    return _index(conn, t.tasks, f"warn_at_{share}", [warn_from(t, at / 100.0)], is_processing(t),
+                  f"the instant each processing task reaches {at:g} % of its window: the warning pass "
+                  f"(warnings.check_every) reads only the tasks that crossed it since its last look")
 
 
 def warn_index_present(conn: Connection, t: TaskTables) -> bool:
@@ -227,9 +237,10 @@ def remove_everything(conn: Connection, tables: tuple[str, ...] = ("tasks", "use
             for statement in drop_statements(conn, m, concurrently=False)]
 
 
-def changes(conn: Connection, t: TaskTables) -> list[Change]:
-    """Every change ``db tune`` makes, in the order it makes them: indexes and fillfactor only."""
-    found = indexes(conn, t)
+def changes(conn: Connection, t: TaskTables, levels: tuple[WarningLevel, ...] = DEFAULT_LEVELS) -> list[Change]:
+    """Every change ``db tune`` makes, in the order it makes them: indexes and fillfactor only
+    (an index on each warning level's instant: ``levels``)."""
+    found = indexes(conn, t, levels)
     if conn.dialect.name == "postgresql":
         trigrams = _title_trigrams(conn, t)
         if trigrams.refused is None:  # without pg_trgm, title searches scan: nothing else depends on it
@@ -239,19 +250,21 @@ def changes(conn: Connection, t: TaskTables) -> list[Change]:
 
 
 def apply(engine: Engine, t: TaskTables | None, *, undo: bool = False,
-          progress: Callable[[Change], None] = lambda change: None) -> list[Change]:
+          progress: Callable[[Change], None] = lambda change: None,
+          levels: tuple[WarningLevel, ...] = DEFAULT_LEVELS) -> list[Change]:
     """Make every change not yet made, or (``undo``) remove everything tune made; returns those done.
 
     One tune or untune at a time (``TuneBusy`` for the second). A tune records what each change
     makes before making it, and one that fails removes what it made before failing. ``t`` may be
     None for an untune when the mapping no longer fits the database: what is recorded still goes."""
     with tune_lock(engine):
-        return _remove(engine, t, progress) if undo else _make(engine, t, progress)
+        return _remove(engine, t, progress) if undo else _make(engine, t, progress, levels)
 
 
-def _make(engine: Engine, t: TaskTables, progress: Callable[[Change], None]) -> list[Change]:
+def _make(engine: Engine, t: TaskTables, progress: Callable[[Change], None],
+          levels: tuple[WarningLevel, ...]) -> list[Change]:
     with engine.connect() as conn:
-        todo = [c for c in changes(conn, t) if not c.present(conn)]
+        todo = [c for c in changes(conn, t, levels) if not c.present(conn)]
     refused = [c for c in todo if c.refused]
     if refused:
         raise TuneRefused(f"{refused[0].name}: {refused[0].refused}")

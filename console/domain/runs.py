@@ -24,6 +24,9 @@ class TriggerKind(StrEnum):
     SCHEDULED = "scheduled"
     MANUAL = "manual"
     RETRY = "retry"
+    # The leader's frequent look for thresholds crossed since the last (warnings.check_every):
+    # recorded only when it sent something.
+    PRECISE = "precise"
 
 
 class JobId(StrEnum):

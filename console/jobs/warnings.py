@@ -13,14 +13,16 @@ a reset starts a new cycle, a moved deadline does not, whatever the window now (
 
 from __future__ import annotations
 
+from datetime import datetime
 
-from sqlalchemy import Column, Integer, MetaData, Table, and_, delete, exists, func, insert, literal, select, true
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, and_, delete, exists, func, insert, literal, select, true
 from sqlalchemy.sql.expression import Select
 
 from console.db.engine import describe_error, outside_transaction, read_only
 from console.db.models import BigId, WarningSent
 from console.db.task_sql import (
     count_unknown_status,
+    crossed_between,
     has_handler,
     is_processing,
     level_of,
@@ -49,11 +51,15 @@ def _staging_table() -> Table:
                  Column("repeat_no", Integer), prefixes=["TEMPORARY"])
 
 
-def _pending(ctx: JobContext) -> Select:
-    """Tasks that reached a level whose warning is not yet sent (or is due again)."""
+def _pending(ctx: JobContext, crossed_since: datetime | None = None) -> Select:
+    """Tasks that reached a level whose warning is not yet sent (or is due again); with
+    ``crossed_since``, only those whose threshold (or deadline) instant lies between it and now."""
     levels = ctx.settings.warnings.levels
     t = ctx.tables
     c = t.tasks.c
+    which = past_lowest_threshold(t, ctx.now, levels)  # read through ix_tasks_warn_from (db tune)
+    if crossed_since is not None:
+        which = crossed_between(t, crossed_since, ctx.now, levels)  # each level's instant index
     # Time progress is computed once per row in an inner query (OFFSET 0 keeps the database from
     # inlining it and recomputing it in every test of the level expression).
     timed = (
@@ -62,8 +68,7 @@ def _pending(ctx: JobContext) -> Select:
         select(c.id, c.progress, instant_of(c.expected_start_time).label("expected_start_time"),
                instant_of(c.expected_end_time).label("expected_end_time"),
                task_cycle(t).label("cycle"), raw_time_progress(t, ctx.now).label("tp"))
-        .where(is_processing(t), window_ok(t), progress_ok(t), c.current_handler_id.is_not(None),
-               past_lowest_threshold(t, ctx.now, levels))  # read through ix_tasks_warn_from (db tune)
+        .where(is_processing(t), window_ok(t), progress_ok(t), c.current_handler_id.is_not(None), which)
         .offset(0)
         .subquery("timed")
     )
@@ -100,6 +105,20 @@ def _pending(ctx: JobContext) -> Select:
     ).where(cand.c.level.is_not(None), ~exists(recent))
 
 
+def any_crossed(conn: Connection, ctx: JobContext, since: datetime) -> bool:
+    """Whether a task that may be warned crossed a threshold (or its deadline) since ``since``: one
+    probe of the threshold indexes, so that a pass that finds nothing costs little more (a
+    statement whose form never changes: compiled once per process)."""
+    t = ctx.tables
+    c = t.tasks.c
+    # A count, not LIMIT 1: with a limit PostgreSQL hopes to find a row early in some other order,
+    # and walks the table (3 s at a million tasks) when there is none.
+    probe = (select(func.count()).select_from(t.tasks)
+             .where(is_processing(t), window_ok(t), progress_ok(t), c.current_handler_id.is_not(None),
+                    crossed_between(t, since, ctx.now, ctx.settings.warnings.levels)))
+    return conn.execute(probe).scalar_one() > 0
+
+
 def _skipped(conn, ctx: JobContext) -> Counts:
     counts = skipped_rows(conn, ctx.tables, ctx.now, ctx.settings.warnings.levels)
     counts["skipped_unknown_status"] = count_unknown_status(conn, ctx.tables)
@@ -110,66 +129,84 @@ def run(ctx: JobContext) -> Counts:
     with ctx.engine.begin() as conn:
         repair_ledger_windows(conn, ctx.tables)
         counts = _skipped(conn, ctx)
-        # The warnings due are worked out in full before the first ledger row is written. In one
-        # INSERT ... SELECT the per-task ledger lookups run while the ledger grows, and a planner
-        # that saw the ledger (nearly) empty scans it for each: 100,000 new warnings then took
-        # 132 s instead of 4 (PostgreSQL, a ledger analyzed while empty).
-        t = ctx.tables
-        c = t.tasks.c
-        pending = _staging_table()
-        pending.create(conn)
-        conn.execute(insert(pending).from_select([c.name for c in pending.columns], _pending(ctx)))
-        source = select(
-            pending.c.task_id,
-            pending.c.level,
-            pending.c.ws,
-            pending.c.we,
-            pending.c.cycle,
-            pending.c.repeat_no,
-            literal(ctx.now, W.__table__.c.sent_at.type),
-            literal(ctx.run_id, W.__table__.c.run_id.type),
-        ).where(true()).order_by(pending.c.task_id)  # SQLite needs a WHERE before ON CONFLICT after a SELECT
-        stmt = (
-            insert_or_skip(conn, W)
-            .from_select(["task_id", "level", "window_start", "window_end", "cycle", "repeat_no", "sent_at", "run_id"],
-                         source)
-            .on_conflict_do_nothing()
-        )
-        sent = conn.execute(stmt).rowcount
-        pending.drop(conn)
-        rows = (select(c.id).select_from(W).join(t.tasks, c.id == W.task_id)
-                .where(W.run_id == ctx.run_id, has_handler(t)))
-        template = ctx.settings.notifications.warning
-        fields = {
-            "title": c.title,
-            "task_id": c.id,
-            "level": W.level,
-            "progress": as_whole_number(c.progress),
-        }
-        notified = insert_notifications(
-            conn, t, template, rows, fields, user_id=c.current_handler_id, task_id=c.id, now=ctx.now
-        )
-        removed = 0
-        if notified < sent:
-            # Handler ids whose user is gone (written without foreign keys): no notification can
-            # reach them, so their ledger rows go too; they are counted with the tasks without one.
-            removed = conn.execute(
-                delete(W).where(W.run_id == ctx.run_id,
-                                exists(select(c.id).where(c.id == W.task_id, ~has_handler(t))))
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            counts["skipped_no_handler"] += removed
-        by_level = dict(
-            conn.execute(select(W.level, func.count()).where(W.run_id == ctx.run_id).group_by(W.level)).all()
-        )
-    if sent:
+        written = write_warnings(conn, ctx)
+    counts["skipped_no_handler"] += written.pop("skipped_no_handler")
+    counts.update(written)
+    if counts["sent"]:
         keep_visible(ctx)
+    del counts["sent"]
+    _log_sent(ctx, counts)
+    return counts
+
+
+def write_warnings(conn: Connection, ctx: JobContext, crossed_since: datetime | None = None) -> Counts:
+    """Write the ledger rows and notifications of the warnings due now (of those that crossed since
+    ``crossed_since`` only, if given), in ``conn``'s transaction. Counts: ``sent`` (ledger rows),
+    ``notified``, ``skipped_no_handler`` (ledger rows taken back: their handler is gone) and
+    ``level_<n>`` per level."""
+    counts: Counts = {"skipped_no_handler": 0}
+    # The warnings due are worked out in full before the first ledger row is written. In one
+    # INSERT ... SELECT the per-task ledger lookups run while the ledger grows, and a planner
+    # that saw the ledger (nearly) empty scans it for each: 100,000 new warnings then took
+    # 132 s instead of 4 (PostgreSQL, a ledger analyzed while empty).
+    t = ctx.tables
+    c = t.tasks.c
+    pending = _staging_table()
+    pending.create(conn)
+    conn.execute(insert(pending).from_select([c.name for c in pending.columns], _pending(ctx, crossed_since)))
+    source = select(
+        pending.c.task_id,
+        pending.c.level,
+        pending.c.ws,
+        pending.c.we,
+        pending.c.cycle,
+        pending.c.repeat_no,
+        literal(ctx.now, W.__table__.c.sent_at.type),
+        literal(ctx.run_id, W.__table__.c.run_id.type),
+    ).where(true()).order_by(pending.c.task_id)  # SQLite needs a WHERE before ON CONFLICT after a SELECT
+    stmt = (
+        insert_or_skip(conn, W)
+        .from_select(["task_id", "level", "window_start", "window_end", "cycle", "repeat_no", "sent_at", "run_id"],
+                     source)
+        .on_conflict_do_nothing()
+    )
+    sent = conn.execute(stmt).rowcount
+    pending.drop(conn)
+    rows = (select(c.id).select_from(W).join(t.tasks, c.id == W.task_id)
+            .where(W.run_id == ctx.run_id, has_handler(t)))
+    template = ctx.settings.notifications.warning
+    fields = {
+        "title": c.title,
+        "task_id": c.id,
+        "level": W.level,
+        "progress": as_whole_number(c.progress),
+    }
+    notified = insert_notifications(
+        conn, t, template, rows, fields, user_id=c.current_handler_id, task_id=c.id, now=ctx.now
+    )
+    removed = 0
+    if notified < sent:
+        # Handler ids whose user is gone (written without foreign keys): no notification can
+        # reach them, so their ledger rows go too; they are counted with the tasks without one.
+        removed = conn.execute(
+            delete(W).where(W.run_id == ctx.run_id,
+                            exists(select(c.id).where(c.id == W.task_id, ~has_handler(t))))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        counts["skipped_no_handler"] = removed
+    by_level = dict(
+        conn.execute(select(W.level, func.count()).where(W.run_id == ctx.run_id).group_by(W.level)).all()
+    ) if sent else {}
+    counts["sent"] = sent - removed
     counts["notified"] = notified
     for lv in ctx.settings.warnings.levels:
         counts[f"level_{lv.level}"] = int(by_level.get(lv.level, 0))
-    ctx.log.info("check_task_warnings: %d warnings sent (%s)", notified,
-                 ", ".join(f"{lv.level}%: {counts[f'level_{lv.level}']}" for lv in ctx.settings.warnings.levels))
     return counts
+
+
+def _log_sent(ctx: JobContext, counts: Counts) -> None:
+    ctx.log.info("check_task_warnings: %d warnings sent (%s)", counts["notified"],
+                 ", ".join(f"{lv.level}%: {counts[f'level_{lv.level}']}" for lv in ctx.settings.warnings.levels))
 
 
 def keep_visible(ctx: JobContext) -> None:

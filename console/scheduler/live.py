@@ -21,12 +21,14 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 
+from console.db.engine import describe_error
 from console.domain.runs import JobId, SchedulerState, TriggerKind
 from console.db.task_tables import tables_for
 from console.jobs.rule_resets import pending_on
 from console.scheduler.pause import store_pause, stored_pause
 from console.scheduler.runner import AlreadyRunning, JobRunner, RunNotStarted
 from console.scheduler.schedule_table import ScheduleTable
+from console.scheduler.warning_pass import look, next_pass_at
 from console.scheduler.schedulers import firing_scheduler
 
 log = logging.getLogger("console.scheduler")
@@ -47,6 +49,7 @@ class LiveScheduler:
         self.store = ScheduleTable(runner.settings, self.scheduler, job_store, runner.clock)
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         self._waker: threading.Thread | None = None
+        self._looker: threading.Thread | None = None
         self._stop = threading.Event()
         # Read-then-apply of the stored pause, one at a time: a heartbeat's stale read must not
         # undo an operator's pause applied in between.
@@ -62,6 +65,9 @@ class LiveScheduler:
             self.scheduler.resume()
         self._waker = threading.Thread(target=self._wake_loop, name="scheduler-waker", daemon=True)
         self._waker.start()
+        if self.settings.warnings.check_every is not None:
+            self._looker = threading.Thread(target=self._look_loop, name="warning-pass", daemon=True)
+            self._looker.start()
         log.info("scheduler started (%s)", SchedulerState.PAUSED if paused else SchedulerState.RUNNING)
 
     def _wake_loop(self) -> None:
@@ -73,6 +79,32 @@ class LiveScheduler:
             if time.monotonic() >= next_rule_check:
                 next_rule_check = time.monotonic() + self.settings.periodic.rule_check_interval.total_seconds()
                 self._run_due_rules()
+
+    def _look_loop(self) -> None:
+        """A pass for thresholds crossed (console.scheduler.warning_pass) on each multiple of
+        ``warnings.check_every``, while this process leads and the warning check may run."""
+        every = self.settings.warnings.check_every
+        assert every is not None
+        while True:
+            now = datetime.now(timezone.utc)
+            if self._stop.wait((next_pass_at(now, every) - now).total_seconds()):
+                return
+            self._look()
+
+    def _look(self) -> None:
+        job_id = JobId.CHECK_TASK_WARNINGS
+        if self.scheduler.state != STATE_RUNNING or not self._may_fire() or self.runner.stopping.is_set():
+            return
+        if not self.settings.jobs[job_id].enabled:
+            return
+        stored = self.store.get(job_id)
+        if stored is None or stored.paused:
+            return
+        try:
+            look(self.runner)
+        except Exception as exc:  # noqa: BLE001 - the next pass looks from the same instant
+            log.error("the warning pass failed (the next one looks again from the same instant): %s",
+                      describe_error(exc, self.runner.engine.url))
 
     def _may_fire(self) -> bool:
         return self.runner.may_fire is None or self.runner.may_fire()
@@ -110,9 +142,10 @@ class LiveScheduler:
         if self.scheduler.state != STATE_STOPPED:
             self.scheduler.pause()  # and no round begins
             self.scheduler.shutdown(wait=True)
-        if self._waker is not None and self._waker is not threading.current_thread():
-            # It may be running the reset job for a due rule: let that finish too.
-            self._waker.join()
+        for thread in (self._waker, self._looker):
+            if thread is not None and thread is not threading.current_thread():
+                # It may be running the reset job for a due rule, or a warning pass: let it finish.
+                thread.join()
         log.info("scheduler stopped")
 
     @property

@@ -38,7 +38,7 @@ def plan(settings: Settings, *, undo: bool = False) -> list[PlannedChange]:
             if undo:
                 found = tuning.removals(conn, _mapped(engine, settings))
             else:
-                found = tuning.changes(conn, tables_for(engine, settings))
+                found = tuning.changes(conn, tables_for(engine, settings), settings.warnings.levels)
             return [PlannedChange(c.name, c.what, c.cost, c.undo if undo else c.apply, c.present(conn), c.refused)
                     for c in found]
     except SQLAlchemyError as exc:
@@ -53,7 +53,8 @@ def apply(settings: Settings, *, undo: bool = False,
     engine = _engine(settings)
     try:
         t = _mapped(engine, settings) if undo else tables_for(engine, settings)
-        done = tuning.apply(engine, t, undo=undo, progress=lambda c: progress(c.name))
+        done = tuning.apply(engine, t, undo=undo, progress=lambda c: progress(c.name),
+                            levels=settings.warnings.levels)
         return [c.name for c in done]
     except SQLAlchemyError as exc:
         raise _unreadable(settings, exc) from None

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 
 from console.db import schema
 from console.db.engine import describe_error, make_engine, read_only
-from console.domain.runs import Action, JobState, Outcome, RunStatus, SchedulerState
+from console.domain.runs import Action, JobId, JobState, Outcome, RunStatus, SchedulerState
 from console.db.mapping_check import check_mapping
 from console.db.task_tables import TaskTables, tables_for
 from console.db.tuning import title_index_present
@@ -36,6 +36,7 @@ from console.scheduler.runner import JobRunner, UnknownJob
 from console.scheduler.schedule_table import ScheduleTable
 from console.scheduler.schedulers import table_scheduler
 from console.scheduler.triggers import build_trigger, describe
+from console.scheduler.warning_pass import PassResult, last_pass
 from console.service import task_rules
 from console.service.dashboard import TaskDetail, WarningStats, count_unclassified, indexed, task_detail, warning_stats
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
@@ -99,6 +100,8 @@ class JobInfo:
     last_run: RunRecord | None
     # Who holds it: None, "job" (paused or disabled itself) or "scheduler" (the whole scheduler is).
     paused_by: str | None = None
+    # check_task_warnings only: the leader's last look for thresholds crossed (warnings.check_every).
+    last_pass: PassResult | None = None
 
 
 class Service(Operations):
@@ -213,6 +216,8 @@ class Service(Operations):
         # The whole scheduler paused: every job that would fire shows it.
         all_paused = stored_pause(self.engine).paused
         last = self.runner.ledger.last_runs(list(JOBS))
+        with self.engine.connect() as conn:
+            looked = last_pass(conn)
         now = self.clock().astimezone(self.settings.tz)
         infos = []
         for job_id, spec in JOBS.items():
@@ -240,6 +245,7 @@ class Service(Operations):
                 paused=paused, next_run_time=next_run.astimezone(timezone.utc) if next_run else None,
                 state=state, last_run=last_run,
                 paused_by=PAUSED_BY_JOB if paused else PAUSED_BY_SCHEDULER if all_paused else None,
+                last_pass=looked if job_id == JobId.CHECK_TASK_WARNINGS else None,
             ))
         return infos
 

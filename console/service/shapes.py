@@ -55,6 +55,12 @@ def job_json(job: JobInfo, tz: ZoneInfo) -> dict[str, Any]:
             "status": last.status, "started_at": iso(last.started_at, tz), "duration_s": last.duration_s,
             "counts": last.counts,
         },
+        # check_task_warnings: the leader's last look for thresholds crossed (warnings.check_every).
+        "last_pass": None if job.last_pass is None else {
+            "looked_at": iso(job.last_pass.looked_at, tz), "since": iso(job.last_pass.since, tz),
+            "sent": job.last_pass.sent, "run_id": job.last_pass.run_id,
+            "duration_s": round(job.last_pass.duration_s, 6),
+        },
     }
 
 

@@ -62,6 +62,16 @@ class WarningSettings(_Strict):
     """Each ``{level, at}``: console.domain.rules.WarningLevel, the one class of a warning level."""
     repeat_after: timedelta = timedelta(hours=24)
     """Send the same level for the same window again after this long; 0 means never."""
+    check_every: timedelta | None = timedelta(minutes=1)
+    """How often the leader looks (by index) for tasks that crossed a threshold since its last look,
+    and warns them at once; None keeps only the job's own trigger (the design document's hourly check)."""
+
+    @field_validator("check_every")
+    @classmethod
+    def _pass_bounds(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and not timedelta(seconds=5) <= value <= timedelta(hours=1):
+            raise ValueError("must be between 5 seconds and 1 hour, or null for the hourly check alone")
+        return value
 
     @field_validator("repeat_after")
     @classmethod

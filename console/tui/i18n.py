@@ -83,6 +83,8 @@ _ZH = {
         "已隔离：本版本不认识数据库结构，这里不运行任务",
     "warnings sent per hour, last 24 h": "近24小时每小时预警数",
     "next 24 h": "未来24小时",
+    "last look for thresholds crossed": "上次检查越过阈值的任务",
+    "warned": "已预警",
     "warnings falling due per hour, next 24 h (each level counted)": "未来24小时每小时将到期的预警数（每个级别各计一次）",
     "warning counts every": "预警计数每隔",
     "skipped (timestamp out of range)": "个任务已跳过（时间超出范围）",

@@ -125,6 +125,11 @@ class JobScreen(_Inspect):
         summary.append_text(status(job.state, w(job.state)))
         summary.append(f"   {w('next run')}: {local_time(job.next_run_time, self.tz, '%Y-%m-%d %H:%M')}"
                        f" ({w.relative(relative(job.next_run_time, now))})")
+        if job.last_pass is not None:  # the leader's frequent look for thresholds crossed
+            looked = job.last_pass
+            summary.append(f"\n{w('last look for thresholds crossed')}: "
+                           f"{local_time(looked.looked_at, self.tz, '%Y-%m-%d %H:%M:%S')}"
+                           f" ({w.relative(relative(looked.looked_at, now))}), {w('warned')} {looked.sent:,}")
         finished = [r for r in runs if r.status in (RunStatus.SUCCESS, RunStatus.FAILED)]
         if finished:
             last = finished[0]

@@ -69,6 +69,8 @@ def quit_and_check(socket: str, exit_file: Path) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not exit_file.exists():
         time.sleep(0.2)
+    if not exit_file.exists():
+        raise AssertionError("the console did not quit; last screen:\n" + tmux(socket, "capture-pane", "-p", "-t", "tc"))
     assert exit_file.read_text().strip() == "0"
 
 

@@ -12,7 +12,7 @@ ROOT = Path(console.__file__).parent
 
 def test_the_words_are_the_contracts():
     assert [s.value for s in RunStatus] == ["running", "success", "failed", "missed", "skipped", "abandoned"]
-    assert [k.value for k in TriggerKind] == ["scheduled", "manual", "retry"]
+    assert [k.value for k in TriggerKind] == ["scheduled", "manual", "retry", "precise"]
     assert RunStatus.SUCCESS == "success" and f"{TriggerKind.RETRY}" == "retry"  # stored and shown as words
 
 
