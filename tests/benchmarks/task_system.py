@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -30,6 +30,8 @@ from console.db import schema, tuning
 from console.db.engine import make_engine, outside_transaction
 from console.db.task_tables import forget_live_tables, tables_for
 from console.jobs import JOBS, JobContext
+from console.scheduler.runner import JobRunner
+from console.scheduler.warning_pass import look
 from console.service import Service
 from console.settings import load_settings
 from tests.integration.task_schemas import SEED_DDL, SEED_SETTINGS
@@ -91,14 +93,25 @@ def measure(url: str, settings, label: str, rows: list, first_run: int) -> None:
     rows.append((label, "update_time_progress", job(engine, settings, "update_time_progress", first_run + 2)))
     rows.append((label, "update_time_progress (again, few change)",
                  job(engine, settings, "update_time_progress", first_run + 3)))
+    rows.append((label, "a frequent pass (warnings.check_every), nothing crossed", quiet_pass(engine, settings)))
     service = Service(settings, engine)
     for name, call in (("warning_stats", service.warning_stats), ("near_tasks", lambda: service.near_tasks(50)),
-                       ("whole refresh", service.dashboard)):
+                       ("whole refresh", service.dashboard), ("forecast, next 24 h", service.warning_forecast)):
         call()
         rows.append((label, f"panel: {name}", min(timed(call) for _ in range(3))))
-    for row in rows[-6:]:
+    for row in rows[-8:]:
         print(f"  {row[1]}: {row[2]} s", file=sys.stderr, flush=True)
     engine.dispose()
+
+
+def quiet_pass(engine, settings) -> float:
+    """The median of 11 passes of the leader's frequent look over a millisecond in which no threshold
+    falls (three days ago: nothing crossed then that the first look did not already see)."""
+    runner = JobRunner(settings, engine)
+    base = datetime.now(timezone.utc) - timedelta(days=3)
+    look(runner, base)
+    times = sorted(timed(lambda i=i: look(runner, base + timedelta(milliseconds=i + 1))) for i in range(11))
+    return times[5]
 
 
 PGBENCH_SCRIPT = ("\\set id random(1, {n})\n"
@@ -158,7 +171,7 @@ def main() -> None:
         untuned = pgbench(url, args.tasks, args.seconds)
         forget_live_tables()
         began = time.perf_counter()
-        tuning.apply(engine, tables_for(engine, settings))
+        tuning.apply(engine, tables_for(engine, settings), levels=settings.warnings.levels)
         rows.append(("db tune --apply", "making every change", round(time.perf_counter() - began, 1)))
         outside_transaction(engine, "VACUUM ANALYZE")
         print("tuned", file=sys.stderr)

@@ -80,6 +80,10 @@ BAD_FILES = [
         ("jobs:\n  no_such_job: {}\n", "jobs", "unknown job id 'no_such_job'"),
         ("bogus: 1\n", "bogus", "unknown key"),
         ("warnings:\n  repeat_after: soon\n", "warnings.repeat_after", "duration"),
+        ("warnings:\n  check_every: PT2S\n", "warnings.check_every", "between 5 seconds and 1 hour"),
+        ("warnings:\n  check_every: 0\n", "warnings.check_every", "between 5 seconds and 1 hour"),
+        ("warnings:\n  check_every: P1D\n", "warnings.check_every", "between 5 seconds and 1 hour"),
+        ("warnings:\n  check_every: often\n", "warnings.check_every", "valid timedelta"),
         ("notifications:\n  reset: {type: a, title: '{nope}', content: b}\n", "notifications", "{nope}"),
         ("database:\n  url: mysql://x\n", "database.url", "sqlite:// or postgresql://"),
         ("time_progress:\n  parallel: 9\n", "time_progress.parallel", "less than or equal to 8"),
@@ -129,3 +133,8 @@ def test_database_errors_never_carry_the_password(as_engine_url):
     given = create_engine(url).url if as_engine_url else url
     text = describe_error(RuntimeError("FATAL: password authentication failed: pa55-w0rd"), given)
     assert "pa55-w0rd" not in text and "***" in text
+
+
+def test_check_every_null_keeps_only_the_hourly_check(tmp_path):
+    assert load_settings(write(tmp_path, "warnings:\n  check_every: null\n"), env={}).warnings.check_every is None
+    assert load_settings(write(tmp_path, "warnings:\n  check_every: 30\n"), env={}).warnings.check_every.seconds == 30
