@@ -42,6 +42,7 @@ from console.service.dashboard import TaskDetail, WarningStats, count_unclassifi
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, count_sent_notes, sent_notes
 from console.service.near import NearTask, NearTasks, find_tasks, near_tasks, task_exists
+from console.service.charts import HourlyRuns, HourlySent, job_runs_per_hour, warnings_sent_per_hour
 from console.service.forecast import Forecast, PanelForecast, warning_forecast
 from console.service.metrics import MetricsReader, MetricsSources
 from console.service.operations import Operations
@@ -410,6 +411,17 @@ class Service(Operations):
         (console.service.forecast); hour 0 is the rest of the current hour, in the settings' timezone."""
         return warning_forecast(self.engine, self.tables, self.clock(), self.settings.warnings.levels,
                                 self.settings.tz, hours)
+
+    def job_runs_per_hour(self, job_id: str) -> HourlyRuns:
+        """A job's finished runs per hour over the last 7 days: the longest and the failures
+        (console.service.charts)."""
+        self.check_job(job_id)
+        return job_runs_per_hour(self.engine, job_id, self.clock(), self.settings.tz)
+
+    def warnings_sent_per_hour(self) -> HourlySent:
+        """Warnings sent per hour and level over the last 7 days (console.service.charts)."""
+        order = tuple(lv.level for lv in sorted(self.settings.warnings.levels, key=lambda lv: lv.at))
+        return warnings_sent_per_hour(self.engine, self.clock(), self.settings.tz, order)
 
     def task_detail(self, task_id: int) -> TaskDetail | None:
         return task_detail(self.engine, self.tables, task_id, self.clock(), self.settings.warnings.levels)

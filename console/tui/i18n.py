@@ -119,7 +119,12 @@ _ZH.update({
     "taskconsole keys": "taskconsole 按键", "keys of this screen": "本界面按键", "keys of the job screen": "任务界面按键",
     "keys of this view": "本视图按键", "keys of the log view": "日志视图按键", "escape closes; the arrows scroll": "escape 关闭；方向键滚动",
     "read-only: t, p and P say so and change nothing.": "只读：t、p、P 只提示，不做修改。",
-    "run durations, oldest to newest": "运行耗时，从旧到新", "last error": "最近错误",
+    "last error": "最近错误",
+    # charts (console.tui.charts)
+    "run durations, last 7 days": "近 7 天运行耗时", "runs": "次运行",
+    "the longest per column; ✗ a failure": "每列取最长；✗ 表示失败", "no run in 7 days": "近 7 天没有运行",
+    "warnings": "预警", "warnings sent per hour, last 7 days": "近 7 天每小时发送的预警",
+    "no warning sent in 7 days": "近 7 天没有发送预警", "none falls due": "没有将到期的预警",
     "no failure recorded": "没有失败记录", "last counts": "最近计数", "at": "于",
     "run": "运行", "status": "状态", "kind": "方式", "started at": "开始", "took": "耗时", "by": "按", "host": "主机",
     "result": "结果", "warning ledger": "预警台账", "notifications sent for this task": "此任务已发送的通知",

@@ -239,6 +239,9 @@ class WarningsPanel(Vertical):
             yield Label("", id="ahead-label")
             yield Sparkline([0] * 24, id="ahead-per-hour")
 
+    async def on_click(self) -> None:
+        await self.app.run_action("warnings")  # the warnings screen: its charts and the forecast
+
     def on_mount(self) -> None:
         table = self.query_one("#levels", DataTable)
         w = self.words
