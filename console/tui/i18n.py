@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from console.domain.runs import JobState, Outcome, RunStatus, SchedulerState, TriggerKind
+from console.service import SCHEDULE_DIFFERS
 
 _ZH = {
     "filter": "筛选",
@@ -37,6 +38,7 @@ _ZH = {
     "task id: enter opens the task": "任务编号：回车打开该任务",
     "stale since": "数据过期，自",
     "all paused": "全部已暂停",
+    SCHEDULE_DIFFERS: "调度与设置不一致：主节点启动时重新同步",
     "no job selected (the row went away); choose one with the arrows": "未选中任务（该行已不在）；请用方向键选择",
     "no task selected": "未选中任务",
     "read-only console: nothing is changed": "只读控制台：不做任何修改",

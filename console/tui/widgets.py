@@ -130,7 +130,10 @@ class JobsTable(FilterableTable):
                                  f"{words.duration(duration(last.duration_s))} ", style="")
                 last_text.append_text(safe(last.error if last.status == RunStatus.FAILED else words.counts(changed(last.counts))))
             last_text.no_wrap, last_text.overflow = True, "ellipsis"
-            cells = {"job": safe(job.id, "bold"), "trigger": safe(words.trigger(job.trigger)), "next run": next_run,
+            trigger = safe(words.trigger(job.trigger))
+            if job.schedule_differs:  # the stored trigger, not the settings': the panel's subtitle says so
+                trigger.append(" *", style="bold yellow")
+            cells = {"job": safe(job.id, "bold"), "trigger": trigger, "next run": next_run,
                      "state": status(state, words(state)), "last run": last_text,
                      "does": safe(words(short.get(job.id, "")))}
             rows.append((job.id, cells, f"{job.id} {job.name} {job.trigger} {state}"))

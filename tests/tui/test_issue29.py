@@ -1,0 +1,57 @@
+"""Issue #29, items 2, 4, 6 and 9 on the console: the near panel always shows a task's id; toasts
+keep off the Logs panel; Tab onto the near panel chooses a row that Enter opens; a job whose stored
+trigger is not the settings' is marked in the Jobs panel."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert, select, update
+from textual.widgets._toast import Toast
+
+from console.db.models import Task
+from console.service import SCHEDULE_DIFFERS, Service
+from console.settings import Settings
+from console.tui.inspect_screens import TaskScreen
+from console.tui.widgets import JobsTable, NearTable
+from tests.conftest import NOW
+from tests.tui.conftest import loaded, settle
+from tests.tui.test_keys import toasts, wait_for
+
+URGENT = "🔥紧急修复🔥 支付网关超时导致订单重复扣款"
+
+
+def screen_lines(app) -> list[str]:
+    """The screen's text, line by line, from its SVG export."""
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for x, y, text in re.findall(r'<text[^>]*x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]*)</text>', app.export_screenshot()):
+        rows.setdefault(float(y), []).append((float(x), html.unescape(text).replace("\xa0", " ")))
+    return ["".join(t for _, t in sorted(parts)) for _, parts in sorted(rows.items())]
+
+
+def urgent_tasks(service: Service, n: int = 8) -> list[int]:
+    """``n`` processing tasks with one title (no id in it), each past its 5 % threshold."""
+    with service.engine.begin() as conn:
+        for i in range(n):
+            conn.execute(insert(Task).values(
+                title=URGENT, category="normal", status="processing", progress=1.0, time_progress=0.0,
+                expected_start_time=NOW - timedelta(hours=99, minutes=i), expected_end_time=NOW + timedelta(hours=1),
+                current_handler_id=3, created_at=NOW - timedelta(days=5), updated_at=NOW - timedelta(days=1)))
+        return list(conn.execute(select(Task.id).where(Task.title == URGENT).order_by(Task.id)).scalars())
+
+
+async def test_a_job_whose_stored_trigger_differs_from_the_settings_is_marked(frozen_service, make_app):
+    # The last leader ran with a 5-second trigger; this console has the shipped settings (30 min).
+    fast = Settings.model_validate({"jobs": {"update_time_progress": {"trigger": {"every": 5}}}})
+    Service(fast, frozen_service.engine).store.sync()
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        jobs = app.query_one(JobsTable)
+        # The trigger that fires, beside its next run time, marked; the others unmarked.
+        assert jobs.cell("update_time_progress", "trigger").plain == "every 5 s *"
+        assert jobs.cell("check_task_warnings", "trigger").plain == "hourly, on the hour"
+        assert SCHEDULE_DIFFERS in str(app.query_one("#jobs-panel").border_subtitle)
