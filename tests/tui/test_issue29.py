@@ -43,6 +43,24 @@ def urgent_tasks(service: Service, n: int = 8) -> list[int]:
         return list(conn.execute(select(Task.id).where(Task.title == URGENT).order_by(Task.id)).scalars())
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+async def test_every_near_row_shows_its_tasks_id_and_the_title_gives_way(hostile_service, make_app, size):
+    ids = urgent_tasks(hostile_service)
+    app = make_app(hostile_service, embed_scheduler=False)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"search 紧急", "enter")
+        await wait_for(pilot, lambda: not app.searching and app.near_search is not None)
+        await pilot.pause(0.2)
+        near = app.query_one(NearTable)
+        assert sorted(int(key.value) for key in near.rows) == ids
+        shown = [line for line in screen_lines(app) if "🔥" in line]
+        assert len(shown) >= 5, screen_lines(app)
+        # Every row on screen carries its own id, before the (cut) title: as many ids as rows.
+        on_screen = [int(m[1]) for line in shown for m in [re.search(r"(\d+) 🔥", line)] if m]
+        assert len(on_screen) == len(shown) and len(set(on_screen)) == len(shown) and set(on_screen) <= set(ids), shown
+
+
 async def test_a_job_whose_stored_trigger_differs_from_the_settings_is_marked(frozen_service, make_app):
     # The last leader ran with a 5-second trigger; this console has the shipped settings (30 min).
     fast = Settings.model_validate({"jobs": {"update_time_progress": {"trigger": {"every": 5}}}})
