@@ -61,6 +61,21 @@ async def test_every_near_row_shows_its_tasks_id_and_the_title_gives_way(hostile
         assert len(on_screen) == len(shown) and len(set(on_screen)) == len(shown) and set(on_screen) <= set(ids), shown
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 50)], ids=["80x24", "120x40", "200x50"])
+async def test_toasts_do_not_cover_the_logs_panel(frozen_service, make_app, size):
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await settle(pilot)
+        for i in range(3):
+            app.notify(f"update_time_progress: toast {i}", timeout=30)
+        await pilot.pause(0.3)
+        shown = list(app.screen.query(Toast))
+        assert len(shown) == 3
+        logs = app.query_one("#logs-panel").region
+        for toast in shown:
+            assert toast.region.height and not toast.region.overlaps(logs), (toast.region, logs)
+
+
 async def test_a_job_whose_stored_trigger_differs_from_the_settings_is_marked(frozen_service, make_app):
     # The last leader ran with a 5-second trigger; this console has the shipped settings (30 min).
     fast = Settings.model_validate({"jobs": {"update_time_progress": {"trigger": {"every": 5}}}})
