@@ -76,6 +76,31 @@ async def test_toasts_do_not_cover_the_logs_panel(frozen_service, make_app, size
             assert toast.region.height and not toast.region.overlaps(logs), (toast.region, logs)
 
 
+async def test_tab_onto_the_near_panel_chooses_a_row_enter_opens(frozen_service, make_app):
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        near = app.query_one(NearTable)
+        first = near.chosen
+        assert first is not None and app.focused is app.query_one(JobsTable)
+        # The chosen row leaves the panel (its task completed) while the jobs table has the focus:
+        # the near panel's rows are replaced, and nothing there is chosen any more.
+        with frozen_service.engine.begin() as conn:
+            conn.execute(update(Task).where(Task.id == int(first)).values(status="completed"))
+        seen = app.refreshes
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.refreshes > seen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert first not in near.rows and near.row_count
+        await pilot.press("tab")
+        assert app.focused is near
+        await pilot.press("enter")
+        await loaded(pilot)
+        assert isinstance(app.screen, TaskScreen), toasts(app)
+        assert app.screen.task_id == int(near.chosen)
+
+
 async def test_a_job_whose_stored_trigger_differs_from_the_settings_is_marked(frozen_service, make_app):
     # The last leader ran with a 5-second trigger; this console has the shipped settings (30 min).
     fast = Settings.model_validate({"jobs": {"update_time_progress": {"trigger": {"every": 5}}}})
