@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from rich.text import Text
 from textual.widgets import Static
@@ -27,7 +28,7 @@ class Strip:
     rows: int = 2  # rows of bars
     marks: list[int] | None = None  # per hour; a column with any is marked under the bars
     mark_style: str = "bold red"
-    scale: str = ""  # how to write the largest value ("{:.1f} s"); "" for a count
+    scale: Callable[[float], str] | None = None  # how to write the largest value; None: a count
     mark_label: str = ""  # the gutter of the marks' row
 
 
@@ -66,10 +67,8 @@ def bar_rows(values: list[float | None], rows: int, top: float) -> list[str]:
     return ["".join(line) for line in lines]
 
 
-def _number(value: float, scale: str) -> str:
-    if scale:
-        return scale.format(value)
-    return f"{value:,.0f}"
+def _number(value: float, scale: Callable[[float], str] | None) -> str:
+    return scale(value) if scale is not None else f"{value:,.0f}"
 
 
 def date_axis(start: datetime, spans: list[range]) -> str:

@@ -127,9 +127,9 @@ class JobScreen(_Inspect):
         self.query_one("#durations-caption", Label).update(Text(
             f"{w('run durations, last 7 days')}: {per_hour.total:,} {w('runs')}, {failed:,} {w(RunStatus.FAILED)}"
             f" ({w('the longest per column; ✗ a failure')})"))
-        seconds = "{:.0f} s" if w.locale != "zh_CN" else "{:.0f}秒"
         strip = Strip("", per_hour.longest, style="" if os.environ.get("NO_COLOR") else "green", rows=4,
-                      marks=per_hour.failed, mark_style=failure_style(), scale=seconds, mark_label=w(RunStatus.FAILED))
+                      marks=per_hour.failed, mark_style=failure_style(), scale=lambda s: w.duration(duration(s)),
+                      mark_label=w(RunStatus.FAILED))
         self.query_one("#durations", HourChart).show(
             ChartData(per_hour.start.astimezone(self.tz), per_hour.hours, [strip], empty=w("no run in 7 days")))
 

@@ -39,7 +39,7 @@ def test_the_chart_follows_the_width_and_marks_failures_in_text():
     marks[167] = 1
     chart = HourChart()
     chart.data = ChartData(datetime(2026, 11, 21, 17, tzinfo=SHANGHAI), 168,
-                           [Strip("", values, rows=2, marks=marks, scale="{:.0f} s", mark_label="failed")])
+                           [Strip("", values, rows=2, marks=marks, scale=lambda v: f"{v:.0f} s", mark_label="failed")])
     for width in (80, 200):
         lines = chart.render_text(width).plain.splitlines()
         assert all(len(line) <= width for line in lines)
