@@ -196,9 +196,12 @@ class WarningsScreen(_Inspect):
         self.app.call_from_thread(self.show, sent, ahead)
 
     def _strips(self, levels, counts_of) -> list[Strip]:
-        # Most severe (the highest threshold) on top.
-        return [Strip(f"{level}%", [float(n) for n in counts_of(level)], style=level_style(level), rows=2)
-                for level in reversed(levels)]
+        # Most severe (the highest threshold) on top. Without colour the bars are plain (reverse
+        # video, the 5 % level's mark elsewhere, would turn a bar's blocks inside out): the gutter
+        # names the level.
+        plain = bool(os.environ.get("NO_COLOR"))
+        return [Strip(f"{level}%", [float(n) for n in counts_of(level)], style="" if plain else level_style(level),
+                      rows=2) for level in reversed(levels)]
 
     def show(self, sent, ahead) -> None:
         w = self.w

@@ -49,6 +49,12 @@ def test_job_durations_chart_without_colour(week_service, make_app, snap_compare
     assert snap_compare(app, terminal_size=(80, 24), run_before=before)
 
 
+def test_warnings_chart_without_colour(week_service, make_app, snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(week_service, embed_scheduler=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=opening("w"))
+
+
 def test_warnings_chart_in_chinese(week_service, make_app, snap_compare):
     week_service.settings = Settings.model_validate({"console": {"locale": "zh_CN"}})
     app = make_app(week_service, embed_scheduler=False)
