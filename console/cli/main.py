@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = sub.add_parser("jobs", help="list, run, pause, resume jobs and show their history",
                           description="List, run, pause and resume jobs; show their run history.")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True, parser_class=_Parser)
-    p = command("list", "the jobs, their triggers, next run times and last runs", jobs_sub)
+    p = command("list", "the jobs, their triggers (* where the stored one is not yet the settings'), next run times and "
+                "last runs", jobs_sub)
     p.add_argument("--json", action="store_true", help="JSON for scripts")
     p = command("run", "run a job now, recorded as manual; exit 1 if it fails", jobs_sub)
     p.add_argument("job_id", metavar="ID", help=f"one of: {', '.join(JOB_IDS)}")

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from console.domain.text import display_width, fit, in_zone, printable
-from console.service import JobInfo, NodeInfo, Preview, RunRecord, RunResult
+from console.service import SCHEDULE_DIFFERS, JobInfo, NodeInfo, Preview, RunRecord, RunResult
 from console.service.near import NearTask
 from console.service.status import Status
 # The JSON shapes are the service's (the HTTP API answers in them too); re-exported for the commands.
@@ -47,8 +47,10 @@ def jobs_text(jobs: list[JobInfo], tz: ZoneInfo) -> str:
     for job in jobs:
         last = job.last_run
         last_text = "-" if last is None else f"{last.status} {local(last.started_at, tz)}"
-        rows.append((job.id, job.trigger, local(job.next_run_time, tz), job.state, last_text))
-    return table(("JOB", "TRIGGER", "NEXT RUN", "STATE", "LAST RUN"), rows)
+        rows.append((job.id, f"{job.trigger} *" if job.schedule_differs else job.trigger, local(job.next_run_time, tz),
+                     job.state, last_text))
+    notes = [f"* {job.id}: {SCHEDULE_DIFFERS} (settings: {job.settings_trigger})" for job in jobs if job.schedule_differs]
+    return "\n".join([table(("JOB", "TRIGGER", "NEXT RUN", "STATE", "LAST RUN"), rows), *notes])
 
 
 

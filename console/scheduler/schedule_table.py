@@ -20,7 +20,7 @@ from console.jobs import JOBS
 from console.scheduler.ledger import utcnow
 from console.scheduler.safe_jobstore import SafeJobStore
 from console.scheduler.schedulers import FUNC, job_defaults
-from console.scheduler.triggers import build_trigger, signature
+from console.scheduler.triggers import build_trigger, describe_trigger, signature
 from console.settings import Settings
 
 log = logging.getLogger("console.scheduler")
@@ -31,10 +31,15 @@ class StoredJob:
     id: str
     next_run_time: datetime | None
     trigger_signature: str
+    trigger_words: str = ""  # the stored trigger in words (triggers.describe_trigger)
 
     @property
     def paused(self) -> bool:
         return self.next_run_time is None
+
+
+def _stored(job) -> StoredJob:
+    return StoredJob(job.id, job.next_run_time, signature(job.trigger), describe_trigger(job.trigger))
 
 
 class ScheduleTable:
@@ -105,11 +110,10 @@ class ScheduleTable:
 
     def get(self, job_id: str) -> StoredJob | None:
         job = self._scheduler.get_job(job_id)  # None for a refused row too: not run, and reported
-        return None if job is None else StoredJob(job.id, job.next_run_time, signature(job.trigger))
+        return None if job is None else _stored(job)
 
     def all(self) -> dict[str, StoredJob]:
-        return {job.id: StoredJob(job.id, job.next_run_time, signature(job.trigger))
-                for job in self._scheduler.get_jobs()}
+        return {job.id: _stored(job) for job in self._scheduler.get_jobs()}
 
     def pause(self, job_id: str) -> None:
         self._scheduler.pause_job(job_id)

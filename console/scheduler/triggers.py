@@ -36,3 +36,19 @@ def signature(trigger: BaseTrigger) -> str:
 
 def describe(spec: TriggerSettings) -> str:
     return describe_cron(spec.cron) if spec.cron is not None else describe_interval(spec.every)
+
+
+def describe_trigger(trigger: BaseTrigger) -> str:
+    """The same words for a trigger as the job store holds it (which may be another settings'
+    trigger than this process's): an interval's, a cron trigger's five crontab fields' (APScheduler
+    writes weekdays as names), or APScheduler's own words for anything else."""
+    if isinstance(trigger, IntervalTrigger):
+        return describe_interval(trigger.interval)
+    if isinstance(trigger, CronTrigger):
+        fields = {f.name: str(f) for f in trigger.fields}
+        if fields["year"] == "*" and fields["week"] == "*" and fields["second"] == "0":
+            try:
+                return describe_cron(" ".join(fields[name] for name in ("minute", "hour", "day", "month", "day_of_week")))
+            except ValueError:
+                pass
+    return str(trigger)

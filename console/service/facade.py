@@ -35,13 +35,14 @@ from console.scheduler.pause import store_pause, stored_pause
 from console.scheduler.runner import JobRunner, UnknownJob
 from console.scheduler.schedule_table import ScheduleTable
 from console.scheduler.schedulers import table_scheduler
-from console.scheduler.triggers import build_trigger, describe
+from console.scheduler.triggers import build_trigger, describe, signature
 from console.scheduler.warning_pass import PassResult, last_pass
 from console.service import task_rules
 from console.service.dashboard import TaskDetail, WarningStats, count_unclassified, indexed, task_detail, warning_stats
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, count_sent_notes, sent_notes
 from console.service.near import NearTask, NearTasks, find_tasks, near_tasks, task_exists
+from console.service.charts import HourlyRuns, HourlySent, job_runs_per_hour, warnings_sent_per_hour
 from console.service.forecast import Forecast, PanelForecast, warning_forecast
 from console.service.metrics import MetricsReader, MetricsSources
 from console.service.operations import Operations
@@ -86,6 +87,8 @@ class Dashboard:
 
 
 PAUSED_BY_JOB, PAUSED_BY_SCHEDULER = "job", "scheduler"
+# Said beside a job whose stored trigger is not its settings' (JobInfo.schedule_differs).
+SCHEDULE_DIFFERS = "schedule differs from settings: re-synced when a leader starts"
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,10 @@ class JobInfo:
     paused_by: str | None = None
     # check_task_warnings only: the leader's last look for thresholds crossed (warnings.check_every).
     last_pass: PassResult | None = None
+    # The job store's trigger (what fires, and what ``trigger`` says) is not the settings' (whose
+    # words are ``settings_trigger``): the store is re-synced when a leader starts with these settings.
+    schedule_differs: bool = False
+    settings_trigger: str = ""
 
 
 class Service(Operations):
@@ -231,6 +238,9 @@ class Service(Operations):
                 paused = False
             else:
                 next_run, paused = row.next_run_time, row.paused
+            wanted = describe(job_settings.trigger)
+            differs = (row is not None and job_id not in refused and job_settings.enabled
+                       and row.trigger_signature != signature(build_trigger(job_settings.trigger, self.settings.tz)))
             last_run = last.get(job_id)
             if last_run is not None and last_run.status == RunStatus.RUNNING:
                 state = JobState.RUNNING
@@ -241,11 +251,13 @@ class Service(Operations):
             else:
                 state = JobState.PAUSED if paused or all_paused else JobState.SCHEDULED
             infos.append(JobInfo(
-                id=job_id, name=spec.name, trigger=describe(job_settings.trigger), enabled=job_settings.enabled,
+                # What fires is the stored trigger: its words go with its next run time.
+                id=job_id, name=spec.name, trigger=row.trigger_words if differs else wanted, enabled=job_settings.enabled,
                 paused=paused, next_run_time=next_run.astimezone(timezone.utc) if next_run else None,
                 state=state, last_run=last_run,
                 paused_by=PAUSED_BY_JOB if paused else PAUSED_BY_SCHEDULER if all_paused else None,
                 last_pass=looked if job_id == JobId.CHECK_TASK_WARNINGS else None,
+                schedule_differs=differs, settings_trigger=wanted,
             ))
         return infos
 
@@ -410,6 +422,17 @@ class Service(Operations):
         (console.service.forecast); hour 0 is the rest of the current hour, in the settings' timezone."""
         return warning_forecast(self.engine, self.tables, self.clock(), self.settings.warnings.levels,
                                 self.settings.tz, hours)
+
+    def job_runs_per_hour(self, job_id: str) -> HourlyRuns:
+        """A job's finished runs per hour over the last 7 days: the longest and the failures
+        (console.service.charts)."""
+        self.check_job(job_id)
+        return job_runs_per_hour(self.engine, job_id, self.clock(), self.settings.tz)
+
+    def warnings_sent_per_hour(self) -> HourlySent:
+        """Warnings sent per hour and level over the last 7 days (console.service.charts)."""
+        order = tuple(lv.level for lv in sorted(self.settings.warnings.levels, key=lambda lv: lv.at))
+        return warnings_sent_per_hour(self.engine, self.clock(), self.settings.tz, order)
 
     def task_detail(self, task_id: int) -> TaskDetail | None:
         return task_detail(self.engine, self.tables, task_id, self.clock(), self.settings.warnings.levels)

@@ -51,6 +51,8 @@ def job_json(job: JobInfo, tz: ZoneInfo) -> dict[str, Any]:
         # Paused (by itself or with the whole scheduler): no next run time, as if it would fire.
         "next_run_time": None if job.paused_by else iso(job.next_run_time, tz),
         "paused": job.paused_by is not None, "paused_by": job.paused_by, "state": job.state,
+        # The stored trigger (``trigger``, what fires) is not the settings' (``settings_trigger``).
+        "schedule_differs": job.schedule_differs, "settings_trigger": job.settings_trigger,
         "last_run": None if last is None else {
             "status": last.status, "started_at": iso(last.started_at, tz), "duration_s": last.duration_s,
             "counts": last.counts,

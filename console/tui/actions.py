@@ -29,7 +29,7 @@ from console.tui.log_views import LogScreen
 from console.tui.logs import LogPanel
 from console.tui.format import changed, duration
 from console.tui.keys import BY_ID, Key, main_screen_actions, writing_actions
-from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen
+from console.tui.inspect_screens import JobScreen, PreviewScreen, TaskScreen, WarningsScreen
 from console.tui.widgets import NearTable
 
 CHANGING_ACTIONS = writing_actions()
@@ -224,6 +224,9 @@ class ConsoleActions:
     def action_logs(self) -> None:
         panel = self.query_one(LogPanel)
         self.push_screen(LogScreen(list(panel.entries), list(self.service.job_names())))
+
+    def action_warnings(self) -> None:
+        self.push_screen(WarningsScreen())
 
     def action_audit(self) -> None:
         self.push_screen(AuditScreen())

@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from console.domain.runs import SchedulerState
 from console.domain.text import printable
-from console.service import AHEAD, Dashboard, Service, describe_error
+from console.service import AHEAD, SCHEDULE_DIFFERS, Dashboard, Service, describe_error
 from console.tui.actions import ConsoleActions
 from console.tui.finding import FILTER_HINT, FindingActions
 from console.tui.palette import JobCommands
@@ -219,6 +219,8 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
             stale = f"{w('stale since')} {d.stale_since.astimezone(self.tz).strftime('%H:%M:%S')}"
         jobs, near = self.query_one(JobsTable), self.query_one(NearTable)
         notes = {"#jobs-panel": [], "#near-panel": [], "#warnings-panel": []}
+        if d is not None and any(j.schedule_differs for j in d.jobs):
+            notes["#jobs-panel"].append(f"* {w(SCHEDULE_DIFFERS)}")
         if jobs.filter_text:
             notes["#jobs-panel"].append(f"{w('filter')} “{jobs.filter_text}” {jobs.row_count}/{jobs.total}")
         if near.filter_text:

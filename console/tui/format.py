@@ -31,6 +31,11 @@ LEVEL_STYLES = {20: "yellow", 10: "dark_orange", 5: "bold red"}
 MONO_LEVEL_STYLES = {5: "reverse bold", 10: "bold", 20: ""}
 
 
+def failure_style() -> str:
+    """A failure's mark in a chart: red, or bold where there is no colour (its ✗ says it)."""
+    return "bold" if os.environ.get("NO_COLOR") else "bold red"
+
+
 def level_style(level: int) -> str:
     if os.environ.get("NO_COLOR"):
         return MONO_LEVEL_STYLES.get(level, "bold")

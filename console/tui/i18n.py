@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from console.domain.runs import JobState, Outcome, RunStatus, SchedulerState, TriggerKind
+from console.service import SCHEDULE_DIFFERS
 
 _ZH = {
     "filter": "筛选",
@@ -37,6 +38,7 @@ _ZH = {
     "task id: enter opens the task": "任务编号：回车打开该任务",
     "stale since": "数据过期，自",
     "all paused": "全部已暂停",
+    SCHEDULE_DIFFERS: "调度与设置不一致：主节点启动时重新同步",
     "no job selected (the row went away); choose one with the arrows": "未选中任务（该行已不在）；请用方向键选择",
     "no task selected": "未选中任务",
     "read-only console: nothing is changed": "只读控制台：不做任何修改",
@@ -119,7 +121,12 @@ _ZH.update({
     "taskconsole keys": "taskconsole 按键", "keys of this screen": "本界面按键", "keys of the job screen": "任务界面按键",
     "keys of this view": "本视图按键", "keys of the log view": "日志视图按键", "escape closes; the arrows scroll": "escape 关闭；方向键滚动",
     "read-only: t, p and P say so and change nothing.": "只读：t、p、P 只提示，不做修改。",
-    "run durations, oldest to newest": "运行耗时，从旧到新", "last error": "最近错误",
+    "last error": "最近错误",
+    # charts (console.tui.charts)
+    "run durations, last 7 days": "近 7 天运行耗时", "runs": "次运行",
+    "the longest per column; ✗ a failure": "每列取最长；✗ 表示失败", "no run in 7 days": "近 7 天没有运行",
+    "warnings": "预警", "warnings sent per hour, last 7 days": "近 7 天每小时发送的预警",
+    "no warning sent in 7 days": "近 7 天没有发送预警", "none falls due": "没有将到期的预警",
     "no failure recorded": "没有失败记录", "last counts": "最近计数", "at": "于",
     "run": "运行", "status": "状态", "kind": "方式", "started at": "开始", "took": "耗时", "by": "按", "host": "主机",
     "result": "结果", "warning ledger": "预警台账", "notifications sent for this task": "此任务已发送的通知",

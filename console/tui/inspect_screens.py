@@ -5,20 +5,22 @@ Each screen loads its data in a thread worker and shows it when the worker is do
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Sparkline, Static
+from textual.widgets import DataTable, Footer, Label, Static
 
 from console.domain.runs import RunStatus
 from console.domain.text import printable
+from console.tui.charts import ChartData, HourChart, Strip
 from console.tui.keys import bindings, localize
-from console.tui.format import changed, duration, local_time, relative, safe, status, work_and_time
+from console.tui.format import changed, duration, failure_style, level_style, local_time, relative, safe, status, work_and_time
 
 
 class _Inspect(Screen):
@@ -102,8 +104,8 @@ class JobScreen(_Inspect):
 
     def body(self) -> ComposeResult:
         yield Static(id="summary")
-        yield Label(self.w("run durations, oldest to newest"), classes="caption")
-        yield Sparkline([], id="durations")
+        yield Label("", id="durations-caption", classes="caption")
+        yield HourChart(id="durations")
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Label(self.w("last error"), classes="caption")
         yield Static(id="error", classes="error")
@@ -115,9 +117,23 @@ class JobScreen(_Inspect):
     def load(self) -> None:
         jobs = {j.id: j for j in self.service.jobs()}
         runs = self.service.history(self.job_id, 100)
-        self.app.call_from_thread(self.show, jobs[self.job_id], runs, self.service.clock())
+        per_hour = self.service.job_runs_per_hour(self.job_id)
+        self.app.call_from_thread(self.show, jobs[self.job_id], runs, self.service.clock(), per_hour)
 
-    def show(self, job, runs, now: datetime) -> None:
+    def show_chart(self, per_hour) -> None:
+        """The last 7 days: the longest run of each column's hours, a failure marked under it."""
+        w = self.w
+        failed = sum(per_hour.failed)
+        self.query_one("#durations-caption", Label).update(Text(
+            f"{w('run durations, last 7 days')}: {per_hour.total:,} {w('runs')}, {failed:,} {w(RunStatus.FAILED)}"
+            f" ({w('the longest per column; ✗ a failure')})"))
+        strip = Strip("", per_hour.longest, style="" if os.environ.get("NO_COLOR") else "green", rows=4,
+                      marks=per_hour.failed, mark_style=failure_style(), scale=lambda s: w.duration(duration(s)),
+                      mark_label=w(RunStatus.FAILED))
+        self.query_one("#durations", HourChart).show(
+            ChartData(per_hour.start.astimezone(self.tz), per_hour.hours, [strip], empty=w("no run in 7 days")))
+
+    def show(self, job, runs, now: datetime, per_hour=None) -> None:
         w = self.w
         summary = Text()
         summary.append(printable(w(job.name)), style="bold")
@@ -136,7 +152,8 @@ class JobScreen(_Inspect):
             summary.append(f"\n{w('last counts')}: ")
             summary.append(printable(", ".join(f"{k} {v}" for k, v in last.counts.items()) or "-"))
         self.query_one("#summary", Static).update(summary)
-        self.query_one("#durations", Sparkline).data = [r.duration_s or 0.0 for r in reversed(finished)]
+        if per_hour is not None:
+            self.show_chart(per_hour)
         table = self.table("#runs", *(w(c) for c in ("run", "status", "kind", "started at", "took", "who", "host",
                                                       "result")))
         for r in runs:
@@ -152,6 +169,57 @@ class JobScreen(_Inspect):
             error.append(printable(failed.error), style="bold")
             error.append("\n" + printable(failed.traceback or "", keep_newlines=True), style="")
         self.query_one("#error", Static).update(error)
+
+
+class WarningsScreen(_Inspect):
+    """Warnings sent per hour over the last 7 days by level, beside those falling due in the next
+    24 hours (the forecast), most severe level on top."""
+
+    def __init__(self):
+        super().__init__("warnings")
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="warning-charts"):
+            with Vertical(id="sent-side"):
+                yield Label("", id="sent-caption", classes="caption")
+                yield HourChart(id="sent-chart")
+            with Vertical(id="ahead-side"):
+                yield Label("", id="ahead-caption", classes="caption")
+                yield HourChart(id="ahead-chart", axis="hours")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        sent, ahead = self.service.warnings_sent_per_hour(), self.service.warning_forecast(24)
+        self.app.call_from_thread(self.show, sent, ahead)
+
+    def _strips(self, levels, counts_of) -> list[Strip]:
+        # Most severe (the highest threshold) on top. Without colour the bars are plain (reverse
+        # video, the 5 % level's mark elsewhere, would turn a bar's blocks inside out): the gutter
+        # names the level.
+        plain = bool(os.environ.get("NO_COLOR"))
+        return [Strip(f"{level}%", [float(n) for n in counts_of(level)], style="" if plain else level_style(level),
+                      rows=2) for level in reversed(levels)]
+
+    def show(self, sent, ahead) -> None:
+        w = self.w
+        totals = sent.totals()
+        self.query_one("#sent-caption", Label).update(Text(
+            f"{w('warnings sent per hour, last 7 days')}: " + ", ".join(f"{lv}% {totals[lv]:,}" for lv in
+                                                                        reversed(sent.levels))))
+        self.query_one("#sent-chart", HourChart).show(ChartData(
+            sent.start.astimezone(self.tz), sent.hours, self._strips(sent.levels, lambda lv: sent.per_level[lv]),
+            empty=w("no warning sent in 7 days")))
+        hourly = ahead.hourly()
+        ahead_totals = ahead.totals
+        self.query_one("#ahead-caption", Label).update(Text(
+            f"{w('next 24 h')}: " + ", ".join(f"{lv}% {ahead_totals[lv]:,}" for lv in reversed(ahead.levels))))
+        self.query_one("#ahead-chart", HourChart).show(ChartData(
+            ahead.start.astimezone(self.tz), ahead.hours,
+            self._strips(ahead.levels, lambda lv: [counts[lv] for _, counts in hourly]),
+            empty=w("none falls due")))
 
 
 class TaskScreen(_Inspect):

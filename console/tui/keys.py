@@ -95,6 +95,9 @@ KEYS: tuple[Key, ...] = (
         show=False, zh_description="临近阈值面板：尚未进入级别、最先到达阈值的任务"),
     Key("logs", "l", "logs", "Logs", "full-screen logs: follow, wrap, filter by level and by job",
         zh_label="日志", zh_description="全屏日志：跟随、换行、按级别和任务筛选", command="logs"),
+    Key("warnings", "w", "warnings", "Warnings", "the warnings screen: sent per hour over 7 days by level, beside the "
+        "next 24 h", show=False, zh_label="预警", zh_description="预警界面：近 7 天每小时按级别发送的预警，及未来 24 小时预测",
+        command="warnings"),
     Key("audit", "a", "audit", "Audit", "the audit of manual actions: who did what, when, from where",
         show=False, zh_label="审计", zh_description="手动操作审计：谁在何时从何处做了什么", command="audit"),
     Key("notes", "n", "notifications", "Sent", "the notifications the jobs sent, by type and task", show=False,

@@ -174,6 +174,14 @@ class FilterableTable(DataTable):
         self.chosen = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
         return True
 
+    def on_focus(self) -> None:
+        # Arriving on a table whose chosen row went away (a refresh or a search replaced its rows
+        # while another panel had the focus): its first row is chosen, as the first cursor key
+        # would, so that enter opens it rather than answering that nothing is selected. A row only
+        # hidden by the filter stays chosen and hidden: the filter says why.
+        if self.chosen is None or all(key != self.chosen for key, _, _ in self._rows):
+            self._wake_cursor()
+
     def action_cursor_down(self) -> None:
         if not self._wake_cursor():
             super().action_cursor_down()

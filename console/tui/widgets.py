@@ -130,7 +130,10 @@ class JobsTable(FilterableTable):
                                  f"{words.duration(duration(last.duration_s))} ", style="")
                 last_text.append_text(safe(last.error if last.status == RunStatus.FAILED else words.counts(changed(last.counts))))
             last_text.no_wrap, last_text.overflow = True, "ellipsis"
-            cells = {"job": safe(job.id, "bold"), "trigger": safe(words.trigger(job.trigger)), "next run": next_run,
+            trigger = safe(words.trigger(job.trigger))
+            if job.schedule_differs:  # the stored trigger, not the settings': the panel's subtitle says so
+                trigger.append(" *", style="bold yellow")
+            cells = {"job": safe(job.id, "bold"), "trigger": trigger, "next run": next_run,
                      "state": status(state, words(state)), "last run": last_text,
                      "does": safe(words(short.get(job.id, "")))}
             rows.append((job.id, cells, f"{job.id} {job.name} {job.trigger} {state}"))
@@ -174,6 +177,7 @@ class NearTable(FilterableTable):
         self.words = words
         self.nothing_chosen = words("no task selected")
         self.labels = {c.key: words(c.key) for c in self.COLUMNS}
+        self.labels["title"] = f"{words('id')} {words('title')}"  # each title follows its task's id
 
     def columns_now(self) -> tuple[Column, ...]:
         if not self.ahead_view:
@@ -197,7 +201,14 @@ class NearTable(FilterableTable):
         if self.sort != "severity":
             tasks = sorted(tasks, key=lambda t: _sort_key(self.sort, t))
         rows = []
+        id_width = max((len(str(t.task_id)) for t in tasks), default=0)
         for t in tasks:
+            # The task's id first, whole, then its title, cut where the column ends: at any width the
+            # id stays and the title gives way (many tasks may share a title).
+            title = Text(no_wrap=True, overflow="ellipsis")
+            title.append(f"{t.task_id:>{id_width}}", style="bold")
+            title.append(" ")
+            title.append_text(safe(t.title))
             # The level with a mark: ✓ its warning was sent, ! not yet (text, so NO_COLOR keeps it).
             if t.level:
                 sent = t.level in t.notified_levels
@@ -209,7 +220,7 @@ class NearTable(FilterableTable):
                         if t.next_at else Text("-", style="dim"))
             notified = Text(",".join(f"{lv}%" for lv in t.notified_levels) or "-",
                             style="" if t.notified_levels else "dim")
-            cells = {"level": level, "title": safe(t.title),
+            cells = {"level": level, "title": title,
                      "work / time": work_and_time(t.progress, t.time_progress, self.BAR), "next level": upcoming,
                      "due": Text(w.relative(relative(t.window_end, now))), "notified": notified,
                      "handler": safe(t.handler or "-")}
@@ -238,6 +249,9 @@ class WarningsPanel(Vertical):
         with Horizontal(id="ahead-row"):
             yield Label("", id="ahead-label")
             yield Sparkline([0] * 24, id="ahead-per-hour")
+
+    async def on_click(self) -> None:
+        await self.app.run_action("warnings")  # the warnings screen: its charts and the forecast
 
     def on_mount(self) -> None:
         table = self.query_one("#levels", DataTable)

@@ -13,7 +13,7 @@ from sqlalchemy import insert
 
 from console.db.demo import load_demo
 from console.db.engine import make_engine
-from console.db.models import JobRun, Task
+from console.db.models import JobRun, Task, WarningSent
 from console.jobs import JOBS, JobContext
 from console.service import Service
 from console.settings import Settings
@@ -119,3 +119,35 @@ def make_app():
         return app
 
     return factory
+
+
+def seed_week(service: Service) -> None:
+    """A week of history at known times before NOW, for the charts: check_task_warnings hourly
+    (durations in a fixed pattern, a failure every 29th hour) and warnings sent in a fixed pattern
+    by hour and level (more of the mild level, fewer of the severe, a quiet night each day)."""
+    runs, sent = [], []
+    task_ids = itertools.count(10_000_000)
+    for hour in range(7 * 24 - 1, 0, -1):  # oldest first: run ids grow with time
+        at = NOW - timedelta(hours=hour, minutes=-2)
+        failed = hour % 29 == 0
+        took = 0.4 + (hour % 9) * 0.15 + (2.0 if hour % 24 == 10 else 0.0)
+        runs.append(dict(job_id="check_task_warnings", trigger_kind="scheduled", status="failed" if failed else "success",
+                         attempt=1, started_at=at, finished_at=at + timedelta(seconds=took), duration_s=took,
+                         counts={}, error="connection to server lost" if failed else None, actor="scheduler",
+                         host="ops-1", pid=1))
+        local_hour = (at + timedelta(hours=8)).hour
+        if 1 <= local_hour <= 6:
+            continue  # a quiet night
+        for level, n in ((20, 3 + hour % 5), (10, 1 + hour % 3), (5, 1 if hour % 4 == 0 else 0)):
+            sent += [dict(task_id=next(task_ids), level=level, cycle=0, repeat_no=0, window_start=at, window_end=at,
+                          sent_at=at, run_id=1) for _ in range(n * 12)]
+    with service.engine.begin() as conn:
+        conn.execute(insert(JobRun), runs)
+        conn.execute(insert(WarningSent), sent)
+
+
+@pytest.fixture
+def week_service(frozen_service) -> Service:
+    """``frozen_service`` with a week of run and warning history (``seed_week``)."""
+    seed_week(frozen_service)
+    return frozen_service

@@ -60,6 +60,7 @@ async def test_every_screen_in_chinese_shows_no_english_of_its_own(frozen_servic
         for name, keys in (("main", []), ("help", ["question_mark"]), ("job", ["escape", "enter"]),
                            ("task", ["escape", "tab", "enter"]), ("logs", ["escape", "l"]), ("audit", ["escape", "a"]),
                            ("notifications", ["escape", "n"]), ("preview", ["escape", "v"]),
+                           ("warnings", ["escape", "w"]),
                            ("confirm", ["escape", "shift+tab", "P"])):
             for key in keys:
                 await pilot.press(key)

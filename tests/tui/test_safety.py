@@ -19,8 +19,10 @@ async def test_a_hostile_title_is_shown_literally(hostile_service, make_app):
     async with app.run_test(size=(200, 50)) as pilot:
         await settle(pilot)
         near = app.query_one(NearTable)
-        titles = [near.cell(key.value, "title") for key in near.rows]
-        [hostile] = [t for t in titles if "evil" in t.plain]
+        cells = {key.value: near.cell(key.value, "title") for key in near.rows}
+        [(task_id, cell)] = [(k, t) for k, t in cells.items() if "evil" in t.plain]
+        hostile = cell[len(task_id) + 1:]  # the cell is the task's id (in bold), then the title
+        assert cell.plain.startswith(f"{task_id} ")
         assert hostile.plain == visible(HOSTILE)  # brackets kept, ESC and BEL gone
         assert "\x1b" not in hostile.plain and "\x07" not in hostile.plain
         assert hostile.spans == [] and hostile.style == ""  # nothing was read as markup
