@@ -21,7 +21,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.timer import Timer
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from console.domain.runs import SchedulerState
@@ -36,7 +36,7 @@ from console.tui.log_views import LogScreen
 from console.tui.logs import ConsoleLogHandler, LogEntry, LogPanel
 from console.tui.messages import DashboardLoaded, LogRecorded, RunEventReceived
 from console.tui.table import FilterableTable
-from console.tui.widgets import JobsTable, NearTable, PanelRows, StatusBar, WarningsPanel, panel_rows
+from console.tui.widgets import JobsTable, NearTable, PanelRows, StatusBar, SteadyFooter, WarningsPanel, panel_rows
 
 LOGGERS = ("console", "apscheduler")
 
@@ -100,7 +100,7 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
             yield LogPanel(self.tz, id="logs")
         yield Input(placeholder=self.words(FILTER_HINT), id="filter")
         # The palette (ctrl+p) is listed in `?` help; without it every key fits in 80 columns.
-        yield Footer(compact=True, show_command_palette=False)
+        yield SteadyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(JobsTable).setup(self.words)

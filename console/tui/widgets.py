@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Label, Sparkline, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 
 from console.domain.runs import JobState, RunStatus, SchedulerState
 from console.domain.text import printable
@@ -101,6 +102,23 @@ class StatusBar(Static):
         for _, part in parts:
             text.append_text(part)
         self.update(text)
+
+
+class SteadyFooter(Footer):
+    """The footer, made again only when the keys it shows change. Textual's makes its keys anew at
+    every change of focus; between the main screen's tables (the same keys) that cost a key such as
+    tab a new layout of the whole screen."""
+
+    _shown: tuple | None = None
+
+    def bindings_changed(self, screen: Screen) -> None:
+        shown = tuple((b.key, b.action, b.description, b.tooltip, enabled, tooltip)
+                      for _, b, enabled, tooltip in screen.active_bindings.values() if b.show)
+        if shown == self._shown:
+            return
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self._shown = shown  # what Footer will show now
+        super().bindings_changed(screen)
 
 
 class JobsTable(FilterableTable):

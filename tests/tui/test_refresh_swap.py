@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 import console.tui.app as app_module
 import console.tui.widgets as widgets
 from console.db.models import Task
-from console.tui.widgets import NearTable
+from console.tui.widgets import NearTable, SteadyFooter
 from tests.tui.conftest import settle
 from tests.tui.test_keys import wait_for
 
@@ -85,3 +85,28 @@ async def test_a_refresh_that_changes_one_cell_updates_that_cell_only(frozen_ser
         await _refreshed(pilot)
         assert [(table, name, args[:2]) for table, name, args in done] == [("near", "update_cell", (str(task_id), "title"))]
         assert near.get_cell(str(task_id), "title").plain == "renamed [b]while[/b] shown"
+
+
+async def test_tab_between_the_tables_makes_the_footer_again_only_when_its_keys_change(frozen_service, make_app,
+                                                                                      monkeypatch):
+    made: list[str] = []
+    recompose = SteadyFooter.recompose
+
+    async def recording(self):
+        made.append(self.screen.focused.id if self.screen.focused else "")
+        await recompose(self)
+
+    monkeypatch.setattr(SteadyFooter, "recompose", recording)
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        footer = app.query_one(SteadyFooter)
+        keys = [getattr(key, "description", "") for key in footer.walk_children()]
+        assert any(keys)
+        made.clear()
+        await pilot.press("tab", "shift+tab", "tab")
+        assert app.focused is app.query_one(NearTable)
+        assert made == []  # the same keys on either table: the footer stays as it is
+        assert [getattr(key, "description", "") for key in footer.walk_children()] == keys
+        await pilot.press("slash")  # the filter box: other keys, so the footer is made again
+        await wait_for(pilot, lambda: made)
