@@ -104,7 +104,9 @@ class Keys:
         give_up = time.perf_counter() + 10
         while before is not None and _state(self.app) == before:
             if time.perf_counter() > give_up:
-                raise SystemExit(f"a key changed nothing on screen in 10 s: {before}")
+                error = self.app.dashboard.error if self.app.dashboard else "no refresh shown"
+                raise SystemExit(f"a key changed nothing on screen in 10 s: {before}, screen {self.app.screen}, "
+                                 f"focused {self.app.focused}, refresh error {error}")
             await asyncio.sleep(0.001)
         await self.pilot._wait_for_screen()
 
