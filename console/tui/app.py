@@ -21,7 +21,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.timer import Timer
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from console.domain.runs import SchedulerState
@@ -36,7 +36,7 @@ from console.tui.log_views import LogScreen
 from console.tui.logs import ConsoleLogHandler, LogEntry, LogPanel
 from console.tui.messages import DashboardLoaded, LogRecorded, RunEventReceived
 from console.tui.table import FilterableTable
-from console.tui.widgets import JobsTable, NearTable, StatusBar, WarningsPanel
+from console.tui.widgets import JobsTable, NearTable, PanelRows, StatusBar, SteadyFooter, WarningsPanel, panel_rows
 
 LOGGERS = ("console", "apscheduler")
 
@@ -100,7 +100,7 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
             yield LogPanel(self.tz, id="logs")
         yield Input(placeholder=self.words(FILTER_HINT), id="filter")
         # The palette (ctrl+p) is listed in `?` help; without it every key fits in 80 columns.
-        yield Footer(compact=True, show_command_palette=False)
+        yield SteadyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(JobsTable).setup(self.words)
@@ -151,7 +151,13 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
         dashboard = self.service.dashboard(self.NEAR_LIMIT, self.near_show)
         # With the database away the dashboard says so: no second wait for it.
         lines, high = self._read_tail() if dashboard.error is None else ([], None)
-        self.post_message(DashboardLoaded(dashboard, lines, high))
+        # The tables' rows, made here: the UI thread only swaps them in (a failed refresh keeps
+        # the rows last read, made again there).
+        rows = None
+        if dashboard.error is None:
+            rows = panel_rows(dashboard, self.service.job_names(), self.tz, self.service.running_here(), self.words,
+                              near=self.near_search is None)
+        self.post_message(DashboardLoaded(dashboard, lines, high, rows))
 
     def _read_tail(self) -> tuple[list, int | None]:
         """Run log lines other processes wrote (the leader's, for an attached console). The first
@@ -166,7 +172,7 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
 
     def on_dashboard_loaded(self, message: DashboardLoaded) -> None:
         try:
-            self._show_dashboard(message.dashboard)
+            self._show_dashboard(message.dashboard, message.rows)
             self._show_tail(message.lines, message.high)
         except NoMatches:
             return  # closing
@@ -189,7 +195,7 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
         if isinstance(self.screen, LogScreen):
             self.screen.add(entry)
 
-    def _show_dashboard(self, d: Dashboard) -> None:
+    def _show_dashboard(self, d: Dashboard, rows: PanelRows | None = None) -> None:
         previous = self.dashboard
         if d.error and previous is not None:
             # A failed refresh keeps the rows last read (marked stale) rather than emptying the
@@ -199,12 +205,14 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
                         stale_since=previous.stale_since or d.now)
         self.dashboard = d
         self.refreshes += 1
-        running = self.service.running_here()
         jobs, near = self.query_one(JobsTable), self.query_one(NearTable)
-        jobs.show(d.jobs, self.service.job_names(), d.now, self.tz, running, self.words)
+        if rows is None:
+            jobs.show(d.jobs, self.service.job_names(), d.now, self.tz, self.service.running_here(), self.words)
+        else:
+            jobs.set_rows(rows.jobs, rows.job_signatures)
         self.query_one(WarningsPanel).show(d.warnings, d.forecast)
         if self.near_search is None:  # a search's rows stay until escape
-            near.show(d.near, d.now, self.tz, ahead_view=self.near_show == AHEAD)
+            near.show(d.near, d.now, self.tz, ahead_view=self.near_show == AHEAD, rows=rows.near if rows else None)
         self.show_panel_notes()
         self._tick()
         if d.error:

@@ -19,7 +19,7 @@ from console.service import AHEAD, describe_error
 from console.tui.command_line import CommandSuggester, parse
 from console.tui.inspect_screens import TaskScreen
 from console.tui.table import FilterableTable
-from console.tui.widgets import SORTS, JobsTable, NearTable
+from console.tui.widgets import SORTS, JobsTable, NearTable, near_rows
 
 FILTER_HINT = "filter: type to narrow the table; enter keeps it (on the near panel: searches every task); escape clears"
 GOTO_HINT = "task id: enter opens the task"
@@ -130,7 +130,8 @@ class FindingActions:
         except Exception as exc:  # noqa: BLE001 - said on screen; the search can be tried again
             self._soon(self._search_failed, text, describe_error(exc, self.service.settings.database.url))
             return
-        self._soon(self._show_found, text, found)
+        now = self.service.clock()
+        self._soon(self._show_found, text, found, now, near_rows(found, now, self.words))  # rows made here, too
 
     def _search_failed(self, text: str, why: str) -> None:
         if self.near_search != text:
@@ -141,13 +142,13 @@ class FindingActions:
         self.notify(f"{self.words('search')} “{printable(text)[:40]}”: {printable(why)}", severity="error",
                     markup=False)
 
-    def _show_found(self, text: str, found) -> None:
+    def _show_found(self, text: str, found, now, rows) -> None:
         if self.near_search != text:
             return  # a later search, or the search was cleared
         self.searching = False
         self.near_found = found
         near = self.query_one(NearTable)
-        near.show(found, self.service.clock(), self.tz)
+        near.show(found, now, self.tz, rows=rows)
         near.focus()
         self.show_panel_notes()
 

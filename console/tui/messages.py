@@ -17,9 +17,11 @@ from console.service.facade import Dashboard
 class DashboardLoaded(Message):
     """A refresh finished; only the newest one matters, so a backlog folds into one."""
 
-    def __init__(self, dashboard: Dashboard, lines: list | None = None, high: int | None = None) -> None:
+    def __init__(self, dashboard: Dashboard, lines: list | None = None, high: int | None = None,
+                 rows: Any = None) -> None:
         super().__init__()
         self.dashboard = dashboard
+        self.rows = rows  # the tables' rows, made on the worker (console.tui.widgets.PanelRows)
         self.lines = lines or []  # run log lines of other processes read with it
         self.high = high  # on the first read: the newest line id in job_run_logs, any process's
 

@@ -4,11 +4,17 @@ that fit the width whole.
 ``FilterableTable`` is the base of the main screen's tables. Its rows are cells by column key;
 ``fit`` picks the columns that fit, most needed first, so at 80 columns a panel drops whole
 columns rather than cutting words.
+
+Rows come with their signatures (``signatures``: what each cell shows, in comparable form), made
+where the rows are made: for the main screen's panels, on the refresh's worker thread. A refresh
+that shows what is on screen already changes nothing in the table; one that changes some cells of
+the same rows updates those cells; only new rows, or rows in a new order, rebuild the table.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -44,6 +50,22 @@ def fit_columns(columns: tuple[Column, ...], width: int, padding: int = 1) -> di
     return widths
 
 
+Row = tuple[str, dict[str, Text], str]  # key, cells by column key, the text the filter searches
+Signature = tuple[str, dict[str, Any]]  # the text the filter searches, each cell's signature by column
+
+
+def cell_signature(cell: Text) -> tuple:
+    """What a cell shows, comparable (``Text.__eq__`` ignores the style)."""
+    return (cell.plain, str(cell.style), tuple((s.start, s.end, str(s.style)) for s in cell.spans), cell.justify,
+            cell.overflow, cell.no_wrap)
+
+
+def signatures(rows: list[Row]) -> dict[str, Signature]:
+    """Row key -> its signature; made beside the rows (off the UI thread where they are)."""
+    return {key: (haystack, {column: cell_signature(cell) for column, cell in cells.items()})
+            for key, cells, haystack in rows}
+
+
 class FilterableTable(DataTable):
     """A row-cursor table that keeps its rows, shows those matching a filter, and keeps the
     operator's choice.
@@ -60,7 +82,9 @@ class FilterableTable(DataTable):
 
     def __init__(self, **kwargs):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self._rows: list[tuple[str, dict[str, Text], str]] = []
+        self._rows: list[Row] = []
+        self._signatures: dict[str, Signature] = {}
+        self._drawn: tuple[list[str], dict[str, int]] | None = None  # the row keys and columns in the table
         self.labels: dict[str, str] = {}  # column key -> its header, in the console's language
         self.widths: dict[str, int] = {}  # the columns shown now, and their widths
         self.filter_text = ""
@@ -68,10 +92,17 @@ class FilterableTable(DataTable):
         self._restoring = False
         self.nothing_chosen = "no row selected"  # said when a key needs a row and none is chosen
 
-    def set_rows(self, rows: list[tuple[str, dict[str, Text], str]]) -> None:
-        """``rows``: (key, cells by column key, text the filter searches)."""
-        self._rows = rows
-        self.redraw()
+    def set_rows(self, rows: list[Row], signed: dict[str, Signature] | None = None) -> None:
+        """``rows``: (key, cells by column key, text the filter searches); ``signed``: their
+        ``signatures``, made with them (else made here). Rows showing what the table shows change
+        nothing in it."""
+        signed = signatures(rows) if signed is None else signed
+        before = self._signatures
+        if [r[0] for r in rows] == [r[0] for r in self._rows] and all(signed[r[0]] == before.get(r[0]) for r in rows):
+            self._rows = rows
+            return
+        self._rows, self._signatures = rows, signed
+        self.redraw(before)
 
     def on_mount(self) -> None:
         # The footer's words for this table's keys, in the console's language.
@@ -104,6 +135,7 @@ class FilterableTable(DataTable):
             return
         self.widths = widths
         self._restoring = True
+        self._drawn = None
         try:
             self.clear(columns=True)
             for column in columns:
@@ -128,16 +160,27 @@ class FilterableTable(DataTable):
     def total(self) -> int:
         return len(self._rows)
 
-    def redraw(self) -> None:
+    def redraw(self, before: dict[str, Signature] | None = None) -> None:
+        """Show the rows matching the filter. ``before``: the signatures of the rows shown until
+        now; where the same rows stay in the same order under the same columns, only the cells
+        whose signature changed are updated (cursor and scroll untouched)."""
+        shown = [row for row in self._rows if not self.filter_text or self.filter_text in row[2].lower()]
+        keys = [row[0] for row in shown]
+        if before is not None and self._drawn == (keys, self.widths):
+            for key, cells, _ in shown:
+                old, new = before.get(key), self._signatures[key]
+                for column in self.widths if old != new else ():
+                    if old is None or old[1].get(column) != new[1].get(column):
+                        self.update_cell(key, column, cells.get(column, Text("")))
+            return
         # clear() scrolls to the top-left: keep where the operator scrolled, sideways too.
         scroll_x, scroll_y = self.scroll_x, self.scroll_y
         self._restoring = True
         try:
             self.clear()
-            for key, cells, haystack in self._rows:
-                if self.filter_text and self.filter_text not in haystack.lower():
-                    continue
+            for key, cells, _ in shown:
                 self.add_row(*(cells.get(k, Text("")) for k in self.widths), key=key)
+            self._drawn = (keys, dict(self.widths))
             if self.chosen is None and self.row_count:
                 # Nothing chosen yet (the console just opened): the first row.
                 self.chosen = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value

@@ -1,14 +1,20 @@
-"""The main screen's panels. Each takes plain data and shows it; none does I/O."""
+"""The main screen's panels. Each takes plain data and shows it; none does I/O.
+
+The tables' rows are made by functions of plain data (``panel_rows``), so a refresh makes them on
+its worker thread and the UI thread only swaps them in (``console.tui.table``).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Label, Sparkline, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 
 from console.domain.runs import JobState, RunStatus, SchedulerState
 from console.domain.text import printable
@@ -29,7 +35,7 @@ from console.tui.format import (
 )
 from console.tui.i18n import Words
 from console.tui.keys import localize
-from console.tui.table import Column, FilterableTable
+from console.tui.table import Column, FilterableTable, Row, Signature, signatures
 
 
 class StatusBar(Static):
@@ -98,6 +104,23 @@ class StatusBar(Static):
         self.update(text)
 
 
+class SteadyFooter(Footer):
+    """The footer, made again only when the keys it shows change. Textual's makes its keys anew at
+    every change of focus; between the main screen's tables (the same keys) that cost a key such as
+    tab a new layout of the whole screen."""
+
+    _shown: tuple | None = None
+
+    def bindings_changed(self, screen: Screen) -> None:
+        shown = tuple((b.key, b.action, b.description, b.tooltip, enabled, tooltip)
+                      for _, b, enabled, tooltip in screen.active_bindings.values() if b.show)
+        if shown == self._shown:
+            return
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self._shown = shown  # what Footer will show now
+        super().bindings_changed(screen)
+
+
 class JobsTable(FilterableTable):
     # Screen order; rank says what goes first where the width is short (the description, then
     # the trigger). "last run" takes the room left, so its status word is always whole.
@@ -110,34 +133,40 @@ class JobsTable(FilterableTable):
 
     def show(self, jobs: list[JobInfo], short: dict[str, str], now: datetime, tz: ZoneInfo, running: set[str],
              words: Words) -> None:
-        rows = []
-        for job in jobs:
-            state = JobState.RUNNING if job.id in running else job.state
-            if job.state == JobState.PAUSED and not job.paused and job.enabled:
-                # Held by the scheduler-wide pause: its own next time is not when it will run.
-                next_run = Text(words("all paused"), style="yellow")
-            elif job.next_run_time:
-                next_run = Text(f"{local_time(job.next_run_time, tz, '%H:%M')} "
-                                f"{words.relative(relative(job.next_run_time, now))}")
-            else:
-                next_run = Text("-", style="dim")
-            last = job.last_run
-            if last is None:
-                last_text = Text(words("never run"), style="dim")
-            else:
-                last_text = status(last.status, words(last.status))
-                last_text.append(f" {words.relative(relative(last.started_at, now))} "
-                                 f"{words.duration(duration(last.duration_s))} ", style="")
-                last_text.append_text(safe(last.error if last.status == RunStatus.FAILED else words.counts(changed(last.counts))))
-            last_text.no_wrap, last_text.overflow = True, "ellipsis"
-            trigger = safe(words.trigger(job.trigger))
-            if job.schedule_differs:  # the stored trigger, not the settings': the panel's subtitle says so
-                trigger.append(" *", style="bold yellow")
-            cells = {"job": safe(job.id, "bold"), "trigger": trigger, "next run": next_run,
-                     "state": status(state, words(state)), "last run": last_text,
-                     "does": safe(words(short.get(job.id, "")))}
-            rows.append((job.id, cells, f"{job.id} {job.name} {job.trigger} {state}"))
-        self.set_rows(rows)
+        self.set_rows(job_rows(jobs, short, now, tz, running, words))
+
+
+def job_rows(jobs: list[JobInfo], short: dict[str, str], now: datetime, tz: ZoneInfo, running: set[str],
+             words: Words) -> list[Row]:
+    """The Jobs panel's rows; plain data in, no widget touched (made on the refresh's worker)."""
+    rows = []
+    for job in jobs:
+        state = JobState.RUNNING if job.id in running else job.state
+        if job.state == JobState.PAUSED and not job.paused and job.enabled:
+            # Held by the scheduler-wide pause: its own next time is not when it will run.
+            next_run = Text(words("all paused"), style="yellow")
+        elif job.next_run_time:
+            next_run = Text(f"{local_time(job.next_run_time, tz, '%H:%M')} "
+                            f"{words.relative(relative(job.next_run_time, now))}")
+        else:
+            next_run = Text("-", style="dim")
+        last = job.last_run
+        if last is None:
+            last_text = Text(words("never run"), style="dim")
+        else:
+            last_text = status(last.status, words(last.status))
+            last_text.append(f" {words.relative(relative(last.started_at, now))} "
+                             f"{words.duration(duration(last.duration_s))} ", style="")
+            last_text.append_text(safe(last.error if last.status == RunStatus.FAILED else words.counts(changed(last.counts))))
+        last_text.no_wrap, last_text.overflow = True, "ellipsis"
+        trigger = safe(words.trigger(job.trigger))
+        if job.schedule_differs:  # the stored trigger, not the settings': the panel's subtitle says so
+            trigger.append(" *", style="bold yellow")
+        cells = {"job": safe(job.id, "bold"), "trigger": trigger, "next run": next_run,
+                 "state": status(state, words(state)), "last run": last_text,
+                 "does": safe(words(short.get(job.id, "")))}
+        rows.append((job.id, cells, f"{job.id} {job.name} {job.trigger} {state}"))
+    return rows
 
 
 # The near panel's orders (``s`` cycles): the service's (most severe level first, then the
@@ -171,6 +200,7 @@ class NearTable(FilterableTable):
         self.ahead_view = False  # showing only tasks with a threshold ahead: the next level matters most
         self._tasks: list[NearTask] = []
         self._now: datetime | None = None
+        self._built = NearRows({}, {})
 
     def setup(self, words: Words) -> None:
         localize(self, words.locale)
@@ -185,8 +215,11 @@ class NearTable(FilterableTable):
         return tuple(Column(c.key, c.width, {"next level": 1, "work / time": 2}.get(c.key, c.rank), c.flex)
                      for c in self.COLUMNS)
 
-    def show(self, tasks: list[NearTask], now: datetime, tz: ZoneInfo, *, ahead_view: bool = False) -> None:
+    def show(self, tasks: list[NearTask], now: datetime, tz: ZoneInfo, *, ahead_view: bool = False,
+             rows: NearRows | None = None) -> None:
+        """``rows``: the tasks' rows made off the UI thread (``near_rows``); else made here."""
         self._tasks, self._now = list(tasks), now
+        self._built = rows if rows is not None else near_rows(self._tasks, now, self.words)
         if ahead_view != self.ahead_view:
             self.ahead_view = ahead_view
             self.refit()
@@ -197,35 +230,63 @@ class NearTable(FilterableTable):
         return self._tasks
 
     def resort(self) -> None:
-        tasks, now, w = self._tasks, self._now, self.words
+        """The rows in the chosen order: the rows are made already, only their order is new."""
+        tasks = self._tasks
         if self.sort != "severity":
             tasks = sorted(tasks, key=lambda t: _sort_key(self.sort, t))
-        rows = []
-        id_width = max((len(str(t.task_id)) for t in tasks), default=0)
-        for t in tasks:
-            # The task's id first, whole, then its title, cut where the column ends: at any width the
-            # id stays and the title gives way (many tasks may share a title).
-            title = Text(no_wrap=True, overflow="ellipsis")
-            title.append(f"{t.task_id:>{id_width}}", style="bold")
-            title.append(" ")
-            title.append_text(safe(t.title))
-            # The level with a mark: ✓ its warning was sent, ! not yet (text, so NO_COLOR keeps it).
-            if t.level:
-                sent = t.level in t.notified_levels
-                level = Text(f"{t.level:>2}%{'✓' if sent else '!'}", style=level_style(t.level))
-            else:
-                level = Text("  -", style="dim")
-            soon = t.next_at is not None and (t.next_at - now).total_seconds() <= HORIZON_S
-            upcoming = (Text(f"{t.next_level}% {w.relative(relative(t.next_at, now))}", style="bold" if soon else "")
-                        if t.next_at else Text("-", style="dim"))
-            notified = Text(",".join(f"{lv}%" for lv in t.notified_levels) or "-",
-                            style="" if t.notified_levels else "dim")
-            cells = {"level": level, "title": title,
-                     "work / time": work_and_time(t.progress, t.time_progress, self.BAR), "next level": upcoming,
-                     "due": Text(w.relative(relative(t.window_end, now))), "notified": notified,
-                     "handler": safe(t.handler or "-")}
-            rows.append((str(t.task_id), cells, f"{t.task_id} {t.title} {t.handler or ''}"))
-        self.set_rows(rows)
+        built = self._built.rows
+        self.set_rows([built[str(t.task_id)] for t in tasks], self._built.signatures)
+
+
+@dataclass(frozen=True)
+class NearRows:
+    rows: dict[str, Row]  # by task id, whatever the order
+    signatures: dict[str, Signature]
+
+
+def near_rows(tasks: list[NearTask], now: datetime, w: Words) -> NearRows:
+    """The near panel's rows, by task id; plain data in, no widget touched (made on the refresh's
+    worker). The order is the table's (``NearTable.resort``): the cells do not depend on it."""
+    rows = []
+    id_width = max((len(str(t.task_id)) for t in tasks), default=0)
+    for t in tasks:
+        # The task's id first, whole, then its title, cut where the column ends: at any width the
+        # id stays and the title gives way (many tasks may share a title).
+        title = Text(no_wrap=True, overflow="ellipsis")
+        title.append(f"{t.task_id:>{id_width}}", style="bold")
+        title.append(" ")
+        title.append_text(safe(t.title))
+        # The level with a mark: ✓ its warning was sent, ! not yet (text, so NO_COLOR keeps it).
+        if t.level:
+            sent = t.level in t.notified_levels
+            level = Text(f"{t.level:>2}%{'✓' if sent else '!'}", style=level_style(t.level))
+        else:
+            level = Text("  -", style="dim")
+        soon = t.next_at is not None and (t.next_at - now).total_seconds() <= HORIZON_S
+        upcoming = (Text(f"{t.next_level}% {w.relative(relative(t.next_at, now))}", style="bold" if soon else "")
+                    if t.next_at else Text("-", style="dim"))
+        notified = Text(",".join(f"{lv}%" for lv in t.notified_levels) or "-",
+                        style="" if t.notified_levels else "dim")
+        cells = {"level": level, "title": title,
+                 "work / time": work_and_time(t.progress, t.time_progress, NearTable.BAR), "next level": upcoming,
+                 "due": Text(w.relative(relative(t.window_end, now))), "notified": notified,
+                 "handler": safe(t.handler or "-")}
+        rows.append((str(t.task_id), cells, f"{t.task_id} {t.title} {t.handler or ''}"))
+    return NearRows({row[0]: row for row in rows}, signatures(rows))
+
+
+@dataclass(frozen=True)
+class PanelRows:
+    """The main screen's table rows for one refresh, made on its worker thread."""
+    jobs: list[Row]
+    job_signatures: dict[str, Signature]
+    near: NearRows | None  # None while a search's rows are shown
+
+
+def panel_rows(d: Dashboard, short: dict[str, str], tz: ZoneInfo, running: set[str], words: Words, *,
+               near: bool = True) -> PanelRows:
+    jobs = job_rows(d.jobs, short, d.now, tz, running, words)
+    return PanelRows(jobs, signatures(jobs), near_rows(list(d.near), d.now, words) if near else None)
 
 
 class WarningsPanel(Vertical):
@@ -235,6 +296,7 @@ class WarningsPanel(Vertical):
     def __init__(self, words: Words, **kwargs):
         super().__init__(**kwargs)
         self.words = words
+        self._shown: tuple | None = None  # the counts and forecast on screen: the same again changes nothing
 
     def compose(self) -> ComposeResult:
         # No cell padding: the numbers are right-aligned in fixed widths, so 80 columns suffice.
@@ -261,6 +323,9 @@ class WarningsPanel(Vertical):
             table.add_column(label, width=width)
 
     def show(self, stats: WarningStats | None, forecast: Forecast | None = None) -> None:
+        if self._shown == (stats, forecast):
+            return
+        self._shown = (stats, forecast)
         self._show_forecast(forecast)
         table = self.query_one("#levels", DataTable)
         table.clear()
