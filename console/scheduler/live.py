@@ -24,6 +24,7 @@ from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPP
 from console.domain.runs import JobId, SchedulerState, TriggerKind
 from console.db.task_tables import tables_for
 from console.jobs.rule_resets import pending_on
+from console.notify.sender import DeliverySender
 from console.scheduler.pause import store_pause, stored_pause
 from console.scheduler.runner import AlreadyRunning, JobRunner, RunNotStarted
 from console.scheduler.schedule_table import ScheduleTable
@@ -51,6 +52,9 @@ class LiveScheduler:
         # Read-then-apply of the stored pause, one at a time: a heartbeat's stale read must not
         # undo an operator's pause applied in between.
         self._pause_guard = threading.Lock()
+        # The outbox's sender (issue #28): runs only while this process leads, on its own thread.
+        self.sender = DeliverySender(runner.settings, runner.engine, clock=runner.clock,
+                                     may_send=lambda: not self._stop.is_set() and self._may_fire())
 
     def start(self, *, paused: bool = False) -> None:
         """Start firing; ``paused`` (the stored scheduler-wide pause, read by the caller) starts it
@@ -62,6 +66,7 @@ class LiveScheduler:
             self.scheduler.resume()
         self._waker = threading.Thread(target=self._wake_loop, name="scheduler-waker", daemon=True)
         self._waker.start()
+        self.sender.start()
         log.info("scheduler started (%s)", SchedulerState.PAUSED if paused else SchedulerState.RUNNING)
 
     def _wake_loop(self) -> None:
@@ -104,6 +109,7 @@ class LiveScheduler:
         """Graceful: no new firings, long jobs stop between batches, running ones finish."""
         self._stop.set()
         self.runner.stopping.set()  # the job store hands out no more due jobs
+        self.sender.stop()  # a unit in flight is marked; one claimed and not sent is claimed again later
         running = sorted(self.runner.active)
         if running:
             log.info("stopping: waiting for %s to finish", ", ".join(running))
