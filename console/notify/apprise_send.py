@@ -6,6 +6,7 @@ within ``delivery.send_timeout`` (Apprise's connect and read timeouts). A failur
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from urllib.parse import quote
@@ -13,6 +14,9 @@ from urllib.parse import quote
 from console.settings.schema import ENV_VAR
 
 ADDRESS = re.compile(r"\{email\}")
+# Apprise's own log lines stay with Apprise: each send captures them, and the sender says what
+# failed in one line of its own, with the URL's secrets out (a command's error stays one line).
+logging.getLogger("apprise").propagate = False
 
 
 class DeliveryError(Exception):
