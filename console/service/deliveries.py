@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, select, update
 
 from console.db.engine import read_only
 from console.db.models import Delivery, DeliveryTotal
@@ -21,6 +21,7 @@ from console.domain.deliveries import ChannelTarget, DeliveryState
 from console.domain.text import printable
 from console.notify import apprise_send, messages
 from console.notify.apprise_send import DeliveryError
+from console.notify.outbox import add_total
 from console.settings import Settings
 
 D = Delivery.__table__
@@ -122,19 +123,13 @@ class Deliveries:
                     raise DeliveryRefused(f"delivery {delivery_id} is {found.state}: only a failed one is sent again")
             per_channel = conn.execute(select(D.c.channel, func.count()).where(which).group_by(D.c.channel)).all()
             for channel, n in per_channel:  # counted before the rows leave the state: the counter never falls
-                self._add_total(conn, channel, DeliveryState.FAILED, n)
+                add_total(conn, channel, DeliveryState.FAILED, n)
             # Written anew, as far as giving up goes: it has delivery.give_up_after again.
             now = _utc()
             done = conn.execute(update(D).where(which).values(
                 state=DeliveryState.PENDING, next_try_at=now, created_at=now, held=False, claimed_by=None,
                 claimed_until=None)).rowcount
         return done
-
-    @staticmethod
-    def _add_total(conn, channel: str, state: str, n: int) -> None:
-        key = (T.c.channel == channel) & (T.c.state == state)
-        if conn.execute(update(T).where(key).values(count=T.c.count + n)).rowcount == 0:
-            conn.execute(insert(T).values(channel=channel, state=state, count=n))
 
     def counts(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         """({(channel, state): deliveries that ended so}, {channel: backlog}); every channel of

@@ -143,6 +143,7 @@ _ZH.update({
     "newest": "最新", "or": "或", "narrows": "缩小范围",
     "would_delete_runs": "将删除运行记录", "would_delete_audit": "将删除审计记录",
     "would_delete_commands": "将删除已完成命令",
+    "would_delete_deliveries": "将删除已结束的投递",
     "skipped_invalid_rule": "跳过（规则无效）", "skipped_no_end_time": "跳过（无结束时间）",
     "skipped_no_handler": "跳过（无处理人）", "skipped_referenced": "跳过（仍被引用）",
     "skipped_unknown_status": "跳过（状态未映射）", "skipped_no_window": "跳过（无时间窗口）",

@@ -89,3 +89,24 @@ def test_a_reset_is_queued_with_its_notification(db, rows):
     row, = deliveries(db.engine)
     assert (row.event, row.task_id, row.subject) == (DeliveryEvent.RESET, task_id, "周报")
     assert len(notifications(db.engine, "任务重置")) == 1
+
+
+def test_retention_deletes_old_ended_deliveries_and_their_count_stays(db, rows):
+    from sqlalchemy import update as update_
+
+    from console.db.models import Delivery
+    from console.service.deliveries import Deliveries
+
+    settings = channel_settings(ROOM)
+    rows.processing(time_pct=96, progress=10, handler=rows.user("h@example.com"))
+    rows.processing(time_pct=96, progress=10, handler=rows.user("i@example.com"))
+    run_job(JOB, db.engine, settings, NOW)
+    first, second = deliveries(db.engine)
+    with db.engine.begin() as conn:
+        conn.execute(update_(Delivery).where(Delivery.id == first.id).values(state=DeliveryState.SENT))
+    before = Deliveries(db.engine, settings).counts()
+    counts = run_job("cleanup_old_data", db.engine, settings, NOW + settings.run_history.keep + timedelta(days=1))
+    assert counts["deleted_deliveries"] == 1  # the pending one stays, however old
+    assert [d.id for d in deliveries(db.engine)] == [second.id]
+    assert Deliveries(db.engine, settings).counts() == before == ({("room", "sent"): 1, ("room", "failed"): 0},
+                                                                   {"room": 1})
