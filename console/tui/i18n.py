@@ -131,6 +131,7 @@ _ZH.update({
     "following": "跟随", "WARNING": "警告及以上", "ERROR": "仅错误",
     "no log lines kept for this run (run_logs.keep, or it ran before taskconsole kept run logs)":
         "此运行没有保留日志（run_logs.keep，或它早于日志保留功能）",
+    "deliveries to channels": "发往通道的投递", "channel": "通道", "event": "事件", "tries": "尝试", "error": "错误",
     "audit of manual actions": "手动操作审计", "notifications sent": "已发送的通知", "when": "时间", "who": "操作人",
     "action": "操作", "outcome": "结果", "from": "来源", "detail": "详情", "task": "任务",
     "filter: type to narrow the rows; escape clears": "筛选：输入以缩小行；escape 清除",
