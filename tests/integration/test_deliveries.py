@@ -110,3 +110,31 @@ def test_retention_deletes_old_ended_deliveries_and_their_count_stays(db, rows):
     assert [d.id for d in deliveries(db.engine)] == [second.id]
     assert Deliveries(db.engine, settings).counts() == before == ({("room", "sent"): 1, ("room", "failed"): 0},
                                                                    {"room": 1})
+
+
+def test_a_job_that_fails_for_good_is_queued_to_the_room_and_to_each_admin_never_held(db, rows):
+    from tests.integration.test_runner import failing_jobs
+
+    from console.scheduler.runner import JobRunner
+
+    settings = channel_settings(
+        {"name": "room", "url": "json://127.0.0.1:9/hook", "events": ["job_failure", "job_missed"]},
+        {**MAIL, "events": ["job_failure"], "quiet": "00:00-23:59", "digest": "PT1H"},
+        jobs={"check_task_warnings": {"retries": 0, "retry_delay": 0}})
+    rows.user("root@example.com", admin=True)
+    rows.user("ops@example.com", admin=True)
+    rows.user("someone@example.com")
+    jobs, _ = failing_jobs(times=99)
+    runner = JobRunner(settings, db.engine, jobs=jobs, clock=lambda: NOW)
+    result = runner.execute("check_task_warnings", "scheduled")
+    assert result.status == "failed"
+    room, = deliveries(db.engine, channel="room")
+    assert (room.event, room.subject, room.detail, room.run_id) == (DeliveryEvent.JOB_FAILURE, JOB, "boom 1",
+                                                                   result.run_id)
+    mail = deliveries(db.engine, channel="mail")
+    assert sorted(d.address for d in mail) == ["ops@example.com", "root@example.com"]
+    assert all(d.next_try_at == NOW and not d.held for d in mail + [room])  # an admin's alert waits for nothing
+    assert len(notifications(db.engine, "系统错误")) == 2
+    runner.record_missed(JOB, NOW)
+    assert [d.event for d in deliveries(db.engine, channel="room")] == [DeliveryEvent.JOB_FAILURE,
+                                                                        DeliveryEvent.JOB_MISSED]
