@@ -198,3 +198,23 @@ def test_a_digest_of_many_warnings_is_one_mail_per_handler(db, smtp, room):
         text, = smtp.to(address)
         assert f"（{n // 20} 条）" in text and "https://tasks.example.com/t/" in text
     assert {d.state for d in deliveries(db.engine, channel="mail")} == {DeliveryState.SENT}
+
+
+def test_quiet_hours_hold_a_handlers_warnings_and_send_them_as_one_mail_at_their_end(db, smtp, room):
+    # NOW is 16:00 in Asia/Shanghai, inside 15:00-17:00: held until 17:00, then one mail each.
+    addresses = handlers_and_tasks(db.engine, 2, 6)
+    settings = channel_settings(
+        {"name": "mail", "url": smtp.url(), "to": "handler", "events": ["warning"], "quiet": "15:00-17:00"},
+        {"name": "room", "url": room.url, "events": ["warning"]})
+    run_job(JOB, db.engine, settings, NOW)
+    clock = Clock()
+    sender = DeliverySender(settings, db.engine, clock=clock)
+    drain(sender)
+    assert smtp.messages == [] and len(room.bodies) == 6  # the room has no quiet hours
+    clock.tick(minutes=59)
+    drain(sender)
+    assert smtp.messages == []
+    clock.tick(minutes=1)
+    drain(sender)
+    assert sorted(len(smtp.to(a)) for a in addresses) == [1, 1]
+    assert all("（3 条）" in text for _, text in smtp.messages)
