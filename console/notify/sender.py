@@ -6,16 +6,19 @@ a thread of its own, never inside a job's transaction. Each pass:
 1. gives up what waited too long: a row still not sent ``delivery.give_up_after`` after it was
    written is ``failed`` (a log line per channel, the metrics, ``deliveries list``);
 2. for each channel, on its own thread (a channel that is down or slow holds up no other), claims
-   the next unit that is due: one row, or for a digest channel (or rows held by quiet hours) every
-   due row of that room or handler. Claiming marks the rows ``sending`` with ``claimed_by`` and a
-   lease (``claimed_until``) and commits (``FOR UPDATE SKIP LOCKED`` on PostgreSQL);
-3. sends the unit through Apprise, then marks its rows ``sent`` (or, if the send failed, back to
-   ``pending`` with the error and a backoff of 2, 4, ... seconds, at most a minute).
+   the next unit that is due: up to ``BATCH`` rows, each to be sent alone, or for a digest channel
+   (or rows held by quiet hours) every due row of that room or handler, as one message. Claiming
+   marks the rows ``sending`` with ``claimed_by`` and a lease (``claimed_until``) and commits
+   (``FOR UPDATE SKIP LOCKED`` on PostgreSQL);
+3. sends through Apprise and, after each send, marks what it sent ``sent`` and renews the lease of
+   the rest (or, if the send failed, puts it back to ``pending`` with the error and a backoff of 2,
+   4, ... seconds, at most a minute, and releases the rest of the unit).
 
-**Marked before and after the send.** A sender that dies between the send and the mark after it
-(kill -9, a lost leader) leaves its unit ``sending``; once the lease has passed the next leader's
-sender claims it again and sends it again: a unit in flight at a crash is sent at most once more.
-A row marked ``sent`` is never claimed again, by any process.
+**Marked before and after the send.** A sender that dies between a send and the mark after it
+(kill -9, a lost leader) leaves that row (or digest) ``sending``; once the lease has passed the
+next leader's sender claims it again and sends it again: what was in flight at a crash is sent at
+most once more; the rest of its unit was never sent and goes once. A row marked ``sent`` is never
+claimed again, by any process.
 
 A channel whose send failed is not tried again within its backoff (at most a minute), so a
 channel that comes back has its backlog sent within a minute or two, while the others go on.
@@ -44,7 +47,8 @@ from console.settings import ChannelSettings, Settings
 log = logging.getLogger("console.notify")
 D = Delivery.__table__
 POLL_S = 2.0
-UNITS_PER_PASS = 500  # per channel; the next pass goes on where this one stopped
+SENDS_PER_PASS = 500  # messages per channel; the next pass goes on where this one stopped
+BATCH = 20  # rows claimed at once, each sent alone and marked after its send
 
 # send(url, title, body, markdown, timeout_s, secrets): raises DeliveryError when it did not go.
 Transport = Callable[[str, str, str, bool, float, list], None]
@@ -144,78 +148,114 @@ class DeliverySender:
         return sum(count for _, count, _ in per_channel)
 
     def drain(self, channel: ChannelSettings) -> int:
-        """Send what is due on ``channel`` until none is, one fails, or the pass's share is done."""
+        """Send what is due on ``channel`` until none is, a send fails, or the pass's share is done;
+        how many messages went."""
         sent = 0
-        while sent < UNITS_PER_PASS and not self._stop.is_set() and self.may_send():
+        while sent < SENDS_PER_PASS and not self._stopping():
             token = self.claim(channel)
             if token is None:
                 break
-            if not self.deliver(channel, token):
+            done, ok = self.deliver(channel, token)
+            sent += done
+            if not ok:
                 break
-            sent += 1
         return sent
 
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or not self.may_send()
+
+    def _grouped(self, channel: ChannelSettings, held: bool) -> bool:
+        return channel.digest is not None or held
+
     def claim(self, channel: ChannelSettings) -> str | None:
-        """Claim the next due unit of ``channel``; its token, or None when nothing is due."""
+        """Claim the next due unit of ``channel``: up to ``BATCH`` rows each sent alone, or, for a
+        digest (or rows quiet hours held), every due row of the room or handler as one message.
+        Its token, or None when nothing is due."""
         now = self.clock()
         due = and_(D.c.channel == channel.name, self._due(now))
         first = select(D.c.id, D.c.address, D.c.held).where(due).order_by(D.c.next_try_at, D.c.id).limit(1)
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                first = first.with_for_update(skip_locked=True)
-            row = conn.execute(first).first()
+            locking = conn.dialect.name == "postgresql"
+            row = conn.execute(first.with_for_update(skip_locked=True) if locking else first).first()
             if row is None:
                 return None
-            if channel.digest is not None or row.held:
-                # The unit is every due row of this room (or this handler), the held ones together.
+            if self._grouped(channel, row.held):
                 same = D.c.address.is_(None) if row.address is None else D.c.address == row.address
                 unit = and_(due, same, true() if channel.digest is not None else D.c.held.is_(True))
             else:
-                unit = D.c.id == row.id
+                batch = (select(D.c.id).where(due, D.c.held.is_(False)).order_by(D.c.next_try_at, D.c.id)
+                         .limit(BATCH))
+                ids = conn.execute(batch.with_for_update(skip_locked=True) if locking else batch).scalars().all()
+                unit = D.c.id.in_(ids or [row.id])
             token = f"{self.node}:{uuid.uuid4().hex[:12]}"
             conn.execute(update(D).where(unit).values(
-                state=DeliveryState.SENDING, claimed_by=token, claimed_until=now + self.lease, tries=D.c.tries + 1))
+                state=DeliveryState.SENDING, claimed_by=token, claimed_until=now + self.lease))
         return token
 
-    def _message(self, conn, channel: ChannelSettings, token: str) -> tuple[messages.Message, Any, int]:
-        mine = D.c.claimed_by == token
-        total = conn.execute(select(func.count()).where(mine)).scalar_one()
-        rows = conn.execute(select(D).where(mine).order_by(D.c.level.nullsfirst(), D.c.deadline, D.c.id)
-                            .limit(messages.DIGEST_LINES)).all()
-        if total == 1 and not (channel.digest is not None or rows[0].held):
-            return messages.one(self.settings, channel, rows[0]), rows[0], total
-        return messages.digest(self.settings, channel, rows, total), rows[0], total
-
-    def deliver(self, channel: ChannelSettings, token: str) -> bool:
-        """Send the claimed unit and mark it; True if it was sent."""
+    def deliver(self, channel: ChannelSettings, token: str) -> tuple[int, bool]:
+        """Send the claimed unit, marking each row after its send; (messages sent, whether all went)."""
+        mine = and_(D.c.claimed_by == token, D.c.state == DeliveryState.SENDING)
         with self.engine.connect() as conn:
-            message, first, total = self._message(conn, channel, token)
-        address = first.address if channel.to == ChannelTarget.HANDLER else None
+            total = conn.execute(select(func.count()).where(mine)).scalar_one()
+            rows = conn.execute(select(D).where(mine).order_by(D.c.level.nullsfirst(), D.c.deadline, D.c.id)
+                                .limit(messages.DIGEST_LINES if total > BATCH else BATCH)).all()
+        if not rows:
+            return 0, True
+        if self._grouped(channel, rows[0].held):
+            message = messages.digest(self.settings, channel, rows, total)
+            error = self._send(channel, rows[0], message)
+            self._mark(mine, error, channel, total)
+            return (0, False) if error else (1, True)
+        done = 0
+        for i, row in enumerate(rows):
+            if i and self._stopping():
+                break
+            error = self._send(channel, row, messages.one(self.settings, channel, row))
+            self._mark(D.c.id == row.id, error, channel, 1, rest=mine)
+            if error:
+                break
+            done += 1
+        self._release(mine)  # what this unit did not get to: claimed again at once, by whoever leads
+        return done, done == len(rows)
+
+    def _send(self, channel: ChannelSettings, row: Any, message: messages.Message) -> str | None:
+        """Send one message; None if it went, else why not (safe to store and show)."""
+        address = row.address if channel.to == ChannelTarget.HANDLER else None
         try:
             url, secrets = apprise_send.expand(channel.url, address)
             self.transport(url, message.title, message.body, message.markdown,
                            self.settings.delivery.send_timeout.total_seconds(), secrets)
         except DeliveryError as exc:
-            self._failed(channel, token, str(exc), total)
-            return False
+            return str(exc)
         except Exception as exc:  # noqa: BLE001 - a transport's surprise is a failed send, never the thread's end
-            self._failed(channel, token, f"not sent: {type(exc).__name__}", total)
-            return False
-        with self.engine.begin() as conn:
-            conn.execute(update(D).where(D.c.claimed_by == token, D.c.state == DeliveryState.SENDING).values(
-                state=DeliveryState.SENT, sent_at=self.clock(), claimed_by=None, claimed_until=None, last_error=None))
-        self._resting.pop(channel.name, None)
-        log.debug("channel %s: %d delivery(ies) sent", channel.name, total)
-        return True
+            return f"not sent: {type(exc).__name__}"
+        return None
 
-    def _failed(self, channel: ChannelSettings, token: str, error: str, total: int) -> None:
+    def _mark(self, which, error: str | None, channel: ChannelSettings, count: int, *, rest=None) -> None:
+        """After a send: ``which`` rows sent (or back to pending with ``error`` and a backoff); the
+        lease of the ``rest`` of the unit renewed."""
         now = self.clock()
-        _, failures = self._resting.get(channel.name, (now, 0))
-        wait = backoff(failures + 1)
-        self._resting[channel.name] = (now + wait, failures + 1)
         with self.engine.begin() as conn:
-            conn.execute(update(D).where(D.c.claimed_by == token, D.c.state == DeliveryState.SENDING).values(
-                state=DeliveryState.PENDING, next_try_at=now + wait, claimed_by=None, claimed_until=None,
-                last_error=error))
-        log.warning("channel %s: %d delivery(ies) not sent (%s); again in %g s", channel.name, total, error,
-                    wait.total_seconds())
+            if error is None:
+                conn.execute(update(D).where(which, D.c.state == DeliveryState.SENDING).values(
+                    state=DeliveryState.SENT, sent_at=now, tries=D.c.tries + 1, claimed_by=None,
+                    claimed_until=None, last_error=None))
+                if rest is not None:
+                    conn.execute(update(D).where(rest).values(claimed_until=now + self.lease))
+            else:
+                _, failures = self._resting.get(channel.name, (now, 0))
+                wait = backoff(failures + 1)
+                self._resting[channel.name] = (now + wait, failures + 1)
+                conn.execute(update(D).where(which, D.c.state == DeliveryState.SENDING).values(
+                    state=DeliveryState.PENDING, next_try_at=now + wait, tries=D.c.tries + 1, claimed_by=None,
+                    claimed_until=None, last_error=error))
+                log.warning("channel %s: %d delivery(ies) not sent (%s); again in %g s", channel.name, count, error,
+                            wait.total_seconds())
+        if error is None:
+            self._resting.pop(channel.name, None)
+
+    def _release(self, mine) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(D).where(mine).values(state=DeliveryState.PENDING, claimed_by=None,
+                                                      claimed_until=None))
+
