@@ -83,3 +83,19 @@ def test_a_receiver_answering_garbage_fails_only_its_own_row(db, rows):
     finally:
         room.close()
         good.close()
+
+
+def test_a_markdown_robot_gets_the_title_escaped_never_read_as_markup(db, rows, monkeypatch):
+    """DingTalk (Markdown) cannot be pointed at a local address: the transport is captured instead."""
+    sent = []
+    settings = channel_settings({"name": "ding", "url": "dingtalk://${TASKCONSOLE_TEST_DING}/", "events": ["warning"]})
+    rows.processing(time_pct=96, progress=10, handler=rows.user("h@example.com"), title="**all** [click](http://x)")
+    run_job("check_task_warnings", db.engine, settings, NOW)
+    sender = DeliverySender(settings, db.engine, clock=Clock(),
+                            transport=lambda url, title, body, markdown, timeout, secrets: sent.append(
+                                (url, body, markdown, secrets)))
+    monkeypatch.setenv("TASKCONSOLE_TEST_DING", "t0ken")
+    drain(sender)
+    (url, body, markdown, secrets), = sent
+    assert url == "dingtalk://t0ken/" and markdown and secrets == ["t0ken"]
+    assert r"\*\*all\*\* \[click\]\(http://x\)" in body
