@@ -16,8 +16,8 @@ from console.cli.systemd import Notifier
 from console.cli.signals import install_stop_handlers
 from console.domain.recurrence import RecurrenceError
 from console.domain.runs import Outcome, RunStatus, SchedulerState
-from console.service import (AlreadyRunning, DatabaseError, DatabaseUnreachable, DemoError, DisabledJob, RunNotStarted,
-                             SchemaError, Service, UnknownJob, database)
+from console.service import (AlreadyRunning, DatabaseError, DatabaseUnreachable, DeliveryRefused, DemoError, DisabledJob,
+                             RunNotStarted, SchemaError, Service, UnknownJob, database, send_test_message)
 from console.service.database import DowngradeRefused
 from console.service.db_tuning import TuneRefused
 from console.service.tokens import TokenRefused
@@ -34,7 +34,7 @@ class BadInput(Exception):
 
 
 KNOWN_ERRORS = (DatabaseError, SchemaError, DowngradeRefused, UnknownJob, DisabledJob, DemoError, UnknownTask,
-                RecurrenceError, TuneRefused, TokenRefused, BadInput)
+                RecurrenceError, TuneRefused, TokenRefused, DeliveryRefused, BadInput)
 # The HTTP API's threads each hold a database connection while they answer.
 API_CONNECTIONS = 8
 DEFAULT_LISTEN = "127.0.0.1:5000"
@@ -174,6 +174,42 @@ def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
     if info is None:
         raise BadInput(f"no token has id {args.token_id} (taskconsole tokens list)")
     print(f"token {info.id} ({printable(info.name)}) revoked at {output.local(info.revoked_at, settings.tz)}")
+    return 0
+
+
+def _delivery_json(d, tz) -> dict:
+    return {"id": d.id, "channel": d.channel, "event": d.event, "recipient": d.recipient, "user_id": d.user_id,
+            "task_id": d.task_id, "subject": d.subject, "state": d.state, "tries": d.tries,
+            "last_error": d.last_error, "created_at": output.iso(d.created_at, tz),
+            "next_try_at": output.iso(d.next_try_at, tz), "sent_at": output.iso(d.sent_at, tz)}
+
+
+def cmd_deliveries_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _service(settings).deliveries.list(state=args.state, channel=args.channel, limit=args.limit)
+    if args.json:
+        output.emit_json([_delivery_json(d, settings.tz) for d in rows])
+    elif not rows:
+        print("no deliveries" + (f" {args.state}" if args.state else "") + (
+            "" if settings.channels else " (no channels in the settings)"))
+    else:
+        print(output.table(("ID", "CHANNEL", "EVENT", "TO", "STATE", "TRIES", "WRITTEN", "LAST ERROR"), [
+            (d.id, d.channel, d.event, d.recipient, d.state, d.tries, output.local(d.created_at, settings.tz),
+             d.last_error or "-") for d in rows]))
+    return 0
+
+
+def cmd_deliveries_retry(args: argparse.Namespace, settings: Settings) -> int:
+    if (args.delivery_id is None) == (not args.failed):
+        raise BadInput("say which: deliveries retry ID, or deliveries retry --failed")
+    n = _service(settings).deliveries.retry(None if args.failed else args.delivery_id)
+    print(f"{n} failed deliver{'y' if n == 1 else 'ies'} queued again; the leader sends {'it' if n == 1 else 'them'}"
+          " within seconds")
+    return 0
+
+
+def cmd_channels_test(args: argparse.Namespace, settings: Settings) -> int:
+    # No database: the channel's settings and the network are all a test needs.
+    print(f"test message sent on {send_test_message(settings, args.name, args.to)}")
     return 0
 
 
@@ -500,6 +536,9 @@ COMMANDS: dict[tuple[str, ...], Callable[[argparse.Namespace, Settings], int]] =
     ("tasks", "forecast"): cmd_tasks_forecast,
     ("tasks", "set-recurrence"): cmd_tasks_set_recurrence,
     ("tasks", "next"): cmd_tasks_next,
+    ("deliveries", "list"): cmd_deliveries_list,
+    ("deliveries", "retry"): cmd_deliveries_retry,
+    ("channels", "test"): cmd_channels_test,
     ("scheduler", "pause"): cmd_scheduler_pause,
     ("scheduler", "resume"): cmd_scheduler_resume,
 }

@@ -29,6 +29,9 @@ def effective(settings: Settings) -> dict:
         data["redis"]["url"] = redact_url(settings.redis.url)
     if data.get("alerts", {}).get("webhook_url"):
         data["alerts"]["webhook_url"] = mask_webhook_url(settings.alerts.webhook_url)
+    for channel in data.get("channels", []):
+        # A channel's URL carries its token or password (in the path, the user or the query).
+        channel["url"] = channel["url"].split("://", 1)[0] + "://***"
     return data
 
 
@@ -39,6 +42,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         problem = writable_problem(settings.logging.file)
         if problem:
             problems.append(("logging.file", f"cannot write {printable(settings.logging.file)}: {problem}"))
+    if settings is not None and settings.channels:
+        from console.service import check_channel_urls  # Apprise parses each URL; nothing is sent
+
+        problems.extend(check_channel_urls(settings))
     shown = effective(settings) if settings is not None and args.show else None
     if args.json:
         out = {"file": source, "ok": not problems,

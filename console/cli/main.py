@@ -13,6 +13,7 @@ import sys
 from typing import Callable, Sequence
 
 from console import __version__
+from console.domain.deliveries import DeliveryState
 from console.domain.text import printable
 from console.settings import JOB_IDS, SettingsError, load_settings
 
@@ -230,6 +231,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_whole_number(NEXT_COUNT), default=5, metavar="N",
                    help=f"how many windows, {_range(NEXT_COUNT)} (default 5)")
     p.add_argument("--json", action="store_true", help="JSON for scripts: a list of {start, end}")
+
+    deliveries = sub.add_parser("deliveries", help="the outbox of deliveries to channels: list, retry",
+                                description="The outbox: each event for each channel (settings: channels), "
+                                "sent by the leader with retries; a delivery not sent within "
+                                "delivery.give_up_after is failed.")
+    deliveries_sub = deliveries.add_subparsers(dest="deliveries_command", metavar="ACTION", required=True,
+                                               parser_class=_Parser)
+    p = command("list", "deliveries, newest first: channel, event, recipient, state, tries, last error",
+                deliveries_sub)
+    p.add_argument("--state", choices=[str(s) for s in DeliveryState], default=None, help="only this state")
+    p.add_argument("--channel", metavar="NAME", default=None, help="only this channel")
+    p.add_argument("--limit", type=_whole_number(HISTORY_LIMIT), default=50, metavar="N",
+                   help=f"how many, {_range(HISTORY_LIMIT)} (default 50)")
+    p.add_argument("--json", action="store_true", help="JSON for scripts: a list of {id, channel, event, "
+                   "recipient, user_id, task_id, subject, state, tries, last_error, created_at, next_try_at, sent_at}")
+    p = command("retry", "send failed deliveries again: one by its id, or every one with --failed", deliveries_sub)
+    p.add_argument("delivery_id", type=_whole_number(TASK_ID), metavar="ID", nargs="?", help="the delivery's id")
+    p.add_argument("--failed", action="store_true", help="every failed delivery")
+
+    channels = sub.add_parser("channels", help="the delivery channels: send a test message",
+                              description="The delivery channels of the settings (channels).")
+    channels_sub = channels.add_subparsers(dest="channels_command", metavar="ACTION", required=True,
+                                           parser_class=_Parser)
+    p = command("test", "send one test message on a channel now (not through the outbox); exit 2 if it "
+                "did not go, saying why", channels_sub)
+    p.add_argument("name", metavar="NAME", help="the channel's name (channels[].name)")
+    p.add_argument("--to", metavar="ADDRESS", default=None, help="for a personal channel (to: handler): the address")
     return parser
 
 

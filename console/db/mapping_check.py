@@ -30,7 +30,7 @@ KINDS: dict[str, dict[str, str]] = {
               "time_progress": _NUMBER, "expected_start_time": _TIME, "expected_end_time": _TIME,
               "actual_start_time": _TIME, "actual_end_time": _TIME, "current_handler_id": _ID,
               "created_at": _TIME, "updated_at": _TIME, "recurrence": _TEXT},
-    "users": {"id": _ID, "name": _TEXT, "is_admin": _FLAG},
+    "users": {"id": _ID, "name": _TEXT, "is_admin": _FLAG, "email": _TEXT},
     "notifications": {"id": _ID, "user_id": _ID, "type": _TEXT, "title": _TEXT, "content": _TEXT,
                       "task_id": _ID, "is_read": _FLAG, "created_at": _TIME},
 }

@@ -397,9 +397,59 @@ class WarningsSentTotal(Base):
     sent: Mapped[int] = mapped_column(BigInteger)
 
 
+class Delivery(Base):
+    """The outbox (migration 0016, issue #28): one row per event per channel (per recipient for a
+    personal channel), written in the transaction of the notification or run end it copies, and
+    sent by the leader (console.notify.sender). What a message says is copied here as data (the
+    task's title, level, deadline, progress; a job's id and error) and rendered when sent."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(16))
+    # The handler (or admin) it is for; the address from users.email for a personal channel.
+    user_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    task_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    subject: Mapped[str | None] = mapped_column(Text, nullable=True)  # a task's title, a job's id
+    level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    progress: Mapped[float | None] = mapped_column(Float, nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # a job's error, a missed firing's time
+    run_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)  # by quiet hours: goes out as a digest
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        Index("ix_deliveries_state_next_try_at", "state", "next_try_at"),  # the sender's claim
+        Index("ix_deliveries_channel_state", "channel", "state"),  # the metrics and a digest's rows
+        Index("ix_deliveries_claimed_by", "claimed_by"),
+    )
+
+
+class DeliveryTotal(Base):
+    """Deliveries counted past the rows (migration 0016): given-up rows sent again by ``deliveries
+    retry`` and rows deleted by retention, per channel and state, so taskconsole_deliveries_total
+    never falls."""
+
+    __tablename__ = "delivery_totals"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
 class WarningPass(Base):
     """The last pass of the leader's frequent look for thresholds crossed (``warnings.check_every``,
-    migration 0016): one row, id 1. The next pass, whichever process leads, looks from ``looked_at``."""
+    migration 0017): one row, id 1. The next pass, whichever process leads, looks from ``looked_at``."""
 
     __tablename__ = "warning_pass"
 

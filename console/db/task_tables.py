@@ -61,7 +61,9 @@ def default_types() -> dict[str, dict[str, TypeEngine[Any]]]:
     out: dict[str, dict[str, TypeEngine[Any]]] = {}
     for table in TABLES:
         model = Base.metadata.tables[table]
-        out[table] = {key: model.c[key].type for key in mapped_columns(TaskSystemSettings(), table)}
+        # A column the demo schema lacks (users.email, null by default) is text.
+        out[table] = {key: model.c[key].type if key in model.c else String()
+                      for key in mapped_columns(TaskSystemSettings(), table)}
     return out
 
 
@@ -76,7 +78,7 @@ def build_tables(mapping: TaskSystemSettings,
     for table in TABLES:
         given = (types or {}).get(table, {})
         columns = [
-            Column(name, given.get(key, defaults[table][key]), key=key, primary_key=key == _KEYS[table])
+            Column(name, given.get(key, defaults[table].get(key, String())), key=key, primary_key=key == _KEYS[table])
             for key, name in mapped_columns(mapping, table).items() if name is not None
         ]
         built[table] = Table(getattr(mapping.tables, table), metadata, *columns)

@@ -26,7 +26,10 @@ from console.jobs import rule_resets
 from console.jobs.base import Counts, JobContext, JobSpec, Preview, RowsRefused
 from console.jobs.isolate import IdRange, Refused, in_range, range_halves, range_size, write_isolated
 from console.jobs.task_state import reset_values, staging_table, stamp_reset
+from console.db.column_types import instant_of
+from console.domain.deliveries import DeliveryEvent
 from console.notify.notifications import insert_notifications
+from console.notify.outbox import queue_task_event
 
 
 def _no_rule(ctx: JobContext):
@@ -78,6 +81,9 @@ def _reset_default(conn, ctx: JobContext, staged, part: IdRange) -> tuple[int, i
         task_id=tasks.c.id,
         now=ctx.now,
     )
+    queue_task_event(conn, t, ctx.settings, DeliveryEvent.RESET,
+                     select(tasks.c.id).where(tasks.c.id.in_(ids), has_handler(t)), now=ctx.now,
+                     run_id=ctx.run_id, deadline=instant_of(tasks.c.expected_end_time))
     return reset, notified
 
 

@@ -15,10 +15,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, case, delete, func, insert, select, update
 
-from console.db.models import (DURATION_BUCKETS, AuditEntry, JobRun, JobRunTotal, RunLogLine, SchedulerCommand,
-                               WarningsSentTotal)
+from console.db.models import (DURATION_BUCKETS, AuditEntry, Delivery, JobRun, JobRunTotal, RunLogLine,
+                               SchedulerCommand, WarningsSentTotal)
+from console.domain.deliveries import DeliveryState
 from console.domain.runs import JobId, RunStatus
 from console.jobs.base import JobContext
+from console.notify.outbox import add_total
 
 _BUCKETS = range(len(DURATION_BUCKETS))
 
@@ -34,10 +36,28 @@ def prune(ctx: JobContext) -> dict[str, int]:
     commands = _in_batches(ctx, size, lambda conn, limit: _delete_ids(
         conn, SchedulerCommand, select(SchedulerCommand.id).where(done.is_not(None), done < cutoff)
         .order_by(SchedulerCommand.id).limit(limit)))
-    if runs or audit or commands:
-        ctx.log.info("cleanup_old_data: %d runs, %d audited actions and %d commands older than %s deleted",
-                     runs, audit, commands, cutoff.isoformat(timespec="seconds"))
-    return {"deleted_runs": runs, "deleted_audit": audit, "deleted_commands": commands}
+    sent = _in_batches(ctx, size, lambda conn, limit: _deliveries_batch(conn, cutoff, limit))
+    if runs or audit or commands or sent:
+        ctx.log.info("cleanup_old_data: %d runs, %d audited actions, %d commands and %d deliveries older than %s "
+                     "deleted", runs, audit, commands, sent, cutoff.isoformat(timespec="seconds"))
+    return {"deleted_runs": runs, "deleted_audit": audit, "deleted_commands": commands, "deleted_deliveries": sent}
+
+
+def _old_delivery(cutoff: datetime):
+    """Deliveries that ended (sent or given up) and were written before ``cutoff``."""
+    return Delivery.state.in_((DeliveryState.SENT, DeliveryState.FAILED)) & (Delivery.created_at < cutoff)
+
+
+def _deliveries_batch(conn: Connection, cutoff: datetime, size: int) -> int:
+    """Delete a batch of old deliveries, their counts folded into delivery_totals first (issue #28)."""
+    ids = conn.execute(select(Delivery.id).where(_old_delivery(cutoff)).order_by(Delivery.id).limit(size)
+                       .with_for_update()).scalars().all()
+    if not ids:
+        return 0
+    for channel, state, n in conn.execute(select(Delivery.channel, Delivery.state, func.count())
+                                          .where(Delivery.id.in_(ids)).group_by(Delivery.channel, Delivery.state)):
+        add_total(conn, channel, state, n)
+    return conn.execute(delete(Delivery).where(Delivery.id.in_(ids)).execution_options(synchronize_session=False)).rowcount
 
 
 def would_prune(conn: Connection, now: datetime, keep) -> dict[str, int]:
@@ -50,6 +70,8 @@ def would_prune(conn: Connection, now: datetime, keep) -> dict[str, int]:
                                            .where(AuditEntry.at < cutoff)).scalar_one(),
         "would_delete_commands": conn.execute(select(func.count()).select_from(SchedulerCommand)
                                               .where(done.is_not(None), done < cutoff)).scalar_one(),
+        "would_delete_deliveries": conn.execute(select(func.count()).select_from(Delivery)
+                                                .where(_old_delivery(cutoff))).scalar_one(),
     }
 
 

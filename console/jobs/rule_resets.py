@@ -24,14 +24,16 @@ from console.db.engine import read_only
 from console.db.models import JobRun
 from console.db.task_sql import STATE, finished_periodic, has_handler, rule_column, with_state
 from console.db.task_tables import TaskTables, status_in
-from console.db.column_types import UTCDateTime
+from console.db.column_types import UTCDateTime, instant_of
 from console.domain.recurrence import (NO_OCCURRENCE, OUT_OF_RANGE, RecurrenceError, due_at, new_window,
                                        parse_recurrence)
 from console.domain.runs import JobId, RunStatus
 from console.jobs.base import JobContext
 from console.jobs.isolate import Refused, batch_size, halves, write_isolated
 from console.jobs.task_state import reset_values, stamp_reset, upsert_statement
+from console.domain.deliveries import DeliveryEvent
 from console.notify.notifications import insert_notifications
+from console.notify.outbox import queue_task_event
 
 BATCH = 1000
 log = logging.getLogger("console.jobs")
@@ -161,6 +163,10 @@ def reset_rule_due(ctx: JobContext, refused: Refused | None = None) -> tuple[int
             {"title": c.title, "task_id": c.id},
             user_id=c.current_handler_id, task_id=c.id, now=ctx.now,
         ) if ids else 0
+        if ids:
+            queue_task_event(conn, t, ctx.settings, DeliveryEvent.RESET,
+                             select(c.id).where(c.id.in_(ids), status_in(t, "new"), has_handler(t)),
+                             now=ctx.now, run_id=ctx.run_id, deadline=instant_of(c.expected_end_time))
         return stamped, sent
 
     after = None  # (next_reset_at, id) of the last task read: refused ones are not read again

@@ -39,7 +39,9 @@ from console.domain.runs import JobId
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
 from console.jobs.dialect import insert_or_skip
 from console.jobs.ledger_windows import repair_ledger_windows
+from console.domain.deliveries import DeliveryEvent
 from console.notify.notifications import as_whole_number, insert_notifications
+from console.notify.outbox import queue_task_event
 
 W = WarningSent
 
@@ -184,6 +186,9 @@ def write_warnings(conn: Connection, ctx: JobContext, crossed_since: datetime | 
     notified = insert_notifications(
         conn, t, template, rows, fields, user_id=c.current_handler_id, task_id=c.id, now=ctx.now
     )
+    # The deliveries of these warnings to the channels, in this transaction (issue #28).
+    queued = queue_task_event(conn, t, ctx.settings, DeliveryEvent.WARNING, rows, now=ctx.now,
+                              run_id=ctx.run_id, level=W.level, deadline=W.window_end)
     removed = 0
     if notified < sent:
         # Handler ids whose user is gone (written without foreign keys): no notification can
@@ -199,6 +204,8 @@ def write_warnings(conn: Connection, ctx: JobContext, crossed_since: datetime | 
     ) if sent else {}
     counts["sent"] = sent - removed
     counts["notified"] = notified
+    if ctx.settings.channels:
+        counts["deliveries_queued"] = queued
     for lv in ctx.settings.warnings.levels:
         counts[f"level_{lv.level}"] = int(by_level.get(lv.level, 0))
     return counts

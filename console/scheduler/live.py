@@ -25,6 +25,7 @@ from console.db.engine import describe_error
 from console.domain.runs import JobId, SchedulerState, TriggerKind
 from console.db.task_tables import tables_for
 from console.jobs.rule_resets import pending_on
+from console.notify.sender import DeliverySender
 from console.scheduler.pause import store_pause, stored_pause
 from console.scheduler.runner import AlreadyRunning, JobRunner, RunNotStarted
 from console.scheduler.schedule_table import ScheduleTable
@@ -54,6 +55,9 @@ class LiveScheduler:
         # Read-then-apply of the stored pause, one at a time: a heartbeat's stale read must not
         # undo an operator's pause applied in between.
         self._pause_guard = threading.Lock()
+        # The outbox's sender (issue #28): runs only while this process leads, on its own thread.
+        self.sender = DeliverySender(runner.settings, runner.engine, clock=runner.clock,
+                                     may_send=lambda: not self._stop.is_set() and self._may_fire())
 
     def start(self, *, paused: bool = False) -> None:
         """Start firing; ``paused`` (the stored scheduler-wide pause, read by the caller) starts it
@@ -65,6 +69,7 @@ class LiveScheduler:
             self.scheduler.resume()
         self._waker = threading.Thread(target=self._wake_loop, name="scheduler-waker", daemon=True)
         self._waker.start()
+        self.sender.start()
         if self.settings.warnings.check_every is not None:
             self._looker = threading.Thread(target=self._look_loop, name="warning-pass", daemon=True)
             self._looker.start()
@@ -136,6 +141,7 @@ class LiveScheduler:
         """Graceful: no new firings, long jobs stop between batches, running ones finish."""
         self._stop.set()
         self.runner.stopping.set()  # the job store hands out no more due jobs
+        self.sender.stop()  # a unit in flight is marked; one claimed and not sent is claimed again later
         running = sorted(self.runner.active)
         if running:
             log.info("stopping: waiting for %s to finish", ", ".join(running))

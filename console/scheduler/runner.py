@@ -26,7 +26,9 @@ from console.db.engine import describe_error
 from console.jobs import JOBS, JobContext, JobSpec
 from console.jobs.base import RowsRefused
 from console.db.task_tables import tables_for
+from console.domain.deliveries import DeliveryEvent
 from console.notify.notifications import alert_admins
+from console.notify.outbox import queue_job_event
 from console.notify.webhook import Webhook
 from console.scheduler.bus import EventBus
 from console.scheduler.run_logs import RunLogSink
@@ -284,6 +286,8 @@ class JobRunner:
             with self.engine.begin() as conn:
                 sent = alert_admins(conn, tables, self.settings.notifications.job_failure, job_id=job_id,
                                     error=error, now=self.clock())
+                queue_job_event(conn, tables, self.settings, DeliveryEvent.JOB_FAILURE, job_id=job_id,
+                                detail=error, run_id=run_id, now=self.clock())
             log.error("job %s failed for good; %d admin(s) alerted", job_id, sent, extra=context)
         except Exception as exc:  # noqa: BLE001 - the database may be what failed
             log.error("job %s failed and admins could not be alerted: %s", job_id,
@@ -301,6 +305,15 @@ class JobRunner:
         self.ledger.record(job_id, TriggerKind.SCHEDULED, RunStatus.MISSED, actor="scheduler", scheduled_for=scheduled_for,
                            error="missed its firing by more than the misfire grace time")
         log.warning("job %s missed its run scheduled for %s", job_id, scheduled_for.isoformat())
+        if self.settings.channels:
+            try:
+                with self.engine.begin() as conn:
+                    queue_job_event(conn, tables_for(self.engine, self.settings), self.settings,
+                                    DeliveryEvent.JOB_MISSED, job_id=job_id, run_id=None, now=self.clock(),
+                                    detail=scheduled_for.astimezone(timezone.utc).isoformat())
+            except Exception as exc:  # noqa: BLE001 - the database may be what failed; the webhook still goes
+                log.error("job %s: the missed firing could not be queued for the channels: %s", job_id,
+                          describe_error(exc, self.engine.url))
         self.webhook.send("job_missed", job_id, scheduled_for=scheduled_for.astimezone(timezone.utc).isoformat())
 
     def record_skipped(self, job_id: str, scheduled_for: datetime | None) -> None:

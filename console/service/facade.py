@@ -46,6 +46,7 @@ from console.service.charts import HourlyRuns, HourlySent, job_runs_per_hour, wa
 from console.service.forecast import Forecast, PanelForecast, warning_forecast
 from console.service.metrics import MetricsReader, MetricsSources
 from console.service.operations import Operations
+from console.service.deliveries import Deliveries
 from console.service.tokens import Tokens
 from console.settings import Settings
 
@@ -131,6 +132,7 @@ class Service(Operations):
         self._stats_took = 0.0  # seconds the last read of the warning counts took
         self.commands = CommandQueue(engine)
         self.tokens = Tokens(engine, settings)
+        self.deliveries = Deliveries(engine, settings)
         self.metrics = self.metrics_reader()
         self._forecast = PanelForecast(self.warning_forecast)
 
@@ -143,7 +145,8 @@ class Service(Operations):
             jobs=self.jobs, warning_stats=self.warning_stats, cluster=self.cluster,
             scheduler_paused=lambda: self.scheduler_pause().paused,
             leader_changes=lambda: leader_changes(self.engine),
-            schema_fenced=lambda: self.schema_fence() is not None, clock=self.clock), **options)
+            schema_fenced=lambda: self.schema_fence() is not None, clock=self.clock,
+            deliveries=self.deliveries.counts), **options)
 
     # -- the scheduler in this process -------------------------------------------------------
     def start_scheduler(self, *, paused: bool = False, kind: str = "console",

@@ -61,6 +61,8 @@ class MetricsSnapshot:
     failed_for_good: dict[str, int] = field(default_factory=dict)  # job_id -> runs no retry followed
     schema_fenced: int = 0  # 1 while the schema fence holds this node back
     no_handler: dict[int, int] = field(default_factory=dict)  # level -> of in_level, those nobody is warned of
+    deliveries: dict[tuple[str, str], int] = field(default_factory=dict)  # (channel, sent|failed) -> ever
+    delivery_backlog: dict[str, int] = field(default_factory=dict)  # channel -> pending or sending now
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class MetricsSources:
     leader_changes: Callable[[], int]
     schema_fenced: Callable[[], bool]
     clock: Callable[[], datetime]
+    # ({(channel, state): deliveries that ended so, ever}, {channel: backlog now}) (issue #28)
+    deliveries: Callable[[], tuple[dict[tuple[str, str], int], dict[str, int]]] = lambda: ({}, {})
 
 
 def _histogram(below: list[int], count: int, total: float) -> Histogram:
@@ -120,6 +124,7 @@ class MetricsReader:
         jobs = src.jobs()
         stats = src.warning_stats()
         leader, others = src.cluster()
+        delivered, backlog = src.deliveries()
         return MetricsSnapshot(
             read_at=src.clock(),
             runs=runs,
@@ -138,4 +143,6 @@ class MetricsReader:
             leader_changes=src.leader_changes(),
             leader_since=leader.leader_since.timestamp() if leader and leader.leader_since else 0.0,
             failed_for_good={j: final.get(j, 0) for j in job_ids},
+            deliveries=delivered,
+            delivery_backlog=backlog,
         )

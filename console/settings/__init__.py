@@ -13,14 +13,14 @@ from console.settings.jobs import JOB_IDS, JobDefaults, JobSettings, SchedulerSe
 from console.settings.loading import (ENV_CONFIG, ENV_DATABASE_URL, ENV_REDIS_URL, MAX_SETTINGS_BYTES, check_settings,
                                       find_settings_file, load_settings)
 from console.settings.redaction import UNPARSABLE_URL, parse_url, redact_url, url_secrets
-from console.settings.schema import (AlertSettings, CleanupSettings, ConsoleSettings, DatabaseSettings, HttpSettings,
+from console.settings.schema import (AlertSettings, ChannelSettings, DeliverySettings, CleanupSettings, ConsoleSettings, DatabaseSettings, HttpSettings,
                                      LoggingSettings, NotificationSettings, PeriodicSettings, RedisSettings,
                                      RunHistorySettings, RunLogSettings, Settings, Template, TimeProgressSettings,
                                      WarningSettings, parse_listen)
 from console.settings.task_system import TaskSystemSettings
 
 __all__ = ["ENV_CONFIG", "ENV_DATABASE_URL", "ENV_REDIS_URL", "JOB_IDS", "LONGEST", "MAX_SETTINGS_BYTES", "UNPARSABLE_URL",
-           "AlertSettings", "CleanupSettings", "ConsoleSettings", "DatabaseSettings", "HttpSettings", "JobDefaults",
+           "AlertSettings", "ChannelSettings", "DeliverySettings", "CleanupSettings", "ConsoleSettings", "DatabaseSettings", "HttpSettings", "JobDefaults",
            "JobSettings", "LoggingSettings", "NotificationSettings", "PeriodicSettings", "RedisSettings",
            "RunHistorySettings", "RunLogSettings", "SchedulerSettings", "Settings", "SettingsError",
            "TaskSystemSettings", "Template", "TimeProgressSettings", "TriggerSettings", "WarningSettings",

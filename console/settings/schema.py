@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from console.domain.deliveries import ChannelTarget, DeliveryEvent, parse_quiet
 from console.domain.rules import DEFAULT_LEVELS, WarningLevel
 from console.domain.templates import TemplateError, template_fields
 from console.domain.webhook_url import parse_webhook_url
@@ -285,6 +286,114 @@ class AlertSettings(_Strict):
         return url or None
 
 
+ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ChannelSettings(_Strict):
+    """A place deliveries go (issue #28): an Apprise URL and what it takes."""
+
+    name: str
+    """Names the channel in ``deliveries list``, the metrics and ``channels test`` (letters, digits, _ . -)."""
+    url: str
+    """An Apprise URL (mailto://, dingtalk://, wecombot://, feishu://, slack://, json:// ...);
+    ``${VAR}`` is read from the environment when sending (keep secrets there). For ``to: handler``
+    the handler's address fills ``{email}``."""
+    events: tuple[DeliveryEvent, ...] = tuple(DeliveryEvent)
+    """What it takes: warning, reset, job_failure, job_missed."""
+    levels: tuple[int, ...] | None = None
+    """Only warnings of these levels (e.g. [5]); null: every level."""
+    to: ChannelTarget = ChannelTarget.GROUP
+    """group: the URL is a room or robot, every event goes there; handler: personal, one delivery
+    per handler (job_failure and job_missed: per admin) to the address in users.email."""
+    digest: timedelta | None = None
+    """Gather a room's or a handler's events into one message per window (PT1M to P1D); null: each alone."""
+    quiet: str | None = None
+    """Quiet hours of a personal channel in the settings' timezone ("22:00-08:00"): held, then sent
+    as one digest at their end; job_failure is never held."""
+    task_url: str | None = None
+    """A link to a task in the messages, with {task_id} (e.g. https://tasks.example.com/tasks/{task_id})."""
+    locale: Literal["zh_CN", "en"] = "zh_CN"
+    """zh_CN: the texts of ``notifications`` (the design document's); en: English."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not CHANNEL_NAME.match(value):
+            raise ValueError("must be 1 to 64 letters, digits, _ . or - (starting with a letter or digit)")
+        return value
+
+    @field_validator("digest")
+    @classmethod
+    def _digest_bounds(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and not timedelta(minutes=1) <= value <= timedelta(days=1):
+            raise ValueError("must be between PT1M and P1D (or null: no digest)")
+        return value
+
+    @field_validator("quiet")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if value:
+            parse_quiet(value)
+        return value or None
+
+    @field_validator("task_url")
+    @classmethod
+    def _task_url(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                unknown = template_fields(value) - {"task_id"}
+            except TemplateError as exc:
+                raise ValueError(str(exc)) from None
+            if unknown:
+                raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; allowed: {{task_id}}")
+        return value or None
+
+    @model_validator(mode="after")
+    def _fits(self) -> "ChannelSettings":
+        if "://" not in self.url:
+            raise ValueError("url: not an Apprise URL (scheme://...)")
+        try:
+            used = template_fields(ENV_VAR.sub("", self.url))
+        except TemplateError as exc:
+            raise ValueError(f"url: {exc}") from None
+        allowed = {"email"} if self.to == ChannelTarget.HANDLER else set()
+        if used - allowed:
+            raise ValueError(f"url: unknown placeholder {{{sorted(used - allowed)[0]}}}"
+                             + ("; allowed: {email}" if allowed else "; a group channel's URL has none"))
+        if self.to == ChannelTarget.HANDLER and not used:
+            raise ValueError("url: a handler channel's URL needs {email}, the handler's address")
+        if self.quiet and self.to != ChannelTarget.HANDLER:
+            raise ValueError("quiet: only a personal channel (to: handler) has quiet hours")
+        if len(set(self.events)) != len(self.events) or not self.events:
+            raise ValueError("events: at least one, each once")
+        return self
+
+
+class DeliverySettings(_Strict):
+    """How the leader sends the outbox (``deliveries``) to the channels."""
+
+    send_timeout: timedelta = timedelta(seconds=10)
+    """Each send's connect and read timeout (PT1S to PT2M)."""
+    give_up_after: timedelta = timedelta(days=1)
+    """A delivery not sent this long after it was written is given up (state failed: a run-log
+    line, the metrics, the console; ``deliveries retry`` sends it again). PT1M to P30D."""
+
+    @field_validator("send_timeout")
+    @classmethod
+    def _timeout(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=2):
+            raise ValueError("must be between PT1S and PT2M")
+        return value
+
+    @field_validator("give_up_after")
+    @classmethod
+    def _give_up(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= timedelta(days=30):
+            raise ValueError("must be between PT1M and P30D")
+        return value
+
+
 class Settings(_Strict):
     """Everything taskconsole can be told."""
 
@@ -305,6 +414,9 @@ class Settings(_Strict):
     logging: LoggingSettings = LoggingSettings()
     http: HttpSettings = HttpSettings()
     alerts: AlertSettings = AlertSettings()
+    channels: tuple[ChannelSettings, ...] = ()
+    """Where warnings, resets and job alerts are delivered beyond the notifications table (issue #28)."""
+    delivery: DeliverySettings = DeliverySettings()
     task_system: TaskSystemSettings = TaskSystemSettings()
     """The task system's table and column names, words and naive timestamps (console.settings.task_system)."""
 
@@ -316,6 +428,15 @@ class Settings(_Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown timezone {name!r}") from None
         return name
+
+    @model_validator(mode="after")
+    def _channels_fit(self) -> "Settings":
+        names = [c.name for c in self.channels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"channels: the name {next(n for n in names if names.count(n) > 1)!r} is used twice")
+        if any(c.to == ChannelTarget.HANDLER for c in self.channels) and not self.task_system.columns.users.email:
+            raise ValueError("channels: a handler channel needs task_system.columns.users.email (the handler's address)")
+        return self
 
     @field_validator("jobs", mode="before")
     @classmethod

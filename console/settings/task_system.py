@@ -152,6 +152,9 @@ class UserColumns(_Columns):
     """Shown as a task's handler. Null: the console shows the user's id."""
     is_admin: Name = "is_admin"
     """Boolean or 0/1; failure alerts go to every admin."""
+    email: OptionalName = None
+    """The user's address for personal channels (``channels[].to: handler``, ``{email}`` in its URL).
+    Null: the task system has none, and no channel is personal."""
 
 
 class NotificationColumns(_Columns):

@@ -24,7 +24,7 @@ from console.domain.runs import JobId, JobState, Outcome, RunStatus, SchedulerSt
 from console.service import ActionResult, os_user
 from console.tui.dialogs import Confirm, Help
 from console.tui.quitting import Stopping
-from console.tui.history_views import AuditScreen, NotesScreen
+from console.tui.history_views import AuditScreen, DeliveriesScreen, NotesScreen
 from console.tui.log_views import LogScreen
 from console.tui.logs import LogPanel
 from console.tui.format import changed, duration
@@ -233,6 +233,9 @@ class ConsoleActions:
 
     def action_notifications(self) -> None:
         self.push_screen(NotesScreen())
+
+    def action_deliveries(self) -> None:
+        self.push_screen(DeliveriesScreen())
 
     def action_refresh(self) -> None:
         self.request_refresh()

@@ -1,6 +1,7 @@
-"""The audit view (``a``: who did what, when, from where) and the notifications view (``n``:
+"""The audit view (``a``: who did what, when, from where), the notifications view (``n``:
 what the jobs sent, to whom; ``t`` cycles the type, ``/`` filters by task, recipient or title,
-and Enter on a task id reads that task's notifications from the database)."""
+and Enter on a task id reads that task's notifications from the database), and the deliveries
+view (``d``: the outbox to the channels, issue #28; ``t`` cycles the state, ``/`` filters)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label
 
+from console.domain.deliveries import DeliveryState
 from console.domain.text import printable
 from console.service.history import COUNT_CAP
 from console.tui.format import local_time, safe, status
@@ -27,6 +29,11 @@ class AuditTable(FilterableTable):
 class NotesTable(FilterableTable):
     COLUMNS = (Column("when", 14, 0), Column("type", 10, 1), Column("to", 12, 0), Column("task", 8, 0),
                Column("title", 20, 2, flex=80))
+
+
+class DeliveriesTable(FilterableTable):
+    COLUMNS = (Column("when", 14, 0), Column("channel", 12, 0), Column("event", 11, 1), Column("to", 16, 0),
+               Column("state", 8, 0), Column("tries", 5, 1), Column("task", 8, 2), Column("error", 20, 1, flex=80))
 
 
 class _History(Screen):
@@ -200,5 +207,52 @@ class NotesScreen(_History):
                      "to": safe(n.to or "-"), "task": Text(str(n.task_id) if n.task_id is not None else "-"),
                      "title": safe(n.title or "")}
             rows.append((str(n.id), cells, f"{n.task_id} {n.type} {n.to} {n.title}"))
+        self.table.set_rows(rows)
+        self.heading(self.extra())
+
+
+class DeliveriesScreen(_History):
+    TABLE = DeliveriesTable
+    TITLE_WORD = "deliveries to channels"
+
+    def __init__(self):
+        super().__init__()
+        self.state: str | None = None
+
+    def extra(self) -> str:
+        w = self.app.words
+        # The states are the contract's words (deliveries list --state), shown as they are.
+        return f"   {w('state')} {self.state or w('all')}"
+
+    def action_cycle_type(self) -> None:
+        order = [None, *DeliveryState]
+        self.state = order[(order.index(self.state) + 1) % len(order)] if self.state in order else None
+        self.load()
+
+    def on_data_table_row_selected(self, event) -> None:
+        # Enter on a delivery opens its task, where it has one.
+        event.stop()
+        task = self.table.cell(event.row_key.value, "task")
+        if task is not None and task.plain.isdigit():
+            from console.tui.inspect_screens import TaskScreen
+
+            self.app.push_screen(TaskScreen(int(task.plain)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        rows = self.app.service.deliveries.list(state=self.state, limit=LIMIT)
+        self.app.call_from_thread(self.show, rows)
+
+    def show(self, deliveries) -> None:
+        tz = self.app.tz
+        rows = []
+        for d in deliveries:
+            style = "bold red" if d.state == DeliveryState.FAILED else ""
+            cells = {"when": Text(local_time(d.created_at, tz, "%m-%d %H:%M:%S")), "channel": safe(d.channel),
+                     "event": safe(d.event), "to": safe(d.recipient), "state": safe(d.state, style),
+                     "tries": Text(str(d.tries)), "task": Text(str(d.task_id) if d.task_id is not None else "-"),
+                     "error": safe(d.last_error or "")}
+            rows.append((str(d.id), cells, f"{d.channel} {d.event} {d.recipient} {d.state} {d.task_id} "
+                                           f"{d.last_error or ''}"))
         self.table.set_rows(rows)
         self.heading(self.extra())

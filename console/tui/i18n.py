@@ -140,6 +140,7 @@ _ZH.update({
     "following": "跟随", "WARNING": "警告及以上", "ERROR": "仅错误",
     "no log lines kept for this run (run_logs.keep, or it ran before taskconsole kept run logs)":
         "此运行没有保留日志（run_logs.keep，或它早于日志保留功能）",
+    "deliveries to channels": "发往通道的投递", "channel": "通道", "event": "事件", "tries": "尝试", "error": "错误",
     "audit of manual actions": "手动操作审计", "notifications sent": "已发送的通知", "when": "时间", "who": "操作人",
     "action": "操作", "outcome": "结果", "from": "来源", "detail": "详情", "task": "任务",
     "filter: type to narrow the rows; escape clears": "筛选：输入以缩小行；escape 清除",
@@ -152,6 +153,7 @@ _ZH.update({
     "newest": "最新", "or": "或", "narrows": "缩小范围",
     "would_delete_runs": "将删除运行记录", "would_delete_audit": "将删除审计记录",
     "would_delete_commands": "将删除已完成命令",
+    "would_delete_deliveries": "将删除已结束的投递",
     "skipped_invalid_rule": "跳过（规则无效）", "skipped_no_end_time": "跳过（无结束时间）",
     "skipped_no_handler": "跳过（无处理人）", "skipped_referenced": "跳过（仍被引用）",
     "skipped_unknown_status": "跳过（状态未映射）", "skipped_no_window": "跳过（无时间窗口）",

@@ -102,6 +102,9 @@ KEYS: tuple[Key, ...] = (
         show=False, zh_label="审计", zh_description="手动操作审计：谁在何时从何处做了什么", command="audit"),
     Key("notes", "n", "notifications", "Sent", "the notifications the jobs sent, by type and task", show=False,
         zh_label="通知", zh_description="任务发出的通知，可按类型和任务筛选", command="notifications"),
+    Key("deliveries", "d", "deliveries", "Deliveries", "the deliveries to channels: channel, event, to whom, state, "
+        "tries, last error", show=False, zh_label="投递", zh_description="发往通道的投递：通道、事件、接收人、状态、"
+        "尝试次数、最后错误", command="deliveries"),
     Key("refresh", "r", "refresh", "Refresh", "refresh every panel now (they refresh by themselves too)", show=False,
         zh_label="刷新", zh_description="立即刷新所有面板", command="refresh"),
     Key("tab", "tab", None, "", "move between panels", zh_description="在面板之间切换"),
@@ -135,8 +138,8 @@ KEYS: tuple[Key, ...] = (
         zh_label="跟随", zh_description="跟随新行，或停在当前位置"),
     Key("log-back", "escape,q,l", "app.pop_screen", "Back", "return to the main screen", screen="logs",
         zh_label="返回"),
-    Key("history-type", "t", "cycle_type", "Type", "notifications: cycle the type shown", screen="history",
-        zh_label="类型", zh_description="通知：切换显示的类型"),
+    Key("history-type", "t", "cycle_type", "Type", "notifications: cycle the type shown; deliveries: the state",
+        screen="history", zh_label="类型", zh_description="通知：切换显示的类型；投递：切换状态"),
     Key("history-filter", "slash", "filter", "Filter", "filter the rows; on notifications, enter on a task id reads "
         "that task's", screen="history", display="/", zh_label="筛选", zh_description="筛选行；通知视图中输入任务编号回车读取该任务的通知"),
     Key("history-reload", "r", "reload", "Reload", "read again", screen="history", zh_label="刷新"),

@@ -63,6 +63,16 @@ class _Snapshot:
             for level, n in values.items():
                 family.add_metric([str(level)], n)
             yield family
+        delivered = CounterMetricFamily(PREFIX + "deliveries", "Deliveries to channels that ended, sent or failed "
+                                        "(given up), by channel", labels=["channel", "state"])
+        for (channel, state), n in sorted(s.deliveries.items()):
+            delivered.add_metric([channel, state], n)
+        yield delivered
+        backlog = GaugeMetricFamily(PREFIX + "delivery_backlog", "Deliveries waiting to be sent (pending or "
+                                    "sending), by channel", labels=["channel"])
+        for channel, n in sorted(s.delivery_backlog.items()):
+            backlog.add_metric([channel], n)
+        yield backlog
         yield GaugeMetricFamily(PREFIX + "scheduler_paused", "1 while the whole scheduler is paused",
                                 value=s.scheduler_paused)
         leader = GaugeMetricFamily(PREFIX + "leader_info", "The process leading the scheduler (1)",

@@ -103,3 +103,40 @@ async def test_n_takes_a_typed_task_id_and_says_of_how_many_a_capped_list_is(fro
         await pilot.press(*task, "enter")  # digits on the list, no slash first
         await loaded(pilot)
         assert screen.task_id == int(task) and _rows(screen) and {r["task"] for r in _rows(screen)} == {task}
+
+
+async def test_d_lists_the_deliveries_by_state_with_their_errors(frozen_service, make_app):
+    """Issue #28: the outbox on screen (channel, event, to whom, state, tries, last error); t steps the state."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert
+
+    from console.db.models import Delivery
+    from console.domain.deliveries import DeliveryState
+    from console.tui.history_views import DeliveriesScreen
+
+    at = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+    with frozen_service.engine.begin() as conn:
+        conn.execute(insert(Delivery), [
+            dict(channel="mail", event="warning", address="h@example.com", task_id=1, subject="t", state=state,
+                 tries=tries, held=False, created_at=at, next_try_at=at, last_error=error)
+            for state, tries, error in ((DeliveryState.SENT, 1, None),
+                                        (DeliveryState.FAILED, 9, "[red]Connection refused\x1b[0m"))])
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await loaded(pilot)
+        screen = app.screen
+        assert isinstance(screen, DeliveriesScreen)
+        rows = _rows(screen)
+        assert [(r["channel"], r["to"], r["state"], r["tries"]) for r in rows] == [
+            ("mail", "h@example.com", "failed", "9"), ("mail", "h@example.com", "sent", "1")]
+        assert rows[0]["error"].startswith("[red]Connection refused")  # shown literally, no escape sequence
+        assert "\x1b" not in rows[0]["error"]
+        for _ in range(4):  # pending, sending, sent, failed
+            await pilot.press("t")
+            await loaded(pilot)
+        assert screen.state == DeliveryState.FAILED and [r["state"] for r in _rows(screen)] == ["failed"]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DeliveriesScreen)

@@ -51,7 +51,7 @@ def test_the_keys_that_write_are_the_ones_read_only_disables():
 def test_the_command_line_is_drawn_from_the_same_table():
     assert [c.command for c in COMMANDS] == [
         "run", "pause", "resume", "pause-all", "resume-all", "inspect", "preview", "task", "search", "level", "sort",
-        "logs", "warnings", "audit", "notifications", "refresh", "help", "quit"]
+        "logs", "warnings", "audit", "notifications", "deliveries", "refresh", "help", "quit"]
     assert command_line.BY_NAME["run"] is BY_ID["trigger"]  # :run is t's action, given a job id
     for command in COMMANDS:
         assert hasattr(TaskConsoleApp, f"action_{command.action}"), command.id

@@ -20,7 +20,8 @@ def test_defaults_are_the_design_documents_names():
     assert dict(ts.columns.tasks) == {k: k for k in (
         "id", "title", "category", "status", "progress", "time_progress", "expected_start_time", "expected_end_time",
         "actual_start_time", "actual_end_time", "current_handler_id", "created_at", "updated_at", "recurrence")}
-    assert dict(ts.columns.users) == {"id": "id", "name": "name", "is_admin": "is_admin"}
+    # email (issue #28) is optional and absent from the design document's users: null by default.
+    assert dict(ts.columns.users) == {"id": "id", "name": "name", "is_admin": "is_admin", "email": None}
     assert dict(ts.columns.notifications) == {k: k for k in (
         "id", "user_id", "type", "title", "content", "task_id", "is_read", "created_at")}
     assert ts.values.status.words() == ("new", "processing", "completed", "closed")

@@ -4,8 +4,8 @@
 what it sent and how long it took, and who looked. The next leader goes on from ``looked_at`` (no
 threshold crossed while no process led is missed), and every console shows the last pass.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 
 import sqlalchemy as sa
@@ -13,8 +13,8 @@ from alembic import op
 
 import console.db.column_types
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
