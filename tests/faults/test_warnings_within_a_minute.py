@@ -47,9 +47,10 @@ def test_under_run_a_task_is_warned_within_a_minute_of_crossing_80_percent(tmp_p
     with fresh_pg_database("tc_within", migrated=True) as pg_url:
         urls = {"postgresql": pg_url, "sqlite": copy_migrated(sqlite_template, tmp_path / "run.db")}
         now = datetime.now(timezone.utc)
-        # Thresholds a few seconds after the processes start, at different seconds of the minute.
-        first = now + timedelta(seconds=8)
-        instants = [first, first + timedelta(seconds=17), first + timedelta(seconds=41)]
+        # Thresholds after the processes have started, at different seconds before a whole minute,
+        # where the pass under the shipped settings (each whole minute) looks next.
+        boundary = datetime.fromtimestamp((now.timestamp() + 14) // 60 * 60 + 60, timezone.utc)
+        instants = [boundary - timedelta(seconds=s) for s in (9, 5, 1)]
         tasks = {name: _crossing_tasks(url, instants) for name, url in urls.items()}
         for folder in ("pg", "lite"):
             (tmp_path / folder).mkdir()

@@ -37,7 +37,7 @@ async def test_search_go_to_and_notifications_through_a_renamed_mapping(fresh): 
         await pilot.press("slash", *"发票", "enter")
         await wait_for(pilot, lambda: not app.searching)
         assert [row.key.value for row in near.ordered_rows] == ["4242"]
-        assert near.cell("4242", "title").plain == "发票核对 [red]急[/red]"
+        assert near.cell("4242", "title").plain == "4242 发票核对 [red]急[/red]"  # the id leads the title
         await pilot.press("escape", "g", *"4242", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, TaskScreen))
         await loaded(pilot)

@@ -66,6 +66,14 @@ def terminal(tmp_path):
 
 def quit_and_check(socket: str, exit_file: Path) -> None:
     tmux(socket, "send-keys", "-t", "tc", "q")
+    # A job the scheduler fired meanwhile (a due recurrence rule is looked for every minute) is
+    # still running on a loaded machine: the console asks first, and the answer is yes.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not exit_file.exists():
+        if "Quit anyway?" in tmux(socket, "capture-pane", "-p", "-t", "tc"):
+            tmux(socket, "send-keys", "-t", "tc", "y")
+            break
+        time.sleep(0.2)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not exit_file.exists():
         time.sleep(0.2)
