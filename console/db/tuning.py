@@ -81,6 +81,8 @@ class Change:
     optional: bool = False
     # The objects it makes, recorded in tune_objects before they are made.
     made: tuple[Made, ...] = ()
+    # The objects it removes, forgotten in tune_objects once they are gone.
+    forgets: tuple[Made, ...] = ()
 
 
 def _name(*parts: str) -> str:
@@ -239,14 +241,28 @@ def remove_everything(conn: Connection, tables: tuple[str, ...] = ("tasks", "use
 
 def changes(conn: Connection, t: TaskTables, levels: tuple[WarningLevel, ...] = DEFAULT_LEVELS) -> list[Change]:
     """Every change ``db tune`` makes, in the order it makes them: indexes and fillfactor only
-    (an index on each warning level's instant: ``levels``)."""
+    (an index on each warning level's instant: ``levels``); first, the removal of indexes an earlier
+    tune made that its plan no longer holds (another definition, another level)."""
     found = indexes(conn, t, levels)
     if conn.dialect.name == "postgresql":
         trigrams = _title_trigrams(conn, t)
         if trigrams.refused is None:  # without pg_trgm, title searches scan: nothing else depends on it
             found.append(trigrams)
         found.append(_fillfactor(conn, t))
-    return found
+    return _superseded(conn, found) + found
+
+
+def _superseded(conn: Connection, planned: list[Change]) -> list[Change]:
+    """A removal for each index tune recorded that the plan no longer makes: an index whose
+    definition changed (other words in the mapping, another warning level) has another name (its
+    digest), and the old one would stay, costing every write of the task system for nothing."""
+    keep = {m.name for change in planned for m in change.made}
+    pg = conn.dialect.name == "postgresql"
+    stale = [m for m in recorded(conn) if m.kind == "index" and m.name not in keep]
+    return [Change(f"drop index {m.name}", f"made by an earlier db tune on {m.table}, no longer planned: "
+                   f"{' '.join(m.definition.split())}", "none: one index fewer to keep up",
+                   drop_statements(conn, m), [], lambda c, m=m: not exists(c, m), outside_transaction=pg,
+                   forgets=(m,)) for m in stale]
 
 
 def apply(engine: Engine, t: TaskTables | None, *, undo: bool = False,
@@ -275,6 +291,9 @@ def _make(engine: Engine, t: TaskTables, progress: Callable[[Change], None],
             record(conn, change.made)
         try:
             _run(engine, change, change.apply)
+            if change.forgets:
+                with engine.begin() as conn:
+                    forget(conn, change.forgets)
         except Exception as exc:
             _take_back(engine, change)
             if not change.optional:
