@@ -33,7 +33,7 @@ REDIS_URL = os.environ.get("TASKCONSOLE_TEST_REDIS", "redis://127.0.0.1:6379/15"
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)  # 16:00 in Asia/Shanghai
 TABLES = ("warning_ledger", "task_state", "notifications", "tasks", "users", "job_runs", "audit_log",
           "apscheduler_jobs", "scheduler_nodes", "scheduler_commands", "scheduler_pause", "api_tokens",
-          "deliveries", "delivery_totals", "warning_pass")
+          "deliveries", "delivery_totals", "warning_pass", "warning_outlook")
 # The demo schema's tables as the jobs see them (the default mapping).
 DEMO_TABLES = build_tables(TaskSystemSettings())
 # taskconsole's state about a task, kept in task_state (migration 0010); Rows.task writes it there.

@@ -462,3 +462,18 @@ class WarningPass(Base):
     duration_s: Mapped[float] = mapped_column(Float)
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)
+
+
+class WarningOutlook(Base):
+    """The warning counts and the next day's forecast as the leader counted them after its last
+    pass (migration 0017): one row, id 1 (console.service.outlook)."""
+
+    __tablename__ = "warning_outlook"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    took_s: Mapped[float] = mapped_column(Float)
+    # {level: [in the level now, pending, without a handler]}
+    counts: Mapped[dict] = mapped_column(JSON)
+    # {"start": hour 0's start (epoch seconds), "hours": n, "rows": [[hour, level, count], ...]}
+    forecast: Mapped[dict] = mapped_column(JSON)

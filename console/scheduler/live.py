@@ -110,6 +110,13 @@ class LiveScheduler:
         except Exception as exc:  # noqa: BLE001 - the next pass looks from the same instant
             log.error("the warning pass failed (the next one looks again from the same instant): %s",
                       describe_error(exc, self.runner.engine.url))
+            return
+        if self.runner.after_pass is not None:
+            try:
+                self.runner.after_pass()
+            except Exception as exc:  # noqa: BLE001 - readers count for themselves meanwhile
+                log.warning("the warning counts after the pass could not be kept: %s",
+                            describe_error(exc, self.runner.engine.url))
 
     def _may_fire(self) -> bool:
         return self.runner.may_fire is None or self.runner.may_fire()

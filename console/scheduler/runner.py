@@ -96,6 +96,8 @@ class JobRunner:
         self.active: set[str] = set()
         # Set by the leader election: scheduled firings run only while this returns True.
         self.may_fire: Callable[[], bool] | None = None
+        # Called on the leader after each warning pass (the service counts the warning levels then).
+        self.after_pass: Callable[[], None] | None = None
 
     def spec(self, job_id: str) -> JobSpec:
         try:

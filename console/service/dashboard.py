@@ -71,19 +71,32 @@ def _reached(t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]):
                   timed.c.handled).subquery()
 
 
-def warning_stats(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]) -> WarningStats:
-    since = now - timedelta(hours=HOURS)
+# Per level: (in the level now, pending, without a handler).
+CurrentCounts = dict[int, tuple[int, int, int]]
+
+
+def current_counts(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]) -> CurrentCounts:
+    """The processing tasks in each level now: the costly part of the counts (every task past the
+    lowest threshold, at a million tasks a second or more), which the leader keeps in
+    ``warning_outlook`` after each pass (console.service.outlook)."""
     with read_only(engine).connect() as conn:
         reached = _reached(t, now, levels)
         handled = reached.c.handled
         not_warned = and_(handled, or_(reached.c.warned_level.is_(None), reached.c.warned_level != reached.c.level))
-        current = {
-            lv: (n, pending, unhandled)
+        return {
+            int(lv): (int(n), int(pending), int(unhandled))
             for lv, n, pending, unhandled in conn.execute(
                 select(reached.c.level, func.count(), count_if(not_warned), count_if(~handled))
                 .where(reached.c.level.is_not(None)).group_by(reached.c.level)
             ).all()
         }
+
+
+def with_sent(engine: Engine, current: CurrentCounts, now: datetime, levels: tuple[WarningLevel, ...]) -> WarningStats:
+    """The counts, with what was sent in the last day beside them (the ledger's index alone: cheap,
+    so always read now)."""
+    since = now - timedelta(hours=HOURS)
+    with read_only(engine).connect() as conn:
         # One pass over the last day's ledger, read from ix_warning_ledger_sent_at_level alone, gives
         # both the per-level totals and the per-hour bars. A run stamps all its warnings with one
         # sent_at, so the groups are a few per run, and they are put in hours here.
@@ -101,6 +114,10 @@ def warning_stats(engine: Engine, t: TaskTables, now: datetime, levels: tuple[Wa
         n, pending, unhandled = current.get(lv.level, (0, 0, 0))
         stats.append(LevelStats(lv.level, lv.at, int(n), int(sent.get(lv.level, 0)), int(pending), int(unhandled)))
     return WarningStats(stats, per_hour)
+
+
+def warning_stats(engine: Engine, t: TaskTables, now: datetime, levels: tuple[WarningLevel, ...]) -> WarningStats:
+    return with_sent(engine, current_counts(engine, t, now, levels), now, levels)
 
 
 def indexed(engine: Engine, t: TaskTables) -> bool:

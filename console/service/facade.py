@@ -43,6 +43,7 @@ from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, count_sent_notes, sent_notes
 from console.service.near import NearTask, NearTasks, find_tasks, near_tasks, task_exists
 from console.service.charts import HourlyRuns, HourlySent, job_runs_per_hour, warnings_sent_per_hour
+from console.service import outlook
 from console.service.forecast import Forecast, PanelForecast, warning_forecast
 from console.service.metrics import MetricsReader, MetricsSources
 from console.service.operations import Operations
@@ -159,6 +160,8 @@ class Service(Operations):
         if paused:
             # Stored like any other scheduler-wide pause: whoever leads obeys it.
             store_pause(self.engine, True, os_user())
+        # After each warning pass, the leader counts the levels and the forecast once for every reader.
+        self.runner.after_pass = self.refresh_outlook
         node = Node(self.runner, kind, on_change=on_change, start_paused=paused)
         # A command queued by an attached console wakes the leader at once when Redis carries it.
         self.bus.add_listener(lambda event: node.wake() if event.get("event") == "command" else None)
@@ -400,6 +403,9 @@ class Service(Operations):
         (about a second at a million tasks), and with it a read of every task past that instant,
         which is many at a million (SLOW_STATS_S): then at most every UNTUNED_STATS_EVERY_S, not
         at every refresh."""
+        kept = self._outlook_stats()
+        if kept is not None:
+            return kept, False  # counted by the leader after its last pass (console.service.outlook)
         now = time.monotonic()
         self._indexed = indexed(self.engine, self.tables)
         if self._sparing() and self._stats is not None and now - self._stats[0] < UNTUNED_STATS_EVERY_S:
@@ -418,13 +424,31 @@ class Service(Operations):
         return self._unclassified[1]
 
     def warning_stats(self) -> WarningStats:
+        kept = self._outlook_stats()
+        if kept is not None:
+            return kept
         return warning_stats(self.engine, self.tables, self.clock(), self.settings.warnings.levels)
+
+    def _outlook_stats(self) -> WarningStats | None:
+        now = self.clock()
+        kept = outlook.fresh(self.engine, now)
+        return None if kept is None else outlook.stats(self.engine, kept, now, self.settings.warnings.levels)
 
     def warning_forecast(self, hours: int = 24) -> Forecast:
         """Warnings falling due in each of the next ``hours`` hours (1 to 168), per level
-        (console.service.forecast); hour 0 is the rest of the current hour, in the settings' timezone."""
-        return warning_forecast(self.engine, self.tables, self.clock(), self.settings.warnings.levels,
-                                self.settings.tz, hours)
+        (console.service.forecast); hour 0 is the rest of the current hour, in the settings' timezone.
+        The leader's count after its last pass where it covers them (console.service.outlook)."""
+        now = self.clock()
+        kept = outlook.fresh(self.engine, now) if 1 <= hours <= 24 else None
+        found = None if kept is None else outlook.forecast(kept, now, self.settings.warnings.levels,
+                                                           self.settings.tz, hours)
+        return found or warning_forecast(self.engine, self.tables, now, self.settings.warnings.levels,
+                                         self.settings.tz, hours)
+
+    def refresh_outlook(self) -> None:
+        """Count the warning levels and the next day's forecast for every reader (the leader, after
+        each warning pass)."""
+        outlook.refresh(self.engine, self.tables, self.settings.warnings.levels, self.settings.tz, self.clock())
 
     def job_runs_per_hour(self, job_id: str) -> HourlyRuns:
         """A job's finished runs per hour over the last 7 days: the longest and the failures

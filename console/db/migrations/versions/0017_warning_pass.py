@@ -1,4 +1,5 @@
-"""The leader's frequent look for thresholds crossed (``warnings.check_every``): its last pass.
+"""The leader's frequent look for thresholds crossed (``warnings.check_every``): its last pass,
+and the warning counts and forecast it keeps after each.
 
 ``warning_pass`` holds one row (id 1), rewritten by each pass: when it looked, from which instant,
 what it sent and how long it took, and who looked. The next leader goes on from ``looked_at`` (no
@@ -35,5 +36,17 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "warning_outlook",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("computed_at", instant, nullable=False),
+        sa.Column("took_s", sa.Float(), nullable=False),
+        sa.Column("counts", sa.JSON(), nullable=False),
+        sa.Column("forecast", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_warning_outlook"),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("warning_outlook")
     op.drop_table("warning_pass")
