@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -23,7 +22,6 @@ from console.db.engine import describe_error, make_engine, read_only
 from console.domain.runs import Action, JobId, JobState, Outcome, RunStatus, SchedulerState
 from console.db.mapping_check import check_mapping
 from console.db.task_tables import TaskTables, tables_for
-from console.db.tuning import title_index_present
 from console.jobs import JOBS, JobContext
 from console.jobs.base import Preview
 from console.scheduler.bus import EventBus
@@ -38,26 +36,19 @@ from console.scheduler.schedulers import table_scheduler
 from console.scheduler.triggers import build_trigger, describe, signature
 from console.scheduler.warning_pass import PassResult, last_pass
 from console.service import task_rules
-from console.service.dashboard import TaskDetail, WarningStats, count_unclassified, indexed, task_detail, warning_stats
+from console.service.dashboard import WarningStats
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, count_sent_notes, sent_notes
-from console.service.near import NearTask, NearTasks, find_tasks, near_tasks, task_exists
-from console.service.charts import HourlyRuns, HourlySent, job_runs_per_hour, warnings_sent_per_hour
-from console.service import outlook
-from console.service.forecast import Forecast, PanelForecast, warning_forecast
+from console.service.near import NearTasks, near_tasks
+from console.service.forecast import Forecast, PanelForecast
 from console.service.metrics import MetricsReader, MetricsSources
 from console.service.operations import Operations
+from console.service.readings import SLOW_STATS_S, UNTUNED_STATS_EVERY_S, Readings
 from console.service.deliveries import Deliveries
 from console.service.tokens import Tokens
 from console.settings import Settings
 
 log = logging.getLogger("console.service")
-UNCLASSIFIED_EVERY_S = 60.0
-UNTUNED_STATS_EVERY_S = 30.0
-# A read of the warning counts that took longer than this is repeated at most every
-# UNTUNED_STATS_EVERY_S: at a million tasks with db tune's indexes it reads the ~135,000 tasks past
-# 80 % of their window, 0.7 s (PostgreSQL, the demo, measured), too dear for every 2 s refresh.
-SLOW_STATS_S = 0.25
 WEBHOOK_DRAIN_S = 3.0
 
 
@@ -113,7 +104,7 @@ class JobInfo:
     settings_trigger: str = ""
 
 
-class Service(Operations):
+class Service(Readings, Operations):
     def __init__(self, settings: Settings, engine: Engine, *, bus: EventBus | None = None,
                  clock: Callable[[], datetime] = utcnow, run_wait_s: float = 3.0, slow_stats_s: float = SLOW_STATS_S):
         self.settings = settings
@@ -326,9 +317,6 @@ class Service(Operations):
         return SchedulerState.FENCED if self.node.fenced else SchedulerState.ATTACHED
 
     # -- tasks ----------------------------------------------------------------------------------
-    def near_tasks(self, limit: int = 20) -> NearTasks:
-        return near_tasks(self.engine, self.tables, self.clock(), self.settings.warnings.levels, limit)
-
     def run_log(self, run_id: int) -> list[LogLine]:
         """Every kept log line of one run (job_run_logs)."""
         return run_log(self.engine, run_id)
@@ -360,19 +348,6 @@ class Service(Operations):
         """The newest job_run_logs line id (0 when there is none)."""
         return last_line_id(self.engine)
 
-    def search_tasks(self, text: str, limit: int = 50) -> list[NearTask]:
-        """Processing tasks by title (any case) or id, over the whole table (console.service.near)."""
-        return find_tasks(self.engine, self.tables, self.clock(), self.settings.warnings.levels, text, limit)
-
-    def title_search_indexed(self) -> bool:
-        """Whether db tune's title index serves search_tasks; without it a search reads every
-        processing task (the console says it is scanning)."""
-        with self.engine.connect() as conn:
-            return title_index_present(conn, self.tables)
-
-    def task_exists(self, task_id: int) -> bool:
-        return task_exists(self.engine, self.tables, task_id)
-
     def dashboard(self, near_limit: int = 50, near_show: int | str | None = None) -> Dashboard:
         """The main screen's data; a database outage gives an empty snapshot saying so."""
         now = self.clock()
@@ -394,77 +369,6 @@ class Service(Operations):
             return Dashboard(now=now, scheduler_state=self.scheduler_state, database="down", redis=redis,
                              error=describe_error(exc, self.settings.database.url))
 
-    def _sparing(self) -> bool:
-        return not self._indexed or self._stats_took > self.slow_stats_s
-
-    def _panel_warning_stats(self) -> tuple[WarningStats, bool]:
-        """The warning counts for the main screen, and whether they were read just now. Without
-        db tune's index on the lowest-threshold instant they are a scan of the processing tasks
-        (about a second at a million tasks), and with it a read of every task past that instant,
-        which is many at a million (SLOW_STATS_S): then at most every UNTUNED_STATS_EVERY_S, not
-        at every refresh."""
-        kept = self._outlook_stats()
-        if kept is not None:
-            return kept, False  # counted by the leader after its last pass (console.service.outlook)
-        now = time.monotonic()
-        self._indexed = indexed(self.engine, self.tables)
-        if self._sparing() and self._stats is not None and now - self._stats[0] < UNTUNED_STATS_EVERY_S:
-            return self._stats[1], False
-        stats = warning_stats(self.engine, self.tables, self.clock(), self.settings.warnings.levels)
-        self._stats_took = time.monotonic() - now
-        self._stats = (now, stats)
-        return stats, True
-
-    def unclassified_tasks(self) -> int:
-        """Tasks whose status the mapping does not name. One count over the tasks (a scan where
-        ``db tune`` has not been applied), so read at most once a minute."""
-        now = time.monotonic()
-        if self._unclassified is None or now - self._unclassified[0] >= UNCLASSIFIED_EVERY_S:
-            self._unclassified = (now, count_unclassified(self.engine, self.tables))
-        return self._unclassified[1]
-
-    def warning_stats(self) -> WarningStats:
-        kept = self._outlook_stats()
-        if kept is not None:
-            return kept
-        return warning_stats(self.engine, self.tables, self.clock(), self.settings.warnings.levels)
-
-    def _outlook_stats(self) -> WarningStats | None:
-        now = self.clock()
-        kept = outlook.fresh(self.engine, now)
-        return None if kept is None else outlook.stats(self.engine, kept, now, self.settings.warnings.levels)
-
-    def warning_forecast(self, hours: int = 24) -> Forecast:
-        """Warnings falling due in each of the next ``hours`` hours (1 to 168), per level
-        (console.service.forecast); hour 0 is the rest of the current hour, in the settings' timezone.
-        The leader's count after its last pass where it covers them (console.service.outlook)."""
-        now = self.clock()
-        kept = outlook.fresh(self.engine, now) if 1 <= hours <= 24 else None
-        found = None if kept is None else outlook.forecast(kept, now, self.settings.warnings.levels,
-                                                           self.settings.tz, hours)
-        return found or warning_forecast(self.engine, self.tables, now, self.settings.warnings.levels,
-                                         self.settings.tz, hours)
-
-    def refresh_outlook(self) -> None:
-        """Count the warning levels and the next day's forecast for every reader (the leader, after
-        each warning pass)."""
-        outlook.refresh(self.engine, self.tables, self.settings.warnings.levels, self.settings.tz, self.clock())
-
-    def job_runs_per_hour(self, job_id: str) -> HourlyRuns:
-        """A job's finished runs per hour over the last 7 days: the longest and the failures
-        (console.service.charts)."""
-        self.check_job(job_id)
-        return job_runs_per_hour(self.engine, job_id, self.clock(), self.settings.tz)
-
-    def warnings_sent_per_hour(self) -> HourlySent:
-        """Warnings sent per hour and level over the last 7 days (console.service.charts)."""
-        order = tuple(lv.level for lv in sorted(self.settings.warnings.levels, key=lambda lv: lv.at))
-        return warnings_sent_per_hour(self.engine, self.clock(), self.settings.tz, order)
-
-    def task_detail(self, task_id: int) -> TaskDetail | None:
-        return task_detail(self.engine, self.tables, task_id, self.clock(), self.settings.warnings.levels)
-
-    # -- per-task rules -------------------------------------------------------------------------
     def set_recurrence(self, task_id: int, rule: str | None, *, actor: str | None = None) -> str:
         words = task_rules.set_recurrence(self.engine, self.settings, task_id, rule)
         self._audit(actor or os_user(), Action.SET_RECURRENCE, f"task {task_id}", Outcome.DONE, rule or "default")
