@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from console.db.engine import read_only
 from console.db.models import SchedulerPause
+from console.db.single_row import ROW_ID, put_row
 from console.scheduler.ledger import HOST, utcnow
-
-_ROW = 1
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class PauseState:
 def stored_pause(engine: Engine) -> PauseState:
     """The stored scheduler-wide pause (not paused when nobody ever paused)."""
     with read_only(engine).connect() as conn:
-        row = conn.execute(select(SchedulerPause).where(SchedulerPause.id == _ROW)).first()
+        row = conn.execute(select(SchedulerPause).where(SchedulerPause.id == ROW_ID)).first()
     if row is None:
         return PauseState(False)
     return PauseState(bool(row.paused), row.changed_at, row.actor, row.host)
@@ -44,8 +43,7 @@ def store_pause(engine: Engine, paused: bool, actor: str) -> PauseState:
     for attempt in (1, 2):
         try:
             with engine.begin() as conn:
-                if not conn.execute(update(SchedulerPause).where(SchedulerPause.id == _ROW).values(**values)).rowcount:
-                    conn.execute(insert(SchedulerPause).values(id=_ROW, **values))
+                put_row(conn, SchedulerPause, values)
             break
         except IntegrityError:
             if attempt == 2:

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, delete, insert, select, update
 
 from console.db.models import JobRun, WarningPass
+from console.db.single_row import ROW_ID, put_row
 from console.db.task_tables import tables_for
 from console.domain.runs import JobId, RunStatus, TriggerKind
 from console.jobs.base import JobContext
@@ -50,7 +51,7 @@ class PassResult:
 
 
 def last_pass(conn: Connection) -> PassResult | None:
-    row = conn.execute(select(WarningPass).where(WarningPass.id == 1)).first()
+    row = conn.execute(select(WarningPass).where(WarningPass.id == ROW_ID)).first()
     if row is None:
         return None
     return PassResult(row.looked_at, row.since, row.sent, row.run_id, row.duration_s)
@@ -99,8 +100,7 @@ def look(runner, now: datetime | None = None) -> PassResult:
         duration = time.perf_counter() - began
         values = dict(looked_at=now, since=since, sent=sent, run_id=run_id, duration_s=duration,
                       host=HOST[:255], pid=os.getpid())
-        if not conn.execute(update(WarningPass).where(WarningPass.id == 1).values(**values)).rowcount:
-            conn.execute(insert(WarningPass).values(id=1, **values))
+        put_row(conn, WarningPass, values)
     result = PassResult(now, since, sent, run_id, duration)
     if run_id is not None:
         keep_visible(ctx)

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select
 
 from console.db.engine import read_only
 from console.db.models import WarningOutlook
+from console.db.single_row import ROW_ID, put_row
 from console.db.task_tables import TaskTables
 from console.domain.rules import WarningLevel
 from console.service.dashboard import CurrentCounts, WarningStats, current_counts, with_sent
@@ -51,15 +52,14 @@ def refresh(engine: Engine, t: TaskTables, levels: tuple[WarningLevel, ...], tz:
     values = dict(computed_at=now, took_s=took, counts={str(lv): list(c) for lv, c in counts.items()},
                   forecast={"start": start.timestamp(), "hours": DEFAULT_HOURS, "rows": due})
     with engine.begin() as conn:
-        if not conn.execute(update(WarningOutlook).where(WarningOutlook.id == 1).values(**values)).rowcount:
-            conn.execute(insert(WarningOutlook).values(id=1, **values))
+        put_row(conn, WarningOutlook, values)
     return took
 
 
 def fresh(engine: Engine, now: datetime) -> Outlook | None:
     """What the leader counted last, if it is fresh (and not from a clock ahead of this one)."""
     with read_only(engine).connect() as conn:
-        row = conn.execute(select(WarningOutlook).where(WarningOutlook.id == 1)).first()
+        row = conn.execute(select(WarningOutlook).where(WarningOutlook.id == ROW_ID)).first()
     if row is None or not -60 <= (now - row.computed_at).total_seconds() <= FRESH_S:
         return None
     start = float(row.forecast["start"])

@@ -121,3 +121,41 @@ def test_passes_fall_on_each_multiple_of_check_every():
     assert next_pass_at(at, timedelta(minutes=1)) == datetime(2026, 12, 6, 9, 31, tzinfo=timezone.utc)
     assert next_pass_at(at.replace(second=0), timedelta(minutes=1)) == datetime(2026, 12, 6, 9, 31, tzinfo=timezone.utc)
     assert next_pass_at(at, timedelta(seconds=5)) == datetime(2026, 12, 6, 9, 30, 20, tzinfo=timezone.utc)
+
+
+# -- the task system's own database --------------------------------------------------------------
+
+from zoneinfo import ZoneInfo  # noqa: E402
+
+from console.db import schema, tuning  # noqa: E402
+from console.db.task_tables import forget_live_tables, tables_for  # noqa: E402
+from console.settings import load_settings  # noqa: E402
+from tests.integration.task_schemas import SEED_DDL, SEED_SETTINGS, fresh  # noqa: E402,F401
+
+
+def test_on_the_seed_schema_a_pass_reads_naive_shanghai_times_and_chinese_words(fresh):  # noqa: F811
+    """Naive Asia/Shanghai timestamps, 处理中, integer progress, db tune's indexes (PostgreSQL): a
+    task crossing 80 % 20 s ago (Shanghai wall clock) is warned; one 8 hours off (the same wall
+    clock read as UTC) is not."""
+    fresh.create(SEED_DDL)
+    settings = load_settings(fresh.config(SEED_SETTINGS), env={"TASKCONSOLE_DATABASE_URL": fresh.url})
+    schema.upgrade(fresh.engine, settings)
+    forget_live_tables()
+    if fresh.backend == "postgresql":
+        tuning.apply(fresh.engine, tables_for(fresh.engine, settings), levels=settings.warnings.levels)
+
+    def local(at: datetime) -> str:
+        return at.astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None).isoformat(sep=" ")
+
+    fresh.run("INSERT INTO users (id, username) VALUES (2, '张伟')")
+    for task_id, crossing in ((1, NOW - timedelta(seconds=20)), (2, NOW - timedelta(hours=8, seconds=20))):
+        w = _window(crossing)
+        fresh.run("INSERT INTO tasks (id, title, status, progress, expected_start_time, expected_end_time, "
+                  "current_handler_id) VALUES (:id, '发票核对', '处理中', 10, :s, :e, 2)",
+                  dict(id=task_id, s=local(w["expected_start_time"]), e=local(w["expected_end_time"])))
+    runner = JobRunner(settings, fresh.engine, clock=lambda: NOW - timedelta(minutes=1))
+    look(runner)
+    result = look(JobRunner(settings, fresh.engine, clock=lambda: NOW))
+    assert result.sent == 1
+    assert [(r.task_id, r.level) for r in ledger(fresh.engine)] == [(1, 20)]
+    forget_live_tables()
