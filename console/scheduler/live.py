@@ -98,14 +98,14 @@ class LiveScheduler:
 
     def _look(self) -> None:
         job_id = JobId.CHECK_TASK_WARNINGS
-        if self.scheduler.state != STATE_RUNNING or not self._may_fire() or self.runner.stopping.is_set():
-            return
-        if not self.settings.jobs[job_id].enabled:
-            return
-        stored = self.store.get(job_id)
-        if stored is None or stored.paused:
-            return
-        try:
+        try:  # whatever fails here (the job store's read too), the thread lives on to the next pass
+            if self.scheduler.state != STATE_RUNNING or not self._may_fire() or self.runner.stopping.is_set():
+                return
+            if not self.settings.jobs[job_id].enabled:
+                return
+            stored = self.store.get(job_id)
+            if stored is None or stored.paused:
+                return
             look(self.runner)
         except Exception as exc:  # noqa: BLE001 - the next pass looks from the same instant
             log.error("the warning pass failed (the next one looks again from the same instant): %s",

@@ -159,3 +159,27 @@ def test_on_the_seed_schema_a_pass_reads_naive_shanghai_times_and_chinese_words(
     assert result.sent == 1
     assert [(r.task_id, r.level) for r in ledger(fresh.engine)] == [(1, 20)]
     forget_live_tables()
+
+
+def test_a_pass_whose_job_store_read_fails_is_logged_and_the_next_one_runs(db, rows, settings, monkeypatch, caplog):
+    from console.service import Service
+
+    handler = rows.user()
+    rows.processing(time_pct=96, progress=10, handler=handler)
+    service = Service(settings, db.engine, slow_stats_s=float("inf"))
+    service.start_scheduler(kind="run")
+    try:
+        live = service.live
+
+        def refuse(job_id):
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr(live.store, "get", refuse)
+        live._look()  # the pass thread's step: it must not raise, or the thread ends for good
+        assert "the warning pass failed" in caplog.text and "went away" in caplog.text
+        monkeypatch.undo()
+        live._look()
+        with db.engine.connect() as conn:
+            assert last_pass(conn) is not None
+    finally:
+        service.stop_scheduler()
