@@ -73,16 +73,15 @@ def _reset_default(conn, ctx: JobContext, staged, part: IdRange) -> tuple[int, i
         .execution_options(synchronize_session=False)
     ).rowcount
     stamp_reset(conn, ids, ctx.run_id)
+    handled = select(tasks.c.id).where(tasks.c.id.in_(ids), has_handler(t))
     notified = insert_notifications(
-        conn, t, ctx.settings.notifications.reset,
-        select(tasks.c.id).where(tasks.c.id.in_(ids), has_handler(t)),
+        conn, t, ctx.settings.notifications.reset, handled,
         {"title": tasks.c.title, "task_id": tasks.c.id},
         user_id=tasks.c.current_handler_id,
         task_id=tasks.c.id,
         now=ctx.now,
     )
-    queue_task_event(conn, t, ctx.settings, DeliveryEvent.RESET,
-                     select(tasks.c.id).where(tasks.c.id.in_(ids), has_handler(t)), now=ctx.now,
+    queue_task_event(conn, t, ctx.settings, DeliveryEvent.RESET, handled, now=ctx.now,
                      run_id=ctx.run_id, deadline=instant_of(tasks.c.expected_end_time))
     return reset, notified
 

@@ -155,18 +155,18 @@ def reset_rule_due(ctx: JobContext, refused: Refused | None = None) -> tuple[int
         if resets:
             conn.execute(stmt, resets)
         ids = [i["b_id"] for i in resets]
+        if not ids:
+            return 0, 0
         done = select(c.id).where(c.id.in_(ids), status_in(t, "new"))
-        stamped = stamp_reset(conn, done, ctx.run_id) if ids else 0
+        stamped = stamp_reset(conn, done, ctx.run_id)
+        handled = done.where(has_handler(t))
         sent = insert_notifications(
-            conn, t, ctx.settings.notifications.reset,
-            select(c.id).where(c.id.in_(ids), status_in(t, "new"), has_handler(t)),
+            conn, t, ctx.settings.notifications.reset, handled,
             {"title": c.title, "task_id": c.id},
             user_id=c.current_handler_id, task_id=c.id, now=ctx.now,
-        ) if ids else 0
-        if ids:
-            queue_task_event(conn, t, ctx.settings, DeliveryEvent.RESET,
-                             select(c.id).where(c.id.in_(ids), status_in(t, "new"), has_handler(t)),
-                             now=ctx.now, run_id=ctx.run_id, deadline=instant_of(c.expected_end_time))
+        )
+        queue_task_event(conn, t, ctx.settings, DeliveryEvent.RESET, handled,
+                         now=ctx.now, run_id=ctx.run_id, deadline=instant_of(c.expected_end_time))
         return stamped, sent
 
     after = None  # (next_reset_at, id) of the last task read: refused ones are not read again

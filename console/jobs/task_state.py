@@ -17,7 +17,7 @@ from console.db.models import BigId
 from console.db.task_sql import STATE
 from console.db.task_tables import TaskTables, has_column, status_word
 from console.db.column_types import UTCDateTime
-from console.jobs.dialect import insert_or_skip
+from console.db.dialect import insert_or_skip
 
 
 def upsert_statement(conn: Connection, rows: Select, values: dict[str, ColumnElement[Any]]):

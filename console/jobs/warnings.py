@@ -37,7 +37,7 @@ from console.db.task_sql import (
 from console.db.column_types import UTCDateTime, instant_of
 from console.domain.runs import JobId
 from console.jobs.base import Counts, JobContext, JobSpec, Preview
-from console.jobs.dialect import insert_or_skip
+from console.db.dialect import insert_or_skip
 from console.jobs.ledger_windows import repair_ledger_windows
 from console.domain.deliveries import DeliveryEvent
 from console.notify.notifications import as_whole_number, insert_notifications

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from console.settings.schema import ENV_VAR
 
@@ -49,10 +49,12 @@ def parses(url: str) -> bool:
 
 
 def _redact(text: str, secrets: list[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
+    # Each secret as written and percent-encoded both ways, as url_secrets gives a database URL's.
+    forms = {f for s in secrets if s for f in (s, quote(s, safe=""), quote_plus(s))}
+    for secret in sorted(forms, key=len, reverse=True):
         text = text.replace(secret, "***")
     # Apprise writes URLs it logs privatized, but a receiver's answer may quote anything: no URL at all.
-    return re.sub(r"\b[a-z][a-z0-9+.-]*://\S+", "<url>", text)[:300]
+    return re.sub(r"\b[a-z][a-z0-9+.-]*://\S+", "<url>", text, flags=re.IGNORECASE)[:300]
 
 
 def send(url: str, title: str, body: str, markdown: bool, timeout_s: float, secrets: list[str]) -> None:

@@ -65,7 +65,7 @@ def _when(value: datetime | None, settings: Settings) -> str:
     return in_zone(value, settings.tz).strftime("%Y-%m-%d %H:%M") if value is not None else "-"
 
 
-def _values(row: Any, settings: Settings, markdown: bool) -> dict[str, str]:
+def _values(row: Any, markdown: bool) -> dict[str, str]:
     progress = "" if row.progress is None else str(round(row.progress))
     return {"title": escape(row.subject, markdown), "task_id": str(row.task_id), "level": str(row.level),
             "progress": progress, "job_id": escape(row.subject, markdown), "error": escape(row.detail, markdown),
@@ -81,7 +81,7 @@ def one(settings: Settings, channel: ChannelSettings, row: Any) -> Message:
     markdown = is_markdown(channel.url)
     event = DeliveryEvent(row.event)
     template = _template(settings, channel, event)
-    values = _values(row, settings, markdown)
+    values = _values(row, markdown)
     words = WORDS[channel.locale]
     body = render(template.content, values)
     if row.deadline is not None and event in (DeliveryEvent.WARNING, DeliveryEvent.RESET):

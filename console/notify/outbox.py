@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Connection, Float, Integer, String, Text, and_, cast, insert, literal, select, update
+from sqlalchemy import Boolean, Connection, Float, Integer, String, Text, and_, cast, insert, literal, select
 from sqlalchemy.sql.expression import ColumnElement, Select
 
 from console.db.column_types import UTCDateTime
+from console.db.dialect import insert_or_skip
 from console.db.models import BigId, Delivery, DeliveryTotal
 from console.db.task_tables import TaskTables, is_set
 from console.domain.deliveries import ChannelTarget, DeliveryEvent, DeliveryState, digest_end, quiet_until
@@ -120,6 +121,7 @@ def add_total(conn: Connection, channel: str, state: str, n: int) -> None:
     """Count ``n`` deliveries of ``channel`` that ended in ``state`` and are leaving it (sent again,
     or deleted by retention) in ``delivery_totals``, so ``taskconsole_deliveries_total`` never falls."""
     t = DeliveryTotal.__table__
-    key = (t.c.channel == channel) & (t.c.state == state)
-    if conn.execute(update(t).where(key).values(count=t.c.count + n)).rowcount == 0:
-        conn.execute(insert(t).values(channel=channel, state=state, count=n))
+    # One upsert: a retry and retention adding the first total at once cannot collide on the key.
+    stmt = insert_or_skip(conn, t).values(channel=channel, state=state, count=n)
+    conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.channel, t.c.state],
+                                            set_={"count": t.c.count + stmt.excluded.count}))

@@ -186,7 +186,7 @@ class DeliverySender:
                 batch = (select(D.c.id).where(due, D.c.held.is_(False)).order_by(D.c.next_try_at, D.c.id)
                          .limit(BATCH))
                 ids = conn.execute(batch.with_for_update(skip_locked=True) if locking else batch).scalars().all()
-                unit = D.c.id.in_(ids or [row.id])
+                unit = D.c.id.in_(ids)  # the first row among them: this transaction holds its lock
             token = f"{self.node}:{uuid.uuid4().hex[:12]}"
             conn.execute(update(D).where(unit).values(
                 state=DeliveryState.SENDING, claimed_by=token, claimed_until=now + self.lease))
@@ -196,9 +196,11 @@ class DeliverySender:
         """Send the claimed unit, marking each row after its send; (messages sent, whether all went)."""
         mine = and_(D.c.claimed_by == token, D.c.state == DeliveryState.SENDING)
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).where(mine)).scalar_one()
+            # A unit of rows sent alone is at most BATCH (< DIGEST_LINES): only a digest counts the rest.
             rows = conn.execute(select(D).where(mine).order_by(D.c.level.nullsfirst(), D.c.deadline, D.c.id)
-                                .limit(messages.DIGEST_LINES if total > BATCH else BATCH)).all()
+                                .limit(messages.DIGEST_LINES)).all()
+            total = (conn.execute(select(func.count()).where(mine)).scalar_one()
+                     if len(rows) == messages.DIGEST_LINES else len(rows))
         if not rows:
             return 0, True
         if self._grouped(channel, rows[0].held):

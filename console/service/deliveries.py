@@ -11,7 +11,7 @@ never falls. ``taskconsole_delivery_backlog{channel}`` is a gauge: rows pending 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import Engine, func, select, update
 
@@ -22,6 +22,7 @@ from console.domain.text import printable
 from console.notify import apprise_send, messages
 from console.notify.apprise_send import DeliveryError
 from console.notify.outbox import add_total
+from console.scheduler.ledger import utcnow
 from console.settings import Settings
 
 D = Delivery.__table__
@@ -50,10 +51,6 @@ class DeliveryInfo:
     created_at: datetime
     next_try_at: datetime
     sent_at: datetime | None
-
-
-def _utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def check_channel_urls(settings: Settings) -> list[tuple[str, str]]:
@@ -125,7 +122,7 @@ class Deliveries:
             for channel, n in per_channel:  # counted before the rows leave the state: the counter never falls
                 add_total(conn, channel, DeliveryState.FAILED, n)
             # Written anew, as far as giving up goes: it has delivery.give_up_after again.
-            now = _utc()
+            now = utcnow()
             done = conn.execute(update(D).where(which).values(
                 state=DeliveryState.PENDING, next_try_at=now, created_at=now, held=False, claimed_by=None,
                 claimed_until=None)).rowcount

@@ -40,7 +40,7 @@ from console.service.dashboard import WarningStats
 from console.scheduler.run_logs import LogLine, last_line_id, log_tail, run_log
 from console.service.history import AuditLine, SentNote, audit_lines, count_sent_notes, sent_notes
 from console.service.near import NearTasks, near_tasks
-from console.service.forecast import Forecast, PanelForecast
+from console.service.forecast import Forecast
 from console.service.metrics import MetricsReader, MetricsSources
 from console.service.operations import Operations
 from console.service.readings import SLOW_STATS_S, UNTUNED_STATS_EVERY_S, Readings
@@ -118,15 +118,11 @@ class Service(Readings, Operations):
         self.runner = JobRunner(settings, engine, bus=self.bus, clock=clock)
         self.node: Node | None = None
         self._store: ScheduleTable | None = None
-        self._unclassified: tuple[float, int] | None = None  # (monotonic time read, count)
-        self._stats: tuple[float, WarningStats] | None = None  # the main screen's warning counts, when read
-        self._indexed = True  # whether db tune's index serves the warning counts (asked at each refresh)
-        self._stats_took = 0.0  # seconds the last read of the warning counts took
         self.commands = CommandQueue(engine)
         self.tokens = Tokens(engine, settings)
         self.deliveries = Deliveries(engine, settings)
         self.metrics = self.metrics_reader()
-        self._forecast = PanelForecast(self.warning_forecast)
+        self.init_readings()
 
     def metrics_reader(self, **options) -> MetricsReader:
         """A reader of what /metrics exports (``self.metrics`` is this process's); ``options``:
@@ -220,7 +216,7 @@ class Service(Readings, Operations):
         # The whole scheduler paused: every job that would fire shows it.
         all_paused = stored_pause(self.engine).paused
         last = self.runner.ledger.last_runs(list(JOBS))
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             looked = last_pass(conn)
         now = self.clock().astimezone(self.settings.tz)
         infos = []

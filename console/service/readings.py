@@ -12,7 +12,7 @@ from console.db.tuning import title_index_present
 from console.service import outlook
 from console.service.charts import HourlyRuns, HourlySent, job_runs_per_hour, warnings_sent_per_hour
 from console.service.dashboard import TaskDetail, WarningStats, count_unclassified, indexed, task_detail, warning_stats
-from console.service.forecast import Forecast, warning_forecast
+from console.service.forecast import Forecast, PanelForecast, warning_forecast
 from console.service.near import NearTask, NearTasks, find_tasks, near_tasks, task_exists
 
 UNCLASSIFIED_EVERY_S = 60.0
@@ -24,8 +24,16 @@ SLOW_STATS_S = 0.25
 
 
 class Readings:
-    """Reads for the faces; ``Service`` sets the state they keep (``_stats``, ``_indexed``,
-    ``_stats_took``, ``_unclassified``) in its ``__init__``."""
+    """Reads for the faces, on ``Service``'s engine, tables, settings and clock."""
+
+    def init_readings(self) -> None:
+        """The state the reads keep between refreshes (``Service.__init__`` calls it)."""
+        self._unclassified: tuple[float, int] | None = None  # (monotonic time read, count)
+        self._stats: tuple[float, WarningStats] | None = None  # the main screen's warning counts, when read
+        self._indexed = True  # whether db tune's index serves the warning counts (asked at each refresh)
+        self._stats_took = 0.0  # seconds the last read of the warning counts took
+        # Warnings falling due in the next 24 hours, read at most once a minute (console.service.forecast).
+        self._forecast = PanelForecast(self.warning_forecast)
 
     def near_tasks(self, limit: int = 20) -> NearTasks:
         return near_tasks(self.engine, self.tables, self.clock(), self.settings.warnings.levels, limit)

@@ -31,6 +31,11 @@ LEVEL_STYLES = {20: "yellow", 10: "dark_orange", 5: "bold red"}
 MONO_LEVEL_STYLES = {5: "reverse bold", 10: "bold", 20: ""}
 
 
+def bar_style(style: str) -> str:
+    """A chart's bars: ``style``, or plain where there is no colour (the gutter names what they are)."""
+    return "" if os.environ.get("NO_COLOR") else style
+
+
 def failure_style() -> str:
     """A failure's mark in a chart: red, or bold where there is no colour (its ✗ says it)."""
     return "bold" if os.environ.get("NO_COLOR") else "bold red"

@@ -103,13 +103,24 @@ class _History(Screen):
     def load(self) -> None:
         raise NotImplementedError
 
+    def on_data_table_row_selected(self, event) -> None:
+        # Enter on a row opens its task, where it has one (an audit line has none).
+        event.stop()
+        task = self.table.cell(event.row_key.value, "task")
+        if task is not None and task.plain.isdigit():
+            from console.tui.inspect_screens import TaskScreen
+
+            self.app.push_screen(TaskScreen(int(task.plain)))
+
+
+def _next(order: list, current):
+    """The value after ``current`` in ``order``, round; the first where ``current`` is not in it."""
+    return order[(order.index(current) + 1) % len(order)] if current in order else order[0]
+
 
 class AuditScreen(_History):
     TABLE = AuditTable
     TITLE_WORD = "audit of manual actions"
-
-    def on_data_table_row_selected(self, event) -> None:
-        event.stop()  # an audit line has nothing more to open
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def load(self) -> None:
@@ -132,11 +143,8 @@ class NotesScreen(_History):
     TABLE = NotesTable
     TITLE_WORD = "notifications sent"
 
-    def __init__(self):
-        super().__init__()
-        self.kind: str | None = None
-        self.task_id: int | None = None
-
+    kind: str | None = None  # the notification type shown; None: all
+    task_id: int | None = None  # the task whose notifications are shown; None: every task's
     in_all = 0  # how many the database holds for this type and task (counted up to 100,000)
 
     def extra(self) -> str:
@@ -149,8 +157,7 @@ class NotesScreen(_History):
                 + (f"   {w('task')} {self.task_id}" if self.task_id is not None else ""))
 
     def action_cycle_type(self) -> None:
-        order = [None, *self.app.service.notification_types()]
-        self.kind = order[(order.index(self.kind) + 1) % len(order)] if self.kind in order else None
+        self.kind = _next([None, *self.app.service.notification_types()], self.kind)
         self.load()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -170,15 +177,6 @@ class NotesScreen(_History):
             return
         super().action_clear_or_back()
 
-    def on_data_table_row_selected(self, event) -> None:
-        # Enter on a notification opens its task.
-        event.stop()
-        task = self.table.cell(event.row_key.value, "task")
-        if task is not None and task.plain.isdigit():
-            from console.tui.inspect_screens import TaskScreen
-
-            self.app.push_screen(TaskScreen(int(task.plain)))
-
     def on_key(self, event) -> None:
         # A digit on the list starts a task id (Enter reads that task's notifications).
         if event.character and event.character.isdigit() and self.table.has_focus:
@@ -195,11 +193,12 @@ class NotesScreen(_History):
         service = self.app.service
         notes = service.sent_notifications(kind=self.kind, task_id=self.task_id, limit=LIMIT)
         # Capped: say of how many, so 500 of 16,000 never reads as all of them.
-        self.in_all = (service.count_sent_notifications(kind=self.kind, task_id=self.task_id)
-                       if len(notes) >= LIMIT else len(notes))
-        self.app.call_from_thread(self.show, notes)
+        in_all = (service.count_sent_notifications(kind=self.kind, task_id=self.task_id)
+                  if len(notes) >= LIMIT else len(notes))
+        self.app.call_from_thread(self.show, notes, in_all)
 
-    def show(self, notes) -> None:
+    def show(self, notes, in_all: int) -> None:
+        self.in_all = in_all  # set with the rows it counts: an older load never outlives a newer one
         tz = self.app.tz
         rows = []
         for n in notes:
@@ -215,9 +214,7 @@ class DeliveriesScreen(_History):
     TABLE = DeliveriesTable
     TITLE_WORD = "deliveries to channels"
 
-    def __init__(self):
-        super().__init__()
-        self.state: str | None = None
+    state: str | None = None  # the delivery state shown; None: all
 
     def extra(self) -> str:
         w = self.app.words
@@ -225,18 +222,8 @@ class DeliveriesScreen(_History):
         return f"   {w('state')} {self.state or w('all')}"
 
     def action_cycle_type(self) -> None:
-        order = [None, *DeliveryState]
-        self.state = order[(order.index(self.state) + 1) % len(order)] if self.state in order else None
+        self.state = _next([None, *DeliveryState], self.state)
         self.load()
-
-    def on_data_table_row_selected(self, event) -> None:
-        # Enter on a delivery opens its task, where it has one.
-        event.stop()
-        task = self.table.cell(event.row_key.value, "task")
-        if task is not None and task.plain.isdigit():
-            from console.tui.inspect_screens import TaskScreen
-
-            self.app.push_screen(TaskScreen(int(task.plain)))
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def load(self) -> None:
@@ -247,9 +234,8 @@ class DeliveriesScreen(_History):
         tz = self.app.tz
         rows = []
         for d in deliveries:
-            style = "bold red" if d.state == DeliveryState.FAILED else ""
             cells = {"when": Text(local_time(d.created_at, tz, "%m-%d %H:%M:%S")), "channel": safe(d.channel),
-                     "event": safe(d.event), "to": safe(d.recipient), "state": safe(d.state, style),
+                     "event": safe(d.event), "to": safe(d.recipient), "state": status(d.state, printable(d.state)),
                      "tries": Text(str(d.tries)), "task": Text(str(d.task_id) if d.task_id is not None else "-"),
                      "error": safe(d.last_error or "")}
             rows.append((str(d.id), cells, f"{d.channel} {d.event} {d.recipient} {d.state} {d.task_id} "

@@ -5,7 +5,6 @@ Each screen loads its data in a thread worker and shows it when the worker is do
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from console.domain.runs import RunStatus
 from console.domain.text import printable
 from console.tui.charts import ChartData, HourChart, Strip
 from console.tui.keys import bindings, localize
-from console.tui.format import changed, duration, failure_style, level_style, local_time, relative, safe, status, work_and_time
+from console.tui.format import bar_style, changed, duration, failure_style, level_style, local_time, relative, safe, status, work_and_time
 
 
 class _Inspect(Screen):
@@ -127,7 +126,7 @@ class JobScreen(_Inspect):
         self.query_one("#durations-caption", Label).update(Text(
             f"{w('run durations, last 7 days')}: {per_hour.total:,} {w('runs')}, {failed:,} {w(RunStatus.FAILED)}"
             f" ({w('the longest per column; ✗ a failure')})"))
-        strip = Strip("", per_hour.longest, style="" if os.environ.get("NO_COLOR") else "green", rows=4,
+        strip = Strip("", per_hour.longest, style=bar_style("green"), rows=4,
                       marks=per_hour.failed, mark_style=failure_style(), scale=lambda s: w.duration(duration(s)),
                       mark_label=w(RunStatus.FAILED))
         self.query_one("#durations", HourChart).show(
@@ -137,7 +136,7 @@ class JobScreen(_Inspect):
         w = self.w
         summary = Text()
         summary.append(printable(w(job.name)), style="bold")
-        summary.append(f"\n{w('trigger')}: {w.trigger(job.trigger)}   {w('state')}: ")
+        summary.append(f"\n{w('trigger')}: {printable(w.trigger(job.trigger))}   {w('state')}: ")
         summary.append_text(status(job.state, w(job.state)))
         summary.append(f"   {w('next run')}: {local_time(job.next_run_time, self.tz, '%Y-%m-%d %H:%M')}"
                        f" ({w.relative(relative(job.next_run_time, now))})")
@@ -199,8 +198,7 @@ class WarningsScreen(_Inspect):
         # Most severe (the highest threshold) on top. Without colour the bars are plain (reverse
         # video, the 5 % level's mark elsewhere, would turn a bar's blocks inside out): the gutter
         # names the level.
-        plain = bool(os.environ.get("NO_COLOR"))
-        return [Strip(f"{level}%", [float(n) for n in counts_of(level)], style="" if plain else level_style(level),
+        return [Strip(f"{level}%", [float(n) for n in counts_of(level)], style=bar_style(level_style(level)),
                       rows=2) for level in reversed(levels)]
 
     def show(self, sent, ahead) -> None:

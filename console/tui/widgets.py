@@ -331,13 +331,13 @@ class WarningsPanel(Vertical):
         table.clear()
         if stats is None:
             return
-        for lv in sorted(stats.levels, key=lambda s: s.at, reverse=True):
+        ordered = sorted(stats.levels, key=lambda s: s.at, reverse=True)  # most severe first
+        for lv in ordered:
             style = level_style(lv.level)
             table.add_row(Text(f"{lv.level}%", style=style), Text(f"{lv.in_level:,}", justify="right"),
                           Text(f"{lv.notified_24h:,}", justify="right"),
                           Text(f"{lv.pending:,}", style="bold yellow" if lv.pending else "dim", justify="right"))
-        unhandled = [(lv.level, lv.no_handler) for lv in sorted(stats.levels, key=lambda s: s.at, reverse=True)
-                     if lv.no_handler]
+        unhandled = [(lv.level, lv.no_handler) for lv in ordered if lv.no_handler]
         note = self.query_one("#no-handler", Label)
         note.update(Text(f"{self.words('no handler')}: " + ", ".join(f"{lv}% {n:,}" for lv, n in unhandled),
                          style="yellow") if unhandled else Text(""))
