@@ -40,7 +40,7 @@ from console.db.task_sql import (INDEXED_LOWEST, finished_periodic, is_processin
                                  processing_no_handler, unknown_status, warn_from)
 from console.db.task_tables import TaskTables, has_column, is_set, status_in
 from console.domain.rules import DEFAULT_LEVELS, WarningLevel
-from console.db.tune_records import (Made, TuneBusy, TuneRefused, drop_statements, exists, forget, legacy_objects,
+from console.db.tune_records import (INDEX_NAME, Made, TuneBusy, TuneRefused, drop_statements, exists, forget, legacy_objects,
                                      record, recorded, tune_lock)
 
 __all__ = ["Change", "TuneBusy", "TuneRefused", "apply", "changes", "remove_everything", "title_index_present",
@@ -258,7 +258,8 @@ def _superseded(conn: Connection, planned: list[Change]) -> list[Change]:
     digest), and the old one would stay, costing every write of the task system for nothing."""
     keep = {m.name for change in planned for m in change.made}
     pg = conn.dialect.name == "postgresql"
-    stale = [m for m in recorded(conn) if m.kind == "index" and m.name not in keep]
+    # Only names of the shape tune gives: a record another role wrote never makes tune drop its index.
+    stale = [m for m in recorded(conn) if m.kind == "index" and m.name not in keep and INDEX_NAME.fullmatch(m.name)]
     return [Change(f"drop index {m.name}", f"made by an earlier db tune on {m.table}, no longer planned: "
                    f"{' '.join(m.definition.split())}", "none: one index fewer to keep up",
                    drop_statements(conn, m), [], lambda c, m=m: not exists(c, m), outside_transaction=pg,

@@ -48,3 +48,26 @@ def test_an_index_of_an_earlier_plan_goes_at_the_next_tune_and_nothing_else_does
         tuning.apply(engine, tables_for(engine, shipped), undo=True)
         assert not any(name.startswith("tc_") for name in _indexes(engine)) and _recorded(engine) == set()
         engine.dispose()
+
+
+def test_a_record_not_of_tunes_shape_never_makes_tune_drop_that_index():
+    from console.db.tune_records import Made, record
+
+    with fresh_pg_database("tc_superseded_hostile", migrated=True) as url:
+        engine = make_engine(url)
+        settings = Settings.model_validate({"database": {"url": url}})
+        name = 'theirs"; DROP TABLE tasks; --$$'
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE INDEX "{name.replace(chr(34), chr(34) * 2)}" ON tasks (title)'))
+            record(conn, (Made("index", name, "tasks", "CREATE INDEX ..."),))
+        with engine.connect() as conn:
+            planned = [c.name for c in tuning.changes(conn, tables_for(engine, settings))]
+        assert not any(name in p for p in planned)
+        tuning.apply(engine, tables_for(engine, settings))
+        assert name in _indexes(engine) and "tasks" in _tables(engine)
+        engine.dispose()
+
+
+def _tables(engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
