@@ -190,7 +190,7 @@ def cmd_deliveries_list(args: argparse.Namespace, settings: Settings) -> int:
         output.emit_json([_delivery_json(d, settings.tz) for d in rows])
     elif not rows:
         print("no deliveries" + (f" {args.state}" if args.state else "") + (
-            "" if settings.channels else " (no channels in the settings)"))
+            "" if settings.delivery_channels else " (no channels in the settings)"))
     else:
         print(output.table(("ID", "CHANNEL", "EVENT", "TO", "STATE", "TRIES", "WRITTEN", "LAST ERROR"), [
             (d.id, d.channel, d.event, d.recipient, d.state, d.tries, output.local(d.created_at, settings.tz),

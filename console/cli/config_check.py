@@ -42,7 +42,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         problem = writable_problem(settings.logging.file)
         if problem:
             problems.append(("logging.file", f"cannot write {printable(settings.logging.file)}: {problem}"))
-    if settings is not None and settings.channels:
+    if settings is not None and settings.delivery_channels:
         from console.service import check_channel_urls  # Apprise parses each URL; nothing is sent
 
         problems.extend(check_channel_urls(settings))

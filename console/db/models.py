@@ -427,6 +427,8 @@ class Delivery(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A job event's fields as JSON, for a channel with ``fields`` (the failure webhook): migration 0018.
+    fields: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         Index("ix_deliveries_state_next_try_at", "state", "next_try_at"),  # the sender's claim

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 SCHEMES = {"http": 80, "https": 443}
 # http.client writes the request line and Host header as ASCII and refuses spaces and controls
@@ -59,6 +59,22 @@ def parse_webhook_url(url: str) -> WebhookTarget:
         authorization = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return WebhookTarget(parts.scheme, parts.hostname, port or SCHEMES[parts.scheme], target, authorization)
+
+
+def apprise_json_url(url: str) -> str:
+    """The webhook as an Apprise ``json://`` (``jsons://``) URL: the same host, port, path, user and
+    password; each query parameter kept as a parameter of the request (Apprise's ``-name=value``,
+    so no name of the receiver's is read as an Apprise option); redirects not followed."""
+    parse_webhook_url(url)  # the same checks, the same messages
+    parts = urlsplit(url)
+    scheme = "jsons" if parts.scheme == "https" else "json"
+    netloc = parts.netloc.rsplit("@", 1)
+    user = f"{netloc[0]}@" if len(netloc) == 2 else ""
+    host = _bracketed(parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    params = [f"-{quote(k, safe='')}={quote(v, safe='')}" for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    # Braces %-encoded: a channel's URL reads ${VAR} and {email}; the webhook's never did.
+    url = f"{scheme}://{user}{host}{parts.path or '/'}?" + "&".join([*params, "redirect=no"])
+    return url.replace("{", "%7B").replace("}", "%7D")
 
 
 def mask_webhook_url(url: str | None) -> str | None:

@@ -204,7 +204,7 @@ def write_warnings(conn: Connection, ctx: JobContext, crossed_since: datetime | 
     ) if sent else {}
     counts["sent"] = sent - removed
     counts["notified"] = notified
-    if ctx.settings.channels:
+    if ctx.settings.delivery_channels:
         counts["deliveries_queued"] = queued
     for lv in ctx.settings.warnings.levels:
         counts[f"level_{lv.level}"] = int(by_level.get(lv.level, 0))

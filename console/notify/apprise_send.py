@@ -9,11 +9,15 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
+from typing import Any
 from urllib.parse import quote, quote_plus
 
+from console.notify.messages import Message
 from console.settings.schema import ENV_VAR
 
 ADDRESS = re.compile(r"\{email\}")
+RESERVED = frozenset({"version", "title", "message", "attachments", "type"})  # json://'s own keys
 # Apprise's own log lines stay with Apprise: each send captures them, and the sender says what
 # failed in one line of its own, with the URL's secrets out (a command's error stays one line).
 logging.getLogger("apprise").propagate = False
@@ -57,24 +61,59 @@ def _redact(text: str, secrets: list[str]) -> str:
     return re.sub(r"\b[a-z][a-z0-9+.-]*://\S+", "<url>", text, flags=re.IGNORECASE)[:300]
 
 
-def send(url: str, title: str, body: str, markdown: bool, timeout_s: float, secrets: list[str]) -> None:
-    """Send through Apprise; DeliveryError (safe text) if it did not go."""
+class StillSending(DeliveryError):
+    """A send past its deadline: reported as failed, while its thread may still finish (``thread``)."""
+
+    def __init__(self, message: str, thread: threading.Thread):
+        super().__init__(message)
+        self.thread = thread
+
+
+def send(url: str, message: Message, timeout_s: float, secrets: list[str]) -> None:
+    """Send through Apprise within ``2 × timeout_s`` in all (its connect and read timeouts are
+    ``timeout_s`` each; a receiver that trickles its answer is cut at the whole send's deadline);
+    DeliveryError (safe text) if it did not go. Redirects are not followed (they could point
+    anywhere the scheduler's network reaches), unless the URL says ``redirect=yes``."""
     import apprise
 
-    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    plugin = apprise.Apprise.instantiate(url, asset=_asset(), suppress_exceptions=True)
     if plugin is None:
         raise DeliveryError("Apprise cannot parse the channel's URL")
     plugin.socket_connect_timeout = timeout_s
     plugin.socket_read_timeout = timeout_s
-    sender = apprise.Apprise(asset=apprise.AppriseAsset(app_id="taskconsole", app_desc="taskconsole"))
-    sender.add(plugin)
-    fmt = apprise.NotifyFormat.MARKDOWN if markdown else apprise.NotifyFormat.TEXT
-    with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as logs:
-        try:
-            ok = sender.notify(body=body, title=title, body_format=fmt)
-        except Exception as exc:  # noqa: BLE001 - whatever a plugin raises is a failed send
-            raise DeliveryError(f"not sent: {type(exc).__name__}") from None
-        captured = logs.getvalue().strip()
-    if not ok:
+    if message.fields is not None and hasattr(plugin, "payload_extras"):
+        # json://'s extras: each key beside version, title, message and type, as given (not as text).
+        plugin.payload_extras.update({k: v for k, v in message.fields.items() if k not in RESERVED})
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(target=_notify, args=(plugin, message, outcome), name="apprise-send", daemon=True)
+    worker.start()
+    deadline = 2 * timeout_s
+    worker.join(deadline)
+    if worker.is_alive():
+        raise StillSending(f"no answer within {deadline:g} s", worker)
+    if "error" in outcome:
+        raise DeliveryError(f"not sent: {outcome['error']}")
+    if not outcome.get("ok"):
+        captured = outcome.get("log", "")
         first = captured.splitlines()[0] if captured else "the receiver did not accept it"
         raise DeliveryError(_redact(first, secrets))
+
+
+def _notify(plugin: Any, message: Message, outcome: dict[str, Any]) -> None:
+    import apprise
+
+    sender = apprise.Apprise(asset=plugin.asset)
+    sender.add(plugin)
+    fmt = apprise.NotifyFormat.MARKDOWN if message.markdown else apprise.NotifyFormat.TEXT
+    with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as logs:
+        try:
+            outcome["ok"] = sender.notify(body=message.body, title=message.title, body_format=fmt)
+        except Exception as exc:  # noqa: BLE001 - whatever a plugin raises is a failed send
+            outcome["error"] = type(exc).__name__
+        outcome["log"] = logs.getvalue().strip()
+
+
+def _asset():
+    import apprise
+
+    return apprise.AppriseAsset(app_id="taskconsole", app_desc="taskconsole", http_redirects=False)

@@ -9,8 +9,9 @@ control characters are removed for both. Data is never read as markup or as a te
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from console.domain.deliveries import DeliveryEvent, escape
@@ -47,6 +48,7 @@ class Message:
     title: str
     body: str
     markdown: bool
+    fields: dict[str, Any] | None = None  # beside title and message, for a json:// channel with ``fields``
 
 
 def is_markdown(url: str) -> bool:
@@ -76,6 +78,26 @@ def _link(channel: ChannelSettings, row: Any) -> str:
     return render(channel.task_url, {"task_id": row.task_id}) if channel.task_url and row.task_id is not None else ""
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat() if value is not None else None
+
+
+def fields(channel: ChannelSettings, row: Any) -> dict[str, Any] | None:
+    """The event's fields for a channel that posts them: a job event's as queued (the failure
+    webhook's body: event, job_id, at, host, run_id ...), a task event's from the row
+    (``task_title``: json:// keeps ``title`` for the message's)."""
+    if not channel.fields:
+        return None
+    if row.fields:
+        try:
+            return json.loads(row.fields)
+        except ValueError:
+            pass  # a row written by hand: the fields the row itself holds, below
+    return {"event": row.event, "task_id": row.task_id, "task_title": row.subject, "level": row.level,
+            "deadline": _iso(row.deadline), "progress": row.progress, "run_id": row.run_id,
+            "error" if row.task_id is None else "detail": row.detail, "at": _iso(row.created_at)}
+
+
 def one(settings: Settings, channel: ChannelSettings, row: Any) -> Message:
     """The message of one delivery row."""
     markdown = is_markdown(channel.url)
@@ -89,13 +111,14 @@ def one(settings: Settings, channel: ChannelSettings, row: Any) -> Message:
     link = _link(channel, row)
     if link:
         body += f"\n{link}"
-    return Message(render(template.title, values), body, markdown)
+    return Message(render(template.title, values), body, markdown, fields(channel, row))
 
 
 def digest(settings: Settings, channel: ChannelSettings, rows: Iterable[Any], total: int) -> Message:
     """One message for ``total`` delivery rows, listing the first ``DIGEST_LINES`` (``rows``)."""
     markdown = is_markdown(channel.url)
     words = WORDS[channel.locale]
+    rows = list(rows)
     lines = []
     for row in rows:
         title = escape(row.subject, markdown)
@@ -111,9 +134,12 @@ def digest(settings: Settings, channel: ChannelSettings, rows: Iterable[Any], to
         lines.append(f"- {title}: {what}" + (f" {link}" if link else ""))
     if total > len(lines):
         lines.append(words["more"].format(n=total - len(lines)))
-    return Message(words["digest"].format(n=total), "\n".join(lines), markdown)
+    extra = ({"event": "digest", "count": total, "items": [fields(channel, row) for row in rows]}
+             if channel.fields else None)
+    return Message(words["digest"].format(n=total), "\n".join(lines), markdown, extra)
 
 
 def test_message(channel: ChannelSettings) -> Message:
     words = WORDS[channel.locale]
-    return Message(words["test"], words["test_body"].format(name=channel.name), is_markdown(channel.url))
+    return Message(words["test"], words["test_body"].format(name=channel.name), is_markdown(channel.url),
+                   {"event": "test", "channel": channel.name} if channel.fields else None)

@@ -14,6 +14,7 @@ out with the others held as one digest). Job events are never held nor gathered.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import Boolean, Connection, Float, Integer, String, Text, and_, cast, insert, literal, select
@@ -28,11 +29,11 @@ from console.settings import ChannelSettings, Settings
 
 D = Delivery.__table__
 COLUMNS = ["channel", "event", "user_id", "address", "task_id", "subject", "level", "deadline", "progress",
-           "detail", "run_id", "state", "tries", "held", "created_at", "next_try_at"]
+           "detail", "run_id", "state", "tries", "held", "created_at", "next_try_at", "fields"]
 
 
 def channels_for(settings: Settings, event: DeliveryEvent) -> list[ChannelSettings]:
-    return [c for c in settings.channels if event in c.events]
+    return [c for c in settings.delivery_channels if event in c.events]
 
 
 def first_try(settings: Settings, channel: ChannelSettings, event: DeliveryEvent, now: datetime) -> tuple[datetime, bool]:
@@ -59,6 +60,7 @@ def _common(channel: ChannelSettings, event: DeliveryEvent, now: datetime, at: d
         "run_id": literal(run_id, BigId), "state": literal(str(DeliveryState.PENDING), String),
         "tries": literal(0, Integer), "held": literal(held, Boolean),
         "created_at": literal(now, UTCDateTime()), "next_try_at": literal(at, UTCDateTime()),
+        "fields": literal(None, Text),
     }
 
 
@@ -95,9 +97,10 @@ def queue_task_event(conn: Connection, t: TaskTables, settings: Settings, event:
 
 
 def queue_job_event(conn: Connection, t: TaskTables, settings: Settings, event: DeliveryEvent, *, job_id: str,
-                    detail: str, run_id: int | None, now: datetime) -> int:
+                    detail: str, run_id: int | None, now: datetime, fields: dict | None = None) -> int:
     """Queue a job's failure or missed firing: one row for a room, one per admin with an address
-    for a personal channel; returns the rows written."""
+    for a personal channel; returns the rows written. ``fields`` (the failure webhook's body:
+    event, job_id, at, host ...) are kept for the channels that post them (``fields: true``)."""
     u = t.users
     written = 0
     for channel in channels_for(settings, event):
@@ -108,6 +111,8 @@ def queue_job_event(conn: Connection, t: TaskTables, settings: Settings, event: 
             "deadline": literal(None, UTCDateTime()), "progress": literal(None, Float),
             "detail": literal(detail[:2000], Text),
         }
+        if channel.fields and fields is not None:
+            values["fields"] = literal(json.dumps(fields, ensure_ascii=False, default=str), Text)
         if channel.to == ChannelTarget.HANDLER:
             values["user_id"], values["address"] = u.c.id, cast(u.c.email, Text)
             source = select(*(values[k] for k in COLUMNS)).where(is_set(u.c.is_admin), _has_address(u.c.email))

@@ -4,13 +4,17 @@ Only the leader sends (``LiveScheduler`` starts it on election and stops it on s
 a thread of its own, never inside a job's transaction. Each pass:
 
 1. gives up what waited too long: a row still not sent ``delivery.give_up_after`` after it was
-   written is ``failed`` (a log line per channel, the metrics, ``deliveries list``);
-2. for each channel, on its own thread (a channel that is down or slow holds up no other), claims
-   the next unit that is due: up to ``BATCH`` rows, each to be sent alone, or for a digest channel
+   written is ``failed`` (a log line per channel, a line in the log of the run that queued it,
+   the metrics, ``deliveries list``, the console's ``d`` view);
+2. for each channel, on its own thread, for at most ``PASS_S`` (a channel that is down, or slow,
+   holds up the others' next pass by no more than that or one send's deadline), claims the next
+   unit that is due: up to ``BATCH`` rows, each to be sent alone, or for a digest channel
    (or rows held by quiet hours) every due row of that room or handler, as one message. Claiming
    marks the rows ``sending`` with ``claimed_by`` and a lease (``claimed_until``) and commits
    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL);
-3. sends through Apprise and, after each send, marks what it sent ``sent`` and renews the lease of
+3. sends through Apprise (each send within its deadline, ``2 × delivery.send_timeout``; a send
+   still going then is a failed try, and its channel is not tried again while it goes on) and,
+   after each send, marks what it sent ``sent`` and renews the lease of
    the rest (or, if the send failed, puts it back to ``pending`` with the error and a backoff of 2,
    4, ... seconds, at most a minute, and releases the rest of the unit).
 
@@ -30,6 +34,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -38,20 +43,21 @@ from typing import Any, Callable
 from sqlalchemy import Engine, and_, func, or_, select, true, update
 
 from console.db.engine import describe_error
-from console.db.models import Delivery
+from console.db.models import Delivery, JobRun, RunLogLine
 from console.domain.deliveries import ChannelTarget, DeliveryState, backoff
 from console.notify import apprise_send, messages
-from console.notify.apprise_send import DeliveryError
+from console.notify.apprise_send import DeliveryError, StillSending
 from console.settings import ChannelSettings, Settings
 
 log = logging.getLogger("console.notify")
 D = Delivery.__table__
 POLL_S = 2.0
-SENDS_PER_PASS = 500  # messages per channel; the next pass goes on where this one stopped
+PASS_S = 5.0  # a channel's share of a pass; the next pass (at once) goes on where this one stopped
 BATCH = 20  # rows claimed at once, each sent alone and marked after its send
+HOST = socket.gethostname()[:255]
 
-# send(url, title, body, markdown, timeout_s, secrets): raises DeliveryError when it did not go.
-Transport = Callable[[str, str, str, bool, float, list], None]
+# send(url, message, timeout_s, secrets): raises DeliveryError when it did not go.
+Transport = Callable[[str, messages.Message, float, list], None]
 
 
 def utcnow() -> datetime:
@@ -76,17 +82,19 @@ class DeliverySender:
         # claimed again within half a minute (default timeout).
         self.lease = timeout * 2 + timedelta(seconds=10)
         self._resting: dict[str, tuple[datetime, int]] = {}  # channel -> (not before, failures in a row)
+        self._stuck: dict[str, threading.Thread] = {}  # channel -> a send past its deadline, still going
+        self._more = False  # a channel's share of the last pass ended with rows still due
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
 
     # -- the thread -------------------------------------------------------------------------
     def start(self) -> "DeliverySender":
-        if self.settings.channels and self._thread is None:
+        if self.settings.delivery_channels and self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="delivery-sender", daemon=True)
             self._thread.start()
-            log.info("delivery sender started (%d channel(s))", len(self.settings.channels))
+            log.info("delivery sender started (%d channel(s))", len(self.settings.delivery_channels))
         return self
 
     def wake(self) -> None:
@@ -105,14 +113,16 @@ class DeliverySender:
                 self.run_once()
             except Exception as exc:  # noqa: BLE001 - the database may be down: the next pass tries again
                 log.error("delivery pass failed: %s", describe_error(exc, self.engine.url))
-            self._wake.wait(POLL_S)
+            if not self._more:
+                self._wake.wait(POLL_S)
             self._wake.clear()
 
     # -- one pass ---------------------------------------------------------------------------
     def run_once(self) -> dict[str, int]:
         """One pass over every channel; returns the units sent per channel."""
         self.give_up()
-        channels = [c for c in self.settings.channels if not self._resting_now(c.name)]
+        self._more = False
+        channels = [c for c in self.settings.delivery_channels if not self._resting_now(c.name)]
         if not channels:
             return {}
         if len(channels) == 1:
@@ -122,6 +132,9 @@ class DeliverySender:
         return {name: future.result() for name, future in done.items()}
 
     def _resting_now(self, name: str) -> bool:
+        stuck = self._stuck.get(name)
+        if stuck is not None and stuck.is_alive():
+            return True  # one send at a time per channel, even past its deadline
         until = self._resting.get(name)
         return until is not None and self.clock() < until[0]
 
@@ -139,6 +152,7 @@ class DeliverySender:
                                        .where(old).group_by(D.c.channel)).all()
             if not per_channel:
                 return 0
+            self._log_to_runs(conn, old, now)
             conn.execute(update(D).where(old).values(
                 state=DeliveryState.FAILED, claimed_by=None, claimed_until=None,
                 last_error=func.coalesce(D.c.last_error, "not sent within delivery.give_up_after")))
@@ -147,11 +161,31 @@ class DeliverySender:
                       self.settings.delivery.give_up_after, last_error or "never tried")
         return sum(count for _, count, _ in per_channel)
 
+    def _log_to_runs(self, conn, old, now: datetime) -> None:
+        """One line in the log of each run whose deliveries are given up (per channel), where the
+        operator reads that run: its screen, ``jobs logs``."""
+        R = JobRun.__table__
+        groups = conn.execute(
+            select(D.c.run_id, R.c.job_id, D.c.channel, func.count(), func.max(D.c.last_error))
+            .join(R, R.c.id == D.c.run_id).where(old).group_by(D.c.run_id, R.c.job_id, D.c.channel)).all()
+        if not groups:
+            return  # rows of no run (a missed firing), or of runs retention deleted
+        after = self.settings.delivery.give_up_after
+        conn.execute(RunLogLine.__table__.insert(), [
+            {"run_id": run_id, "job_id": job_id, "at": now, "level": "ERROR", "logger": log.name,
+             "message": f"deliveries: {count} to channel {channel} given up after {after} "
+                        f"(last error: {last_error or 'never tried'})"[:8000],
+             "host": HOST, "pid": os.getpid()}
+            for run_id, job_id, channel, count, last_error in groups])
+
     def drain(self, channel: ChannelSettings) -> int:
         """Send what is due on ``channel`` until none is, a send fails, or the pass's share is done;
         how many messages went."""
-        sent = 0
-        while sent < SENDS_PER_PASS and not self._stopping():
+        sent, began = 0, time.monotonic()
+        while not self._stopping():
+            if time.monotonic() - began >= PASS_S:
+                self._more = True  # its share is spent: the next pass begins at once
+                break
             token = self.claim(channel)
             if token is None:
                 break
@@ -225,8 +259,10 @@ class DeliverySender:
         address = row.address if channel.to == ChannelTarget.HANDLER else None
         try:
             url, secrets = apprise_send.expand(channel.url, address)
-            self.transport(url, message.title, message.body, message.markdown,
-                           self.settings.delivery.send_timeout.total_seconds(), secrets)
+            self.transport(url, message, self.settings.delivery.send_timeout.total_seconds(), secrets)
+        except StillSending as exc:
+            self._stuck[channel.name] = exc.thread
+            return str(exc)
         except DeliveryError as exc:
             return str(exc)
         except Exception as exc:  # noqa: BLE001 - a transport's surprise is a failed send, never the thread's end

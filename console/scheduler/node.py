@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from console.db.engine import describe_error, read_only
 from console.db.models import LeaderTerm, SchedulerNode
+from console.domain.deliveries import DeliveryEvent
 from console.domain.runs import Action, Outcome, SchedulerState, TriggerKind
 from console.scheduler.command_queue import Command, CommandQueue
 from console.scheduler.fence import SchemaFence
@@ -37,7 +38,7 @@ from console.scheduler.ledger import HOST, audit, utcnow
 from console.scheduler.live import LiveScheduler
 from console.scheduler.locks import JobLocks, LeaderLock
 from console.scheduler.pause import stored_pause
-from console.scheduler.runner import AlreadyRunning, JobRunner, RunNotStarted
+from console.scheduler.runner import ABANDONED, AlreadyRunning, JobRunner, RunNotStarted
 
 log = logging.getLogger("console.scheduler")
 HEARTBEAT_S = 2.0
@@ -232,12 +233,12 @@ class Node:
                 stale = self.runner.ledger.running(job_id)
                 if stale is None:
                     continue
-                self.runner.ledger.abandon_running(job_id, "its process ended before the run finished")
+                self.runner.ledger.abandon_running(job_id, ABANDONED)
             finally:
                 lock.release()
             log.warning("%s: run %d left running by a process that ended; marked abandoned", job_id, stale.id)
-            self.runner.webhook.send("job_abandoned", job_id, run_id=stale.id,
-                                     error="its process ended before the run finished")
+            self.runner.job_event(DeliveryEvent.JOB_FAILURE, job_id, detail=ABANDONED, run_id=stale.id,
+                                  fields={"event": "job_abandoned", "run_id": stale.id})
             due = stale.scheduled_for or stale.started_at
             if stale.trigger_kind in (TriggerKind.SCHEDULED, TriggerKind.RETRY) and utcnow() - due <= grace:
                 log.info("%s: running it once more (within its misfire grace time)", job_id)

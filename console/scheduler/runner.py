@@ -29,10 +29,10 @@ from console.db.task_tables import tables_for
 from console.domain.deliveries import DeliveryEvent
 from console.notify.notifications import alert_admins
 from console.notify.outbox import queue_job_event
-from console.notify.webhook import Webhook
+from console.notify.direct import DirectAlerts
 from console.scheduler.bus import EventBus
 from console.scheduler.run_logs import RunLogSink
-from console.scheduler.ledger import RunLedger, os_user, utcnow
+from console.scheduler.ledger import HOST, RunLedger, os_user, utcnow
 from console.scheduler.locks import JobLocks
 from console.settings import Settings, url_secrets
 
@@ -62,6 +62,7 @@ class RunNotStarted(Exception):
 # The errors a run closed by the process rather than by its job is recorded with.
 STOPPED = "stopped"  # a graceful stop (SIGTERM, the console quitting) cancelled the retry
 INTERRUPTED = "interrupted"  # Ctrl-C on the command line
+ABANDONED = "its process ended before the run finished"
 
 
 @dataclass
@@ -83,8 +84,8 @@ class JobRunner:
         self.jobs = jobs if jobs is not None else JOBS
         self.ledger = RunLedger(engine)
         self.run_logs = RunLogSink(engine, settings)
-        # Failures for good, missed firings and abandoned runs are also posted here, if set.
-        self.webhook = Webhook(settings.alerts.webhook_url)
+        # Job alerts the outbox could not take (its database failed) go straight to the rooms.
+        self.direct = DirectAlerts(settings)
         self.locks = JobLocks(engine)
         self.bus = bus or EventBus(None)
         self.clock = clock
@@ -126,13 +127,13 @@ class JobRunner:
         try:
             try:
                 # We hold the lock, so any run still marked running has lost its process.
-                stale = self.ledger.abandon_running(job_id, "its process ended before the run finished")
+                stale = self.ledger.abandon_running(job_id, ABANDONED)
             except Exception as exc:  # noqa: BLE001
                 raise self._not_started(job_id, trigger_kind, actor, scheduled_for, exc) from None
             if stale:
                 log.warning("%s: %d run(s) left running by a dead process marked abandoned", job_id, stale)
-                self.webhook.send("job_abandoned", job_id, runs=stale,
-                                  error="its process ended before the run finished")
+                self.job_event(DeliveryEvent.JOB_FAILURE, job_id, detail=ABANDONED, run_id=None,
+                               fields={"event": "job_abandoned", "runs": stale})
             job_settings = self.settings.jobs[job_id]
             retries = job_settings.retries if retries is None else retries
             kind = trigger_kind
@@ -166,9 +167,9 @@ class JobRunner:
                 attempt += 1
                 kind = TriggerKind.RETRY
             if result.status == RunStatus.FAILED:
-                self._alert(job_id, result.run_id, result.error or "unknown error")
-                self.webhook.send("job_failed", job_id, run_id=result.run_id, trigger_kind=str(trigger_kind),
-                                  attempts=result.attempts, error=result.error)
+                self._alert(job_id, result.run_id, result.error or "unknown error",
+                            {"event": "job_failed", "run_id": result.run_id, "trigger_kind": str(trigger_kind),
+                             "attempts": result.attempts})
             return result
         finally:
             self.active.discard(job_id)
@@ -275,8 +276,10 @@ class JobRunner:
         self.bus.publish({"event": "run_finished", "job_id": spec.id, "run_id": run_id, "status": RunStatus.SUCCESS})
         return RunResult(spec.id, run_id, RunStatus.SUCCESS, duration, counts=counts, attempts=attempt)
 
-    def _alert(self, job_id: str, run_id: int, error: str) -> None:
+    def _alert(self, job_id: str, run_id: int, error: str, fields: dict[str, Any]) -> None:
         context = {"job_id": job_id, "run_id": run_id}
+        now = self.clock()
+        fields = self._fields(job_id, now, fields, error=error)
         try:
             # Marked first: taskconsole_job_failed_for_good_total counts it even if no admin can be told.
             self.ledger.mark_failed_for_good(run_id)
@@ -289,11 +292,35 @@ class JobRunner:
                 sent = alert_admins(conn, tables, self.settings.notifications.job_failure, job_id=job_id,
                                     error=error, now=self.clock())
                 queue_job_event(conn, tables, self.settings, DeliveryEvent.JOB_FAILURE, job_id=job_id,
-                                detail=error, run_id=run_id, now=self.clock())
+                                detail=error, run_id=run_id, now=now, fields=fields)
             log.error("job %s failed for good; %d admin(s) alerted", job_id, sent, extra=context)
         except Exception as exc:  # noqa: BLE001 - the database may be what failed
             log.error("job %s failed and admins could not be alerted: %s", job_id,
                       describe_error(exc, self.engine.url), extra=context)
+            self.direct.send(DeliveryEvent.JOB_FAILURE, job_id, detail=error, run_id=run_id, now=now, fields=fields)
+
+    def _fields(self, job_id: str, now: datetime, fields: dict[str, Any], **more: Any) -> dict[str, Any]:
+        """The failure webhook's body (``fields`` channels): what it has always posted."""
+        return {"event": fields["event"], "job_id": job_id, "at": now.astimezone(timezone.utc).isoformat(),
+                "host": HOST, **{k: v for k, v in fields.items() if k != "event"}, **more}
+
+    def job_event(self, event: DeliveryEvent, job_id: str, *, detail: str, run_id: int | None,
+                  fields: dict[str, Any]) -> None:
+        """Queue a job's missed firing or abandoned run for the channels, in its own transaction;
+        sent straight to the rooms if the database cannot take it."""
+        if not self.settings.delivery_channels:
+            return
+        now = self.clock()
+        fields = self._fields(job_id, now, fields, **({"error": detail} if event == DeliveryEvent.JOB_FAILURE
+                                                       else {}))
+        try:
+            with self.engine.begin() as conn:
+                queue_job_event(conn, tables_for(self.engine, self.settings), self.settings, event, job_id=job_id,
+                                run_id=run_id, now=now, detail=detail, fields=fields)
+        except Exception as exc:  # noqa: BLE001 - the database may be what failed; the alert still goes
+            log.error("job %s: the %s could not be queued for the channels: %s", job_id, event,
+                      describe_error(exc, self.engine.url))
+            self.direct.send(event, job_id, detail=detail, run_id=run_id, now=now, fields=fields)
 
     def _already_running_message(self, job_id: str) -> str:
         running = self.ledger.running(job_id)
@@ -307,16 +334,9 @@ class JobRunner:
         self.ledger.record(job_id, TriggerKind.SCHEDULED, RunStatus.MISSED, actor="scheduler", scheduled_for=scheduled_for,
                            error="missed its firing by more than the misfire grace time")
         log.warning("job %s missed its run scheduled for %s", job_id, scheduled_for.isoformat())
-        if self.settings.channels:
-            try:
-                with self.engine.begin() as conn:
-                    queue_job_event(conn, tables_for(self.engine, self.settings), self.settings,
-                                    DeliveryEvent.JOB_MISSED, job_id=job_id, run_id=None, now=self.clock(),
-                                    detail=scheduled_for.astimezone(timezone.utc).isoformat())
-            except Exception as exc:  # noqa: BLE001 - the database may be what failed; the webhook still goes
-                log.error("job %s: the missed firing could not be queued for the channels: %s", job_id,
-                          describe_error(exc, self.engine.url))
-        self.webhook.send("job_missed", job_id, scheduled_for=scheduled_for.astimezone(timezone.utc).isoformat())
+        at = scheduled_for.astimezone(timezone.utc).isoformat()
+        self.job_event(DeliveryEvent.JOB_MISSED, job_id, detail=at, run_id=None,
+                       fields={"event": "job_missed", "scheduled_for": at})
 
     def record_skipped(self, job_id: str, scheduled_for: datetime | None) -> None:
         self.ledger.record(job_id, TriggerKind.SCHEDULED, RunStatus.SKIPPED, actor="scheduler", scheduled_for=scheduled_for,

@@ -57,8 +57,8 @@ def check_channel_urls(settings: Settings) -> list[tuple[str, str]]:
     """(key, problem) for every channel whose URL Apprise cannot parse, nothing sent; ``${VAR}``
     read from this environment (a variable not set is a problem), ``{email}`` a sample address."""
     problems = []
-    for i, channel in enumerate(settings.channels):
-        key = f"channels.{i}.url"
+    for i, channel in enumerate(settings.delivery_channels):
+        key = f"channels.{i}.url" if i < len(settings.channels) else "alerts.webhook_url"
         try:
             url, _ = apprise_send.expand(channel.url, SAMPLE_ADDRESS if channel.to == ChannelTarget.HANDLER else None)
         except DeliveryError as exc:
@@ -73,17 +73,16 @@ def check_channel_urls(settings: Settings) -> list[tuple[str, str]]:
 def send_test_message(settings: Settings, name: str, address: str | None = None) -> str:
     """Send one test message on channel ``name`` (to ``address`` for a personal channel), now,
     outside the outbox; what it was sent to, in words; DeliveryRefused (the reason) if it did not go."""
-    channel = next((c for c in settings.channels if c.name == name), None)
+    channel = next((c for c in settings.delivery_channels if c.name == name), None)
     if channel is None:
-        known = ", ".join(c.name for c in settings.channels) or "none in the settings"
+        known = ", ".join(c.name for c in settings.delivery_channels) or "none in the settings"
         raise DeliveryRefused(f"no channel is named {printable(name)!r} (channels: {known})")
     if channel.to == ChannelTarget.HANDLER and not address:
         raise DeliveryRefused(f"channel {name} is personal (to: handler): say whom with --to ADDRESS")
     message = messages.test_message(channel)
     try:
         url, secrets = apprise_send.expand(channel.url, address if channel.to == ChannelTarget.HANDLER else None)
-        apprise_send.send(url, message.title, message.body, message.markdown,
-                          settings.delivery.send_timeout.total_seconds(), secrets)
+        apprise_send.send(url, message, settings.delivery.send_timeout.total_seconds(), secrets)
     except DeliveryError as exc:
         raise DeliveryRefused(f"channel {name}: not sent: {exc}") from None
     return f"channel {name}" + (f" to {printable(address)}" if address and channel.to == ChannelTarget.HANDLER else "")
@@ -131,7 +130,7 @@ class Deliveries:
     def counts(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         """({(channel, state): deliveries that ended so}, {channel: backlog}); every channel of
         the settings has both series from the first read."""
-        names = [c.name for c in self.settings.channels]
+        names = [c.name for c in self.settings.delivery_channels]
         ended = {(c, str(s)): 0 for c in names for s in ENDED}
         backlog = {c: 0 for c in names}
         with read_only(self.engine).connect() as conn:

@@ -49,7 +49,7 @@ from console.service.tokens import Tokens
 from console.settings import Settings
 
 log = logging.getLogger("console.service")
-WEBHOOK_DRAIN_S = 3.0
+DIRECT_DRAIN_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -163,8 +163,8 @@ class Service(Readings, Operations):
         if self.node is not None:
             self.node.stop()
         self.runner.run_logs.close()
-        # Alerts of the last runs still on their way to the webhook get a moment to leave.
-        self.runner.webhook.drain(WEBHOOK_DRAIN_S)
+        # Alerts sent straight (the outbox's database failed) get a moment to leave.
+        self.runner.direct.drain(DIRECT_DRAIN_S)
         self.bus.close()
 
     @property

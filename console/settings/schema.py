@@ -18,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from console.domain.deliveries import ChannelTarget, DeliveryEvent, parse_quiet
 from console.domain.rules import DEFAULT_LEVELS, WarningLevel
 from console.domain.templates import TemplateError, template_fields
-from console.domain.webhook_url import parse_webhook_url
+from console.domain.webhook_url import apprise_json_url, parse_webhook_url
 from console.settings.base import LONGEST, _Strict, _within, _words
 from console.settings.jobs import JOB_IDS, JobSettings, SchedulerSettings, _default_jobs
 from console.settings.redaction import UNPARSABLE_URL, parse_url
@@ -286,6 +286,16 @@ class AlertSettings(_Strict):
         return url or None
 
 
+WEBHOOK_CHANNEL = "webhook"
+
+
+def webhook_channel(url: str) -> "ChannelSettings":
+    """``alerts.webhook_url`` as a channel: a ``json://`` room that takes job failures (abandoned
+    runs among them) and missed firings, with the fields its receivers have always read."""
+    return ChannelSettings(name=WEBHOOK_CHANNEL, url=apprise_json_url(url), to=ChannelTarget.GROUP,
+                           events=(DeliveryEvent.JOB_FAILURE, DeliveryEvent.JOB_MISSED), fields=True)
+
+
 ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -315,6 +325,10 @@ class ChannelSettings(_Strict):
     """A link to a task in the messages, with {task_id} (e.g. https://tasks.example.com/tasks/{task_id})."""
     locale: Literal["zh_CN", "en"] = "zh_CN"
     """zh_CN: the texts of ``notifications`` (the design document's); en: English."""
+    fields: bool = False
+    """json:// only: the event's fields beside Apprise's title and message (event, job_id, at,
+    host, run_id, error ...; for a task: task_id, title, level, deadline, progress), as the
+    failure webhook (alerts.webhook_url, the channel named webhook) has always posted them."""
 
     @field_validator("name")
     @classmethod
@@ -367,6 +381,8 @@ class ChannelSettings(_Strict):
             raise ValueError("quiet: only a personal channel (to: handler) has quiet hours")
         if len(set(self.events)) != len(self.events) or not self.events:
             raise ValueError("events: at least one, each once")
+        if self.fields and self.url.split("://", 1)[0].lower() not in ("json", "jsons"):
+            raise ValueError("fields: only a json:// or jsons:// channel carries the event's fields")
         return self
 
 
@@ -374,7 +390,7 @@ class DeliverySettings(_Strict):
     """How the leader sends the outbox (``deliveries``) to the channels."""
 
     send_timeout: timedelta = timedelta(seconds=10)
-    """Each send's connect and read timeout (PT1S to PT2M)."""
+    """Each send's connect and read timeout, and twice it for the whole send (PT1S to PT2M)."""
     give_up_after: timedelta = timedelta(days=1)
     """A delivery not sent this long after it was written is given up (state failed: a run-log
     line, the metrics, the console; ``deliveries retry`` sends it again). PT1M to P30D."""
@@ -434,6 +450,9 @@ class Settings(_Strict):
         names = [c.name for c in self.channels]
         if len(set(names)) != len(names):
             raise ValueError(f"channels: the name {next(n for n in names if names.count(n) > 1)!r} is used twice")
+        if self.alerts.webhook_url and WEBHOOK_CHANNEL in names:
+            raise ValueError(f"channels: the name {WEBHOOK_CHANNEL!r} is alerts.webhook_url's channel; "
+                             "name this one otherwise")
         if any(c.to == ChannelTarget.HANDLER for c in self.channels) and not self.task_system.columns.users.email:
             raise ValueError("channels: a handler channel needs task_system.columns.users.email (the handler's address)")
         return self
@@ -460,6 +479,14 @@ class Settings(_Strict):
                 base.pop("trigger")
             merged[job_id] = {**base, **given}
         return merged
+
+    @property
+    def delivery_channels(self) -> tuple[ChannelSettings, ...]:
+        """Every channel the outbox delivers to: ``channels``, then the failure webhook
+        (``alerts.webhook_url``) as the ``json://`` channel named ``webhook``."""
+        if not self.alerts.webhook_url:
+            return self.channels
+        return (*self.channels, webhook_channel(self.alerts.webhook_url))
 
     @property
     def tz(self) -> ZoneInfo:

@@ -92,8 +92,8 @@ def test_a_markdown_robot_gets_the_title_escaped_never_read_as_markup(db, rows, 
     rows.processing(time_pct=96, progress=10, handler=rows.user("h@example.com"), title="**all** [click](http://x)")
     run_job("check_task_warnings", db.engine, settings, NOW)
     sender = DeliverySender(settings, db.engine, clock=Clock(),
-                            transport=lambda url, title, body, markdown, timeout, secrets: sent.append(
-                                (url, body, markdown, secrets)))
+                            transport=lambda url, message, timeout, secrets: sent.append(
+                                (url, message.body, message.markdown, secrets)))
     monkeypatch.setenv("TASKCONSOLE_TEST_DING", "t0ken")
     drain(sender)
     (url, body, markdown, secrets), = sent

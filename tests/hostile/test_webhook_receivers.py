@@ -3,9 +3,9 @@ for an answer, 101 header lines, an over-long header line, a reset, a redirect t
 port, a byte a second past the deadline, a check of the Basic auth header; and URLs the sender
 cannot or must not request (ftp, a bad port) refused at load without quoting their password.
 
-After each hostile answer an alert queued behind it still reaches the receiver (the one sender
-thread lives on), the failure is one log line without a traceback, and nothing reached standard
-error. Only 127.0.0.1 is ever connected to; every loop is bounded in count and time.
+The webhook is the outbox's ``json://`` channel named ``webhook`` (issue #28): after each hostile
+answer the channel backs off, then the failed alert and the one queued behind it both reach the
+receiver; the failure is one log line without a traceback, and nothing reached standard error. Only 127.0.0.1 is ever connected to; every loop is bounded in count and time.
 """
 
 from __future__ import annotations
@@ -17,11 +17,18 @@ import socket
 import struct
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 
-from console.notify.webhook import Webhook
-from console.settings import SettingsError, load_settings
+from console.db.task_tables import tables_for
+from console.domain.deliveries import DeliveryEvent
+from console.domain.webhook_url import parse_webhook_url
+from console.notify.outbox import queue_job_event
+from console.notify.sender import DeliverySender
+from console.settings import Settings, SettingsError, load_settings
+from tests.conftest import NOW
+from tests.integration.deliveries_helpers import deliveries
 from tests.unit.test_config_check import check
 
 LOCAL = "127.0.0.1"
@@ -145,10 +152,10 @@ def redirect_to(code: int, location: str):
 
 
 def trickle(conn, request, stop) -> None:
-    """A good answer, a byte a second, for at most 10 s."""
+    """A good answer, a byte every 0.3 s, for at most 3 s."""
     for byte in GOOD[:10]:
         conn.sendall(bytes([byte]))
-        if stop.wait(1.0):
+        if stop.wait(0.3):
             return
 
 
@@ -167,68 +174,91 @@ def receivers():
 
 @pytest.fixture
 def notify_log(caplog, monkeypatch):
-    """The webhook's log records; and an exception that ends a thread printed to standard error
+    """The sender's log records; and an exception that ends a thread printed to standard error
     as in production (pytest otherwise turns it into a warning), for capfd to see."""
     monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
     caplog.set_level(logging.INFO, logger="console.notify")
     return lambda: [r for r in caplog.records if r.name == "console.notify"]
 
 
-def hostile_then_good(url: str, timeout_s: float = 2.0) -> Webhook:
-    """One alert to meet the hostile answer, one queued behind it; both given up or sent."""
-    webhook = Webhook(url, timeout_s=timeout_s, retry_delays_s=())
-    webhook.send("job_failed", "check_task_warnings", error="meets the hostile answer")
-    thread = webhook._thread
-    webhook.send("job_missed", "cleanup_old_data")
-    assert webhook.drain(timeout_s + 8), "the alert queued behind the hostile answer was never sent"
-    assert webhook._thread is thread and thread.is_alive(), "the sender thread ended"
-    return webhook
+class Clock:
+    def __init__(self):
+        self.now = NOW
+
+    def __call__(self):
+        return self.now
+
+
+def webhook_outbox(engine, url: str, timeout: str = "PT2S") -> tuple[DeliverySender, Clock]:
+    """``alerts.webhook_url`` = ``url``: a job failure and a missed firing queued for it, in that order."""
+    settings = Settings.model_validate({"alerts": {"webhook_url": url}, "delivery": {"send_timeout": timeout}})
+    tables = tables_for(engine, settings)
+    with engine.begin() as conn:
+        for event, job_id, name in ((DeliveryEvent.JOB_FAILURE, "check_task_warnings", "job_failed"),
+                                    (DeliveryEvent.JOB_MISSED, "cleanup_old_data", "job_missed")):
+            queue_job_event(conn, tables, settings, event, job_id=job_id, detail="meets the receiver", run_id=None,
+                            now=NOW, fields={"event": name, "job_id": job_id})
+    clock = Clock()
+    return DeliverySender(settings, engine, clock=clock), clock
+
+
+def hostile_then_good(engine, url: str, timeout: str = "PT2S") -> DeliverySender:
+    """The first send meets the hostile answer; once the channel's backoff has passed, both go."""
+    sender, clock = webhook_outbox(engine, url, timeout)
+    assert sender.run_once() == {"webhook": 0}
+    failed, waiting = deliveries(engine)
+    assert (failed.state, failed.tries, waiting.state, waiting.tries) == ("pending", 1, "pending", 0)
+    stuck = sender._stuck.get("webhook")
+    if stuck is not None:  # a send cut at its deadline: the channel waits until it has ended
+        assert sender.run_once() == {}
+        stuck.join(15)
+    clock.now += timedelta(seconds=61)
+    assert sender.run_once() == {"webhook": 2}
+    assert [d.state for d in deliveries(engine)] == ["sent", "sent"]
+    return sender
 
 
 def assert_one_failure_then_delivered(receiver: RawReceiver, records, capfd, reason: str) -> None:
-    assert [r.json()["event"] for r in receiver.requests] == ["job_failed", "job_missed"]
-    failed = [r for r in records if r.levelno >= logging.WARNING]
-    assert [r.getMessage() for r in failed] == [
-        f"webhook http://{LOCAL}: job_failed of check_task_warnings not sent after 1 tries ({reason})"]
+    assert [r.json()["event"] for r in receiver.requests] == ["job_failed", "job_failed", "job_missed"]
+    failed = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
+    assert len(failed) == 1 and failed[0].startswith("channel webhook: 1 delivery(ies) not sent ("), failed
+    assert reason in failed[0] and "secret-token-xyz" not in failed[0], failed
     assert all(r.exc_info is None for r in records)
-    assert any(r.getMessage().endswith("job_missed of cleanup_old_data sent") for r in records)
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Exception in thread" not in err, err
 
 
-@pytest.mark.parametrize("answer, reason", [
-    (hello_there, "not an HTTP answer: BadStatusLine"),
-    (header_lines_101, "not an HTTP answer: HTTPException"),  # "got more than 100 headers"
-    (header_line_70k, "not an HTTP answer: LineTooLong"),
-    (reset, "ConnectionResetError"),
-    (silent, "closed without an answer"),  # http.client's RemoteDisconnected: no status line came
-])
-def test_a_malformed_answer_is_one_failed_try_and_the_next_alert_goes(receivers, notify_log, capfd, answer, reason):
+@pytest.mark.parametrize("answer", [hello_there, header_lines_101, header_line_70k, reset, silent])
+def test_a_malformed_answer_is_one_failed_try_and_the_next_alert_goes(sqlite_db, receivers, notify_log, capfd, answer):
     receiver = receivers(answer)
-    hostile_then_good(receiver.url())
-    assert_one_failure_then_delivered(receiver, notify_log(), capfd, reason)
+    hostile_then_good(sqlite_db.engine, receiver.url())
+    assert_one_failure_then_delivered(receiver, notify_log(), capfd, "A Connection error occurred sending JSON")
 
 
-@pytest.mark.parametrize("code", [301, 302, 303])
-def test_a_redirect_is_not_followed(receivers, notify_log, capfd, code):
+@pytest.mark.parametrize("code", [301, 302, 303, 307])
+def test_a_redirect_is_not_followed(sqlite_db, receivers, notify_log, capfd, code):
     elsewhere = receivers()
     receiver = receivers(redirect_to(code, elsewhere.url("/internal/admin")))
-    hostile_then_good(receiver.url())
+    hostile_then_good(sqlite_db.engine, receiver.url())
     time.sleep(0.2)  # a follower would have connected by now
     assert elsewhere.connections == 0 and elsewhere.requests == []
-    assert_one_failure_then_delivered(receiver, notify_log(), capfd, f"HTTP {code}, a redirect, not followed")
+    assert_one_failure_then_delivered(receiver, notify_log(), capfd, f"error={code}")
 
 
-def test_a_receiver_that_trickles_is_cut_at_the_deadline_of_the_whole_try(receivers, notify_log, capfd):
+def test_a_receiver_that_trickles_is_cut_at_the_deadline_of_the_whole_send(sqlite_db, receivers, notify_log, capfd):
     receiver = receivers(trickle)
-    deadline_s = 1.5  # each read gets a byte within a second: only a deadline for the whole try ends it
+    # Each read gets a byte within 0.3 s, well inside the 1 s read timeout: only the deadline of the
+    # whole send (twice send_timeout) ends it.
     began = time.monotonic()
-    hostile_then_good(receiver.url(), timeout_s=deadline_s)
-    assert time.monotonic() - began < deadline_s + 1.0
-    assert_one_failure_then_delivered(receiver, notify_log(), capfd, "no answer within 1.5 s")
+    sender, _ = webhook_outbox(sqlite_db.engine, receiver.url(), timeout="PT1S")
+    sender.run_once()
+    assert time.monotonic() - began < 2.0 + 1.0
+    failed = [r.getMessage() for r in notify_log() if r.levelno >= logging.WARNING]
+    assert failed == ["channel webhook: 1 delivery(ies) not sent (no answer within 2 s); again in 2 s"]
+    assert sender.run_once() == {}  # one send at a time per channel: not again while it goes on
 
 
-def test_user_and_password_are_sent_as_basic_auth_and_shown_nowhere(receivers, notify_log, capfd, tmp_path):
+def test_user_and_password_are_sent_as_basic_auth_and_shown_nowhere(sqlite_db, receivers, notify_log, capfd, tmp_path):
     expected = "Basic " + base64.b64encode(b"hook@user:pa:ss/w0rd").decode()
 
     def basic_auth_or_401(conn, request, stop):
@@ -237,16 +267,14 @@ def test_user_and_password_are_sent_as_basic_auth_and_shown_nowhere(receivers, n
 
     receiver = receivers(basic_auth_or_401, basic_auth_or_401)
     url = receiver.url("/hooks/t0ken?x=1", userinfo="hook%40user:pa%3Ass%2Fw0rd@")
-    webhook = Webhook(url, timeout_s=2.0, retry_delays_s=())
-    webhook.send("job_failed", "check_task_warnings")
-    webhook.send("job_missed", "cleanup_old_data")
-    assert webhook.drain(10)
+    sender, _ = webhook_outbox(sqlite_db.engine, url)
+    assert sender.run_once() == {"webhook": 2}
     assert [r.json()["event"] for r in receiver.requests] == ["job_failed", "job_missed"]
     request = receiver.requests[0]
     assert request.line == "POST /hooks/t0ken?x=1 HTTP/1.1"  # no user or password in what is requested
     assert request.headers["host"] == f"{LOCAL}:{receiver.port}"
     records = notify_log()
-    assert [r.levelno for r in records] == [logging.INFO, logging.INFO]
+    assert not [r for r in records if r.levelno >= logging.WARNING]
 
     shown = check(tmp_path, "--show", text=f"alerts:\n  webhook_url: '{url}'\n")
     assert shown.returncode == 0, shown.stderr
@@ -269,7 +297,7 @@ def test_a_url_that_cannot_be_requested_is_refused_at_load_quoting_none_of_it(re
     receiver = receivers()
     url = url.format(here=f"{LOCAL}:{receiver.port}", host=LOCAL)
     with pytest.raises(ValueError, match=words):
-        Webhook(url)
+        parse_webhook_url(url)
     path = tmp_path / "settings.yaml"
     path.write_text(f"alerts:\n  webhook_url: '{url}'\n")
     with pytest.raises(SettingsError) as err:

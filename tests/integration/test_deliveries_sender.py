@@ -11,7 +11,10 @@ from sqlalchemy import insert
 from console.db.models import Task, User
 from console.domain.deliveries import DeliveryState
 from console.notify import apprise_send
+from console.notify.messages import Message
 from console.notify.sender import DeliverySender
+from console.scheduler.run_logs import run_log
+from console.scheduler.runner import JobRunner
 from tests.conftest import NOW
 from tests.integration.deliveries_helpers import HttpReceiver, SmtpReceiver, channel_settings, deliveries
 from tests.integration.helpers import run_job
@@ -146,7 +149,7 @@ def test_a_bad_room_is_retried_with_backoff_and_holds_up_no_other_channel(db, sm
 def test_what_waits_past_give_up_after_is_failed_and_said(db, smtp, room, caplog):
     handlers_and_tasks(db.engine, 1, 2)
     settings = channels(smtp, room)
-    run_job(JOB, db.engine, settings, NOW)
+    JobRunner(settings, db.engine, clock=lambda: NOW).execute(JOB, "manual")  # a run, with its log
     room.close()
     clock = Clock()
     sender = DeliverySender(settings, db.engine, clock=clock)
@@ -157,6 +160,11 @@ def test_what_waits_past_give_up_after_is_failed_and_said(db, smtp, room, caplog
     rows = deliveries(db.engine, channel="room")
     assert {r.state for r in rows} == {DeliveryState.FAILED}
     assert "2 to channel room given up" in caplog.text
+    # ... and in the log of the run that queued them, where an operator reads that run.
+    run_id = rows[0].run_id
+    lines = [(line.level, line.message) for line in run_log(db.engine, run_id)]
+    assert ("ERROR", f"deliveries: 2 to channel room given up after 1 day, 0:00:00 (last error: {rows[0].last_error})") \
+        in lines, lines
 
 
 def test_a_crash_between_send_and_mark_resends_that_unit_once(db, smtp, room):
@@ -168,7 +176,7 @@ def test_a_crash_between_send_and_mark_resends_that_unit_once(db, smtp, room):
     # The dying sender claims a batch (all three), sends the first and dies before marking it.
     assert dying.claim(settings.channels[0]) is not None
     assert {d.state for d in deliveries(db.engine)} == {DeliveryState.SENDING}
-    apprise_send.send(room.url, "in flight", "b", False, 2.0, [])
+    apprise_send.send(room.url, Message("in flight", "b", False), 2.0, [])
     heir = DeliverySender(settings, db.engine, clock=clock)
     drain(heir)
     assert len(room.bodies) == 1  # the claim holds until its lease has passed

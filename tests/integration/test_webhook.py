@@ -1,5 +1,7 @@
-"""The failure webhook: a JSON POST, to a real local HTTP server, when a job fails for good, misses
-its firing or is abandoned; retried a few times; never holding up or failing the job."""
+"""The failure webhook (``alerts.webhook_url``), the outbox's ``json://`` channel named ``webhook``:
+a JSON POST, to a real local HTTP server, when a job fails for good, misses its firing or is
+abandoned, with the fields it has always posted; retried with backoff; never holding up or failing
+the job; sent straight when the database cannot take it."""
 
 from __future__ import annotations
 
@@ -11,10 +13,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from console.notify.webhook import Webhook
+from sqlalchemy import create_engine
+
+from console.domain.deliveries import DeliveryEvent
+from console.notify.sender import DeliverySender
 from console.scheduler.runner import JobRunner
 from console.settings import Settings
 from tests.conftest import NOW
+from tests.integration.deliveries_helpers import deliveries
 from tests.integration.test_runner import failing_jobs
 
 
@@ -60,26 +66,54 @@ def receiver():
         r.close()
 
 
-def runner_for(db, url: str, jobs=None) -> JobRunner:
-    settings = Settings.model_validate({"alerts": {"webhook_url": url},
-                                        "jobs": {"check_task_warnings": {"retries": 0, "retry_delay": 0}}})
-    runner = JobRunner(settings, db.engine, jobs=jobs, clock=lambda: NOW)
-    runner.webhook = Webhook(url, timeout_s=1.0, retry_delays_s=(0.05, 0.05))
-    return runner
+def runner_for(db, url: str, jobs=None, **more) -> JobRunner:
+    settings = Settings.model_validate({"alerts": {"webhook_url": url}, "delivery": {"send_timeout": "PT1S"},
+                                        "jobs": {"check_task_warnings": {"retries": 0, "retry_delay": 0}}, **more})
+    return JobRunner(settings, db.engine, jobs=jobs, clock=lambda: NOW)
 
 
-def test_a_failure_for_good_is_posted_once_with_the_run(db, receiver):
+class Clock:
+    def __init__(self):
+        self.now = NOW
+
+    def __call__(self):
+        return self.now
+
+
+def send_all(runner: JobRunner, clock: Clock | None = None) -> DeliverySender:
+    """The leader's sender: what the outbox holds for the webhook, sent."""
+    sender = DeliverySender(runner.settings, runner.engine, clock=clock or Clock())
+    sender.run_once()
+    return sender
+
+
+def test_the_webhook_is_the_outbox_channel_named_webhook(db):
+    settings = Settings.model_validate({"alerts": {"webhook_url": "https://u:p%40ss@hooks.example.com:8443/a?token=t"}})
+    webhook, = settings.delivery_channels
+    assert (webhook.name, webhook.url, webhook.fields) == (
+        "webhook", "jsons://u:p%40ss@hooks.example.com:8443/a?-token=t&redirect=no", True)
+    assert set(webhook.events) == {"job_failure", "job_missed"} and webhook.to == "group"
+    with pytest.raises(ValueError, match="'webhook' is alerts.webhook_url's channel"):
+        Settings.model_validate({"alerts": {"webhook_url": "https://hooks.example.com/a"},
+                                 "channels": [{"name": "webhook", "url": "json://x/"}]})
+
+
+def test_a_failure_for_good_is_posted_once_with_the_run_and_the_fields_it_always_had(db, receiver):
     hook = receiver()
     jobs, _ = failing_jobs(times=99)
     runner = runner_for(db, hook.url, jobs)
     result = runner.execute("check_task_warnings", "scheduled")
     assert result.status == "failed"
-    assert runner.webhook.drain(10)
+    assert [(d.channel, d.state) for d in deliveries(db.engine)] == [("webhook", "pending")]  # in the outbox first
+    sender = send_all(runner)
     assert len(hook.bodies) == 1
     body = hook.bodies[0]
-    assert (body["event"], body["job_id"], body["run_id"], body["attempts"]) == \
-        ("job_failed", "check_task_warnings", result.run_id, 1)
-    assert body["error"] == result.error
+    assert (body["event"], body["job_id"], body["run_id"], body["attempts"], body["trigger_kind"]) == \
+        ("job_failed", "check_task_warnings", result.run_id, 1, "scheduled")
+    assert body["error"] == result.error and body["host"] and body["at"] == NOW.isoformat()
+    assert body["type"] == "info" and "check_task_warnings" in body["message"]  # and Apprise's json:// keys
+    sender.run_once()
+    assert len(hook.bodies) == 1 and deliveries(db.engine)[0].state == "sent"
 
 
 def test_a_missed_firing_and_an_abandoned_run_are_posted(db, receiver):
@@ -88,31 +122,40 @@ def test_a_missed_firing_and_an_abandoned_run_are_posted(db, receiver):
     runner.record_missed("cleanup_old_data", NOW - timedelta(hours=2))
     runner.ledger.start("update_time_progress", "scheduled", actor="scheduler")  # its process "died"
     runner.execute("update_time_progress", "manual")
-    assert runner.webhook.drain(10)
+    send_all(runner)
     assert [(b["event"], b["job_id"]) for b in hook.bodies] == [("job_missed", "cleanup_old_data"),
                                                                ("job_abandoned", "update_time_progress")]
+    assert hook.bodies[0]["scheduled_for"] == (NOW - timedelta(hours=2)).isoformat()
+    assert hook.bodies[1]["runs"] == 1 and hook.bodies[1]["error"] == "its process ended before the run finished"
 
 
-def test_a_failing_receiver_is_tried_three_times_and_the_job_is_not_held_up(db, receiver, caplog):
+def test_a_failing_receiver_is_retried_with_backoff_and_the_job_is_not_held_up(db, receiver, caplog):
     hook = receiver(answers=(500, 503, 502))
     jobs, _ = failing_jobs(times=99)
     runner = runner_for(db, hook.url, jobs)
     began = time.monotonic()
     assert runner.execute("check_task_warnings", "scheduled").status == "failed"
     assert time.monotonic() - began < 1.0
-    assert runner.webhook.drain(10)
-    assert len(hook.bodies) == 3
+    clock = Clock()
+    sender = send_all(runner, clock)
+    for _ in range(3):
+        clock.now += timedelta(seconds=61)  # the backoff: at most a minute
+        sender.run_once()
+    assert len(hook.bodies) == 4
+    row, = deliveries(db.engine)
+    assert (row.state, row.tries) == ("sent", 4)
     logged = [r.getMessage() for r in caplog.records if r.name == "console.notify"]
-    assert any("not sent after 3 tries (HTTP 502)" in m for m in logged), logged
+    assert any("channel webhook: 1 delivery(ies) not sent" in m and "error=502" in m for m in logged), logged
     assert not any("secret-token-xyz" in m for m in logged)
 
 
-def test_a_hanging_or_absent_receiver_never_blocks_or_fails_the_job(db, receiver):
-    hook = receiver(hang_s=3)
-    jobs, _ = failing_jobs(times=99)
-    for url in (hook.url, "http://127.0.0.1:9/nothing-listens-here"):
-        runner = runner_for(db, url, jobs)
-        began = time.monotonic()
-        result = runner.execute("check_task_warnings", "scheduled")
-        assert result.status == "failed" and time.monotonic() - began < 1.0
-        assert runner.webhook.drain(15)
+def test_when_the_database_cannot_take_the_alert_it_goes_straight_to_the_webhook(sqlite_db, receiver, tmp_path, caplog):
+    hook = receiver()
+    runner = runner_for(sqlite_db, hook.url)
+    runner.engine = create_engine(f"sqlite:///{tmp_path}/no-such-dir/gone.db")  # the database is what failed
+    runner.job_event(DeliveryEvent.JOB_MISSED, "cleanup_old_data", detail="2026-01-01T00:00:00+00:00", run_id=None,
+                     fields={"event": "job_missed", "scheduled_for": "2026-01-01T00:00:00+00:00"})
+    assert runner.direct.drain(10)
+    assert [(b["event"], b["job_id"], b["scheduled_for"]) for b in hook.bodies] == [
+        ("job_missed", "cleanup_old_data", "2026-01-01T00:00:00+00:00")]
+    assert "could not be queued for the channels" in caplog.text
