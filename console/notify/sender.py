@@ -181,15 +181,15 @@ class DeliverySender:
     def drain(self, channel: ChannelSettings) -> int:
         """Send what is due on ``channel`` until none is, a send fails, or the pass's share is done;
         how many messages went."""
-        sent, began = 0, time.monotonic()
+        sent, until = 0, time.monotonic() + PASS_S
         while not self._stopping():
-            if time.monotonic() - began >= PASS_S:
+            if time.monotonic() >= until:
                 self._more = True  # its share is spent: the next pass begins at once
                 break
             token = self.claim(channel)
             if token is None:
                 break
-            done, ok = self.deliver(channel, token)
+            done, ok = self.deliver(channel, token, until)
             sent += done
             if not ok:
                 break
@@ -226,8 +226,9 @@ class DeliverySender:
                 state=DeliveryState.SENDING, claimed_by=token, claimed_until=now + self.lease))
         return token
 
-    def deliver(self, channel: ChannelSettings, token: str) -> tuple[int, bool]:
-        """Send the claimed unit, marking each row after its send; (messages sent, whether all went)."""
+    def deliver(self, channel: ChannelSettings, token: str, until: float = float("inf")) -> tuple[int, bool]:
+        """Send the claimed unit, marking each row after its send, until the monotonic instant
+        ``until`` (the rest is released); (messages sent, whether no send failed)."""
         mine = and_(D.c.claimed_by == token, D.c.state == DeliveryState.SENDING)
         with self.engine.connect() as conn:
             # A unit of rows sent alone is at most BATCH (< DIGEST_LINES): only a digest counts the rest.
@@ -242,9 +243,9 @@ class DeliverySender:
             error = self._send(channel, rows[0], message)
             self._mark(mine, error, channel, total)
             return (0, False) if error else (1, True)
-        done = 0
+        done, error = 0, None
         for i, row in enumerate(rows):
-            if i and self._stopping():
+            if i and (self._stopping() or time.monotonic() >= until):
                 break
             error = self._send(channel, row, messages.one(self.settings, channel, row))
             self._mark(D.c.id == row.id, error, channel, 1, rest=mine)
@@ -252,7 +253,7 @@ class DeliverySender:
                 break
             done += 1
         self._release(mine)  # what this unit did not get to: claimed again at once, by whoever leads
-        return done, done == len(rows)
+        return done, error is None
 
     def _send(self, channel: ChannelSettings, row: Any, message: messages.Message) -> str | None:
         """Send one message; None if it went, else why not (safe to store and show)."""

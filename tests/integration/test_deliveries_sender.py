@@ -12,6 +12,7 @@ from console.db.models import Task, User
 from console.domain.deliveries import DeliveryState
 from console.notify import apprise_send
 from console.notify.messages import Message
+from console.notify import sender as sender_module
 from console.notify.sender import DeliverySender
 from console.scheduler.run_logs import run_log
 from console.scheduler.runner import JobRunner
@@ -144,6 +145,22 @@ def test_a_bad_room_is_retried_with_backoff_and_holds_up_no_other_channel(db, sm
     clock.tick(seconds=61)
     sender.run_once()
     assert sum(r.tries for r in deliveries(db.engine, channel="room")) == 2
+
+
+def test_a_slow_room_that_accepts_spends_only_its_share_of_a_pass(db, smtp, room, monkeypatch):
+    """A room that answers every send, slowly, has a backlog: each pass gives it its share and
+    ends, so the next pass of every other channel begins on time; nothing is lost or sent twice."""
+    monkeypatch.setattr(sender_module, "PASS_S", 1.0)
+    handlers_and_tasks(db.engine, 2, 12)
+    settings = channels(smtp, room)
+    run_job(JOB, db.engine, settings, NOW)
+    room.mode, room.slow_s = "slow", 0.3
+    sender = DeliverySender(settings, db.engine, clock=Clock())
+    sent = sender.run_once()
+    assert sent["mail"] == 12 and 1 <= sent["room"] < 12 and sender._more  # the room's share, no more
+    drain(sender)
+    assert len(room.bodies) == 12 and len(smtp.messages) == 12
+    assert {d.state for d in deliveries(db.engine)} == {DeliveryState.SENT}
 
 
 def test_what_waits_past_give_up_after_is_failed_and_said(db, smtp, room, caplog):
