@@ -69,7 +69,9 @@ def handlers_and_tasks(engine, handlers: int, tasks: int, *, time_pct: float = 9
     return [f"h{i}@example.com" for i in range(handlers)]
 
 
-def drain(sender: DeliverySender, passes: int = 20) -> None:
+def drain(sender: DeliverySender, passes: int = 500) -> None:
+    """Passes until one sends nothing (each channel's share of a pass is 5 s: a thousand mails on
+    a loaded machine take more than a few)."""
     for _ in range(passes):
         if not any(sender.run_once().values()):
             return
