@@ -107,7 +107,8 @@ def _notify(plugin: Any, message: Message, outcome: dict[str, Any]) -> None:
     fmt = apprise.NotifyFormat.MARKDOWN if message.markdown else apprise.NotifyFormat.TEXT
     with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as logs:
         try:
-            outcome["ok"] = sender.notify(body=message.body, title=message.title, body_format=fmt)
+            outcome["ok"] = sender.notify(body=message.body, title=message.title, body_format=fmt,
+                                          notify_type=apprise.NotifyType(message.kind))
         except Exception as exc:  # noqa: BLE001 - whatever a plugin raises is a failed send
             outcome["error"] = type(exc).__name__
         outcome["log"] = logs.getvalue().strip()

@@ -49,6 +49,11 @@ class Message:
     body: str
     markdown: bool
     fields: dict[str, Any] | None = None  # beside title and message, for a json:// channel with ``fields``
+    kind: str = "info"  # Apprise's notify type: info, warning or failure (json:// posts it as ``type``)
+
+
+KINDS = {DeliveryEvent.WARNING: "warning", DeliveryEvent.RESET: "info", DeliveryEvent.JOB_FAILURE: "failure",
+         DeliveryEvent.JOB_MISSED: "failure"}
 
 
 def is_markdown(url: str) -> bool:
@@ -111,7 +116,7 @@ def one(settings: Settings, channel: ChannelSettings, row: Any) -> Message:
     link = _link(channel, row)
     if link:
         body += f"\n{link}"
-    return Message(render(template.title, values), body, markdown, fields(channel, row))
+    return Message(render(template.title, values), body, markdown, fields(channel, row), KINDS[event])
 
 
 def digest(settings: Settings, channel: ChannelSettings, rows: Iterable[Any], total: int) -> Message:
@@ -136,7 +141,8 @@ def digest(settings: Settings, channel: ChannelSettings, rows: Iterable[Any], to
         lines.append(words["more"].format(n=total - len(lines)))
     extra = ({"event": "digest", "count": total, "items": [fields(channel, row) for row in rows]}
              if channel.fields else None)
-    return Message(words["digest"].format(n=total), "\n".join(lines), markdown, extra)
+    kind = "warning" if any(row.event == DeliveryEvent.WARNING for row in rows) else "info"
+    return Message(words["digest"].format(n=total), "\n".join(lines), markdown, extra, kind)
 
 
 def test_message(channel: ChannelSettings) -> Message:

@@ -111,7 +111,7 @@ def test_a_failure_for_good_is_posted_once_with_the_run_and_the_fields_it_always
     assert (body["event"], body["job_id"], body["run_id"], body["attempts"], body["trigger_kind"]) == \
         ("job_failed", "check_task_warnings", result.run_id, 1, "scheduled")
     assert body["error"] == result.error and body["host"] and body["at"] == NOW.isoformat()
-    assert body["type"] == "info" and "check_task_warnings" in body["message"]  # and Apprise's json:// keys
+    assert body["type"] == "failure" and "check_task_warnings" in body["message"]  # and Apprise's json:// keys
     sender.run_once()
     assert len(hook.bodies) == 1 and deliveries(db.engine)[0].state == "sent"
 
