@@ -123,7 +123,7 @@ _ZH.update({
     "read-only: t, p and P say so and change nothing.": "只读：t、p、P 只提示，不做修改。",
     "last error": "最近错误",
     # charts (console.tui.charts)
-    "run durations, last 7 days": "近 7 天运行耗时", "runs": "次运行",
+    "run durations, last 7 days": "近 7 天运行耗时", "runs": "次运行", "run": "次运行",
     "the longest per column; ✗ a failure": "每列取最长；✗ 表示失败", "no run in 7 days": "近 7 天没有运行",
     "warnings": "预警", "warnings sent per hour, last 7 days": "近 7 天每小时发送的预警",
     "no warning sent in 7 days": "近 7 天没有发送预警", "none falls due": "没有将到期的预警",

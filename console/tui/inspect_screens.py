@@ -124,7 +124,7 @@ class JobScreen(_Inspect):
         w = self.w
         failed = sum(per_hour.failed)
         self.query_one("#durations-caption", Label).update(Text(
-            f"{w('run durations, last 7 days')}: {per_hour.total:,} {w('runs')}, {failed:,} {w(RunStatus.FAILED)}"
+            f"{w('run durations, last 7 days')}: {per_hour.total:,} {w('run' if per_hour.total == 1 else 'runs')}, {failed:,} {w(RunStatus.FAILED)}"
             f" ({w('the longest per column; ✗ a failure')})"))
         strip = Strip("", per_hour.longest, style=bar_style("green"), rows=4,
                       marks=per_hour.failed, mark_style=failure_style(), scale=lambda s: w.duration(duration(s)),

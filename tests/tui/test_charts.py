@@ -89,3 +89,21 @@ async def test_the_job_chart_marks_each_failed_hour(week_service, make_app):
         # 29th hour ago, and the frozen history's failure 5 h ago).
         marks = chart.render_text(200).plain.splitlines()[4]
         assert marks.count("✗") == sum(1 for n in chart.data.strips[0].marks if n) == 6
+
+
+async def test_the_job_chart_caption_counts_one_run_as_one_run(week_service, make_app):
+    from datetime import datetime, timezone
+
+    from textual.widgets import Label
+
+    from console.service.charts import HourlyRuns
+
+    app, _ = job_chart(week_service, make_app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await opening("enter", job="check_task_warnings")(pilot)
+        screen = app.screen
+        assert isinstance(screen, JobScreen)
+        one = HourlyRuns(datetime(2026, 12, 1, tzinfo=timezone.utc), 3, [None, 1.5, None], [0, 1, 0], [0, 0, 0])
+        screen.show_chart(one)
+        caption = str(screen.query_one("#durations-caption", Label).render())
+        assert "1 run, 0 failed" in caption, caption
