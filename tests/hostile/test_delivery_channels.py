@@ -29,6 +29,9 @@ REFUSED = [
     ("channels: [{name: 'a b;rm', url: 'json://h/x'}]\n", "channels.0.name", "letters"),
     ("channels: [{name: a, url: 'no scheme here'}]\n", "channels.0", "Apprise URL"),
     ("channels: [{name: a, url: 'json://h/x', task_url: 'https://t/{id}'}]\n", "channels.0.task_url", "{task_id}"),
+    ("channels: [{name: a, url: 'mailto://u:hunter2@h', fields: true}]\n", "channels.0", "json://"),
+    ("alerts: {webhook_url: 'https://u:hunter2@h/x'}\nchannels: [{name: webhook, url: 'json://h/x'}]\n", "channels",
+     "alerts.webhook_url's channel"),
     ("delivery: {send_timeout: PT0S}\n", "delivery.send_timeout", "PT1S"),
     ("delivery: {give_up_after: P90D}\n", "delivery.give_up_after", "P30D"),
 ]
