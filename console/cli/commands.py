@@ -17,7 +17,8 @@ from console.cli.signals import install_stop_handlers
 from console.domain.recurrence import RecurrenceError
 from console.domain.runs import Outcome, RunStatus, SchedulerState
 from console.service import (AlreadyRunning, DatabaseError, DatabaseUnreachable, DeliveryRefused, DemoError, DisabledJob,
-                             RunNotStarted, SchemaError, Service, UnknownJob, database, send_test_message)
+                             RunNotStarted, SchemaError, Service, UnknownJob, database, describe_error,
+                             send_test_message)
 from console.service.database import DowngradeRefused
 from console.service.db_tuning import TuneRefused
 from console.service.tokens import TokenRefused
@@ -402,7 +403,20 @@ def cmd_jobs_run(args: argparse.Namespace, settings: Settings) -> int:
         output.emit_json(output.result_json(result))
     else:
         print(output.result_text(result))
+    _deliver_while_unled(service)
     return 0 if result.status == RunStatus.SUCCESS else 1
+
+
+def _deliver_while_unled(service) -> None:
+    """No process leads: what the run queued for the channels is sent from here before exiting."""
+    try:
+        waiting = service.deliver_while_unled()
+    except Exception as exc:  # noqa: BLE001 - the run is done and recorded; its deliveries wait for a leader
+        sys.stderr.write(f"taskconsole: the deliveries wait for a leader: {printable(describe_error(exc, service.settings.database.url))}\n")
+        return
+    if waiting:
+        sys.stderr.write(f"taskconsole: {waiting} deliveries wait for a leader to send them (none leads now; "
+                         "taskconsole deliveries list)\n")
 
 
 def cmd_jobs_pause(args: argparse.Namespace, settings: Settings) -> int:

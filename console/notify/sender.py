@@ -117,6 +117,14 @@ class DeliverySender:
                 self._wake.wait(POLL_S)
             self._wake.clear()
 
+    def send_due(self, timeout_s: float) -> None:
+        """Passes, in this thread, until one sends nothing or ``timeout_s`` has passed (a command-line
+        run while no process leads: its alerts go before it exits)."""
+        until = time.monotonic() + timeout_s
+        while time.monotonic() < until and not self._stopping():
+            if not any(self.run_once().values()) and not self._more:
+                return
+
     # -- one pass ---------------------------------------------------------------------------
     def run_once(self) -> dict[str, int]:
         """One pass over every channel; returns the units sent per channel."""

@@ -22,6 +22,7 @@ from console.domain.text import printable
 from console.notify import apprise_send, messages
 from console.notify.apprise_send import DeliveryError
 from console.notify.outbox import add_total
+from console.notify.sender import DeliverySender
 from console.scheduler.ledger import utcnow
 from console.settings import Settings
 
@@ -126,6 +127,14 @@ class Deliveries:
                 state=DeliveryState.PENDING, next_try_at=now, created_at=now, held=False, claimed_by=None,
                 claimed_until=None)).rowcount
         return done
+
+    def send_now(self, timeout_s: float) -> int:
+        """Send what is due from this process, for up to ``timeout_s``, as the leader's sender
+        would (claims keep it from sending anything twice beside another sender); how many
+        deliveries still wait."""
+        DeliverySender(self.settings, self.engine).send_due(timeout_s)
+        with read_only(self.engine).connect() as conn:
+            return conn.execute(select(func.count()).where(D.c.state.in_(WAITING))).scalar_one()
 
     def counts(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         """({(channel, state): deliveries that ended so}, {channel: backlog}); every channel of

@@ -50,6 +50,7 @@ from console.settings import Settings
 
 log = logging.getLogger("console.service")
 DIRECT_DRAIN_S = 3.0
+DELIVER_UNLED_S = 15.0  # a command-line run's alerts, with no leader to send them
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,14 @@ class Service(Readings, Operations):
 
     def remove_run_listener(self, listener: Callable[[dict], None]) -> None:
         self.bus.remove_listener(listener)
+
+    def deliver_while_unled(self, timeout_s: float = DELIVER_UNLED_S) -> int | None:
+        """After a command-line run: with channels and no process leading, send what the outbox
+        holds from here (the run's alerts), for up to ``timeout_s``; how many deliveries still wait
+        for a leader, or None when a leader sends them."""
+        if not self.settings.delivery_channels or self.node is not None or self.cluster()[0] is not None:
+            return None
+        return self.deliveries.send_now(timeout_s)
 
     def cluster(self) -> tuple[NodeInfo | None, list[NodeInfo]]:
         """The leading process and the others standing by (from their heartbeats)."""

@@ -6,6 +6,7 @@ the job; sent straight when the database cannot take it."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from datetime import timedelta
@@ -21,6 +22,7 @@ from console.scheduler.runner import JobRunner
 from console.settings import Settings
 from tests.conftest import NOW
 from tests.integration.deliveries_helpers import deliveries
+from tests.integration.helpers import run_cli
 from tests.integration.test_runner import failing_jobs
 
 
@@ -159,3 +161,25 @@ def test_when_the_database_cannot_take_the_alert_it_goes_straight_to_the_webhook
     assert [(b["event"], b["job_id"], b["scheduled_for"]) for b in hook.bodies] == [
         ("job_missed", "cleanup_old_data", "2026-01-01T00:00:00+00:00")]
     assert "could not be queued for the channels" in caplog.text
+
+
+def test_a_command_line_run_with_no_leader_sends_its_alert_before_it_exits(sqlite_db, receiver, tmp_path):
+    """``taskconsole jobs run`` from cron, no scheduler anywhere: the webhook still hears of the
+    run it found abandoned before the command exits; a receiver that is down leaves it waiting,
+    said in one line."""
+    hook = receiver()
+    config = tmp_path / "settings.yaml"
+    config.write_text(f"database: {{url: '{sqlite_db.url}'}}\nalerts: {{webhook_url: '{hook.url}'}}\n")
+    env = {"TASKCONSOLE_CONFIG": str(config), "PATH": os.environ.get("PATH", "")}
+    runner = JobRunner(Settings(), sqlite_db.engine)
+    runner.ledger.start("update_time_progress", "scheduled", actor="scheduler")  # its process "died"
+    done = run_cli(["jobs", "run", "update_time_progress"], env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [(b["event"], b["job_id"]) for b in hook.bodies] == [("job_abandoned", "update_time_progress")]
+    assert "wait for a leader" not in done.stderr
+    hook.close()
+    runner.ledger.start("update_time_progress", "scheduled", actor="scheduler")
+    done = run_cli(["jobs", "run", "update_time_progress"], env=env, cwd=tmp_path)
+    assert done.returncode == 0
+    assert "taskconsole: 1 deliveries wait for a leader to send them" in done.stderr and "Traceback" not in done.stderr
+    assert [d.state for d in deliveries(sqlite_db.engine)] == ["sent", "pending"]
