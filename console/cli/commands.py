@@ -202,9 +202,10 @@ def cmd_deliveries_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_deliveries_retry(args: argparse.Namespace, settings: Settings) -> int:
     if (args.delivery_id is None) == (not args.failed):
         raise BadInput("say which: deliveries retry ID, or deliveries retry --failed")
-    n = _service(settings).deliveries.retry(None if args.failed else args.delivery_id)
-    print(f"{n} failed deliver{'y' if n == 1 else 'ies'} queued again; the leader sends {'it' if n == 1 else 'them'}"
-          " within seconds")
+    service = _service(settings)
+    n = service.deliveries.retry(None if args.failed else args.delivery_id)
+    print(f"{n} failed deliver{'y' if n == 1 else 'ies'} queued again", flush=True)
+    _deliver_while_unled(service)  # or the leader sends them within seconds
     return 0
 
 
