@@ -29,6 +29,7 @@ from console.domain.text import printable
 from console.service import AHEAD, SCHEDULE_DIFFERS, Dashboard, Service, describe_error
 from console.tui.actions import ConsoleActions
 from console.tui.finding import FILTER_HINT, FindingActions
+from console.tui import heap
 from console.tui.palette import JobCommands
 from console.tui.i18n import Words
 from console.tui.keys import bindings, localize
@@ -176,6 +177,8 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
             self._show_tail(message.lines, message.high)
         except NoMatches:
             return  # closing
+        if self.refreshes == 1:
+            self.call_after_refresh(heap.settle)  # once the first screen is drawn (console.tui.heap)
         self._refresh_done()
 
     def _show_tail(self, lines, high: int | None) -> None:

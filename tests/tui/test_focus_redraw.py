@@ -1,10 +1,13 @@
 """Tab between the main screen's tables draws again only what changed (issue #29, item 8): a
 table's cells, once rendered with the focus and without it, are not rendered again at each change
 of focus while its rows stay the same (``FilterableTable.notify_style_update``), and the screen
-looks as it did when they were first rendered. The time a key takes at a million tasks is the
-benchmark's (tests/benchmarks/console_keys.py); these say how."""
+looks as it did when they were first rendered. No full collection of the garbage collector walks
+the objects the console holds once it shows (``console.tui.heap``). The time a key takes at a
+million tasks is the benchmark's (tests/benchmarks/console_keys.py); these say how."""
 
 from __future__ import annotations
+
+import gc
 
 from textual.widgets import DataTable
 
@@ -84,3 +87,13 @@ async def test_new_rows_or_new_styles_render_the_cells_again(frozen_service, mak
         assert rendered.get("jobs", 0) > 0  # drawn before only in the old colours
         await pilot.press("tab")
         assert await _drawn(pilot) == light
+
+
+async def test_the_heap_is_settled_once_the_first_screen_is_shown(frozen_service, make_app):
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.1)
+        # What the process holds by then is out of the collector's sight (console.tui.heap): a
+        # full collection walks only what was made since.
+        assert gc.get_freeze_count() > 0
