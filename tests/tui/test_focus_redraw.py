@@ -1,14 +1,18 @@
 """Tab between the main screen's tables draws again only what changed (issue #29, item 8): a
 table's cells, once rendered with the focus and without it, are not rendered again at each change
 of focus while its rows stay the same (``FilterableTable.notify_style_update``), and the screen
-looks as it did when they were first rendered. No full collection of the garbage collector walks
-the objects the console holds once it shows (``console.tui.heap``). The time a key takes at a
-million tasks is the benchmark's (tests/benchmarks/console_keys.py); these say how."""
+looks as it did when they were first rendered; the change of focus restyles the two panels and
+tables it concerns, once each, and does not draw the whole screen (``console.tui.main_screen``).
+No full collection of the garbage collector walks the objects the console holds once it shows
+(``console.tui.heap``). The time a key takes at a million tasks is the benchmark's
+(tests/benchmarks/console_keys.py); these say how."""
 
 from __future__ import annotations
 
 import gc
 
+from textual._compositor import Compositor
+from textual.css.stylesheet import Stylesheet
 from textual.widgets import DataTable
 
 from console.tui.widgets import JobsTable, NearTable
@@ -97,3 +101,38 @@ async def test_the_heap_is_settled_once_the_first_screen_is_shown(frozen_service
         # What the process holds by then is out of the collector's sight (console.tui.heap): a
         # full collection walks only what was made since.
         assert gc.get_freeze_count() > 0
+
+
+async def test_tab_restyles_each_table_once_and_draws_the_panels_it_concerns_not_the_screen(frozen_service, make_app,
+                                                                                            monkeypatch):
+    restyled: list[str] = []
+    full: list[int] = []
+    update_nodes, render_full_update = Stylesheet.update_nodes, Compositor.render_full_update
+
+    def recording_update(self, nodes, animate=False):
+        nodes = list(nodes)
+        restyled.extend(str(node.id) for node in nodes)
+        return update_nodes(self, nodes, animate)
+
+    def recording_full(self, *args, **kwargs):
+        full.append(1)
+        return render_full_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(Stylesheet, "update_nodes", recording_update)
+    monkeypatch.setattr(Compositor, "render_full_update", recording_full)
+    app = make_app(frozen_service, embed_scheduler=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await _drawn(pilot)
+        jobs_panel, near_panel = app.query_one("#jobs-panel"), app.query_one("#near-panel")
+        assert jobs_panel.has_class("-focus") and not near_panel.has_class("-focus")
+        restyled.clear()
+        full.clear()
+        await pilot.press("tab")
+        await _idle(pilot)
+        assert near_panel.has_class("-focus") and not jobs_panel.has_class("-focus")  # the border says where
+        assert sorted(restyled) == ["jobs", "jobs-panel", "near", "near-panel"]
+        assert full == []  # the screen is not drawn whole again
+        await pilot.press("tab")  # to the logs
+        await _idle(pilot)
+        assert app.query_one("#logs-panel").has_class("-focus") and not near_panel.has_class("-focus")
