@@ -102,7 +102,8 @@ class StatusBar(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         for _, part in parts:
             text.append_text(part)
-        self.update(text)
+        # One line, as wide as the screen whatever it says: no layout of the screen at each second.
+        self.update(text, layout=False)
 
 
 class SteadyFooter(Footer):
