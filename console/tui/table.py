@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
 from textual.widgets import DataTable
@@ -96,6 +97,7 @@ class FilterableTable(DataTable):
         # Before DataTable's: it may restyle or clear its caches as it starts (notify_style_update).
         self._caches_look: tuple | None = None  # the styles the render caches in use were filled in
         self._set_aside: dict[tuple, tuple] = {}  # render caches put aside, by the styles they were filled in
+        self._frame_style: Style | None = None  # the table's style while a frame is rendered
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._rows: list[Row] = []
         self._signatures: dict[str, Signature] = {}
@@ -135,7 +137,17 @@ class FilterableTable(DataTable):
             for name, cache in zip(RENDER_CACHES, kept or ()):
                 setattr(self, name, cache)
             self._caches_look = look
-        return super().render_lines(crop)
+        # DataTable asks for its style at every line, cached or not (each a walk up the DOM that
+        # blends the ancestors' backgrounds): the same for every line of a frame.
+        self._frame_style = super().rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    @property
+    def rich_style(self) -> Style:
+        return self._frame_style or super().rich_style
 
     def _caches(self) -> tuple[LRUCache, ...]:
         return tuple(getattr(self, name) for name in RENDER_CACHES)
