@@ -18,7 +18,7 @@ from typing import Callable
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import Input
@@ -29,10 +29,12 @@ from console.domain.text import printable
 from console.service import AHEAD, SCHEDULE_DIFFERS, Dashboard, Service, describe_error
 from console.tui.actions import ConsoleActions
 from console.tui.finding import FILTER_HINT, FindingActions
+from console.tui import heap
 from console.tui.palette import JobCommands
 from console.tui.i18n import Words
 from console.tui.keys import bindings, localize
 from console.tui.log_views import LogScreen
+from console.tui.main_screen import MainScreen, Panel
 from console.tui.logs import ConsoleLogHandler, LogEntry, LogPanel
 from console.tui.messages import DashboardLoaded, LogRecorded, RunEventReceived
 from console.tui.table import FilterableTable
@@ -82,20 +84,23 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
         self.left_running: list[str] = []  # jobs left running when the operator quit without waiting
 
     # -- layout ---------------------------------------------------------------------------------
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         w = self.words
         yield StatusBar(id="status")
-        with Vertical(id="jobs-panel", classes="panel") as panel:
+        with Panel(id="jobs-panel", classes="panel") as panel:
             panel.border_title = w("Jobs")
             yield JobsTable(id="jobs")
         with Horizontal(id="middle"):
             warnings = WarningsPanel(w, id="warnings-panel", classes="panel")
             warnings.border_title = w("Warnings")
             yield warnings
-            with Vertical(id="near-panel", classes="panel") as panel:
+            with Panel(id="near-panel", classes="panel") as panel:
                 panel.border_title = w("Near thresholds")
                 yield NearTable(id="near")
-        with Vertical(id="logs-panel", classes="panel") as panel:
+        with Panel(id="logs-panel", classes="panel") as panel:
             panel.border_title = w("Logs")
             yield LogPanel(self.tz, id="logs")
         yield Input(placeholder=self.words(FILTER_HINT), id="filter")
@@ -176,6 +181,8 @@ class TaskConsoleApp(ConsoleActions, FindingActions, App[int]):
             self._show_tail(message.lines, message.high)
         except NoMatches:
             return  # closing
+        if self.refreshes == 1:
+            self.call_after_refresh(heap.settle)  # once the first screen is drawn (console.tui.heap)
         self._refresh_done()
 
     def _show_tail(self, lines, high: int | None) -> None:

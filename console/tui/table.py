@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.widgets import DataTable
 
 from console.tui.keys import bindings
@@ -66,6 +68,13 @@ def signatures(rows: list[Row]) -> dict[str, Signature]:
             for key, cells, haystack in rows}
 
 
+# DataTable's caches of rendered cells, rows and lines. Their keys hold the pseudo-class state
+# (focus, hover) and the base style, not the styles of the table's parts (the cursor, the header,
+# the stripes): DataTable empties them at every restyle, a change of focus included.
+RENDER_CACHES = ("_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache")
+LOOKS_KEPT = 3  # sets of render caches put aside: focused, not, and one more (the mouse over it)
+
+
 class FilterableTable(DataTable):
     """A row-cursor table that keeps its rows, shows those matching a filter, and keeps the
     operator's choice.
@@ -74,6 +83,10 @@ class FilterableTable(DataTable):
     Every redraw (a refresh, a filter, a new sort) puts the cursor back on that row; if the row is
     gone the cursor is hidden and ``selected_key`` is None, so no action lands on whichever row
     took its place. The first key press that moves the cursor shows it again.
+
+    A change of focus does not render the table's cells again where it was shown focused (or not)
+    before with the same styles and rows (``notify_style_update``): tab between the main screen's
+    tables redraws what each looked like when it last had (or had not) the focus.
     """
 
     BINDINGS = bindings("table")
@@ -81,6 +94,10 @@ class FilterableTable(DataTable):
     RESERVE = 0  # cells kept for a vertical scrollbar
 
     def __init__(self, **kwargs):
+        # Before DataTable's: it may restyle or clear its caches as it starts (notify_style_update).
+        self._caches_look: tuple | None = None  # the styles the render caches in use were filled in
+        self._set_aside: dict[tuple, tuple] = {}  # render caches put aside, by the styles they were filled in
+        self._frame_style: Style | None = None  # the table's style while a frame is rendered
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._rows: list[Row] = []
         self._signatures: dict[str, Signature] = {}
@@ -91,6 +108,56 @@ class FilterableTable(DataTable):
         self.chosen: str | None = None
         self._restoring = False
         self.nothing_chosen = "no row selected"  # said when a key needs a row and none is chosen
+
+    def notify_style_update(self) -> None:
+        """DataTable empties its caches of rendered cells at every restyle, and a change of focus
+        restyles the table (its ``:focus`` rules): every visible cell of both tables was rendered
+        again at every tab (30 ms or more for the near panel). Here the caches are put aside
+        instead, under the styles they were rendered in (``_look``), and taken back when the table
+        is drawn in those styles again (``render_lines``): tab back to a table whose rows did not
+        change draws what was drawn. What else empties DataTable's caches (new rows, the cursor
+        shown or hidden, the columns) empties those put aside too (``_clear_caches``)."""
+        if self._caches_look is not None:
+            self._set_aside[self._caches_look] = self._caches()
+            while len(self._set_aside) > LOOKS_KEPT:
+                del self._set_aside[next(iter(self._set_aside))]
+            for name, cache in zip(RENDER_CACHES, self._caches()):
+                setattr(self, name, LRUCache(cache.maxsize))
+        self._caches_look = None
+        super().notify_style_update()  # empties the caches in use: new ones, where some were put aside
+
+    def _clear_caches(self) -> None:
+        self._set_aside.clear()
+        super()._clear_caches()
+
+    def render_lines(self, crop):
+        if self._caches_look is None:  # restyled since the last frame: which caches fit?
+            look = self._look()
+            kept = self._set_aside.pop(look, None)
+            for name, cache in zip(RENDER_CACHES, kept or ()):
+                setattr(self, name, cache)
+            self._caches_look = look
+        # DataTable asks for its style at every line, cached or not (each a walk up the DOM that
+        # blends the ancestors' backgrounds): the same for every line of a frame.
+        self._frame_style = super().rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    @property
+    def rich_style(self) -> Style:
+        return self._frame_style or super().rich_style
+
+    def _caches(self) -> tuple[LRUCache, ...]:
+        return tuple(getattr(self, name) for name in RENDER_CACHES)
+
+    def _look(self) -> tuple:
+        """What the cells are rendered in: the pseudo-class state (focus, hover), the table's style
+        and those of its parts (cursor, header, stripes)."""
+        parts = tuple((styles.rich_style, styles.partial_rich_style, styles.text_opacity)
+                      for styles in map(self.get_component_styles, sorted(self.COMPONENT_CLASSES)))
+        return self.get_pseudo_class_state(), self.rich_style, self.show_cursor, parts
 
     def set_rows(self, rows: list[Row], signed: dict[str, Signature] | None = None) -> None:
         """``rows``: (key, cells by column key, text the filter searches); ``signed``: their

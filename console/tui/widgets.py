@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 
@@ -35,6 +35,7 @@ from console.tui.format import (
 )
 from console.tui.i18n import Words
 from console.tui.keys import localize
+from console.tui.main_screen import Panel
 from console.tui.table import Column, FilterableTable, Row, Signature, signatures
 
 
@@ -101,7 +102,8 @@ class StatusBar(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         for _, part in parts:
             text.append_text(part)
-        self.update(text)
+        # One line, as wide as the screen whatever it says: no layout of the screen at each second.
+        self.update(text, layout=False)
 
 
 class SteadyFooter(Footer):
@@ -289,7 +291,7 @@ def panel_rows(d: Dashboard, short: dict[str, str], tz: ZoneInfo, running: set[s
     return PanelRows(jobs, signatures(jobs), near_rows(list(d.near), d.now, words) if near else None)
 
 
-class WarningsPanel(Vertical):
+class WarningsPanel(Panel):
     """Per level: tasks in it now, sent in the last 24 h, pending; warnings sent per hour over the
     last day, and those falling due per hour over the next (every level together)."""
 
