@@ -71,6 +71,12 @@ def pytest_runtest_protocol(item, nextitem):
         os.close(turnstile)
 
 
+def pytest_collection_modifyitems(config, items):
+    # The longest tests first: with xdist's work stealing the others fill the workers around them,
+    # where one started last would keep the run going alone for its whole length.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def unavailable(what: str, why: str) -> None:
     """Skip on a laptop without the server; fail on CI, where it must be there."""
     message = f"{what} is not reachable ({why})"

@@ -89,6 +89,7 @@ def _assert_no_warning_twice(engine) -> None:
     assert ledger == notes > 0
 
 
+@pytest.mark.slow
 def test_two_schedulers_one_database_every_firing_runs_once_for_a_minute(tmp_path):
     config = _settings_file(tmp_path, {JOB: {"trigger": {"every": 2}}})
     with _cluster_db(tmp_path) as (url, engine):

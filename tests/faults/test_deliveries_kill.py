@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from datetime import datetime, timezone
 
+import pytest
 import yaml
 from sqlalchemy import func, select
 
@@ -40,6 +41,7 @@ def _count(engine, state) -> int:
         return conn.execute(select(func.count()).select_from(Delivery).where(Delivery.state == state)).scalar_one()
 
 
+@pytest.mark.slow
 def test_a_leader_killed_mid_delivery_resends_at_most_what_was_in_flight(tmp_path):
     room = HttpReceiver()
     room.mode, room.slow_s = "slow", 0.02  # the leader is still sending when it is killed

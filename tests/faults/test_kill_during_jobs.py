@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+import pytest
+
 from console.jobs.rule_resets import BATCH as RULE_BATCH
 from console.settings import Settings
 from tests.faults.conftest import FaultDb, kill_9, wait_for
@@ -88,6 +90,7 @@ def test_kill_9_inside_the_default_reset_transaction_leaves_no_task_reset_and_th
     assert pg.scalar("SELECT count(*) FROM tasks WHERE id > :d AND status = 'completed'", d=due) == not_due
 
 
+@pytest.mark.slow
 def test_kill_9_between_rule_reset_batches_keeps_whole_batches_each_notified_once_and_the_rerun_finishes(
         pg, taskconsole, row_lock):
     now = datetime.now(timezone.utc)

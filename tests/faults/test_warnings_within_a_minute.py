@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import insert, select
 
 from console.db.engine import make_engine
@@ -43,6 +44,7 @@ def _ledger(url: str) -> list:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_under_run_a_task_is_warned_within_a_minute_of_crossing_80_percent(tmp_path, sqlite_template):
     with fresh_pg_database("tc_within", migrated=True) as pg_url:
         urls = {"postgresql": pg_url, "sqlite": copy_migrated(sqlite_template, tmp_path / "run.db")}

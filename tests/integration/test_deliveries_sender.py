@@ -85,6 +85,7 @@ def channels(smtp, room, **both):
     )
 
 
+@pytest.mark.slow
 def test_each_warning_reaches_its_handler_and_the_room_once(db, smtp, room):
     n = 1000 if db.is_pg else 200  # the 1,000 once; SQLite's the same case, smaller
     addresses = handlers_and_tasks(db.engine, 10, n)

@@ -28,6 +28,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flask_app"
 JOB = "check_task_warnings"
 
 
+@pytest.mark.slow
 def test_four_gunicorn_workers_one_leads_and_each_firing_runs_once(tmp_path):
     gunicorn = Path(sys.executable).with_name("gunicorn")
     if not gunicorn.exists():
