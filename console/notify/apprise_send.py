@@ -20,7 +20,9 @@ ADDRESS = re.compile(r"\{email\}")
 RESERVED = frozenset({"version", "title", "message", "attachments", "type"})  # json://'s own keys
 # Apprise's own log lines stay with Apprise: each send captures them, and the sender says what
 # failed in one line of its own, with the URL's secrets out (a command's error stays one line).
-logging.getLogger("apprise").propagate = False
+APPRISE_LOG = logging.getLogger("apprise")
+APPRISE_LOG.propagate = False
+APPRISE_LOG.setLevel(logging.WARNING)
 
 
 class DeliveryError(Exception):
@@ -105,13 +107,30 @@ def _notify(plugin: Any, message: Message, outcome: dict[str, Any]) -> None:
     sender = apprise.Apprise(asset=plugin.asset)
     sender.add(plugin)
     fmt = apprise.NotifyFormat.MARKDOWN if message.markdown else apprise.NotifyFormat.TEXT
-    with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as logs:
-        try:
-            outcome["ok"] = sender.notify(body=message.body, title=message.title, body_format=fmt,
-                                          notify_type=apprise.NotifyType(message.kind))
-        except Exception as exc:  # noqa: BLE001 - whatever a plugin raises is a failed send
-            outcome["error"] = type(exc).__name__
-        outcome["log"] = logs.getvalue().strip()
+    capture = _ThisThread()
+    APPRISE_LOG.addHandler(capture)
+    try:
+        outcome["ok"] = sender.notify(body=message.body, title=message.title, body_format=fmt,
+                                      notify_type=apprise.NotifyType(message.kind))
+    except Exception as exc:  # noqa: BLE001 - whatever a plugin raises is a failed send
+        outcome["error"] = type(exc).__name__
+    finally:
+        APPRISE_LOG.removeHandler(capture)
+    outcome["log"] = "\n".join(capture.lines)
+
+
+class _ThisThread(logging.Handler):
+    """Apprise's warnings logged by this send's thread only: channels send at once, each on its own
+    thread, and one's error must not be read as another's (Apprise's LogCapture takes them all)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.lines.append(record.getMessage())
 
 
 def _asset():

@@ -245,3 +245,33 @@ def test_quiet_hours_hold_a_handlers_warnings_and_send_them_as_one_mail_at_their
     drain(sender)
     assert sorted(len(smtp.to(a)) for a in addresses) == [1, 1]
     assert all("（3 条）" in text for _, text in smtp.messages)
+
+
+def test_two_channels_failing_at_once_each_keep_their_own_error(db, monkeypatch):
+    """Channels send at once, each on its own thread: what Apprise logged for one is not read as
+    the other's error (its LogCapture would take every thread's)."""
+    import threading as _threading
+
+    answers_500, gone = HttpReceiver(), HttpReceiver()
+    answers_500.mode = "500"
+    gone.close()
+    handlers_and_tasks(db.engine, 1, 1)
+    settings = channel_settings({"name": "five", "url": answers_500.url, "events": ["warning"]},
+                                {"name": "gone", "url": gone.url, "events": ["warning"]})
+    run_job(JOB, db.engine, settings, NOW)
+    both = _threading.Barrier(2)
+    real = apprise_send._notify
+
+    def together(*args):  # the two sends start at the same moment, so their logs would mix
+        both.wait(5)
+        return real(*args)
+
+    monkeypatch.setattr(apprise_send, "_notify", together)
+    try:
+        DeliverySender(settings, db.engine, clock=Clock()).run_once()
+    finally:
+        answers_500.close()
+    five, = deliveries(db.engine, channel="five")
+    gone_row, = deliveries(db.engine, channel="gone")
+    assert "error=500" in five.last_error and "Connection error" not in five.last_error, five.last_error
+    assert "Connection error" in gone_row.last_error and "500" not in gone_row.last_error, gone_row.last_error
