@@ -53,6 +53,13 @@ def parse_webhook_url(url: str) -> WebhookTarget:
         raise ValueError("must name a host, as https://host/path")
     if port == 0:
         raise ValueError("must be an http:// or https:// URL with a port from 1 to 65535")
+    # Sent through Apprise's json:// (apprise_json_url), which decodes the path and keeps one value
+    # a query key: refused here rather than posted somewhere else than written.
+    if "%2f" in parts.path.lower():
+        raise ValueError("an encoded / (%2F) in the path cannot be posted as written; write the path plainly")
+    keys = [key for key, _ in parse_qsl(parts.query, keep_blank_values=True)]
+    if len(keys) != len(set(keys)):
+        raise ValueError("a query key given twice cannot be posted as written (only one value would go)")
     authorization = None
     if parts.username is not None or parts.password is not None:
         pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"

@@ -64,11 +64,13 @@ def _redact(text: str, secrets: list[str]) -> str:
 
 
 class StillSending(DeliveryError):
-    """A send past its deadline: reported as failed, while its thread may still finish (``thread``)."""
+    """A send past its deadline, its thread still going (``thread``); ``outcome`` says, once the
+    thread has ended, whether it went after all (``outcome.get("ok")``)."""
 
-    def __init__(self, message: str, thread: threading.Thread):
+    def __init__(self, message: str, thread: threading.Thread, outcome: dict[str, Any]):
         super().__init__(message)
         self.thread = thread
+        self.outcome = outcome
 
 
 def send(url: str, message: Message, timeout_s: float, secrets: list[str]) -> None:
@@ -92,7 +94,7 @@ def send(url: str, message: Message, timeout_s: float, secrets: list[str]) -> No
     deadline = 2 * timeout_s
     worker.join(deadline)
     if worker.is_alive():
-        raise StillSending(f"no answer within {deadline:g} s", worker)
+        raise StillSending(f"no answer within {deadline:g} s", worker, outcome)
     if "error" in outcome:
         raise DeliveryError(f"not sent: {outcome['error']}")
     if not outcome.get("ok"):

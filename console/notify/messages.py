@@ -52,6 +52,7 @@ class Message:
     kind: str = "info"  # Apprise's notify type: info, warning or failure (json:// posts it as ``type``)
 
 
+SEVERITY = ("info", "warning", "failure")
 KINDS = {DeliveryEvent.WARNING: "warning", DeliveryEvent.RESET: "info", DeliveryEvent.JOB_FAILURE: "failure",
          DeliveryEvent.JOB_MISSED: "failure"}
 
@@ -141,7 +142,7 @@ def digest(settings: Settings, channel: ChannelSettings, rows: Iterable[Any], to
         lines.append(words["more"].format(n=total - len(lines)))
     extra = ({"event": "digest", "count": total, "items": [fields(channel, row) for row in rows]}
              if channel.fields else None)
-    kind = "warning" if any(row.event == DeliveryEvent.WARNING for row in rows) else "info"
+    kind = max((KINDS[DeliveryEvent(row.event)] for row in rows), key=SEVERITY.index, default="info")
     return Message(words["digest"].format(n=total), "\n".join(lines), markdown, extra, kind)
 
 

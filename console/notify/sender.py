@@ -13,8 +13,8 @@ a thread of its own, never inside a job's transaction. Each pass:
    marks the rows ``sending`` with ``claimed_by`` and a lease (``claimed_until``) and commits
    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL);
 3. sends through Apprise (each send within its deadline, ``2 × delivery.send_timeout``; a send
-   still going then is a failed try, and its channel is not tried again while it goes on) and,
-   after each send, marks what it sent ``sent`` and renews the lease of
+   still going then keeps its rows ``sending`` and its channel idle until it ends, and its rows
+   are marked by how it ended: sent, or back to pending with the error) and, after each send, marks what it sent ``sent`` and renews the lease of
    the rest (or, if the send failed, puts it back to ``pending`` with the error and a backoff of 2,
    4, ... seconds, at most a minute, and releases the rest of the unit).
 
@@ -37,6 +37,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -68,6 +69,17 @@ def node_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@dataclass
+class _Late:
+    """A send past its deadline whose thread goes on: the rows it carries, marked when it ends."""
+
+    thread: threading.Thread
+    outcome: dict[str, Any]
+    error: str
+    which: Any = None
+    count: int = 0
+
+
 class DeliverySender:
     def __init__(self, settings: Settings, engine: Engine, *, clock: Callable[[], datetime] = utcnow,
                  transport: Transport = apprise_send.send, may_send: Callable[[], bool] | None = None):
@@ -82,8 +94,10 @@ class DeliverySender:
         # claimed again within half a minute (default timeout).
         self.lease = timeout * 2 + timedelta(seconds=10)
         self._resting: dict[str, tuple[datetime, int]] = {}  # channel -> (not before, failures in a row)
-        self._stuck: dict[str, threading.Thread] = {}  # channel -> a send past its deadline, still going
+        self._late: dict[str, _Late] = {}  # channel -> a send past its deadline, still going
         self._more = False  # a channel's share of the last pass ended with rows still due
+        self._until = float("inf")  # claim nothing after this monotonic instant (send_due)
+        self._giving_up = True  # the leader's sender gives up what waited too long
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
@@ -118,19 +132,25 @@ class DeliverySender:
             self._wake.clear()
 
     def send_due(self, timeout_s: float) -> None:
-        """Passes, in this thread, until one sends nothing or ``timeout_s`` has passed (a command-line
-        run while no process leads: its alerts go before it exits)."""
-        until = time.monotonic() + timeout_s
-        while time.monotonic() < until and not self._stopping():
-            if not any(self.run_once().values()) and not self._more:
-                return
+        """Passes, in this thread, until one sends nothing or ``timeout_s`` has passed, claiming
+        nothing after it (a command-line run while no process leads: its alerts go before it
+        exits; one send started before may take its deadline more). Giving up is the leader's."""
+        self._until, self._giving_up = time.monotonic() + timeout_s, False
+        try:
+            while time.monotonic() < self._until and not self._stopping():
+                if not any(self.run_once().values()) and not self._more:
+                    return
+        finally:
+            self._until, self._giving_up = float("inf"), True
 
     # -- one pass ---------------------------------------------------------------------------
     def run_once(self) -> dict[str, int]:
         """One pass over every channel; returns the units sent per channel."""
-        self.give_up()
+        if self._giving_up:
+            self.give_up()
         self._more = False
-        channels = [c for c in self.settings.delivery_channels if not self._resting_now(c.name)]
+        channels = [c for c in self.settings.delivery_channels if not self._waiting_on_late(c) and
+                    not self._resting_now(c.name)]
         if not channels:
             return {}
         if len(channels) == 1:
@@ -139,10 +159,21 @@ class DeliverySender:
             done = {c.name: pool.submit(self.drain, c) for c in channels}
         return {name: future.result() for name, future in done.items()}
 
+    def _waiting_on_late(self, channel: ChannelSettings) -> bool:
+        """Whether a send of ``channel`` past its deadline still goes (one send at a time per
+        channel); once it has ended, its rows are marked by how it ended."""
+        late = self._late.get(channel.name)
+        if late is None:
+            return False
+        if late.thread.is_alive():
+            return True
+        del self._late[channel.name]
+        if late.which is not None:
+            went = late.outcome.get("ok") and "error" not in late.outcome
+            self._mark(late.which, None if went else late.error, channel, late.count)
+        return False
+
     def _resting_now(self, name: str) -> bool:
-        stuck = self._stuck.get(name)
-        if stuck is not None and stuck.is_alive():
-            return True  # one send at a time per channel, even past its deadline
         until = self._resting.get(name)
         return until is not None and self.clock() < until[0]
 
@@ -189,7 +220,7 @@ class DeliverySender:
     def drain(self, channel: ChannelSettings) -> int:
         """Send what is due on ``channel`` until none is, a send fails, or the pass's share is done;
         how many messages went."""
-        sent, until = 0, time.monotonic() + PASS_S
+        sent, until = 0, min(time.monotonic() + PASS_S, self._until)
         while not self._stopping():
             if time.monotonic() >= until:
                 self._more = True  # its share is spent: the next pass begins at once
@@ -249,19 +280,33 @@ class DeliverySender:
         if self._grouped(channel, rows[0].held):
             message = messages.digest(self.settings, channel, rows, total)
             error = self._send(channel, rows[0], message)
-            self._mark(mine, error, channel, total)
+            if not self._held_by_late(channel, mine, total):
+                self._mark(mine, error, channel, total)
             return (0, False) if error else (1, True)
-        done, error = 0, None
+        done, error, rest = 0, None, mine
         for i, row in enumerate(rows):
             if i and (self._stopping() or time.monotonic() >= until):
                 break
             error = self._send(channel, row, messages.one(self.settings, channel, row))
-            self._mark(D.c.id == row.id, error, channel, 1, rest=mine)
+            if self._held_by_late(channel, D.c.id == row.id, 1):
+                rest = and_(mine, D.c.id != row.id)
+            else:
+                self._mark(D.c.id == row.id, error, channel, 1, rest=mine)
             if error:
                 break
             done += 1
-        self._release(mine)  # what this unit did not get to: claimed again at once, by whoever leads
+        self._release(rest)  # what this unit did not get to: claimed again at once, by whoever leads
         return done, error is None
+
+    def _held_by_late(self, channel: ChannelSettings, which, count: int) -> bool:
+        """After a send past its deadline: its rows stay ``sending`` under the claim until it ends."""
+        late = self._late.get(channel.name)
+        if late is None or late.which is not None:
+            return False
+        late.which, late.count = which, count
+        log.warning("channel %s: %d delivery(ies) past the send's deadline (%s); marked when it ends",
+                    channel.name, count, late.error)
+        return True
 
     def _send(self, channel: ChannelSettings, row: Any, message: messages.Message) -> str | None:
         """Send one message; None if it went, else why not (safe to store and show)."""
@@ -270,7 +315,7 @@ class DeliverySender:
             url, secrets = apprise_send.expand(channel.url, address)
             self.transport(url, message, self.settings.delivery.send_timeout.total_seconds(), secrets)
         except StillSending as exc:
-            self._stuck[channel.name] = exc.thread
+            self._late[channel.name] = _Late(exc.thread, exc.outcome, str(exc))
             return str(exc)
         except DeliveryError as exc:
             return str(exc)

@@ -6,7 +6,7 @@ a cell, 20-40 ms for the near panel when a new order (``s``) draws every visible
 the UI thread. The console's cells are one-line ``Text`` (no wrap): this draws such a cell with the
 same Rich steps that matter (``Text.wrap`` for truncation and justification, ``Text.render``,
 padding, the pre and post styles) and nothing else, a few times faster. Anything else (a newline,
-a tab, centred or full justification, a renderable that is not ``Text``, a row taller than one
+a tab, centred or full justification, text that asks to wrap, another ``end``, a renderable that is not ``Text``, a row taller than one
 line) returns None and DataTable's
 own way draws it. ``tests/unit/test_cell_lines.py`` holds the two ways equal, segment for segment.
 """
@@ -27,7 +27,8 @@ def one_line(console: Console, cell: object, width: int, padding: int, pre: Styl
     and ``post`` over them, as DataTable's way draws it; None when this way does not apply."""
     inner = width - 2 * padding
     if (not isinstance(cell, Text) or inner < 1 or "\n" in cell.plain or "\t" in cell.plain
-            or cell.justify not in (None, "default", "left", "right")):
+            or cell.justify not in (None, "default", "left", "right") or cell.no_wrap is False
+            or cell.end not in ("", "\n")):
         return None
     lines = cell.wrap(console, inner, no_wrap=True)
     if len(lines) != 1:

@@ -206,12 +206,13 @@ def hostile_then_good(engine, url: str, timeout: str = "PT2S") -> DeliverySender
     """The first send meets the hostile answer; once the channel's backoff has passed, both go."""
     sender, clock = webhook_outbox(engine, url, timeout)
     assert sender.run_once() == {"webhook": 0}
+    late = sender._late.get("webhook")
+    if late is not None:  # a loaded machine: the send passed its deadline; marked once it has ended
+        assert sender.run_once() == {}
+        late.thread.join(15)
+        sender.run_once()
     failed, waiting = deliveries(engine)
     assert (failed.state, failed.tries, waiting.state, waiting.tries) == ("pending", 1, "pending", 0)
-    stuck = sender._stuck.get("webhook")
-    if stuck is not None:  # a send cut at its deadline: the channel waits until it has ended
-        assert sender.run_once() == {}
-        stuck.join(15)
     clock.now += timedelta(seconds=61)
     assert sender.run_once() == {"webhook": 2}
     assert [d.state for d in deliveries(engine)] == ["sent", "sent"]
@@ -248,14 +249,41 @@ def test_a_redirect_is_not_followed(sqlite_db, receivers, notify_log, capfd, cod
 def test_a_receiver_that_trickles_is_cut_at_the_deadline_of_the_whole_send(sqlite_db, receivers, notify_log, capfd):
     receiver = receivers(trickle)
     # Each read gets a byte within 0.3 s, well inside the 1 s read timeout: only the deadline of the
-    # whole send (twice send_timeout) ends it.
+    # whole send (twice send_timeout) ends the sender's wait.
     began = time.monotonic()
-    sender, _ = webhook_outbox(sqlite_db.engine, receiver.url(), timeout="PT1S")
-    sender.run_once()
+    sender, clock = webhook_outbox(sqlite_db.engine, receiver.url(), timeout="PT1S")
+    assert sender.run_once() == {"webhook": 0}
     assert time.monotonic() - began < 2.0 + 1.0
     failed = [r.getMessage() for r in notify_log() if r.levelno >= logging.WARNING]
-    assert failed == ["channel webhook: 1 delivery(ies) not sent (no answer within 2 s); again in 2 s"]
+    assert failed == ["channel webhook: 1 delivery(ies) past the send's deadline (no answer within 2 s); "
+                      "marked when it ends"]
+    assert [d.state for d in deliveries(sqlite_db.engine)] == ["sending", "pending"]
     assert sender.run_once() == {}  # one send at a time per channel: not again while it goes on
+    sender._late["webhook"].thread.join(10)  # the trickle ends with half an answer: not sent
+    sender.run_once()
+    row = deliveries(sqlite_db.engine)[0]
+    assert (row.state, row.tries, row.last_error) == ("pending", 1, "no answer within 2 s")
+    clock.now += timedelta(seconds=61)
+    assert sender.run_once() == {"webhook": 2}
+    assert [r.json()["event"] for r in receiver.requests] == ["job_failed", "job_failed", "job_missed"]
+
+
+def test_a_send_that_ends_well_after_its_deadline_is_marked_sent_never_sent_again(sqlite_db, receivers, notify_log):
+    def slow_but_whole(conn, request, stop) -> None:
+        for byte in GOOD:  # a whole good answer, a byte every 0.05 s: about 3 s in all
+            conn.sendall(bytes([byte]))
+            if stop.wait(0.05):
+                return
+
+    receiver = receivers(slow_but_whole)
+    sender, clock = webhook_outbox(sqlite_db.engine, receiver.url(), timeout="PT1S")
+    assert sender.run_once() == {"webhook": 0}  # past the 2 s deadline: the channel waits for it
+    sender._late["webhook"].thread.join(10)
+    sender.run_once()
+    clock.now += timedelta(seconds=61)
+    sender.run_once()
+    assert [d.state for d in deliveries(sqlite_db.engine)] == ["sent", "sent"]
+    assert [r.json()["event"] for r in receiver.requests] == ["job_failed", "job_missed"]  # none twice
 
 
 def test_user_and_password_are_sent_as_basic_auth_and_shown_nowhere(sqlite_db, receivers, notify_log, capfd, tmp_path):
@@ -292,6 +320,8 @@ def test_user_and_password_are_sent_as_basic_auth_and_shown_nowhere(sqlite_db, r
     ("http://u:s3cret@{host}:99999/x", "port from 1 to 65535"),
     ("http://u:s3cret@ho st/x", "no spaces"),
     ("http://u:s3cret@{host}:0/x", "port from 1 to 65535"),
+    ("http://u:s3cret@{here}/a%2Fs3cret", "encoded /"),
+    ("http://u:s3cret@{here}/x?t=s3cret&t=2", "query key given twice"),
 ])
 def test_a_url_that_cannot_be_requested_is_refused_at_load_quoting_none_of_it(receivers, tmp_path, url, words):
     receiver = receivers()

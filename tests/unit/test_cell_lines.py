@@ -58,6 +58,7 @@ def test_the_short_way_draws_what_rich_draws_at_every_width(cell):
 
 
 @pytest.mark.parametrize("cell", [Text("two\nlines"), Text("a\ttab"), Text("centred", justify="center"),
-                                  Text("full", justify="full"), "a plain str"])
+                                  Text("full", justify="full"), Text("hello world foo", no_wrap=False),
+                                  Text("ends", end=" ⏎"), "a plain str"])
 def test_what_the_short_way_does_not_draw_falls_back(cell):
     assert one_line(CONSOLE, cell, 20, 1, PRE, POST) is None

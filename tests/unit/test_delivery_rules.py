@@ -72,3 +72,19 @@ def test_a_digest_lists_the_tasks_and_counts_the_rest():
     assert m.title == "任务提醒汇总（5 条）"
     lines = m.body.splitlines()
     assert lines[0].startswith("- 年度预算 *急*: 5% 剩余") and "还有 3 条" in lines[-1]
+
+
+def test_a_digest_is_as_severe_as_its_most_severe_event():
+    from types import SimpleNamespace
+
+    from console.notify import messages
+    from console.settings import ChannelSettings, Settings
+
+    def row(event, level=None):
+        return SimpleNamespace(event=event, subject="x", level=level, deadline=None, progress=None, task_id=None,
+                               detail="boom", created_at=None, run_id=None, fields=None)
+
+    settings, room = Settings(), ChannelSettings(name="room", url="json://h/x", digest="PT15M")
+    assert messages.digest(settings, room, [row("reset")], 1).kind == "info"
+    assert messages.digest(settings, room, [row("reset"), row("warning", 5)], 2).kind == "warning"
+    assert messages.digest(settings, room, [row("warning", 5), row("job_failure"), row("reset")], 3).kind == "failure"
