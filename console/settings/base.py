@@ -29,6 +29,13 @@ def _within(value: timedelta, shortest: timedelta, too_short: str) -> timedelta:
     return value
 
 
+def _between(value: timedelta | None, shortest: timedelta, longest: timedelta, message: str) -> timedelta | None:
+    """``value`` if it is None or lies in [shortest, longest]; else a ValueError with ``message``."""
+    if value is not None and not shortest <= value <= longest:
+        raise ValueError(message)
+    return value
+
+
 def _span(value: timedelta) -> str:
     seconds = value.total_seconds()
     if seconds and seconds % 86400 == 0:
