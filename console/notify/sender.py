@@ -183,39 +183,37 @@ class DeliverySender:
 
     def give_up(self) -> int:
         """Rows written longer than ``give_up_after`` ago and still not sent are failed (due ones:
-        a row a digest or quiet hours hold is not given up before it was tried)."""
+        a row a digest or quiet hours hold is not given up before it was tried): a log line per
+        channel, and one in the log of each run that queued some (its screen, ``jobs logs``)."""
         now = self.clock()
-        old = and_(self._due(now), D.c.created_at < now - self.settings.delivery.give_up_after)
+        after = self.settings.delivery.give_up_after
+        old = and_(self._due(now), D.c.created_at < now - after)
+        R = JobRun.__table__
         with self.engine.begin() as conn:
-            per_channel = conn.execute(select(D.c.channel, func.count(), func.max(D.c.last_error))
-                                       .where(old).group_by(D.c.channel)).all()
-            if not per_channel:
+            # One read for both: per channel and run (a row of no run, or of a run retention deleted, has no job).
+            groups = conn.execute(
+                select(D.c.channel, D.c.run_id, R.c.job_id, func.count(), func.max(D.c.last_error))
+                .select_from(D.outerjoin(R, R.c.id == D.c.run_id)).where(old)
+                .group_by(D.c.channel, D.c.run_id, R.c.job_id)).all()
+            if not groups:
                 return 0
-            self._log_to_runs(conn, old, now)
+            lines = [{"run_id": run_id, "job_id": job_id, "at": now, "level": "ERROR", "logger": log.name,
+                      "message": f"deliveries: {n} to channel {channel} given up after {after} "
+                                 f"(last error: {error or 'never tried'})"[:8000], "host": HOST, "pid": os.getpid()}
+                     for channel, run_id, job_id, n, error in groups if job_id is not None]
+            if lines:
+                conn.execute(RunLogLine.__table__.insert(), lines)
             conn.execute(update(D).where(old).values(
                 state=DeliveryState.FAILED, claimed_by=None, claimed_until=None,
                 last_error=func.coalesce(D.c.last_error, "not sent within delivery.give_up_after")))
-        for channel, count, last_error in per_channel:
-            log.error("deliveries: %d to channel %s given up after %s (last error: %s)", count, channel,
-                      self.settings.delivery.give_up_after, last_error or "never tried")
-        return sum(count for _, count, _ in per_channel)
-
-    def _log_to_runs(self, conn, old, now: datetime) -> None:
-        """One line in the log of each run whose deliveries are given up (per channel), where the
-        operator reads that run: its screen, ``jobs logs``."""
-        R = JobRun.__table__
-        groups = conn.execute(
-            select(D.c.run_id, R.c.job_id, D.c.channel, func.count(), func.max(D.c.last_error))
-            .join(R, R.c.id == D.c.run_id).where(old).group_by(D.c.run_id, R.c.job_id, D.c.channel)).all()
-        if not groups:
-            return  # rows of no run (a missed firing), or of runs retention deleted
-        after = self.settings.delivery.give_up_after
-        conn.execute(RunLogLine.__table__.insert(), [
-            {"run_id": run_id, "job_id": job_id, "at": now, "level": "ERROR", "logger": log.name,
-             "message": f"deliveries: {count} to channel {channel} given up after {after} "
-                        f"(last error: {last_error or 'never tried'})"[:8000],
-             "host": HOST, "pid": os.getpid()}
-            for run_id, job_id, channel, count, last_error in groups])
+        per_channel: dict[str, tuple[int, str | None]] = {}
+        for channel, _, _, n, error in groups:
+            count, last = per_channel.get(channel, (0, None))
+            per_channel[channel] = (count + n, max(filter(None, (last, error)), default=None))
+        for channel, (count, last_error) in per_channel.items():
+            log.error("deliveries: %d to channel %s given up after %s (last error: %s)", count, channel, after,
+                      last_error or "never tried")
+        return sum(count for count, _ in per_channel.values())
 
     def drain(self, channel: ChannelSettings) -> int:
         """Send what is due on ``channel`` until none is, a send fails, or the pass's share is done;
