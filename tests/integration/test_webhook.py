@@ -14,15 +14,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
+from console.db import schema
+from console.db.task_tables import forget_live_tables
 from console.domain.deliveries import DeliveryEvent
 from console.notify.sender import DeliverySender
 from console.scheduler.runner import JobRunner
-from console.settings import Settings
+from console.settings import Settings, load_settings
 from tests.conftest import NOW
 from tests.integration.deliveries_helpers import deliveries
 from tests.integration.helpers import run_cli
+from tests.integration.task_schemas import SEED_DDL, SEED_SETTINGS, fresh  # noqa: F401
 from tests.integration.test_runner import failing_jobs
 
 
@@ -183,3 +186,30 @@ def test_a_command_line_run_with_no_leader_sends_its_alert_before_it_exits(sqlit
     assert done.returncode == 0
     assert "taskconsole: 1 deliveries wait for a leader to send them" in done.stderr and "Traceback" not in done.stderr
     assert [d.state for d in deliveries(sqlite_db.engine)] == ["sent", "pending"]
+
+
+def test_on_the_seed_schema_a_failure_reaches_the_admins_and_the_webhook_once(fresh, receiver):  # noqa: F811
+    """The task system's own database (the design document's tables, Chinese words, naive
+    Shanghai times): the admins get their 系统错误 row in its notifications table, and the webhook
+    the failure, queued in the same transaction, sent once."""
+    hook = receiver()
+    fresh.create(SEED_DDL)
+    settings = load_settings(fresh.config(SEED_SETTINGS + f"alerts: {{webhook_url: '{hook.url}'}}\n"
+                                          "jobs: {check_task_warnings: {retries: 0}}\n"),
+                             env={"TASKCONSOLE_DATABASE_URL": fresh.url})
+    schema.upgrade(fresh.engine, settings)
+    forget_live_tables()
+    fresh.run("INSERT INTO users (id, username, is_admin) VALUES (1, '管理员', TRUE), (2, '张伟', FALSE)")
+    jobs, _ = failing_jobs(times=99)
+    runner = JobRunner(settings, fresh.engine, jobs=jobs)
+    result = runner.execute("check_task_warnings", "scheduled")
+    assert result.status == "failed"
+    with fresh.engine.connect() as conn:
+        alerted = conn.execute(text("SELECT user_id, type FROM notifications")).all()
+    assert alerted == [(1, "系统错误")]
+    sender = DeliverySender(settings, fresh.engine)
+    sender.run_once()
+    sender.run_once()
+    assert [(b["event"], b["job_id"], b["run_id"]) for b in hook.bodies] == [
+        ("job_failed", "check_task_warnings", result.run_id)]
+    assert hook.bodies[0]["title"] == settings.notifications.job_failure.title  # the design document's text
